@@ -1,0 +1,293 @@
+package engine
+
+import "fmt"
+
+// Shape checks shared by every backend, so that the CPU and the GPU reject
+// the same calls with the same messages. Backends call them first thing.
+
+// ShapeError reports an operation called with matrices of the wrong shape.
+type ShapeError struct {
+	Op, Msg string
+}
+
+func (e *ShapeError) Error() string { return "engine." + e.Op + ": " + e.Msg }
+
+type arg struct {
+	n string
+	m Matrix
+}
+
+func shapeErr(op, format string, args ...any) error {
+	return &ShapeError{Op: op, Msg: fmt.Sprintf(format, args...)}
+}
+
+func present(op, name string, m Matrix) error {
+	if m.Empty() {
+		return shapeErr(op, "%s is absent", name)
+	}
+	if m.Rows < 0 || m.Cols < 0 || m.Off < 0 || m.Off+m.Len() > m.Buf.Len() {
+		return shapeErr(op, "%s %s at offset %d lies outside its buffer of %d elements", name, m.Shape(), m.Off, m.Buf.Len())
+	}
+	return nil
+}
+
+func same(op, an string, a Matrix, bn string, b Matrix) error {
+	if a.Rows != b.Rows || a.Cols != b.Cols {
+		return shapeErr(op, "%s is %s but %s is %s", an, a.Shape(), bn, b.Shape())
+	}
+	return nil
+}
+
+func scalar(op, name string, m Matrix) error {
+	if err := present(op, name, m); err != nil {
+		return err
+	}
+	if m.Len() != 1 {
+		return shapeErr(op, "%s must be 1×1, is %s", name, m.Shape())
+	}
+	return nil
+}
+
+func overlaps(a, b Matrix) bool {
+	if a.Empty() || b.Empty() || a.Buf != b.Buf {
+		return false
+	}
+	return a.Off < b.Off+b.Len() && b.Off < a.Off+a.Len()
+}
+
+// CheckDense validates Dense's arguments.
+func CheckDense(y, z, x, w, b Matrix, act Act) error {
+	const op = "Dense"
+	for _, p := range []arg{{"y", y}, {"x", x}, {"w", w}, {"b", b}} {
+		if err := present(op, p.n, p.m); err != nil {
+			return err
+		}
+	}
+	if x.Cols != w.Cols {
+		return shapeErr(op, "x is %s but w is %s: x's columns must equal w's", x.Shape(), w.Shape())
+	}
+	if b.Len() != w.Rows {
+		return shapeErr(op, "b has %d elements but w has %d rows", b.Len(), w.Rows)
+	}
+	if y.Rows != x.Rows || y.Cols != w.Rows {
+		return shapeErr(op, "y is %s, want [%d×%d]", y.Shape(), x.Rows, w.Rows)
+	}
+	if act.NeedsPre() && z.Empty() {
+		return shapeErr(op, "%s needs the pre-activation z", act)
+	}
+	if !z.Empty() {
+		if err := present(op, "z", z); err != nil {
+			return err
+		}
+		if err := same(op, "z", z, "y", y); err != nil {
+			return err
+		}
+	}
+	if overlaps(y, x) || overlaps(z, x) {
+		return shapeErr(op, "outputs may not alias x")
+	}
+	if act < Linear || act > GELU {
+		return shapeErr(op, "unknown activation %d", int(act))
+	}
+	return nil
+}
+
+// CheckDenseBackward validates DenseBackward's arguments.
+func CheckDenseBackward(dx, dw, db, dy, y, z, x, w Matrix, act Act) error {
+	const op = "DenseBackward"
+	for _, p := range []arg{{"dw", dw}, {"db", db}, {"dy", dy}, {"x", x}, {"w", w}} {
+		if err := present(op, p.n, p.m); err != nil {
+			return err
+		}
+	}
+	if x.Cols != w.Cols {
+		return shapeErr(op, "x is %s but w is %s: x's columns must equal w's", x.Shape(), w.Shape())
+	}
+	if dy.Rows != x.Rows || dy.Cols != w.Rows {
+		return shapeErr(op, "dy is %s, want [%d×%d]", dy.Shape(), x.Rows, w.Rows)
+	}
+	if err := same(op, "dw", dw, "w", w); err != nil {
+		return err
+	}
+	if db.Len() != w.Rows {
+		return shapeErr(op, "db has %d elements but w has %d rows", db.Len(), w.Rows)
+	}
+	if act.NeedsPre() {
+		if err := present(op, "z", z); err != nil {
+			return shapeErr(op, "%s needs the pre-activation z", act)
+		}
+		if err := same(op, "z", z, "dy", dy); err != nil {
+			return err
+		}
+	} else if act != Linear {
+		if err := present(op, "y", y); err != nil {
+			return shapeErr(op, "%s needs the output y", act)
+		}
+		if err := same(op, "y", y, "dy", dy); err != nil {
+			return err
+		}
+	}
+	if !dx.Empty() {
+		if err := present(op, "dx", dx); err != nil {
+			return err
+		}
+		if err := same(op, "dx", dx, "x", x); err != nil {
+			return err
+		}
+		if overlaps(dx, dy) {
+			return shapeErr(op, "dx may not alias dy")
+		}
+	}
+	if act < Linear || act > GELU {
+		return shapeErr(op, "unknown activation %d", int(act))
+	}
+	return nil
+}
+
+// CheckLoss validates LossGrad's (and, with acc and grad absent, RowLoss's)
+// arguments.
+func CheckLoss(op string, kind Loss, pred, target Matrix) error {
+	if err := present(op, "pred", pred); err != nil {
+		return err
+	}
+	if err := present(op, "target", target); err != nil {
+		return err
+	}
+	if err := same(op, "pred", pred, "target", target); err != nil {
+		return err
+	}
+	if kind < MSE || kind > MAE {
+		return shapeErr(op, "unknown loss %d", int(kind))
+	}
+	if pred.Len() == 0 {
+		return shapeErr(op, "empty batch")
+	}
+	return nil
+}
+
+// CheckLossGrad validates LossGrad's arguments.
+func CheckLossGrad(kind Loss, acc, grad, pred, target Matrix) error {
+	const op = "LossGrad"
+	if err := CheckLoss(op, kind, pred, target); err != nil {
+		return err
+	}
+	if err := scalar(op, "acc", acc); err != nil {
+		return err
+	}
+	if err := present(op, "grad", grad); err != nil {
+		return err
+	}
+	if err := same(op, "grad", grad, "pred", pred); err != nil {
+		return err
+	}
+	if overlaps(grad, pred) || overlaps(grad, target) {
+		return shapeErr(op, "grad may not alias pred or target")
+	}
+	return nil
+}
+
+// CheckRowLoss validates RowLoss's arguments.
+func CheckRowLoss(kind Loss, out, pred, target Matrix) error {
+	const op = "RowLoss"
+	if err := CheckLoss(op, kind, pred, target); err != nil {
+		return err
+	}
+	if err := present(op, "out", out); err != nil {
+		return err
+	}
+	if out.Len() != pred.Rows {
+		return shapeErr(op, "out has %d elements, want one per row (%d)", out.Len(), pred.Rows)
+	}
+	return nil
+}
+
+// CheckOptimizer validates OptimizerStep's arguments.
+func CheckOptimizer(o OptStep, params, grads, s1, s2 Matrix) error {
+	const op = "OptimizerStep"
+	if err := present(op, "params", params); err != nil {
+		return err
+	}
+	if err := present(op, "grads", grads); err != nil {
+		return err
+	}
+	if params.Len() != grads.Len() {
+		return shapeErr(op, "params has %d elements but grads has %d", params.Len(), grads.Len())
+	}
+	var need []arg
+	switch o.Kind {
+	case SGD:
+		if o.Momentum != 0 {
+			need = append(need, arg{"state1", s1})
+		}
+	case Adam, AdamW:
+		need = append(need, arg{"state1", s1}, arg{"state2", s2})
+		if o.Step < 1 {
+			return shapeErr(op, "Adam step count must be ≥ 1, got %d", o.Step)
+		}
+	default:
+		return shapeErr(op, "unknown optimizer %d", int(o.Kind))
+	}
+	for _, p := range need {
+		if err := present(op, p.n, p.m); err != nil {
+			return err
+		}
+		if p.m.Len() != params.Len() {
+			return shapeErr(op, "%s has %d elements but params has %d", p.n, p.m.Len(), params.Len())
+		}
+	}
+	return nil
+}
+
+// CheckUnary validates an elementwise op on one matrix.
+func CheckUnary(op string, x Matrix) error { return present(op, "x", x) }
+
+// CheckBinary validates an elementwise op on two matrices with equal length.
+func CheckBinary(op string, a, b Matrix) error {
+	if err := present(op, "first operand", a); err != nil {
+		return err
+	}
+	if err := present(op, "second operand", b); err != nil {
+		return err
+	}
+	if a.Len() != b.Len() {
+		return shapeErr(op, "operands have %d and %d elements", a.Len(), b.Len())
+	}
+	return nil
+}
+
+// CheckScalarOut validates a reduction into a 1×1 matrix.
+func CheckScalarOut(op string, acc, x Matrix) error {
+	if err := scalar(op, "acc", acc); err != nil {
+		return err
+	}
+	return present(op, "x", x)
+}
+
+// CheckColMean validates ColMean's arguments.
+func CheckColMean(out, x Matrix) error {
+	const op = "ColMean"
+	if err := present(op, "x", x); err != nil {
+		return err
+	}
+	if err := present(op, "out", out); err != nil {
+		return err
+	}
+	if out.Len() != x.Cols {
+		return shapeErr(op, "out has %d elements, want one per column (%d)", out.Len(), x.Cols)
+	}
+	if x.Rows == 0 {
+		return shapeErr(op, "x has no rows")
+	}
+	return nil
+}
+
+// CheckTransfer validates Upload/Download.
+func CheckTransfer(op string, m Matrix, n int) error {
+	if err := present(op, "matrix", m); err != nil {
+		return err
+	}
+	if n != m.Len() {
+		return shapeErr(op, "host slice has %d elements, matrix %s has %d", n, m.Shape(), m.Len())
+	}
+	return nil
+}

@@ -1,0 +1,290 @@
+// Package engine defines the contract between aegpu's models and the devices
+// that run them: device-resident float32 matrices, the fused operations an MLP
+// autoencoder needs, and the registry through which backends (the pure-Go CPU
+// backend, the CUDA backend) make themselves available.
+//
+// Code above this package (autoencoder, the CLI) talks only to Backend; it
+// never imports a backend package. Backends register a Driver from their
+// init function, the way database/sql drivers do, and Open picks one.
+//
+// Conventions shared by every operation:
+//
+//   - Matrices are float32, row-major and contiguous (stride = Cols).
+//   - A Matrix is a view: a buffer, an element offset and a shape. Many views
+//     may share one buffer (all of a model's weights and biases live in one
+//     allocation so the optimizer is a single call).
+//   - Operations are asynchronous with respect to the host on devices that
+//     can be: a result is only guaranteed visible to the host after Download
+//     or Sync.
+//   - Shapes are checked; a mismatch is an error value, never a panic.
+//   - Reductions that produce a scalar write it to a 1×1 device matrix, so a
+//     training step needs no host round trip until the value is read.
+package engine
+
+import (
+	"fmt"
+)
+
+// Buffer is one allocation of float32s on a backend's device. Backends define
+// their own concrete type; code above the engine only passes it around.
+type Buffer interface {
+	// Len is the number of float32 elements in the allocation.
+	Len() int
+}
+
+// Matrix is a rows×cols row-major view into a Buffer starting at element Off.
+// The zero Matrix is "absent": operations that take optional outputs skip
+// them when given one.
+type Matrix struct {
+	Buf        Buffer
+	Off        int
+	Rows, Cols int
+}
+
+// Len is Rows·Cols.
+func (m Matrix) Len() int { return m.Rows * m.Cols }
+
+// Empty reports whether m is the absent matrix.
+func (m Matrix) Empty() bool { return m.Buf == nil }
+
+// Shape formats m's shape as "[rows×cols]".
+func (m Matrix) Shape() string { return fmt.Sprintf("[%d×%d]", m.Rows, m.Cols) }
+
+// View returns the rows×cols matrix starting at element off of m's storage
+// (off is relative to m.Off). It panics only on a programming error (a view
+// outside m), never on user input.
+func (m Matrix) View(off, rows, cols int) Matrix {
+	if off < 0 || rows < 0 || cols < 0 || off+rows*cols > m.Len() {
+		panic(fmt.Sprintf("engine: view [%d:+%d×%d] outside %s", off, rows, cols, m.Shape()))
+	}
+	return Matrix{Buf: m.Buf, Off: m.Off + off, Rows: rows, Cols: cols}
+}
+
+// RowSlice returns rows [i, i+n) of m.
+func (m Matrix) RowSlice(i, n int) Matrix { return m.View(i*m.Cols, n, m.Cols) }
+
+// Reshape returns the same elements viewed as rows×cols.
+func (m Matrix) Reshape(rows, cols int) Matrix { return m.View(0, rows, cols) }
+
+// Act is an activation function applied elementwise after a dense layer.
+type Act int
+
+const (
+	Linear    Act = iota // identity
+	ReLU                 // max(z, 0)
+	LeakyReLU            // z if z > 0 else 0.01·z (PyTorch's default slope)
+	Tanh                 // tanh(z)
+	Sigmoid              // 1 / (1 + e^−z)
+	GELU                 // z·Φ(z), the exact erf form (PyTorch's default)
+)
+
+// LeakySlope is the negative-side slope of LeakyReLU.
+const LeakySlope = 0.01
+
+var actNames = [...]string{"linear", "relu", "leaky_relu", "tanh", "sigmoid", "gelu"}
+
+func (a Act) String() string {
+	if a >= 0 && int(a) < len(actNames) {
+		return actNames[a]
+	}
+	return fmt.Sprintf("Act(%d)", int(a))
+}
+
+// NeedsPre reports whether the activation's derivative needs the
+// pre-activation z (GELU) rather than being computable from the output y.
+func (a Act) NeedsPre() bool { return a == GELU }
+
+// ParseAct parses an activation name as printed by Act.String.
+func ParseAct(s string) (Act, error) {
+	for i, n := range actNames {
+		if s == n {
+			return Act(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown activation %q (want one of linear, relu, leaky_relu, tanh, sigmoid, gelu)", s)
+}
+
+// Loss selects a reconstruction loss. Every loss is the mean over all
+// elements of the batch, as PyTorch's default reduction.
+type Loss int
+
+const (
+	// MSE is (pred − target)².
+	MSE Loss = iota
+	// BCE is −[t·log p + (1−t)·log(1−p)] on probabilities p, with log
+	// clamped at −100 as PyTorch's BCELoss does.
+	BCE
+	// BCEWithLogits is BCE on σ(pred) computed stably from the logits pred;
+	// its gradient is (σ(pred) − t)/N. The trainer uses it when the output
+	// activation is sigmoid and the loss is bce, fusing the two.
+	BCEWithLogits
+	// MAE is |pred − target| (for scoring; its gradient is sign/N).
+	MAE
+)
+
+var lossNames = [...]string{"mse", "bce", "bce_logits", "mae"}
+
+func (l Loss) String() string {
+	if l >= 0 && int(l) < len(lossNames) {
+		return lossNames[l]
+	}
+	return fmt.Sprintf("Loss(%d)", int(l))
+}
+
+// ParseLoss parses a loss name as printed by Loss.String.
+func ParseLoss(s string) (Loss, error) {
+	for i, n := range lossNames {
+		if s == n {
+			return Loss(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown loss %q (want mse, bce or mae)", s)
+}
+
+// OptKind selects an optimizer update rule.
+type OptKind int
+
+const (
+	SGD   OptKind = iota // SGD with optional momentum and L2 weight decay
+	Adam                 // Adam with L2 weight decay added to the gradient
+	AdamW                // Adam with decoupled weight decay
+)
+
+var optNames = [...]string{"sgd", "adam", "adamw"}
+
+func (o OptKind) String() string {
+	if o >= 0 && int(o) < len(optNames) {
+		return optNames[o]
+	}
+	return fmt.Sprintf("OptKind(%d)", int(o))
+}
+
+// ParseOpt parses an optimizer name.
+func ParseOpt(s string) (OptKind, error) {
+	for i, n := range optNames {
+		if s == n {
+			return OptKind(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown optimizer %q (want adam, adamw or sgd)", s)
+}
+
+// OptStep holds the hyper-parameters of one optimizer step. The update rules
+// follow PyTorch's torch.optim exactly (g is the gradient, p the parameter):
+//
+//	SGD:   g += wd·p;  buf = μ·buf + g (buf = g on step 1);  p −= lr·buf
+//	       (with μ = 0: p −= lr·g, and the state is untouched)
+//	Adam:  g += wd·p;  m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²
+//	       p −= lr · (m / (1−β1^t)) / (sqrt(v / (1−β2^t)) + eps)
+//	AdamW: p −= lr·wd·p;  then Adam with wd = 0
+type OptStep struct {
+	Kind        OptKind
+	LR          float32
+	Beta1       float32 // Adam/AdamW
+	Beta2       float32 // Adam/AdamW
+	Eps         float32 // Adam/AdamW
+	Momentum    float32 // SGD
+	WeightDecay float32
+	Step        int // 1-based step count t (bias correction, SGD's first step)
+}
+
+// DeviceInfo describes the device a backend runs on.
+type DeviceInfo struct {
+	Backend string // "cpu", "cuda"
+	Index   int
+	Name    string // e.g. "NVIDIA H100 80GB HBM3", or the CPU model
+	Detail  string // threads, compute capability, SMs…
+	Memory  int64  // bytes, 0 when unknown
+}
+
+func (d DeviceInfo) String() string {
+	s := d.Backend
+	if d.Backend != "cpu" {
+		s = fmt.Sprintf("%s:%d", d.Backend, d.Index)
+	}
+	s += " (" + d.Name
+	if d.Detail != "" {
+		s += ", " + d.Detail
+	}
+	return s + ")"
+}
+
+// Backend is a device that stores matrices and runs aegpu's operations on
+// them. Shapes below use B for the batch (rows), in/out for layer widths.
+//
+// A training step is a fixed sequence of these calls on fixed buffers, so a
+// backend may record the sequence once and replay it.
+type Backend interface {
+	// Info describes the device.
+	Info() DeviceInfo
+	// Alloc returns a zeroed rows×cols matrix that owns a new buffer.
+	Alloc(rows, cols int) (Matrix, error)
+	// Free releases m's buffer. Freeing the absent matrix is a no-op.
+	Free(m Matrix)
+	// Upload copies len(src) == dst.Len() host values into dst.
+	Upload(dst Matrix, src []float32) error
+	// Download copies src into the host slice dst (len(dst) == src.Len()),
+	// waiting for all queued work that produces src.
+	Download(dst []float32, src Matrix) error
+	// Sync waits for all queued work.
+	Sync() error
+	// Close releases the device. The backend is unusable afterwards.
+	Close() error
+
+	// Dense computes the fused layer
+	//
+	//	z = x·wᵀ + b    x [B×in], w [out×in], b [1×out]
+	//	y = act(z)      y, z [B×out]
+	//
+	// z may be absent unless act.NeedsPre(); y and z may not alias x.
+	Dense(y, z, x, w, b Matrix, act Act) error
+
+	// DenseBackward is Dense's backward pass. On entry dy holds ∂L/∂y; it is
+	// overwritten with ∂L/∂z = dy ⊙ act′ (computed from y, or from z when
+	// act.NeedsPre()). Then
+	//
+	//	dx  = dz·w          [B×in]   (skipped when dx is absent)
+	//	dw (+)= dzᵀ·x       [out×in]
+	//	db (+)= Σ_rows dz   [1×out]
+	//
+	// With accumulate, dw and db are added to instead of overwritten.
+	DenseBackward(dx, dw, db, dy, y, z, x, w Matrix, act Act, accumulate bool) error
+
+	// LossGrad computes the mean loss L over all elements of pred and target
+	// (both [B×D]), adds weight·L to acc [1×1], and writes ∂L/∂pred into grad
+	// (which may alias neither input). For BCEWithLogits pred holds logits.
+	LossGrad(kind Loss, acc, grad, pred, target Matrix, weight float32) error
+
+	// RowLoss writes each row's mean elementwise loss into out [B×1].
+	RowLoss(kind Loss, out, pred, target Matrix) error
+
+	// OptimizerStep updates params in place from grads (same shape) with the
+	// rule in o, using state1 and state2 (same shape as params) as the
+	// optimizer's moments (SGD uses state1 as its momentum buffer).
+	OptimizerStep(o OptStep, params, grads, state1, state2 Matrix) error
+
+	// ClipGradNorm scales grads by min(1, maxNorm / ‖grads‖₂) and writes
+	// ‖grads‖₂ (before clipping) into norm [1×1].
+	ClipGradNorm(grads, norm Matrix, maxNorm float32) error
+
+	// Fill sets every element of x to v.
+	Fill(x Matrix, v float32) error
+	// Copy copies src into dst (same number of elements).
+	Copy(dst, src Matrix) error
+	// Axpy computes y += alpha·x elementwise.
+	Axpy(alpha float32, x, y Matrix) error
+	// Scale computes x *= alpha elementwise.
+	Scale(x Matrix, alpha float32) error
+	// SumSquares adds Σ x² to acc [1×1].
+	SumSquares(acc, x Matrix) error
+	// ColMean writes the mean of each column of x [B×D] into out [1×D].
+	ColMean(out, x Matrix) error
+
+	// RandUniform fills dst with lo + (hi−lo)·u, u the Uniform stream of
+	// (seed, stream) defined in this package (element i of dst is element
+	// i of the stream).
+	RandUniform(dst Matrix, seed, stream uint64, lo, hi float32) error
+	// RandNormal fills dst with mean + std·n, n the Normal stream of
+	// (seed, stream) defined in this package.
+	RandNormal(dst Matrix, seed, stream uint64, mean, std float32) error
+}

@@ -1,0 +1,158 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// Driver makes a kind of backend available. Backend packages register one
+// from init; the binary's import list decides which are linked in.
+type Driver interface {
+	// Probe reports the devices this driver can open, or why it can open
+	// none (no library, no device, built without cgo…).
+	Probe() ([]DeviceInfo, error)
+	// Open opens device index.
+	Open(index int) (Backend, error)
+}
+
+var (
+	regMu   sync.Mutex
+	drivers = map[string]Driver{}
+)
+
+// Register makes a driver available under name ("cpu", "cuda"). It panics if
+// name is registered twice, a programming error.
+func Register(name string, d Driver) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	if _, dup := drivers[name]; dup {
+		panic("engine: Register called twice for " + name)
+	}
+	drivers[name] = d
+}
+
+// Drivers lists the registered driver names, sorted.
+func Drivers() []string {
+	regMu.Lock()
+	defer regMu.Unlock()
+	names := make([]string, 0, len(drivers))
+	for n := range drivers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func driver(name string) (Driver, bool) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	d, ok := drivers[name]
+	return d, ok
+}
+
+// ErrNoCUDA is wrapped by errors from Open("cuda…") when no CUDA backend can
+// be used.
+var ErrNoCUDA = errors.New("cuda not available")
+
+// Status is what Probe found for one registered driver.
+type Status struct {
+	Driver  string
+	Devices []DeviceInfo
+	Err     error // why no device is usable, when Devices is empty
+}
+
+// Probe asks every registered driver (and cuda, even when it is not linked
+// in) what it can open.
+func Probe() []Status {
+	names := Drivers()
+	hasCUDA := false
+	var out []Status
+	for _, n := range names {
+		if n == "cuda" {
+			hasCUDA = true
+		}
+		d, _ := driver(n)
+		devs, err := d.Probe()
+		out = append(out, Status{Driver: n, Devices: devs, Err: err})
+	}
+	if !hasCUDA {
+		out = append(out, Status{Driver: "cuda", Err: errCUDANotLinked})
+	}
+	return out
+}
+
+var errCUDANotLinked = fmt.Errorf("%w: this aegpu binary was built without the CUDA backend", ErrNoCUDA)
+
+// Open returns the backend named by spec:
+//
+//	"auto"    CUDA device 0 when a driver and a device answer, else the CPU
+//	"cpu"     the pure-Go CPU backend
+//	"cuda"    CUDA device 0, an error when there is none
+//	"cuda:N"  CUDA device N
+//
+// note is one line saying which device was chosen and, for "auto" falling
+// back to the CPU, why CUDA was not used.
+func Open(spec string) (b Backend, note string, err error) {
+	spec = strings.TrimSpace(strings.ToLower(spec))
+	switch {
+	case spec == "" || spec == "auto":
+		b, err := openCUDA(0)
+		if err == nil {
+			return b, "using " + b.Info().String(), nil
+		}
+		why := err.Error()
+		cpu, err2 := openNamed("cpu", 0)
+		if err2 != nil {
+			return nil, "", fmt.Errorf("no backend available: %v; cpu: %w", err, err2)
+		}
+		return cpu, fmt.Sprintf("using %s — no GPU: %s", cpu.Info(), why), nil
+	case spec == "cpu":
+		b, err := openNamed("cpu", 0)
+		if err != nil {
+			return nil, "", err
+		}
+		return b, "using " + b.Info().String(), nil
+	case spec == "cuda" || strings.HasPrefix(spec, "cuda:"):
+		idx := 0
+		if rest, ok := strings.CutPrefix(spec, "cuda:"); ok {
+			n, perr := strconv.Atoi(rest)
+			if perr != nil || n < 0 {
+				return nil, "", fmt.Errorf("bad device %q: want cuda:N with N a device index ≥ 0", spec)
+			}
+			idx = n
+		}
+		b, err := openCUDA(idx)
+		if err != nil {
+			return nil, "", err
+		}
+		return b, "using " + b.Info().String(), nil
+	}
+	return nil, "", fmt.Errorf("unknown device %q: want auto, cpu, cuda or cuda:N", spec)
+}
+
+func openCUDA(idx int) (Backend, error) {
+	d, ok := driver("cuda")
+	if !ok {
+		return nil, errCUDANotLinked
+	}
+	devs, err := d.Probe()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoCUDA, err)
+	}
+	if idx >= len(devs) {
+		return nil, fmt.Errorf("%w: device cuda:%d requested but %d device(s) found", ErrNoCUDA, idx, len(devs))
+	}
+	return d.Open(idx)
+}
+
+func openNamed(name string, idx int) (Backend, error) {
+	d, ok := driver(name)
+	if !ok {
+		return nil, fmt.Errorf("backend %q is not linked into this binary (import github.com/aegpu/aegpu/backends)", name)
+	}
+	return d.Open(idx)
+}
