@@ -1,0 +1,183 @@
+package dataset
+
+import (
+	"bufio"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/aegpu/aegpu/internal/atomicfile"
+)
+
+// ReadCSV reads comma-separated numbers from r, one sample per line. name is
+// used in error messages.
+//
+// The first row is a header when any of its fields is not a number. Fields
+// may be surrounded by spaces; blank lines and lines starting with '#' are
+// skipped; "nan", "inf" and "-inf" (any case) are read as values, to be dealt
+// with by Load's NaN policy. Every row must have as many fields as the
+// first. The input is streamed, never held whole as text.
+func ReadCSV(r io.Reader, name string) (*Table, error) {
+	t, err := readCSV(r, sizeOf(r))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	return t, nil
+}
+
+// readCSV reads CSV from r; sz says what is known of its size, to size the
+// result.
+func readCSV(r io.Reader, sz sizeInfo) (*Table, error) {
+	left := sz.avail
+	if left < 0 {
+		left = sz.hint
+	}
+	if _, ok := r.(*bufio.Reader); !ok {
+		r = bufio.NewReaderSize(r, 64<<10)
+	}
+	cr := csv.NewReader(r)
+	cr.ReuseRecord = true
+	cr.FieldsPerRecord = -1 // checked here, for a clearer message
+	cr.TrimLeadingSpace = true
+	cr.Comment = '#'
+
+	t := &Table{}
+	first := true
+	var offset int64 // input offset after the previous record
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				return nil, fmt.Errorf("line %d, column %d: %w", pe.Line, pe.Column, pe.Err)
+			}
+			return nil, err
+		}
+		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
+			continue // a line of only spaces
+		}
+		line, _ := cr.FieldPos(0)
+		start := offset
+		offset = cr.InputOffset()
+		if first {
+			first = false
+			rec[0] = strings.TrimPrefix(rec[0], "\ufeff") // byte order mark
+			t.Cols = len(rec)
+			if !allNumeric(rec) {
+				t.Header = make([]string, len(rec))
+				for i, f := range rec {
+					t.Header[i] = strings.TrimSpace(f)
+				}
+				continue
+			}
+		}
+		if len(rec) != t.Cols {
+			what := "the first row"
+			if t.Header != nil {
+				what = "the header"
+			}
+			return nil, fmt.Errorf("line %d: expected %d columns (as in %s), found %d", line, t.Cols, what, len(rec))
+		}
+		for i, f := range rec {
+			v, err := strconv.ParseFloat(strings.TrimSpace(f), 32)
+			if err != nil {
+				col := fmt.Sprintf("column %d", i+1)
+				if t.Header != nil {
+					col += fmt.Sprintf(" (%q)", t.Header[i])
+				}
+				why := "not a number"
+				if errors.Is(err, strconv.ErrRange) {
+					why = "out of float32 range"
+				}
+				return nil, fmt.Errorf("line %d, %s: %s: %q", line, col, why, clip(f, 40))
+			}
+			t.Data = append(t.Data, float32(v))
+		}
+		t.lines = append(t.lines, line)
+		t.Rows++
+		if t.Rows == 1 && left > 0 {
+			// Size the result from the first row's length, plus a margin,
+			// never beyond one value per two bytes (the shortest "0,").
+			rowBytes := max(cr.InputOffset()-start, 1)
+			est := min((left/rowBytes)*5/4+16, left/int64(2*t.Cols)+1)
+			if est*int64(t.Cols) <= maxElements {
+				data := make([]float32, len(t.Data), int(est)*t.Cols)
+				copy(data, t.Data)
+				t.Data = data
+				t.lines = make([]int, 1, est)
+				t.lines[0] = line
+			}
+		}
+	}
+	switch {
+	case first:
+		return nil, fmt.Errorf("no rows: the file is empty")
+	case t.Rows == 0:
+		return nil, fmt.Errorf("no rows: the file has a header but no data")
+	}
+	t.Shape = []int{t.Rows, t.Cols}
+	return t, nil
+}
+
+// allNumeric reports whether every field parses as a number.
+func allNumeric(rec []string) bool {
+	for _, f := range rec {
+		if _, err := strconv.ParseFloat(strings.TrimSpace(f), 32); err != nil && !errors.Is(err, strconv.ErrRange) {
+			return false
+		}
+	}
+	return true
+}
+
+// WriteCSV writes rows×cols values to path as comma-separated text, preceded
+// by a header line when header is not nil (it must then hold cols names).
+// Numbers are formatted with strconv's 'g' format at float32 precision, so
+// ReadCSV gives back exactly the same values. The file is written to a
+// temporary name and renamed into place.
+func WriteCSV(path string, header []string, rows, cols int, data []float32) error {
+	if err := checkDims(rows, cols, data); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if header != nil && len(header) != cols {
+		return fmt.Errorf("write %s: header has %d names for %d columns", path, len(header), cols)
+	}
+	if cols == 0 {
+		return fmt.Errorf("write %s: no columns", path)
+	}
+	return atomicfile.Write(path, func(w io.Writer) error {
+		if header != nil {
+			cw := csv.NewWriter(w)
+			if err := cw.Write(header); err != nil {
+				return err
+			}
+			cw.Flush()
+			if err := cw.Error(); err != nil {
+				return err
+			}
+		}
+		buf := make([]byte, 0, 64<<10)
+		for r := 0; r < rows; r++ {
+			for c, v := range data[r*cols : (r+1)*cols] {
+				if c > 0 {
+					buf = append(buf, ',')
+				}
+				buf = strconv.AppendFloat(buf, float64(v), 'g', -1, 32)
+			}
+			buf = append(buf, '\n')
+			if len(buf) > 60<<10 {
+				if _, err := w.Write(buf); err != nil {
+					return err
+				}
+				buf = buf[:0]
+			}
+		}
+		_, err := w.Write(buf)
+		return err
+	})
+}

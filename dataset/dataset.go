@@ -1,0 +1,372 @@
+// Package dataset reads and writes the numeric tables that aegpu trains on
+// and produces: NumPy .npy files, comma-separated text, and the IDX format of
+// MNIST (raw or gzip-compressed). It also fits and applies per-feature
+// scaling and carries the MNIST test set, built into the binary.
+//
+// Every reader returns a Table: a dense row-major float32 matrix with one
+// sample per row. Arrays with more than two dimensions are flattened to
+// [N, prod(rest)] (the original shape is kept in Table.Shape); 1-D arrays
+// become a single column.
+//
+// Errors name the file first ("read data/x.npy: ...") and then say where in
+// it the problem is and what was expected. Writers never leave a partial file
+// under the final name.
+package dataset
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Table is a dense float32 matrix of samples (rows) × features (cols),
+// stored row-major.
+type Table struct {
+	Rows, Cols int
+	// Data holds Rows*Cols values; row i is Data[i*Cols : (i+1)*Cols].
+	Data []float32
+	// Shape is the shape of the source array, e.g. [10000 28 28] for MNIST
+	// images or an (N, 28, 28) .npy file; [N, D] for CSV and 2-D arrays,
+	// [N] for 1-D arrays and [] for a 0-D .npy array.
+	Shape []int
+	// Header holds the column names when a CSV file had a header row, else
+	// nil.
+	Header []string
+
+	// lines, when set (CSV), is the 1-based line number of each row in the
+	// source file, for error messages.
+	lines []int
+}
+
+// Row returns row i as a slice of t.Data (not a copy). Its capacity is
+// limited to the row, so appending to it never overwrites the next row.
+func (t *Table) Row(i int) []float32 {
+	lo, hi := i*t.Cols, (i+1)*t.Cols
+	return t.Data[lo:hi:hi]
+}
+
+// NaNPolicy says what Load does with NaN and ±Inf values.
+type NaNPolicy int
+
+const (
+	// NaNError (the zero value) makes Load fail, naming the first
+	// non-finite value's position.
+	NaNError NaNPolicy = iota
+	// NaNSkip drops every row that holds a NaN or ±Inf.
+	NaNSkip
+	// NaNZero replaces NaN and ±Inf with 0.
+	NaNZero
+)
+
+// String returns the name ParseNaNPolicy accepts for p.
+func (p NaNPolicy) String() string {
+	switch p {
+	case NaNError:
+		return "error"
+	case NaNSkip:
+		return "skip"
+	case NaNZero:
+		return "zero"
+	}
+	return fmt.Sprintf("NaNPolicy(%d)", int(p))
+}
+
+// ParseNaNPolicy parses "error", "skip" or "zero" (case-insensitive).
+func ParseNaNPolicy(s string) (NaNPolicy, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "error":
+		return NaNError, nil
+	case "skip":
+		return NaNSkip, nil
+	case "zero":
+		return NaNZero, nil
+	}
+	return 0, fmt.Errorf("unknown NaN policy %q (want error, skip or zero)", s)
+}
+
+// LoadOptions tunes Load.
+type LoadOptions struct {
+	// NaN says what to do with NaN and ±Inf values; the default is to fail.
+	NaN NaNPolicy
+}
+
+// format is a file format Load knows.
+type format int
+
+const (
+	formatUnknown format = iota
+	formatNPY
+	formatCSV
+	formatIDX
+)
+
+// formatByName guesses the format from a file name with any ".gz" suffix
+// already removed.
+func formatByName(name string) format {
+	base := strings.ToLower(filepath.Base(name))
+	switch {
+	case strings.HasSuffix(base, ".npy"):
+		return formatNPY
+	case strings.HasSuffix(base, ".csv"), strings.HasSuffix(base, ".txt"):
+		return formatCSV
+	case strings.HasSuffix(base, "-ubyte"), strings.HasSuffix(base, ".idx"),
+		strings.HasSuffix(base, ".idx1"), strings.HasSuffix(base, ".idx2"),
+		strings.HasSuffix(base, ".idx3"), strings.HasSuffix(base, ".idx4"):
+		return formatIDX
+	}
+	return formatUnknown
+}
+
+// formatByMagic guesses the format from the first bytes of (decompressed)
+// content: .npy and IDX files have magic numbers; text has none.
+func formatByMagic(p []byte) format {
+	switch {
+	case bytes.HasPrefix(p, npyMagic):
+		return formatNPY
+	case len(p) >= 4 && p[0] == 0 && p[1] == 0 && idxTypes[p[2]].size != 0 && p[3] > 0:
+		return formatIDX
+	}
+	return formatUnknown
+}
+
+// Load reads the data file at path, choosing the reader by its name:
+//
+//   - .npy: NumPy array (see ReadNPY)
+//   - .csv, .txt: comma-separated numbers with an optional header (see ReadCSV)
+//   - names ending in -ubyte, .idx or .idx1 … .idx4: IDX (see ReadIDX)
+//
+// Any of these may end in an extra ".gz" and is then decompressed. A name
+// that fits none of them is recognised by its content when it starts with the
+// .npy or IDX magic number, compressed or not.
+//
+// After reading, Load applies opt.NaN to NaN and ±Inf values. IDX images are
+// returned as stored (0…255 for MNIST), not scaled.
+func Load(path string, opt LoadOptions) (*Table, error) {
+	if opt.NaN < NaNError || opt.NaN > NaNZero {
+		return nil, fmt.Errorf("read %s: invalid NaN policy %d", path, int(opt.NaN))
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, unwrapPathError(err))
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		return nil, fmt.Errorf("read %s: is a directory", path)
+	}
+
+	t, err := readFile(f, path)
+	if err != nil {
+		return nil, err
+	}
+	if err := applyNaNPolicy(t, path, opt.NaN); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// readFile dispatches an open file to the right reader.
+func readFile(f *os.File, path string) (*Table, error) {
+	name := path
+	if strings.HasSuffix(strings.ToLower(name), ".gz") {
+		name = name[:len(name)-3]
+	}
+	kind := formatByName(name)
+	if kind == formatIDX {
+		// ReadIDX sniffs gzip itself, so a mislabelled raw file still works.
+		return ReadIDX(f, path)
+	}
+
+	// Decompress when the content is gzip, whatever the name says. An
+	// uncompressed file is read directly so that the readers know its size.
+	var head [8]byte
+	n, _ := f.ReadAt(head[:], 0)
+	var r io.Reader = f
+	sz := sizeOf(f)
+	var zr *gzip.Reader
+	if isGzip(head[:n]) {
+		sz = sizeInfo{avail: -1, hint: gzipSizeHint(f)}
+		var err error
+		if zr, err = gzip.NewReader(bufio.NewReaderSize(f, 1<<20)); err != nil {
+			return nil, fmt.Errorf("read %s: corrupt gzip stream: %w", path, err)
+		}
+		defer zr.Close()
+		sniff := bufio.NewReaderSize(gzipErrors{zr}, 64<<10)
+		p, _ := sniff.Peek(len(head))
+		n = copy(head[:], p)
+		r = sniff
+	}
+
+	if kind == formatUnknown {
+		if kind = formatByMagic(head[:n]); kind == formatUnknown {
+			err := fmt.Errorf("read %s: unknown file type: want .npy, .csv, .txt or IDX (a name ending in -ubyte or .idx), optionally with .gz", path)
+			if zr != nil {
+				if derr := drainGzip(zr); derr != nil {
+					err = fmt.Errorf("read %s: %w", path, derr)
+				}
+			}
+			return nil, err
+		}
+	}
+
+	var t *Table
+	var err error
+	switch kind {
+	case formatNPY:
+		t, err = readNPY(r, sz)
+	case formatCSV:
+		t, err = readCSV(r, sz)
+	case formatIDX:
+		t, err = readIDX(r, sz)
+	}
+	if zr != nil {
+		// Check the CRC; after a parse error, report damage as the cause.
+		if derr := drainGzip(zr); derr != nil {
+			return nil, fmt.Errorf("read %s: %w", path, derr)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return t, nil
+}
+
+// unwrapPathError drops the *fs.PathError wrapper, whose message repeats the
+// path that our own prefix already names.
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+func isGzip(p []byte) bool { return len(p) >= 2 && p[0] == 0x1f && p[1] == 0x8b }
+
+// gzipErrors marks errors from a gzip stream (other than its clean end) as
+// such, so that "unexpected EOF" reads as a damaged file, not a short array.
+type gzipErrors struct{ r io.Reader }
+
+func (g gzipErrors) Read(p []byte) (int, error) {
+	n, err := g.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("corrupt or truncated gzip stream: %w", err)
+	}
+	return n, err
+}
+
+// drainGzip reads what is left of a gzip stream so that its CRC and length
+// trailer get checked.
+func drainGzip(zr *gzip.Reader) error {
+	if _, err := io.Copy(io.Discard, zr); err != nil {
+		return fmt.Errorf("corrupt or truncated gzip stream: %w", err)
+	}
+	return nil
+}
+
+// isFinite reports whether v is neither NaN nor ±Inf.
+func isFinite(v float32) bool { return math.Float32bits(v)&0x7f800000 != 0x7f800000 }
+
+// applyNaNPolicy enforces p on t in place.
+func applyNaNPolicy(t *Table, path string, p NaNPolicy) error {
+	cols := t.Cols
+	switch p {
+	case NaNError:
+		for i, v := range t.Data {
+			if !isFinite(v) {
+				return nanError(t, path, i/cols, i%cols, v)
+			}
+		}
+	case NaNZero:
+		for i, v := range t.Data {
+			if !isFinite(v) {
+				t.Data[i] = 0
+			}
+		}
+	case NaNSkip:
+		kept := 0
+		for r := 0; r < t.Rows; r++ {
+			row := t.Data[r*cols : (r+1)*cols]
+			ok := true
+			for _, v := range row {
+				if !isFinite(v) {
+					ok = false
+					break
+				}
+			}
+			if !ok {
+				continue
+			}
+			if kept != r {
+				copy(t.Data[kept*cols:], row)
+				if t.lines != nil {
+					t.lines[kept] = t.lines[r]
+				}
+			}
+			kept++
+		}
+		if kept == 0 {
+			return fmt.Errorf("read %s: no rows left: every one of the %d rows holds a NaN or Inf", path, t.Rows)
+		}
+		if kept != t.Rows {
+			t.Rows = kept
+			t.Data = t.Data[:kept*cols]
+			if t.lines != nil {
+				t.lines = t.lines[:kept]
+			}
+			if len(t.Shape) > 0 {
+				t.Shape[0] = kept
+			}
+		}
+	}
+	return nil
+}
+
+func nanError(t *Table, path string, row, col int, v float32) error {
+	what := "NaN"
+	if !math.IsNaN(float64(v)) {
+		what = fmt.Sprintf("%v", v)
+	}
+	where := fmt.Sprintf("row %d, column %d (0-based)", row, col)
+	if t.lines != nil {
+		where += fmt.Sprintf(", line %d field %d", t.lines[row], col+1)
+		if col < len(t.Header) {
+			where += fmt.Sprintf(" %q", t.Header[col])
+		}
+	}
+	return fmt.Errorf("read %s: %s: value is %s; use --nan skip to drop rows with NaN/Inf or --nan zero to replace them with 0", path, where, what)
+}
+
+// Save writes rows×cols values to path in the format its extension names:
+// .npy (float32, header ignored) or .csv (with header when it is not nil).
+// The file appears whole or not at all.
+func Save(path string, header []string, rows, cols int, data []float32) error {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".npy":
+		return WriteNPY(path, rows, cols, data)
+	case ".csv":
+		return WriteCSV(path, header, rows, cols, data)
+	}
+	return fmt.Errorf("write %s: unsupported output type %q: use .npy or .csv", path, filepath.Ext(path))
+}
+
+// checkDims validates the arguments every writer takes.
+func checkDims(rows, cols int, data []float32) error {
+	if rows < 0 || cols < 0 {
+		return fmt.Errorf("invalid shape %d×%d", rows, cols)
+	}
+	if cols != 0 && rows > math.MaxInt/cols {
+		return fmt.Errorf("shape %d×%d is too large", rows, cols)
+	}
+	if len(data) != rows*cols {
+		return fmt.Errorf("data has %d values, want rows×cols = %d×%d = %d", len(data), rows, cols, rows*cols)
+	}
+	return nil
+}
