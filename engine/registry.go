@@ -54,9 +54,15 @@ func driver(name string) (Driver, bool) {
 	return d, ok
 }
 
-// ErrNoCUDA is wrapped by errors from Open("cuda…") when no CUDA backend can
+// ErrNoCUDA matches (errors.Is) every error saying why no CUDA backend can
 // be used.
 var ErrNoCUDA = errors.New("cuda not available")
+
+// Unavailable says why a CUDA device cannot be opened.
+type Unavailable struct{ Why string }
+
+func (u *Unavailable) Error() string        { return u.Why }
+func (u *Unavailable) Is(target error) bool { return target == ErrNoCUDA }
 
 // Status is what Probe found for one registered driver.
 type Status struct {
@@ -85,7 +91,7 @@ func Probe() []Status {
 	return out
 }
 
-var errCUDANotLinked = fmt.Errorf("%w: this aegpu binary was built without the CUDA backend", ErrNoCUDA)
+var errCUDANotLinked = &Unavailable{"this aegpu binary was built without the CUDA backend"}
 
 // Open returns the backend named by spec:
 //
@@ -127,7 +133,7 @@ func Open(spec string) (b Backend, note string, err error) {
 		}
 		b, err := openCUDA(idx)
 		if err != nil {
-			return nil, "", err
+			return nil, "", fmt.Errorf("device %s: %w", spec, err)
 		}
 		return b, "using " + b.Info().String(), nil
 	}
@@ -141,10 +147,10 @@ func openCUDA(idx int) (Backend, error) {
 	}
 	devs, err := d.Probe()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNoCUDA, err)
+		return nil, &Unavailable{err.Error()}
 	}
 	if idx >= len(devs) {
-		return nil, fmt.Errorf("%w: device cuda:%d requested but %d device(s) found", ErrNoCUDA, idx, len(devs))
+		return nil, &Unavailable{fmt.Sprintf("device cuda:%d requested but %d device(s) found", idx, len(devs))}
 	}
 	return d.Open(idx)
 }
