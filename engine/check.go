@@ -25,7 +25,7 @@ func present(op, name string, m Matrix) error {
 	if m.Empty() {
 		return shapeErr(op, "%s is absent", name)
 	}
-	if m.Rows < 0 || m.Cols < 0 || m.Off < 0 || m.Off+m.Len() > m.Buf.Len() {
+	if m.Rows < 0 || m.Cols < 0 || m.Off < 0 || (m.Cols > 0 && m.Rows > (1<<62)/m.Cols) || m.Off+m.Len() > m.Buf.Len() {
 		return shapeErr(op, "%s %s at offset %d lies outside its buffer of %d elements", name, m.Shape(), m.Off, m.Buf.Len())
 	}
 	return nil
@@ -83,8 +83,8 @@ func CheckDense(y, z, x, w, b Matrix, act Act) error {
 			return err
 		}
 	}
-	if overlaps(y, x) || overlaps(z, x) {
-		return shapeErr(op, "outputs may not alias x")
+	if overlaps(y, x) || overlaps(z, x) || overlaps(y, z) || overlaps(y, w) || overlaps(y, b) || overlaps(z, w) || overlaps(z, b) {
+		return shapeErr(op, "y and z may not alias each other or any input")
 	}
 	if act < Linear || act > GELU {
 		return shapeErr(op, "unknown activation %d", int(act))
@@ -134,9 +134,17 @@ func CheckDenseBackward(dx, dw, db, dy, y, z, x, w Matrix, act Act) error {
 		if err := same(op, "dx", dx, "x", x); err != nil {
 			return err
 		}
-		if overlaps(dx, dy) {
-			return shapeErr(op, "dx may not alias dy")
+		if overlaps(dx, dy) || overlaps(dx, w) || overlaps(dx, dw) {
+			return shapeErr(op, "dx may not alias dy, w or dw")
 		}
+	}
+	for _, m := range []Matrix{dy, x, w, y, z} {
+		if overlaps(dw, m) || overlaps(db, m) {
+			return shapeErr(op, "dw and db may not alias dy, x, w, y or z")
+		}
+	}
+	if overlaps(dw, db) {
+		return shapeErr(op, "dw and db may not alias each other")
 	}
 	if act < Linear || act > GELU {
 		return shapeErr(op, "unknown activation %d", int(act))
@@ -180,8 +188,8 @@ func CheckLossGrad(kind Loss, acc, grad, pred, target Matrix) error {
 	if err := same(op, "grad", grad, "pred", pred); err != nil {
 		return err
 	}
-	if overlaps(grad, pred) || overlaps(grad, target) {
-		return shapeErr(op, "grad may not alias pred or target")
+	if overlaps(grad, pred) || overlaps(grad, target) || overlaps(acc, grad) || overlaps(acc, pred) || overlaps(acc, target) {
+		return shapeErr(op, "grad and acc may not alias pred, target or each other")
 	}
 	return nil
 }
@@ -213,7 +221,10 @@ func CheckOptimizer(o OptStep, params, grads, s1, s2 Matrix) error {
 	if params.Len() != grads.Len() {
 		return shapeErr(op, "params has %d elements but grads has %d", params.Len(), grads.Len())
 	}
-	var need []arg
+	// A fixed array, not an appended slice, so that the check allocates
+	// nothing: backends call it on every optimizer step.
+	var needed [2]arg
+	need := needed[:0]
 	switch o.Kind {
 	case SGD:
 		if o.Momentum != 0 {
@@ -227,12 +238,18 @@ func CheckOptimizer(o OptStep, params, grads, s1, s2 Matrix) error {
 	default:
 		return shapeErr(op, "unknown optimizer %d", int(o.Kind))
 	}
+	if overlaps(params, grads) {
+		return shapeErr(op, "params and grads may not alias")
+	}
 	for _, p := range need {
 		if err := present(op, p.n, p.m); err != nil {
 			return err
 		}
 		if p.m.Len() != params.Len() {
 			return shapeErr(op, "%s has %d elements but params has %d", p.n, p.m.Len(), params.Len())
+		}
+		if overlaps(p.m, params) || overlaps(p.m, grads) {
+			return shapeErr(op, "%s may not alias params or grads", p.n)
 		}
 	}
 	return nil
@@ -251,6 +268,27 @@ func CheckBinary(op string, a, b Matrix) error {
 	}
 	if a.Len() != b.Len() {
 		return shapeErr(op, "operands have %d and %d elements", a.Len(), b.Len())
+	}
+	if overlaps(a, b) && a.Off != b.Off {
+		return shapeErr(op, "operands overlap partially")
+	}
+	return nil
+}
+
+// CheckClipGradNorm validates ClipGradNorm's arguments.
+func CheckClipGradNorm(grads, norm Matrix, maxNorm float32) error {
+	const op = "ClipGradNorm"
+	if err := present(op, "grads", grads); err != nil {
+		return err
+	}
+	if err := scalar(op, "norm", norm); err != nil {
+		return err
+	}
+	if overlaps(grads, norm) {
+		return shapeErr(op, "norm may not alias grads")
+	}
+	if !(maxNorm > 0) {
+		return shapeErr(op, "maxNorm must be positive, got %v", maxNorm)
 	}
 	return nil
 }

@@ -112,7 +112,8 @@ const (
 	// MSE is (pred − target)².
 	MSE Loss = iota
 	// BCE is −[t·log p + (1−t)·log(1−p)] on probabilities p, with log
-	// clamped at −100 as PyTorch's BCELoss does.
+	// clamped at −100 as PyTorch's BCELoss does; its gradient is
+	// (p − t) / (max(p(1−p), 1e-12)·N).
 	BCE
 	// BCEWithLogits is BCE on σ(pred) computed stably from the logits pred;
 	// its gradient is (σ(pred) − t)/N. The trainer uses it when the output
@@ -138,7 +139,7 @@ func ParseLoss(s string) (Loss, error) {
 			return Loss(i), nil
 		}
 	}
-	return 0, fmt.Errorf("unknown loss %q (want mse, bce or mae)", s)
+	return 0, fmt.Errorf("unknown loss %q (want mse, bce, bce_logits or mae)", s)
 }
 
 // OptKind selects an optimizer update rule.
@@ -260,11 +261,13 @@ type Backend interface {
 
 	// OptimizerStep updates params in place from grads (same shape) with the
 	// rule in o, using state1 and state2 (same shape as params) as the
-	// optimizer's moments (SGD uses state1 as its momentum buffer).
+	// optimizer's moments (SGD uses state1 as its momentum buffer). grads is
+	// left unchanged.
 	OptimizerStep(o OptStep, params, grads, state1, state2 Matrix) error
 
-	// ClipGradNorm scales grads by min(1, maxNorm / ‖grads‖₂) and writes
-	// ‖grads‖₂ (before clipping) into norm [1×1].
+	// ClipGradNorm scales grads by min(1, maxNorm / (‖grads‖₂ + 1e-6)), as
+	// PyTorch's clip_grad_norm_, and writes ‖grads‖₂ (before clipping) into
+	// norm [1×1].
 	ClipGradNorm(grads, norm Matrix, maxNorm float32) error
 
 	// Fill sets every element of x to v.

@@ -1,0 +1,137 @@
+package cpu_fallback
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas32"
+
+	"github.com/aegpu/aegpu/engine"
+)
+
+// Benchmarks at the mnist autoencoder's shapes (BENCH.md), batch 256.
+//
+//	go test -run '^$' -bench . ./cpu_fallback/
+//
+// The machines are shared and noisy, so BenchmarkGemmMNIST times aegpu and
+// gonum's blas32.Gemm (the reference point; it is never on the backend's
+// path) alternately within each iteration and reports both rates and their
+// ratio: GFLOP/s (aegpu), gonum-GFLOP/s and x-gonum.
+
+const benchB = 256
+
+// BenchmarkGemmMNIST times the three products of each mnist layer:
+//
+//	fwd  y  = x·wᵀ    [B×out] = [B×in]·[out×in]ᵀ
+//	dx   dx = dz·w    [B×in]  = [B×out]·[out×in]
+//	dw   dw = dzᵀ·x   [out×in] = [B×out]ᵀ·[B×in]
+func BenchmarkGemmMNIST(b *testing.B) {
+	bk := New(0)
+	defer bk.Close()
+	for _, l := range mnistLayers {
+		in, out := l[0], l[1]
+		x := randMat(b, bk, benchB, in, 1, -1, 1)
+		w := randMat(b, bk, out, in, 2, -1, 1)
+		dz := randMat(b, bk, benchB, out, 3, -1, 1)
+		y, dx, dw := alloc(b, bk, benchB, out), alloc(b, bk, benchB, in), alloc(b, bk, out, in)
+		s := func(m engine.Matrix) []float32 { d, _ := bk.slice(m); return d }
+		gx := blas32.General{Rows: benchB, Cols: in, Stride: in, Data: host(b, bk, x)}
+		gw := blas32.General{Rows: out, Cols: in, Stride: in, Data: host(b, bk, w)}
+		gdz := blas32.General{Rows: benchB, Cols: out, Stride: out, Data: host(b, bk, dz)}
+		gy := blas32.General{Rows: benchB, Cols: out, Stride: out, Data: make([]float32, benchB*out)}
+		gdx := blas32.General{Rows: benchB, Cols: in, Stride: in, Data: make([]float32, benchB*in)}
+		gdw := blas32.General{Rows: out, Cols: in, Stride: in, Data: make([]float32, out*in)}
+		forms := []struct {
+			name  string
+			ours  gemmJob
+			gonum func()
+		}{
+			{"fwd", gemmJob{m: benchB, n: out, k: in, a: s(x), ars: in, acs: 1, b: s(w), brs: 1, bcs: in, c: s(y)},
+				func() { blas32.Gemm(blas.NoTrans, blas.Trans, 1, gx, gw, 0, gy) }},
+			{"dx", gemmJob{m: benchB, n: in, k: out, a: s(dz), ars: out, acs: 1, b: s(w), brs: in, bcs: 1, c: s(dx)},
+				func() { blas32.Gemm(blas.NoTrans, blas.NoTrans, 1, gdz, gw, 0, gdx) }},
+			{"dw", gemmJob{m: out, n: in, k: benchB, a: s(dz), ars: 1, acs: out, b: s(x), brs: in, bcs: 1, c: s(dw)},
+				func() { blas32.Gemm(blas.Trans, blas.NoTrans, 1, gdz, gx, 0, gdw) }},
+		}
+		for _, f := range forms {
+			b.Run(fmt.Sprintf("%s_%dx%d", f.name, in, out), func(b *testing.B) {
+				flop := 2 * float64(benchB*in*out)
+				var ours, theirs time.Duration
+				for b.Loop() {
+					t0 := time.Now()
+					j := &bk.gemm
+					*j = f.ours
+					bk.runGemm(j)
+					t1 := time.Now()
+					f.gonum()
+					ours += t1.Sub(t0)
+					theirs += time.Since(t1)
+				}
+				g, gg := flop*float64(b.N)/ours.Seconds()/1e9, flop*float64(b.N)/theirs.Seconds()/1e9
+				b.ReportMetric(g, "GFLOP/s")
+				b.ReportMetric(gg, "gonum-GFLOP/s")
+				b.ReportMetric(g/gg, "x-gonum")
+			})
+		}
+	}
+}
+
+// BenchmarkDense times the fused layer (GEMM, bias, activation) of each
+// mnist layer at batch 256.
+func BenchmarkDense(b *testing.B) {
+	bk := New(0)
+	defer bk.Close()
+	m := newMLP(b, bk, benchB, mnistLayers)
+	for i, l := range mnistLayers {
+		b.Run(fmt.Sprintf("%dx%d_%s", l[0], l[1], m.acts[i]), func(b *testing.B) {
+			for b.Loop() {
+				must(b, bk.Dense(m.ys[i], engine.Matrix{}, m.xs[i], m.w[i], m.bias[i], m.acts[i]))
+			}
+			b.ReportMetric(2*float64(benchB*l[0]*l[1])*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
+
+// BenchmarkDenseBackward times each mnist layer's backward pass (act′, dw,
+// db and, except for the first layer, dx) at batch 256.
+func BenchmarkDenseBackward(b *testing.B) {
+	bk := New(0)
+	defer bk.Close()
+	m := newMLP(b, bk, benchB, mnistLayers)
+	for i, l := range mnistLayers {
+		b.Run(fmt.Sprintf("%dx%d_%s", l[0], l[1], m.acts[i]), func(b *testing.B) {
+			var dx engine.Matrix
+			gemms := 1.0
+			if i > 0 {
+				dx, gemms = m.dys[i-1], 2
+			}
+			for b.Loop() {
+				must(b, bk.DenseBackward(dx, m.dw[i], m.db[i], m.dys[i], m.ys[i], engine.Matrix{}, m.xs[i], m.w[i], m.acts[i], false))
+			}
+			b.ReportMetric(gemms*2*float64(benchB*l[0]*l[1])*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
+
+// BenchmarkTrainStepMNIST times a whole training step of the mnist
+// autoencoder at batch 256 (6 Dense, MSE LossGrad, 6 DenseBackward, one
+// Adam step over the flat parameter buffer) and reports samples/s, the
+// figure of BENCH.md.
+func BenchmarkTrainStepMNIST(b *testing.B) {
+	bk := New(0)
+	defer bk.Close()
+	m := newMLP(b, bk, benchB, mnistLayers)
+	must(b, m.trainStep())
+	for b.Loop() {
+		must(b, m.trainStep())
+	}
+	flop := 0.0
+	for _, l := range mnistLayers {
+		flop += 6 * float64(l[0]*l[1]) * benchB
+	}
+	sec := b.Elapsed().Seconds()
+	b.ReportMetric(float64(benchB*b.N)/sec, "samples/s")
+	b.ReportMetric(flop*float64(b.N)/sec/1e9, "GFLOP/s")
+}

@@ -1,0 +1,266 @@
+package cpu_fallback
+
+import "github.com/aegpu/aegpu/engine"
+
+// chunk is the number of elements an elementwise task handles. Chunks are
+// cut at multiples of chunk from element 0, whatever the thread count, and
+// reductions combine their per-chunk float64 partial sums in chunk order:
+// results are bitwise independent of threads. Ops on fewer than 2·chunk
+// elements run on the caller alone.
+const chunk = 1 << 14
+
+type ewOp int
+
+const (
+	ewFill ewOp = iota
+	ewCopy
+	ewAxpy
+	ewScale
+	ewSumSq
+	ewActGrad
+	ewUniform
+	ewNormal
+)
+
+// ewJob is an elementwise op over n elements, chunked.
+type ewJob struct {
+	op      ewOp
+	n       int
+	x, y, z []float32 // operands; see do
+	alpha   float32
+	lo, hi  float32 // RandUniform lo, hi; RandNormal mean, std
+	seed    uint64
+	stream  uint64
+	act     engine.Act
+	part    []float64 // per-chunk partial sums (ewSumSq)
+}
+
+func (b *Backend) runEW(e *ewJob) {
+	tasks := ceilDiv(e.n, chunk)
+	if e.op == ewSumSq {
+		b.scratch.part = grow64(b.scratch.part, tasks)
+		e.part = b.scratch.part
+	}
+	b.pool.run(tasks, e)
+}
+
+// sumParts adds the first n partial sums in order.
+func sumParts(p []float64) float64 {
+	s := 0.0
+	for _, v := range p {
+		s += v
+	}
+	return s
+}
+
+func (e *ewJob) do(i int) {
+	lo, hi := i*chunk, min(e.n, (i+1)*chunk)
+	x := e.x[lo:hi]
+	switch e.op {
+	case ewFill:
+		v := e.alpha
+		for k := range x {
+			x[k] = v
+		}
+	case ewCopy: // x = y
+		copy(x, e.y[lo:hi])
+	case ewAxpy: // y += alpha·x
+		a := e.alpha
+		y := e.y[lo:hi]
+		y = y[:len(x)]
+		for k, v := range x {
+			y[k] += a * v
+		}
+	case ewScale:
+		a := e.alpha
+		for k := range x {
+			x[k] *= a
+		}
+	case ewSumSq:
+		s := 0.0
+		for _, v := range x {
+			s += float64(v) * float64(v)
+		}
+		e.part[i] = s
+	case ewActGrad: // x is dy
+		var y, z []float32
+		if e.y != nil {
+			y = e.y[lo:hi]
+		}
+		if e.z != nil {
+			z = e.z[lo:hi]
+		}
+		actGrad(x, y, z, e.act)
+	case ewUniform:
+		engine.FillUniform(x, e.seed, e.stream, uint64(lo), e.lo, e.hi)
+	case ewNormal:
+		engine.FillNormal(x, e.seed, e.stream, uint64(lo), e.lo, e.hi)
+	}
+}
+
+// Fill sets every element of x to v.
+func (b *Backend) Fill(x engine.Matrix, v float32) error {
+	if err := engine.CheckUnary("Fill", x); err != nil {
+		return err
+	}
+	xs, err := b.slice(x)
+	if err != nil {
+		return err
+	}
+	e := &b.ew
+	*e = ewJob{op: ewFill, n: len(xs), x: xs, alpha: v}
+	b.runEW(e)
+	return nil
+}
+
+// Copy copies src into dst (same number of elements; overlapping views of
+// one buffer are copied as by Go's copy).
+func (b *Backend) Copy(dst, src engine.Matrix) error {
+	if err := engine.CheckBinary("Copy", dst, src); err != nil {
+		return err
+	}
+	s, err := b.slices(dst, src)
+	if err != nil {
+		return err
+	}
+	if dst.Buf == src.Buf && dst.Off < src.Off+src.Len() && src.Off < dst.Off+dst.Len() {
+		copy(s[0], s[1])
+		return nil
+	}
+	e := &b.ew
+	*e = ewJob{op: ewCopy, n: len(s[0]), x: s[0], y: s[1]}
+	b.runEW(e)
+	return nil
+}
+
+// Axpy computes y += alpha·x elementwise.
+func (b *Backend) Axpy(alpha float32, x, y engine.Matrix) error {
+	if err := engine.CheckBinary("Axpy", x, y); err != nil {
+		return err
+	}
+	s, err := b.slices(x, y)
+	if err != nil {
+		return err
+	}
+	e := &b.ew
+	*e = ewJob{op: ewAxpy, n: len(s[0]), x: s[0], y: s[1], alpha: alpha}
+	b.runEW(e)
+	return nil
+}
+
+// Scale computes x *= alpha elementwise.
+func (b *Backend) Scale(x engine.Matrix, alpha float32) error {
+	if err := engine.CheckUnary("Scale", x); err != nil {
+		return err
+	}
+	xs, err := b.slice(x)
+	if err != nil {
+		return err
+	}
+	e := &b.ew
+	*e = ewJob{op: ewScale, n: len(xs), x: xs, alpha: alpha}
+	b.runEW(e)
+	return nil
+}
+
+// SumSquares adds Σ x² (accumulated in float64) to acc [1×1].
+func (b *Backend) SumSquares(acc, x engine.Matrix) error {
+	if err := engine.CheckScalarOut("SumSquares", acc, x); err != nil {
+		return err
+	}
+	s, err := b.slices(acc, x)
+	if err != nil {
+		return err
+	}
+	s[0][0] = float32(float64(s[0][0]) + b.sumSquares(s[1]))
+	return nil
+}
+
+// sumSquares is Σ x² in float64, deterministic.
+func (b *Backend) sumSquares(x []float32) float64 {
+	e := &b.ew
+	*e = ewJob{op: ewSumSq, n: len(x), x: x}
+	b.runEW(e)
+	return sumParts(e.part)
+}
+
+// RandUniform fills dst with lo + (hi−lo)·u, element i of dst being element
+// i of the Uniform stream of (seed, stream).
+func (b *Backend) RandUniform(dst engine.Matrix, seed, stream uint64, lo, hi float32) error {
+	if err := engine.CheckUnary("RandUniform", dst); err != nil {
+		return err
+	}
+	xs, err := b.slice(dst)
+	if err != nil {
+		return err
+	}
+	e := &b.ew
+	*e = ewJob{op: ewUniform, n: len(xs), x: xs, seed: seed, stream: stream, lo: lo, hi: hi}
+	b.runEW(e)
+	return nil
+}
+
+// RandNormal fills dst with mean + std·n, element i of dst being element i
+// of the Normal stream of (seed, stream).
+func (b *Backend) RandNormal(dst engine.Matrix, seed, stream uint64, mean, std float32) error {
+	if err := engine.CheckUnary("RandNormal", dst); err != nil {
+		return err
+	}
+	xs, err := b.slice(dst)
+	if err != nil {
+		return err
+	}
+	e := &b.ew
+	*e = ewJob{op: ewNormal, n: len(xs), x: xs, seed: seed, stream: stream, lo: mean, hi: std}
+	b.runEW(e)
+	return nil
+}
+
+// colMeanJob sums the columns of x [rows×d] over fixed row blocks.
+type colMeanJob struct {
+	x       []float32
+	rows, d int
+	rowsPer int
+	part    []float64 // [blocks×d]
+}
+
+func (c *colMeanJob) do(i int) {
+	p := c.part[i*c.d : (i+1)*c.d]
+	clear(p)
+	for r := i * c.rowsPer; r < min(c.rows, (i+1)*c.rowsPer); r++ {
+		row := c.x[r*c.d : (r+1)*c.d]
+		p = p[:len(row)]
+		for k, v := range row {
+			p[k] += float64(v)
+		}
+	}
+}
+
+// ColMean writes the mean of each column of x [B×D] into out [1×D]
+// (float64 sums over fixed row blocks, combined in order).
+func (b *Backend) ColMean(out, x engine.Matrix) error {
+	if err := engine.CheckColMean(out, x); err != nil {
+		return err
+	}
+	s, err := b.slices(out, x)
+	if err != nil {
+		return err
+	}
+	o, xs := s[0], s[1]
+	d := x.Cols
+	c := &b.colMean
+	*c = colMeanJob{x: xs, rows: x.Rows, d: d, rowsPer: max(1, chunk/max(d, 1))}
+	blocks := ceilDiv(x.Rows, c.rowsPer)
+	b.scratch.part = grow64(b.scratch.part, blocks*d)
+	c.part = b.scratch.part
+	b.pool.run(blocks, c)
+	inv := 1 / float64(x.Rows)
+	for k := range o {
+		s := 0.0
+		for blk := range blocks {
+			s += c.part[blk*d+k]
+		}
+		o[k] = float32(s * inv)
+	}
+	return nil
+}

@@ -1,0 +1,250 @@
+package cpu_fallback
+
+import "github.com/aegpu/aegpu/engine"
+
+//go:generate go run gen_kernel.go -mr 3 -nr 3 -u 8
+
+// The GEMM follows the usual Goto/BLIS structure, in pure Go:
+//
+//   - A [m×k] is packed into panels of mr rows and B [k×n] into panels of nr
+//     columns, each panel stored k-major (element p of the panel's mr or nr
+//     values at consecutive addresses), padded with zeros to a whole panel.
+//     Strided views (Aᵀ, Bᵀ) are absorbed here, so one kernel serves the
+//     three products a dense layer needs.
+//   - C is cut into tiles (one task each, run in parallel); a tile loops
+//     over K blocks of at most kcMax, then over its B panels, then over its
+//     A panels, calling the mr×nr register-tiled micro-kernel (kernel_gen.go)
+//     with a kc×nr B panel that stays in L1 and an A block in L2.
+//   - The Dense epilogue (bias, activation) runs over each tile right after
+//     its last K block, while the tile is still in cache.
+//
+// Determinism: K blocks depend only on k, the kernel sums each block in k
+// order, and blocks are added to C in order. The tiling of C, which does
+// depend on the thread count, changes which task computes an element but
+// not how, so results are bitwise independent of threads.
+
+const (
+	kcMax     = 512     // longest K block
+	mtMax     = 32 * mr // rows of a C tile
+	ntMax     = 64 * nr // columns of a C tile
+	packGroup = 16      // panels packed per task
+	smallGemm = 1 << 15 // m·n·k below which a GEMM runs on the caller alone
+)
+
+// gemmJob computes
+//
+//	C [m×n] (+)= A [m×k] · B [k×n]       A(i,p) = a[i·ars + p·acs], B(p,j) = b[p·brs + j·bcs]
+//
+// into the contiguous c (row stride n), overwriting C unless acc. Options:
+//
+//	rowSum [m]:  rowSum (+)= Σ_p A(i,p), computed while packing A (db)
+//	bias [n]:    epilogue C += bias (per column), then y = act(C); y may be
+//	             c itself, in which case C = act(C + bias)
+type gemmJob struct {
+	m, n, k  int
+	a        []float32
+	ars, acs int
+	b        []float32
+	brs, bcs int
+	c        []float32
+	acc      bool
+	rowSum   []float32
+	bias     []float32
+	y        []float32
+	act      engine.Act
+
+	// set by run
+	pa, pb       []float32 // packed panels: A [npa][k][mr], B [npb][k][nr]
+	npa, npb     int
+	packTasksA   int
+	kcb, nkb     int // K block length and count
+	mt, nt       int // tile size
+	tilesN       int
+	packingPhase bool
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+func roundUp(a, b int) int { return ceilDiv(a, b) * b }
+
+// runGemm runs j on b's pool, using b's packing scratch.
+func (b *Backend) runGemm(j *gemmJob) {
+	if j.m == 0 || (j.n == 0 && j.rowSum == nil) {
+		return
+	}
+	threads := b.pool.threads()
+	if j.m*j.n*j.k < smallGemm {
+		threads = 1
+	}
+	j.npa, j.npb = ceilDiv(j.m, mr), ceilDiv(j.n, nr)
+	b.scratch.pa = grow32(b.scratch.pa, j.npa*mr*j.k)
+	b.scratch.pb = grow32(b.scratch.pb, j.npb*nr*j.k)
+	j.pa, j.pb = b.scratch.pa, b.scratch.pb
+
+	// Pack both operands.
+	j.packingPhase = true
+	j.packTasksA = ceilDiv(j.npa, packGroup)
+	tasks := j.packTasksA + ceilDiv(j.npb, packGroup)
+	if threads == 1 {
+		for i := range tasks {
+			j.do(i)
+		}
+	} else {
+		b.pool.run(tasks, j)
+	}
+	if j.n == 0 {
+		return
+	}
+
+	// K blocks: as few as kcMax allows, of equal length rounded up to the
+	// kernel's unroll (the last one shorter). They depend on k alone.
+	j.nkb = max(1, ceilDiv(j.k, kcMax))
+	j.kcb = roundUp(ceilDiv(j.k, j.nkb), ku)
+
+	// Tiles: at most mtMax×ntMax, and enough of them (≈ 6 per thread) for
+	// the dynamic schedule to balance; equal sizes, cut along whichever
+	// dimension leaves the larger tile.
+	tm, tn := ceilDiv(j.m, mtMax), ceilDiv(j.n, ntMax)
+	for threads > 1 && tm*tn < 6*threads {
+		mt, nt := roundUp(ceilDiv(j.m, tm), mr), roundUp(ceilDiv(j.n, tn), nr)
+		canM, canN := mt > 4*mr, nt > 4*nr
+		if canM && (mt >= nt || !canN) {
+			tm++
+		} else if canN {
+			tn++
+		} else {
+			break
+		}
+	}
+	j.mt, j.nt = roundUp(ceilDiv(j.m, tm), mr), roundUp(ceilDiv(j.n, tn), nr)
+	tm, tn = ceilDiv(j.m, j.mt), ceilDiv(j.n, j.nt)
+	j.tilesN = tn
+	j.packingPhase = false
+	if threads == 1 {
+		for i := range tm * tn {
+			j.do(i)
+		}
+	} else {
+		b.pool.run(tm*tn, j)
+	}
+}
+
+func (j *gemmJob) do(i int) {
+	if j.packingPhase {
+		j.pack(i)
+	} else {
+		j.tile(i)
+	}
+}
+
+// pack packs group i of panels: A's groups first, then B's.
+func (j *gemmJob) pack(i int) {
+	k := j.k
+	if i < j.packTasksA {
+		for p := i * packGroup; p < min(j.npa, (i+1)*packGroup); p++ {
+			i0, ni := p*mr, min(mr, j.m-p*mr)
+			dst := j.pa[p*mr*k:][:mr*k]
+			packPanel(dst, j.a, i0, ni, mr, k, j.ars, j.acs)
+			if j.rowSum != nil {
+				for r := range ni {
+					s := 0.0
+					for q := r; q < len(dst); q += mr {
+						s += float64(dst[q])
+					}
+					if j.acc {
+						s += float64(j.rowSum[i0+r])
+					}
+					j.rowSum[i0+r] = float32(s)
+				}
+			}
+		}
+		return
+	}
+	i -= j.packTasksA
+	for p := i * packGroup; p < min(j.npb, (i+1)*packGroup); p++ {
+		j0 := p * nr
+		packPanel(j.pb[p*nr*k:][:nr*k], j.b, j0, min(nr, j.n-j0), nr, k, j.bcs, j.brs)
+	}
+}
+
+// packPanel copies rows i0…i0+ni−1 (ni ≤ w) of the operand S [·×k],
+// S(i,p) = s[i·rs + p·cs], into the panel dst [k×w] as dst[p·w + i],
+// zero-filling rows ni…w−1.
+func packPanel(dst, s []float32, i0, ni, w, k, rs, cs int) {
+	switch {
+	case cs == 1: // rows of S contiguous
+		for i := range ni {
+			row := s[(i0+i)*rs:][:k]
+			for p, v := range row {
+				dst[p*w+i] = v
+			}
+		}
+	case rs == 1 && ni == w: // w consecutive elements per p
+		for p := range k {
+			src := s[p*cs+i0:][:w]
+			d := dst[p*w:][:w]
+			for i := range d {
+				d[i] = src[i]
+			}
+		}
+	default:
+		for p := range k {
+			for i := range ni {
+				dst[p*w+i] = s[(i0+i)*rs+p*cs]
+			}
+		}
+	}
+	if ni < w {
+		for p := range k {
+			clear(dst[p*w+ni : p*w+w])
+		}
+	}
+}
+
+// tile computes task t's tile of C, then its epilogue.
+func (j *gemmJob) tile(t int) {
+	ti, tj := t/j.tilesN, t%j.tilesN
+	i0, i1 := ti*j.mt, min(j.m, (ti+1)*j.mt)
+	j0, j1 := tj*j.nt, min(j.n, (tj+1)*j.nt)
+	n, k := j.n, j.k
+	var acc [mr * nr]float32
+	for kb := range j.nkb {
+		k0 := kb * j.kcb
+		k1 := min(k, k0+j.kcb)
+		if k1 < k0 {
+			k1 = k0
+		}
+		kc := k1 - k0
+		overwrite := kb == 0 && !j.acc
+		for jj := j0; jj < j1; jj += nr {
+			bp := j.pb[jj*k+k0*nr:][:kc*nr]
+			nj := min(nr, j1-jj)
+			for ii := i0; ii < i1; ii += mr {
+				kernel(kc, j.pa[ii*k+k0*mr:][:kc*mr], bp, &acc)
+				mi := min(mr, i1-ii)
+				c := j.c[ii*n+jj:]
+				if overwrite {
+					for r := range mi {
+						row := c[r*n:][:nj]
+						for q := range row {
+							row[q] = acc[r*nr+q]
+						}
+					}
+				} else {
+					for r := range mi {
+						row := c[r*n:][:nj]
+						for q := range row {
+							row[q] += acc[r*nr+q]
+						}
+					}
+				}
+			}
+		}
+	}
+	if j.bias != nil {
+		bias := j.bias[j0:j1]
+		for i := i0; i < i1; i++ {
+			c := j.c[i*n+j0 : i*n+j1]
+			biasAct(j.y[i*n+j0:i*n+j1], c, bias, j.act)
+		}
+	}
+}

@@ -1,0 +1,110 @@
+package enginetest
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/aegpu/aegpu/engine"
+)
+
+// shapeErrors calls every op with wrong shapes and checks that each call
+// returns an *engine.ShapeError (errors.As) and does not panic.
+func shapeErrors(t *testing.T, b engine.Backend) {
+	d := newDev(t, b)
+	defer d.finish()
+	m := func(r, c int) engine.Matrix { return d.out(r, c) }
+	x, w, bias, y := m(4, 3), m(5, 3), m(1, 5), m(4, 5)
+	z, dy, dx, dw, db := m(4, 5), m(4, 5), m(4, 3), m(5, 3), m(1, 5)
+	acc, s1, s2 := m(1, 1), m(5, 3), m(5, 3)
+	full, err := b.Alloc(4, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Free(full)
+	left, right := full.View(0, 4, 3), full.View(3, 4, 3) // overlapping views
+	outside := engine.Matrix{Buf: full.Buf, Off: 3, Rows: 4, Cols: 6}
+	none := engine.Matrix{}
+	adam := engine.OptStep{Kind: engine.Adam, LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, Step: 1}
+	noStep := adam
+	noStep.Step = 0
+
+	calls := []struct {
+		name string
+		call func() error
+	}{
+		{"Dense x·wᵀ inner mismatch", func() error { return b.Dense(y, none, m(4, 2), w, bias, engine.ReLU) }},
+		{"Dense bias length", func() error { return b.Dense(y, none, x, w, m(1, 4), engine.ReLU) }},
+		{"Dense y shape", func() error { return b.Dense(m(4, 4), none, x, w, bias, engine.ReLU) }},
+		{"Dense y rows", func() error { return b.Dense(m(3, 5), none, x, w, bias, engine.ReLU) }},
+		{"Dense gelu without z", func() error { return b.Dense(y, none, x, w, bias, engine.GELU) }},
+		{"Dense z shape", func() error { return b.Dense(y, m(5, 4), x, w, bias, engine.Tanh) }},
+		{"Dense y aliases x", func() error { return b.Dense(right, none, left, m(3, 3), m(1, 3), engine.Linear) }},
+		{"Dense x absent", func() error { return b.Dense(y, none, none, w, bias, engine.ReLU) }},
+		{"Dense view outside buffer", func() error { return b.Dense(y, none, outside, m(5, 6), bias, engine.ReLU) }},
+		{"Dense unknown act", func() error { return b.Dense(y, z, x, w, bias, engine.Act(99)) }},
+		{"DenseBackward dy shape", func() error { return b.DenseBackward(dx, dw, db, m(4, 4), y, z, x, w, engine.ReLU, false) }},
+		{"DenseBackward dw shape", func() error { return b.DenseBackward(dx, m(3, 5), db, dy, y, z, x, w, engine.ReLU, false) }},
+		{"DenseBackward db length", func() error { return b.DenseBackward(dx, dw, m(1, 4), dy, y, z, x, w, engine.ReLU, false) }},
+		{"DenseBackward dx shape", func() error { return b.DenseBackward(m(4, 4), dw, db, dy, y, z, x, w, engine.ReLU, false) }},
+		{"DenseBackward relu without y", func() error { return b.DenseBackward(dx, dw, db, dy, none, z, x, w, engine.ReLU, false) }},
+		{"DenseBackward gelu without z", func() error { return b.DenseBackward(dx, dw, db, dy, y, none, x, w, engine.GELU, false) }},
+		{"DenseBackward dx aliases dy", func() error {
+			return b.DenseBackward(right, m(3, 3), m(1, 3), left, none, none, m(4, 3), m(3, 3), engine.Linear, false)
+		}},
+		{"Dense y aliases z", func() error { return b.Dense(y, y, x, w, bias, engine.Tanh) }},
+		{"Dense y aliases w", func() error { return b.Dense(full.View(0, 2, 4), none, m(2, 3), left, m(1, 4), engine.Linear) }},
+		{"DenseBackward dw aliases x", func() error {
+			return b.DenseBackward(none, left, m(1, 4), m(4, 4), none, none, right, m(4, 3), engine.Linear, false)
+		}},
+		{"OptimizerStep state aliases params", func() error { return b.OptimizerStep(adam, w, dw, w, s2) }},
+		{"ClipGradNorm norm not 1×1", func() error { return b.ClipGradNorm(dw, m(1, 2), 1) }},
+		{"ClipGradNorm non-positive max", func() error { return b.ClipGradNorm(dw, acc, 0) }},
+		{"Axpy partial overlap", func() error { return b.Axpy(1, left, right) }},
+		{"DenseBackward dw absent", func() error { return b.DenseBackward(dx, none, db, dy, y, z, x, w, engine.ReLU, false) }},
+		{"LossGrad pred/target mismatch", func() error { return b.LossGrad(engine.MSE, acc, y, y, m(5, 4), 1) }},
+		{"LossGrad acc not 1×1", func() error { return b.LossGrad(engine.MSE, m(1, 2), dy, y, z, 1) }},
+		{"LossGrad grad shape", func() error { return b.LossGrad(engine.MSE, acc, m(5, 4), y, z, 1) }},
+		{"LossGrad grad aliases pred", func() error { return b.LossGrad(engine.MSE, acc, y, y, z, 1) }},
+		{"LossGrad unknown loss", func() error { return b.LossGrad(engine.Loss(42), acc, dy, y, z, 1) }},
+		{"RowLoss out length", func() error { return b.RowLoss(engine.MAE, m(5, 1), y, z) }},
+		{"RowLoss pred/target mismatch", func() error { return b.RowLoss(engine.MAE, m(4, 1), y, m(4, 4)) }},
+		{"OptimizerStep grads length", func() error { return b.OptimizerStep(adam, w, m(1, 14), s1, s2) }},
+		{"OptimizerStep adam without state2", func() error { return b.OptimizerStep(adam, w, dw, s1, none) }},
+		{"OptimizerStep adam state length", func() error { return b.OptimizerStep(adam, w, dw, s1, m(1, 3)) }},
+		{"OptimizerStep adam step 0", func() error { return b.OptimizerStep(noStep, w, dw, s1, s2) }},
+		{"OptimizerStep sgd momentum without state", func() error {
+			return b.OptimizerStep(engine.OptStep{Kind: engine.SGD, LR: 0.1, Momentum: 0.9, Step: 1}, w, dw, none, none)
+		}},
+		{"OptimizerStep unknown kind", func() error { return b.OptimizerStep(engine.OptStep{Kind: 7, Step: 1}, w, dw, s1, s2) }},
+		{"ClipGradNorm norm not 1×1", func() error { return b.ClipGradNorm(dw, m(2, 1), 1) }},
+		{"ClipGradNorm grads absent", func() error { return b.ClipGradNorm(none, acc, 1) }},
+		{"Fill absent", func() error { return b.Fill(none, 1) }},
+		{"Copy length", func() error { return b.Copy(m(2, 3), m(3, 3)) }},
+		{"Axpy length", func() error { return b.Axpy(2, m(2, 3), m(1, 5)) }},
+		{"Scale outside buffer", func() error { return b.Scale(outside, 2) }},
+		{"SumSquares acc not 1×1", func() error { return b.SumSquares(m(1, 2), x) }},
+		{"ColMean out length", func() error { return b.ColMean(m(1, 4), x) }},
+		{"Upload host length", func() error { return b.Upload(x, make([]float32, 11)) }},
+		{"Download host length", func() error { return b.Download(make([]float32, 13), x) }},
+		{"RandUniform absent", func() error { return b.RandUniform(none, 1, 2, 0, 1) }},
+		{"RandNormal outside buffer", func() error { return b.RandNormal(outside, 1, 2, 0, 1) }},
+	}
+	for _, c := range calls {
+		err := func() (err error) {
+			defer func() {
+				if r := recover(); r != nil {
+					err = fmt.Errorf("panic: %v", r)
+				}
+			}()
+			return c.call()
+		}()
+		var se *engine.ShapeError
+		switch {
+		case err == nil:
+			t.Errorf("%s: no error", c.name)
+		case !errors.As(err, &se):
+			t.Errorf("%s: got %v (%T), want an *engine.ShapeError", c.name, err, err)
+		}
+	}
+}
