@@ -1,0 +1,229 @@
+package autoencoder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"os"
+	"sort"
+
+	"github.com/aegpu/aegpu/dataset"
+	"github.com/aegpu/aegpu/engine"
+)
+
+// FitOptions describes a training run from raw data to a model directory.
+type FitOptions struct {
+	Data       *dataset.Table // unscaled data, rows × features
+	Source     string         // where the data came from (recorded in config.json)
+	Arch       Arch
+	Train      TrainConfig
+	Scale      string // none, minmax, standard
+	ImageShape []int  // e.g. [28 28], recorded for image tools
+	Dir        string // model directory (created)
+	Backend    engine.Backend
+
+	OnProgress func(Progress)
+	OnEpoch    func(EpochMetrics)
+}
+
+// Run is a prepared training run.
+type Run struct {
+	Trainer *Trainer
+	Config  Config
+	Dir     string
+}
+
+// Fingerprint identifies data by content: FNV-1a over the float32 bits.
+func Fingerprint(data []float32) string {
+	h := fnv.New64a()
+	var b [4]byte
+	for _, v := range data {
+		u := math.Float32bits(v)
+		b[0], b[1], b[2], b[3] = byte(u), byte(u>>8), byte(u>>16), byte(u>>24)
+		h.Write(b[:])
+	}
+	return fmt.Sprintf("fnv1a64:%016x", h.Sum64())
+}
+
+// Split returns the sorted row indices of the training and validation parts
+// of n rows, holding out round(frac·n) rows chosen by seed.
+func Split(n int, frac float64, seed uint64) (train, val []int) {
+	nVal := int(math.Round(frac * float64(n)))
+	if frac > 0 && nVal == 0 && n > 1 {
+		nVal = 1
+	}
+	if nVal >= n {
+		nVal = n - 1
+	}
+	perm := engine.NewRand(seed, engine.StreamSplit).Perm(n)
+	val, train = append([]int(nil), perm[:nVal]...), append([]int(nil), perm[nVal:]...)
+	sort.Ints(val)
+	sort.Ints(train)
+	return train, val
+}
+
+func gatherRows(t *dataset.Table, rows []int) []float32 {
+	out := make([]float32, len(rows)*t.Cols)
+	for i, r := range rows {
+		copy(out[i*t.Cols:], t.Data[r*t.Cols:(r+1)*t.Cols])
+	}
+	return out
+}
+
+// prepare splits and scales the data for training.
+func prepare(data *dataset.Table, cfg TrainConfig, scaler *dataset.Scaler, scale string) (train, val []float32, err error) {
+	tr, va := Split(data.Rows, cfg.ValSplit, cfg.Seed)
+	train, val = gatherRows(data, tr), gatherRows(data, va)
+	if scaler.Kind == "" {
+		*scaler, err = dataset.FitScaler(scale, &dataset.Table{Rows: len(tr), Cols: data.Cols, Data: train})
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := scaler.Apply(train, data.Cols); err != nil {
+		return nil, nil, err
+	}
+	if err := scaler.Apply(val, data.Cols); err != nil {
+		return nil, nil, err
+	}
+	return train, val, nil
+}
+
+// InUnitRange reports whether every value lies in [0, 1], the range a
+// sigmoid output can reproduce.
+func InUnitRange(data []float32) bool {
+	for _, v := range data {
+		if !(v >= 0 && v <= 1) {
+			return false
+		}
+	}
+	return true
+}
+
+// NewRun prepares a fresh training run: splits and scales the data, builds
+// and initialises the model, and sets up checkpointing into opts.Dir.
+func NewRun(opts FitOptions) (*Run, error) {
+	if err := opts.Train.Validate(); err != nil {
+		return nil, err
+	}
+	if err := opts.Arch.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Data.Cols != opts.Arch.Input() {
+		return nil, fmt.Errorf("%s has %d columns but the layers start at %d: use --layers %d,… (the first width is the data width)",
+			opts.Source, opts.Data.Cols, opts.Arch.Input(), opts.Data.Cols)
+	}
+	if opts.Data.Rows < 2 {
+		return nil, fmt.Errorf("%s has %d row(s); training needs at least 2", opts.Source, opts.Data.Rows)
+	}
+	if err := checkDirWritable(opts.Dir); err != nil {
+		return nil, err
+	}
+	var scaler dataset.Scaler
+	train, val, err := prepare(opts.Data, opts.Train, &scaler, opts.Scale)
+	if err != nil {
+		return nil, err
+	}
+	cfg := Config{Format: FormatVersion, Version: Version, Variant: "plain", Scaler: scaler,
+		ImageShape: opts.ImageShape, Train: opts.Train,
+		Data: DataInfo{Source: opts.Source, Rows: opts.Data.Rows, Cols: opts.Data.Cols,
+			Fingerprint: Fingerprint(opts.Data.Data), TrainRows: len(train) / opts.Data.Cols, ValRows: len(val) / opts.Data.Cols}}
+	cfg.SetArch(opts.Arch)
+	m, err := NewModel(opts.Backend, opts.Arch)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Init(opts.Train.Seed); err != nil {
+		m.Free()
+		return nil, err
+	}
+	t, err := NewTrainer(m, opts.Train, train, val, opts.Data.Cols)
+	if err != nil {
+		m.Free()
+		return nil, err
+	}
+	r := &Run{Trainer: t, Config: cfg, Dir: opts.Dir}
+	r.hook(opts.OnProgress, opts.OnEpoch)
+	return r, nil
+}
+
+// ResumeRun reopens the run saved in dir on new data (which must be the
+// data it was trained on). epochs > 0 changes the number of epochs.
+func ResumeRun(dir string, data *dataset.Table, b engine.Backend, epochs int, onProgress func(Progress), onEpoch func(EpochMetrics)) (*Run, error) {
+	cfg, err := ReadConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	a, err := cfg.Arch()
+	if err != nil {
+		return nil, err
+	}
+	if data.Rows != cfg.Data.Rows || data.Cols != cfg.Data.Cols {
+		return nil, fmt.Errorf("cannot resume %s: it was trained on %d×%d data (%s), this data is %d×%d", dir, cfg.Data.Rows, cfg.Data.Cols, cfg.Data.Source, data.Rows, data.Cols)
+	}
+	if fp := Fingerprint(data.Data); fp != cfg.Data.Fingerprint {
+		return nil, fmt.Errorf("cannot resume %s: the data differs from the data it was trained on (%s); fingerprint %s, expected %s", dir, cfg.Data.Source, fp, cfg.Data.Fingerprint)
+	}
+	if epochs > 0 {
+		cfg.Train.Epochs = epochs
+	}
+	scaler := cfg.Scaler
+	train, val, err := prepare(data, cfg.Train, &scaler, scaler.Kind)
+	if err != nil {
+		return nil, err
+	}
+	m, err := NewModel(b, a)
+	if err != nil {
+		return nil, err
+	}
+	t, err := NewTrainer(m, cfg.Train, train, val, data.Cols)
+	if err != nil {
+		m.Free()
+		return nil, err
+	}
+	if err := t.LoadCheckpoint(dir); err != nil {
+		t.Free()
+		m.Free()
+		return nil, err
+	}
+	if t.State.Finished && t.State.StopReason == "epochs" && t.State.Epoch < cfg.Train.Epochs {
+		t.State.Finished, t.State.StopReason = false, ""
+	}
+	r := &Run{Trainer: t, Config: cfg, Dir: dir}
+	r.hook(onProgress, onEpoch)
+	return r, nil
+}
+
+func (r *Run) hook(onProgress func(Progress), onEpoch func(EpochMetrics)) {
+	r.Trainer.OnProgress = onProgress
+	r.Trainer.OnEpoch = onEpoch
+	r.Trainer.Checkpoint = func(t *Trainer) error { return t.SaveCheckpoint(r.Dir, r.Config) }
+}
+
+// Train runs the prepared run to its end (see Trainer.Train).
+func (r *Run) Train(ctx context.Context) error { return r.Trainer.Train(ctx) }
+
+// Close frees the run's device memory.
+func (r *Run) Close() {
+	r.Trainer.Free()
+	r.Trainer.Model.Free()
+}
+
+// checkDirWritable creates dir and checks a file can be written in it,
+// so a run does not train for an hour and then fail to save.
+func checkDirWritable(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("cannot create model directory: %w", err)
+	}
+	f, err := os.CreateTemp(dir, ".write-test-*")
+	if err != nil {
+		return fmt.Errorf("model directory %s is not writable: %w", dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// IsInterrupted reports whether err is (or wraps) ErrInterrupted.
+func IsInterrupted(err error) bool { return errors.Is(err, ErrInterrupted) }

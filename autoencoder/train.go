@@ -1,0 +1,482 @@
+package autoencoder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/aegpu/aegpu/engine"
+)
+
+// ErrInterrupted is returned by Train when its context was cancelled: the
+// current step finished and a checkpoint was saved.
+var ErrInterrupted = errors.New("training interrupted")
+
+// NaNError reports a training loss that became NaN or infinite.
+type NaNError struct {
+	Epoch     int   // 1-based epoch in which it was seen
+	Step      int64 // optimizer steps done when it was seen
+	LastGood  int64 // the last step at which the loss was read finite
+	LastSaved int   // epochs in the last good checkpoint
+}
+
+func (e *NaNError) Error() string {
+	return fmt.Sprintf("training loss became NaN/Inf in epoch %d, between steps %d and %d; the last good checkpoint (after epoch %d) was kept — try a lower --lr or --clip-norm",
+		e.Epoch, e.LastGood+1, e.Step, e.LastSaved)
+}
+
+// Progress is reported during an epoch.
+type Progress struct {
+	Epoch, Epochs   int // 1-based epoch
+	Batch, Batches  int // batches done in this epoch
+	Step            int64
+	Loss            float64 // mean training loss so far in this epoch
+	SamplesPerSec   float64
+	ETA             time.Duration // for the whole run
+	LR              float64
+	EpochSamples    int
+	EpochSampleDone int
+}
+
+// EpochMetrics is one line of metrics.jsonl.
+type EpochMetrics struct {
+	Epoch         int      `json:"epoch"`
+	Step          int64    `json:"step"`
+	TrainLoss     float64  `json:"train_loss"`
+	ValLoss       *float64 `json:"val_loss,omitempty"`
+	LR            float64  `json:"lr"`
+	Seconds       float64  `json:"seconds"`
+	SamplesPerSec float64  `json:"samples_per_sec"`
+	Best          bool     `json:"best,omitempty"`
+}
+
+// State is the trainer's position, saved in checkpoints so a resumed run
+// continues exactly where the interrupted one stopped.
+type State struct {
+	Epoch        int            `json:"epoch"`       // epochs completed
+	Batch        int            `json:"batch"`       // batches done in the current epoch
+	Step         int64          `json:"step"`        // optimizer steps done
+	EpochLoss    float32        `json:"epoch_loss"`  // the device loss accumulator mid-epoch
+	EpochSecs    float64        `json:"epoch_secs"`  // time spent in the current epoch so far
+	BestVal      float64        `json:"best_val"`    // best validation loss (when BestEpoch > 0)
+	BestEpoch    int            `json:"best_epoch"`  // epoch of BestVal
+	BadEpochs    int            `json:"bad_epochs"`  // epochs since BestVal improved
+	Finished     bool           `json:"finished"`    // the run completed
+	StopReason   string         `json:"stop_reason"` // "", "epochs", "early_stopping"
+	Metrics      []EpochMetrics `json:"metrics"`
+	TrainSeconds float64        `json:"train_seconds"`
+}
+
+// Trainer trains a Model on host data held in memory.
+type Trainer struct {
+	Model *Model
+	Cfg   TrainConfig
+	State State
+
+	// OnProgress is called about every ProgressEvery; OnEpoch after each
+	// epoch; Checkpoint after each epoch, on interruption and at the end.
+	OnProgress    func(Progress)
+	OnEpoch       func(EpochMetrics)
+	Checkpoint    func(t *Trainer) error
+	ProgressEvery time.Duration
+
+	train, val     []float32 // scaled rows
+	nTrain, nVal   int
+	cols           int
+	loss           engine.Loss
+	logits         bool
+	ws             *workspace
+	acc, tmp, norm engine.Matrix // 1×1 device scalars
+	valAcc, rowErr engine.Matrix
+	s1, s2         engine.Matrix // optimizer moments
+	opt            engine.OptKind
+	host           []float32 // one gathered batch
+	best           []float32 // host copy of the best parameters
+	bestSaved      int       // BestEpoch last written to best.safetensors
+}
+
+// NewTrainer prepares training of m on train (and optionally val) rows of
+// width cols, already scaled.
+func NewTrainer(m *Model, cfg TrainConfig, train, val []float32, cols int) (*Trainer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cols != m.Arch.Input() {
+		return nil, fmt.Errorf("the data has %d columns but the model's input layer is %d wide (layers %v)", cols, m.Arch.Input(), m.Arch.Layers)
+	}
+	if len(train) == 0 || len(train)%cols != 0 || len(val)%cols != 0 {
+		return nil, fmt.Errorf("training data must be a non-empty whole number of %d-wide rows", cols)
+	}
+	t := &Trainer{Model: m, Cfg: cfg, train: train, val: val, cols: cols,
+		nTrain: len(train) / cols, nVal: len(val) / cols, ProgressEvery: time.Second / 2}
+	t.opt, _ = engine.ParseOpt(cfg.Optimizer)
+	switch cfg.Loss {
+	case "mse":
+		t.loss = engine.MSE
+	case "bce":
+		t.loss = engine.BCE
+		if m.Arch.Output == engine.Sigmoid {
+			t.loss, t.logits = engine.BCEWithLogits, true
+		} else {
+			return nil, fmt.Errorf("loss bce needs a sigmoid output activation, the model's is %s", m.Arch.Output)
+		}
+	}
+	batch := min(cfg.Batch, max(t.nTrain, t.nVal))
+	b := m.Backend
+	var err error
+	if t.ws, err = m.newWorkspace(batch, true, t.logits, false); err != nil {
+		return nil, err
+	}
+	for _, p := range []*engine.Matrix{&t.acc, &t.tmp, &t.norm, &t.valAcc} {
+		if *p, err = b.Alloc(1, 1); err != nil {
+			t.Free()
+			return nil, err
+		}
+	}
+	if t.rowErr, err = b.Alloc(batch, 1); err != nil {
+		t.Free()
+		return nil, err
+	}
+	if t.s1, err = b.Alloc(1, m.Params.Len()); err != nil {
+		t.Free()
+		return nil, fmt.Errorf("allocate optimizer state: %w", err)
+	}
+	if t.opt != engine.SGD {
+		if t.s2, err = b.Alloc(1, m.Params.Len()); err != nil {
+			t.Free()
+			return nil, fmt.Errorf("allocate optimizer state: %w", err)
+		}
+	}
+	t.host = make([]float32, batch*cols)
+	return t, nil
+}
+
+// Free releases the trainer's device memory (not the model's).
+func (t *Trainer) Free() {
+	if t.ws != nil {
+		t.ws.free()
+	}
+	for _, m := range []engine.Matrix{t.acc, t.tmp, t.norm, t.valAcc, t.rowErr, t.s1, t.s2} {
+		if !m.Empty() {
+			t.Model.Backend.Free(m)
+		}
+	}
+}
+
+func (t *Trainer) batchesPerEpoch() int { return (t.nTrain + t.ws.batch - 1) / t.ws.batch }
+
+// TotalSteps is the number of optimizer steps of the whole run.
+func (t *Trainer) TotalSteps() int64 { return int64(t.Cfg.Epochs) * int64(t.batchesPerEpoch()) }
+
+// permutation returns epoch e's (0-based) order of training rows.
+func (t *Trainer) permutation(e int) []int {
+	if !t.Cfg.Shuffle {
+		p := make([]int, t.nTrain)
+		for i := range p {
+			p[i] = i
+		}
+		return p
+	}
+	return engine.NewRand(t.Cfg.Seed, engine.StreamShuffle+uint64(e)).Perm(t.nTrain)
+}
+
+// gather copies the given rows of src into t.host and uploads them to dst.
+func (t *Trainer) gather(dst engine.Matrix, src []float32, rows []int) error {
+	c := t.cols
+	for i, r := range rows {
+		copy(t.host[i*c:(i+1)*c], src[r*c:(r+1)*c])
+	}
+	return t.Model.Backend.Upload(dst.RowSlice(0, len(rows)), t.host[:len(rows)*c])
+}
+
+func (t *Trainer) readScalar(m engine.Matrix) (float32, error) {
+	var v [1]float32
+	err := t.Model.Backend.Download(v[:], m)
+	return v[0], err
+}
+
+// forwardBackward runs the forward pass, adds the batch loss to t.acc and
+// leaves the gradients of the first n rows of ws.x in the model's Grads.
+func (t *Trainer) forwardBackward(n int) error {
+	m, ws, b := t.Model, t.ws, t.Model.Backend
+	last := len(m.Layers) - 1
+	x := rowsOf(ws.x, n)
+	if err := m.forward(ws, x, 0, len(m.Layers), n); err != nil {
+		return err
+	}
+	pred := rowsOf(ws.y[last], n)
+	if t.logits {
+		pred = rowsOf(ws.z[last], n)
+	}
+	target := x
+	if !ws.target.Empty() {
+		target = rowsOf(ws.target, n)
+	}
+	if err := b.LossGrad(t.loss, t.acc, rowsOf(ws.g[last], n), pred, target, float32(n)); err != nil {
+		return err
+	}
+	for i := last; i >= 0; i-- {
+		L := m.Layers[i]
+		in, dx := x, engine.Matrix{}
+		if i > 0 {
+			in, dx = rowsOf(ws.y[i-1], n), rowsOf(ws.g[i-1], n)
+		}
+		act := L.Act
+		if i == last && t.logits {
+			act = engine.Linear // σ′ is folded into the loss gradient
+		}
+		if err := b.DenseBackward(dx, L.GW, L.GB, rowsOf(ws.g[i], n), rowsOf(ws.y[i], n), rowsOf(ws.z[i], n), in, L.W, act, false); err != nil {
+			return fmt.Errorf("layer %s backward: %w", L.Name, err)
+		}
+	}
+	return nil
+}
+
+// step runs one optimizer step on the rows of the batch already in ws.x.
+func (t *Trainer) step(n int, lr float64) error {
+	m, b := t.Model, t.Model.Backend
+	if err := t.forwardBackward(n); err != nil {
+		return err
+	}
+	if t.Cfg.ClipNorm > 0 {
+		if err := b.ClipGradNorm(m.Grads, t.norm, float32(t.Cfg.ClipNorm)); err != nil {
+			return err
+		}
+	}
+	o := engine.OptStep{Kind: t.opt, LR: float32(lr), Beta1: float32(t.Cfg.Beta1), Beta2: float32(t.Cfg.Beta2),
+		Eps: float32(t.Cfg.Eps), Momentum: float32(t.Cfg.Momentum), WeightDecay: float32(t.Cfg.WeightDecay),
+		Step: int(t.State.Step + 1)}
+	if t.opt == engine.SGD && t.Cfg.Momentum == 0 {
+		o.Momentum = 0
+	}
+	return b.OptimizerStep(o, m.Params, m.Grads, t.s1, t.s2)
+}
+
+// Validate returns the mean validation loss (NaN when there is no
+// validation data).
+func (t *Trainer) Validate() (float64, error) {
+	if t.nVal == 0 {
+		return math.NaN(), nil
+	}
+	m, ws, b := t.Model, t.ws, t.Model.Backend
+	last := len(m.Layers) - 1
+	if err := b.Fill(t.valAcc, 0); err != nil {
+		return 0, err
+	}
+	idx := make([]int, 0, ws.batch)
+	for start := 0; start < t.nVal; start += ws.batch {
+		n := min(ws.batch, t.nVal-start)
+		idx = idx[:0]
+		for i := 0; i < n; i++ {
+			idx = append(idx, start+i)
+		}
+		if err := t.gather(ws.x, t.val, idx); err != nil {
+			return 0, err
+		}
+		x := rowsOf(ws.x, n)
+		if err := m.forward(ws, x, 0, len(m.Layers), n); err != nil {
+			return 0, err
+		}
+		pred := rowsOf(ws.y[last], n)
+		if t.logits {
+			pred = rowsOf(ws.z[last], n)
+		}
+		re := rowsOf(t.rowErr, n)
+		if err := b.RowLoss(t.loss, re, pred, x); err != nil {
+			return 0, err
+		}
+		if err := b.ColMean(t.tmp, re); err != nil {
+			return 0, err
+		}
+		if err := b.Axpy(float32(n), t.tmp, t.valAcc); err != nil {
+			return 0, err
+		}
+	}
+	v, err := t.readScalar(t.valAcc)
+	return float64(v) / float64(t.nVal), err
+}
+
+// Train runs (or continues) training until the configured epochs are done,
+// early stopping triggers, ctx is cancelled (ErrInterrupted), or the loss
+// becomes NaN (*NaNError). Checkpoint is called at the end of every epoch,
+// and before returning ErrInterrupted.
+func (t *Trainer) Train(ctx context.Context) error {
+	m, b := t.Model, t.Model.Backend
+	nb := t.batchesPerEpoch()
+	total := t.TotalSteps()
+	runStart := time.Now()
+	prevTrainSecs := t.State.TrainSeconds
+	stepsThisRun := int64(0)
+	lastGood := t.State.Step
+	save := func() error {
+		if t.Checkpoint == nil {
+			return nil
+		}
+		return t.Checkpoint(t)
+	}
+	for t.State.Epoch < t.Cfg.Epochs && !t.State.Finished {
+		e := t.State.Epoch
+		perm := t.permutation(e)
+		if err := b.Fill(t.acc, t.State.EpochLoss); err != nil {
+			return err
+		}
+		epochStart := time.Now().Add(-time.Duration(t.State.EpochSecs * float64(time.Second)))
+		lastReport, segStart := time.Now(), time.Now()
+		samplesAtStart := t.State.Batch * t.ws.batch
+		var lr float64
+		for t.State.Batch < nb {
+			if err := ctx.Err(); err != nil {
+				if err := t.pause(epochStart, runStart, prevTrainSecs); err != nil {
+					return err
+				}
+				if err := save(); err != nil {
+					return fmt.Errorf("%w; saving the checkpoint failed: %v", ErrInterrupted, err)
+				}
+				return ErrInterrupted
+			}
+			lo := t.State.Batch * t.ws.batch
+			n := min(t.ws.batch, t.nTrain-lo)
+			if err := t.gather(t.ws.x, t.train, perm[lo:lo+n]); err != nil {
+				return err
+			}
+			lr = t.Cfg.lrAt(t.State.Step, e, total)
+			if err := t.step(n, lr); err != nil {
+				return err
+			}
+			t.State.Step++
+			t.State.Batch++
+			stepsThisRun++
+			if t.OnProgress != nil && (time.Since(lastReport) >= t.ProgressEvery || t.State.Batch == nb) {
+				lastReport = time.Now()
+				acc, err := t.readScalar(t.acc)
+				if err != nil {
+					return err
+				}
+				if !finite(acc) {
+					return &NaNError{Epoch: e + 1, Step: t.State.Step, LastGood: lastGood, LastSaved: t.State.Epoch}
+				}
+				lastGood = t.State.Step
+				done := min(t.State.Batch*t.ws.batch, t.nTrain)
+				sps := float64(done-samplesAtStart) / max(time.Since(segStart).Seconds(), 1e-9)
+				remaining := float64(total-t.State.Step) * float64(t.ws.batch)
+				t.OnProgress(Progress{Epoch: e + 1, Epochs: t.Cfg.Epochs, Batch: t.State.Batch, Batches: nb,
+					Step: t.State.Step, Loss: float64(acc) / float64(done), SamplesPerSec: sps,
+					ETA: time.Duration(remaining / max(sps, 1e-9) * float64(time.Second)), LR: lr,
+					EpochSamples: t.nTrain, EpochSampleDone: done})
+			}
+		}
+		acc, err := t.readScalar(t.acc)
+		if err != nil {
+			return err
+		}
+		if !finite(acc) {
+			return &NaNError{Epoch: e + 1, Step: t.State.Step, LastGood: lastGood, LastSaved: t.State.Epoch}
+		}
+		lastGood = t.State.Step
+		secs := time.Since(epochStart).Seconds()
+		em := EpochMetrics{Epoch: e + 1, Step: t.State.Step, TrainLoss: float64(acc) / float64(t.nTrain),
+			LR: lr, Seconds: secs, SamplesPerSec: float64(t.nTrain) / max(secs, 1e-9)}
+		if t.nVal > 0 {
+			v, err := t.Validate()
+			if err != nil {
+				return err
+			}
+			if !finite(float32(v)) {
+				return &NaNError{Epoch: e + 1, Step: t.State.Step, LastGood: lastGood, LastSaved: t.State.Epoch}
+			}
+			em.ValLoss = &v
+			if t.State.BestEpoch == 0 || v < t.State.BestVal {
+				t.State.BestVal, t.State.BestEpoch, t.State.BadEpochs = v, e+1, 0
+				em.Best = true
+				if t.best == nil {
+					t.best = make([]float32, m.Params.Len())
+				}
+				if err := b.Download(t.best, m.Params); err != nil {
+					return err
+				}
+			} else {
+				t.State.BadEpochs++
+			}
+		}
+		t.State.Epoch++
+		t.State.Batch = 0
+		t.State.EpochLoss = 0
+		t.State.EpochSecs = 0
+		t.State.Metrics = append(t.State.Metrics, em)
+		t.State.TrainSeconds = prevTrainSecs + time.Since(runStart).Seconds()
+		if t.Cfg.Patience > 0 && t.State.BadEpochs >= t.Cfg.Patience {
+			t.State.StopReason = "early_stopping"
+			t.State.Finished = true
+		} else if t.State.Epoch >= t.Cfg.Epochs {
+			t.State.StopReason = "epochs"
+			t.State.Finished = true
+		}
+		if t.State.Finished && t.best != nil && t.State.BestEpoch != t.State.Epoch {
+			// Finish with the weights of the best validation epoch.
+			if err := b.Upload(m.Params, t.best); err != nil {
+				return err
+			}
+		}
+		if err := save(); err != nil {
+			return err
+		}
+		if t.OnEpoch != nil {
+			t.OnEpoch(em)
+		}
+	}
+	return nil
+}
+
+// pause records the mid-epoch position before an interrupted run saves.
+func (t *Trainer) pause(epochStart, runStart time.Time, prevTrainSecs float64) error {
+	acc, err := t.readScalar(t.acc)
+	if err != nil {
+		return err
+	}
+	t.State.EpochLoss = acc
+	t.State.EpochSecs = time.Since(epochStart).Seconds()
+	t.State.TrainSeconds = prevTrainSecs + time.Since(runStart).Seconds()
+	return nil
+}
+
+func finite(v float32) bool { return !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) }
+
+// BestParams is the host copy of the parameters at the best validation
+// epoch so far (nil before one).
+func (t *Trainer) BestParams() []float32 { return t.best }
+
+// SetBestParams restores the best-epoch copy (used when resuming).
+func (t *Trainer) SetBestParams(p []float32) { t.best = p }
+
+// OptimizerState downloads the optimizer's moment buffers (s2 is nil for SGD).
+func (t *Trainer) OptimizerState() (s1, s2 []float32, err error) {
+	b := t.Model.Backend
+	s1 = make([]float32, t.s1.Len())
+	if err = b.Download(s1, t.s1); err != nil {
+		return nil, nil, err
+	}
+	if !t.s2.Empty() {
+		s2 = make([]float32, t.s2.Len())
+		if err = b.Download(s2, t.s2); err != nil {
+			return nil, nil, err
+		}
+	}
+	return s1, s2, nil
+}
+
+// SetOptimizerState uploads saved moment buffers.
+func (t *Trainer) SetOptimizerState(s1, s2 []float32) error {
+	b := t.Model.Backend
+	if len(s1) != t.s1.Len() || (!t.s2.Empty() && len(s2) != t.s2.Len()) {
+		return fmt.Errorf("optimizer state has %d/%d values, the model needs %d", len(s1), len(s2), t.s1.Len())
+	}
+	if err := b.Upload(t.s1, s1); err != nil {
+		return err
+	}
+	if !t.s2.Empty() {
+		return b.Upload(t.s2, s2)
+	}
+	return nil
+}
