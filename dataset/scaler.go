@@ -21,6 +21,7 @@ const (
 	ScaleNone     = "none"
 	ScaleMinMax   = "minmax"
 	ScaleStandard = "standard"
+	ScaleGlobal   = "global"
 )
 
 // FitScaler fits a scaler of the given kind on t's columns, computing in
@@ -29,6 +30,8 @@ const (
 //   - "none": the identity.
 //   - "minmax": maps each feature's range onto [0, 1]. A constant feature
 //     gets scale 1, so it maps to 0.
+//   - "global": maps the range of all values together onto [0, 1], the same
+//     map for every feature (pixels/255 for 8-bit images).
 //   - "standard": zero mean and unit population standard deviation. A
 //     feature with standard deviation 0 gets scale 1.
 //
@@ -37,9 +40,9 @@ func FitScaler(kind string, t *Table) (Scaler, error) {
 	switch kind {
 	case ScaleNone, "":
 		return Scaler{Kind: ScaleNone}, nil
-	case ScaleMinMax, ScaleStandard:
+	case ScaleMinMax, ScaleStandard, ScaleGlobal:
 	default:
-		return Scaler{}, fmt.Errorf("unknown scaler %q (want none, minmax or standard)", kind)
+		return Scaler{}, fmt.Errorf("unknown scaler %q (want none, minmax, global or standard)", kind)
 	}
 	if t == nil || t.Rows <= 0 || t.Cols <= 0 || len(t.Data) != t.Rows*t.Cols {
 		return Scaler{}, fmt.Errorf("fit %s scaler: no data", kind)
@@ -71,6 +74,18 @@ func FitScaler(kind string, t *Table) (Scaler, error) {
 			scale[c] = 1
 			if hi[c] > lo[c] {
 				scale[c] = 1 / (hi[c] - lo[c])
+			}
+		}
+	case ScaleGlobal:
+		lo, hi := float64(t.Data[0]), float64(t.Data[0])
+		for _, v := range t.Data {
+			lo = math.Min(lo, float64(v))
+			hi = math.Max(hi, float64(v))
+		}
+		for c := range off {
+			off[c], scale[c] = lo, 1
+			if hi > lo {
+				scale[c] = 1 / (hi - lo)
 			}
 		}
 	case ScaleStandard:
@@ -121,7 +136,7 @@ func (s Scaler) check(data []float32, cols int) (identity bool, err error) {
 	switch s.Kind {
 	case ScaleNone, "":
 		return true, nil
-	case ScaleMinMax, ScaleStandard:
+	case ScaleMinMax, ScaleStandard, ScaleGlobal:
 	default:
 		return false, fmt.Errorf("scaler: unknown kind %q (want none, minmax or standard)", s.Kind)
 	}

@@ -165,3 +165,18 @@ func TestScalerErrors(t *testing.T) {
 		t.Error("zero Scaler changed the data")
 	}
 }
+
+func TestFitScalerGlobal(t *testing.T) {
+	tb := &Table{Rows: 2, Cols: 3, Data: []float32{0, 255, 17, 3, 0, 128}}
+	s, err := FitScaler(ScaleGlobal, tb)
+	must(t, err)
+	data := append([]float32(nil), tb.Data...)
+	must(t, s.Apply(data, 3))
+	for i, v := range data {
+		want := float64(tb.Data[i]) / 255
+		const tol = 1e-7 // float32 x·(1/255) vs float64 x/255, values in [0, 1]
+		if math.Abs(float64(v)-want) > tol {
+			t.Errorf("scaled[%d] = %v, want %v (pixels/255)", i, v, want)
+		}
+	}
+}
