@@ -308,7 +308,6 @@ func (t *Trainer) Train(ctx context.Context) error {
 	total := t.TotalSteps()
 	runStart := time.Now()
 	prevTrainSecs := t.State.TrainSeconds
-	stepsThisRun := int64(0)
 	lastGood := t.State.Step
 	save := func() error {
 		if t.Checkpoint == nil {
@@ -347,17 +346,12 @@ func (t *Trainer) Train(ctx context.Context) error {
 			}
 			t.State.Step++
 			t.State.Batch++
-			stepsThisRun++
 			if t.OnProgress != nil && (time.Since(lastReport) >= t.ProgressEvery || t.State.Batch == nb) {
 				lastReport = time.Now()
-				acc, err := t.readScalar(t.acc)
+				acc, err := t.checkedLoss(e, &lastGood)
 				if err != nil {
 					return err
 				}
-				if !finite(acc) {
-					return &NaNError{Epoch: e + 1, Step: t.State.Step, LastGood: lastGood, LastSaved: t.State.Epoch}
-				}
-				lastGood = t.State.Step
 				done := min(t.State.Batch*t.ws.batch, t.nTrain)
 				sps := float64(done-samplesAtStart) / max(time.Since(segStart).Seconds(), 1e-9)
 				remaining := float64(total-t.State.Step) * float64(t.ws.batch)
@@ -367,14 +361,10 @@ func (t *Trainer) Train(ctx context.Context) error {
 					EpochSamples: t.nTrain, EpochSampleDone: done})
 			}
 		}
-		acc, err := t.readScalar(t.acc)
+		acc, err := t.checkedLoss(e, &lastGood)
 		if err != nil {
 			return err
 		}
-		if !finite(acc) {
-			return &NaNError{Epoch: e + 1, Step: t.State.Step, LastGood: lastGood, LastSaved: t.State.Epoch}
-		}
-		lastGood = t.State.Step
 		secs := time.Since(epochStart).Seconds()
 		em := EpochMetrics{Epoch: e + 1, Step: t.State.Step, TrainLoss: float64(acc) / float64(t.nTrain),
 			LR: lr, Seconds: secs, SamplesPerSec: float64(t.nTrain) / max(secs, 1e-9)}
@@ -429,6 +419,20 @@ func (t *Trainer) Train(ctx context.Context) error {
 	return nil
 }
 
+// checkedLoss reads the epoch's loss accumulator; a NaN or infinite value
+// is a *NaNError naming epoch e and the steps since the last finite read.
+func (t *Trainer) checkedLoss(e int, lastGood *int64) (float32, error) {
+	acc, err := t.readScalar(t.acc)
+	if err != nil {
+		return 0, err
+	}
+	if !finite(acc) {
+		return 0, &NaNError{Epoch: e + 1, Step: t.State.Step, LastGood: *lastGood, LastSaved: t.State.Epoch}
+	}
+	*lastGood = t.State.Step
+	return acc, nil
+}
+
 // pause records the mid-epoch position before an interrupted run saves.
 func (t *Trainer) pause(epochStart, runStart time.Time, prevTrainSecs float64) error {
 	acc, err := t.readScalar(t.acc)
@@ -479,4 +483,28 @@ func (t *Trainer) SetOptimizerState(s1, s2 []float32) error {
 		return b.Upload(t.s2, s2)
 	}
 	return nil
+}
+
+// Benchmark runs steps optimizer steps on one batch already resident on the
+// device (uploaded once from the first rows of the training data), with no
+// host transfer or loss read inside the loop, and waits for the device at
+// the end: the timing protocol of BENCH.md.
+func (t *Trainer) Benchmark(steps int) error {
+	n := min(t.ws.batch, t.nTrain)
+	if t.State.Step == 0 {
+		idx := make([]int, n)
+		for i := range idx {
+			idx[i] = i
+		}
+		if err := t.gather(t.ws.x, t.train, idx); err != nil {
+			return err
+		}
+	}
+	for i := 0; i < steps; i++ {
+		if err := t.step(n, t.Cfg.LR); err != nil {
+			return err
+		}
+		t.State.Step++
+	}
+	return t.Model.Backend.Sync()
 }
