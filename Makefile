@@ -27,3 +27,15 @@ fuzz:
 
 clean:
 	rm -rf bin
+
+# The CUDA kernels: kernels/aegpu.fatbin and its stamps, from kernels/*.cu
+# (installs the CUDA toolkit when nvcc is missing). Commit the results.
+.PHONY: kernels
+kernels:
+	bash kernels/build.sh
+
+# Build the binaries for the GPU check (then on the GPU machine:
+# scripts/gpu-check.sh run).
+.PHONY: gpu-check-build
+gpu-check-build:
+	bash scripts/gpu-check.sh build

@@ -1,0 +1,110 @@
+// Elementwise kernels, the random streams and the optimizer steps. All are
+// grid-stride loops over int64 element counts: any grid is correct.
+#pragma once
+
+#include "common.cuh"
+
+extern "C" __global__ void __launch_bounds__(ELEM_THREADS)
+fill_f32(float* __restrict__ x, long long n, float v) {
+  for (long long i = grid_first(); i < n; i += grid_stride()) x[i] = v;
+}
+
+extern "C" __global__ void __launch_bounds__(ELEM_THREADS)
+copy_f32(float* __restrict__ dst, const float* __restrict__ src, long long n) {
+  for (long long i = grid_first(); i < n; i += grid_stride()) dst[i] = src[i];
+}
+
+// y += alpha·x, the product rounded before the sum (as the CPU backend).
+extern "C" __global__ void __launch_bounds__(ELEM_THREADS)
+axpy_f32(float alpha, const float* __restrict__ x, float* __restrict__ y, long long n) {
+  for (long long i = grid_first(); i < n; i += grid_stride()) y[i] = FADD(y[i], FMUL(alpha, x[i]));
+}
+
+extern "C" __global__ void __launch_bounds__(ELEM_THREADS)
+scale_f32(float* __restrict__ x, long long n, float alpha) {
+  for (long long i = grid_first(); i < n; i += grid_stride()) x[i] = x[i] * alpha;
+}
+
+// rand_uniform: x[i] = lo + (hi − lo)·Uniform(i), rounded as
+// engine.FillUniform does (span = hi − lo, then lo + span·u, no FMA): bitwise
+// the CPU stream. Each thread makes one Philox block (4 elements) per step.
+extern "C" __global__ void __launch_bounds__(ELEM_THREADS)
+rand_uniform(float* __restrict__ x, long long n, unsigned long long seed, unsigned long long stream,
+             float lo, float hi) {
+  const float span = FSUB(hi, lo);
+  const long long nblk = (n + 3) / 4;
+  for (long long q = grid_first(); q < nblk; q += grid_stride()) {
+    const philox4 w = philox_block(seed, stream, (unsigned long long)q);
+    const unsigned int ws[4] = {w.x, w.y, w.z, w.w};
+    const long long i0 = 4 * q;
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+      if (i0 + j < n) x[i0 + j] = FADD(lo, FMUL(span, uniform_from_word(ws[j])));
+  }
+}
+
+// rand_normal: x[i] = mean + std·Normal(i), Box–Muller on the word pairs
+// (0, 1) and (2, 3) of each Philox block.
+extern "C" __global__ void __launch_bounds__(ELEM_THREADS)
+rand_normal(float* __restrict__ x, long long n, unsigned long long seed, unsigned long long stream,
+            float mean, float std) {
+  const long long nblk = (n + 3) / 4;
+  for (long long q = grid_first(); q < nblk; q += grid_stride()) {
+    const philox4 w = philox_block(seed, stream, (unsigned long long)q);
+    float v[4];
+    normal_pair(w.x, w.y, &v[0], &v[1]);
+    normal_pair(w.z, w.w, &v[2], &v[3]);
+    const long long i0 = 4 * q;
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+      if (i0 + j < n) x[i0 + j] = FADD(mean, FMUL(std, v[j]));
+  }
+}
+
+// adam_step: PyTorch Adam (decoupled 0: g += wd·p) or AdamW (decoupled 1:
+// p ← p·(1 − lr·wd) first), in the CPU backend's float32 operation order
+// (no FMA contraction), so that the two agree to the rounding of the
+// host-side constants:
+//   m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²
+//   p −= (lr/bc1)·m / (sqrt(v)/sqrt(bc2) + eps)
+extern "C" __global__ void __launch_bounds__(ELEM_THREADS)
+adam_step(float* __restrict__ p, const float* __restrict__ g, float* __restrict__ m,
+          float* __restrict__ v, long long n, float lr, float beta1, float beta2, float eps,
+          float wd, float bc1, float bc2, int decoupled) {
+  const float step = (float)((double)lr / (double)bc1);
+  const float bc2s = sqrtf(bc2);
+  const float decay = FSUB(1.0f, FMUL(lr, wd));
+  const float c1 = FSUB(1.0f, beta1), c2 = FSUB(1.0f, beta2);
+  for (long long i = grid_first(); i < n; i += grid_stride()) {
+    float pv = p[i], gk = g[i];
+    if (decoupled) {
+      pv = FMUL(pv, decay);
+    } else {
+      gk = FADD(gk, FMUL(wd, pv));
+    }
+    const float mk = FADD(FMUL(beta1, m[i]), FMUL(c1, gk));
+    const float vk = FADD(FMUL(beta2, v[i]), FMUL(FMUL(c2, gk), gk));
+    m[i] = mk;
+    v[i] = vk;
+    const float denom = FADD(sqrtf(vk) / bc2s, eps);
+    p[i] = FSUB(pv, FMUL(step, mk) / denom);
+  }
+}
+
+// sgd_step: g' = g + wd·p; momentum 0: p −= lr·g' (buf untouched); else
+// buf = first ? g' : momentum·buf + g', p −= lr·buf.
+extern "C" __global__ void __launch_bounds__(ELEM_THREADS)
+sgd_step(float* __restrict__ p, const float* __restrict__ g, float* __restrict__ buf, long long n,
+         float lr, float momentum, float wd, int first) {
+  for (long long i = grid_first(); i < n; i += grid_stride()) {
+    const float pv = p[i];
+    const float gk = FADD(g[i], FMUL(wd, pv));
+    if (momentum == 0.0f) {
+      p[i] = FSUB(pv, FMUL(lr, gk));
+    } else {
+      const float b = first ? gk : FADD(FMUL(momentum, buf[i]), gk);
+      buf[i] = b;
+      p[i] = FSUB(pv, FMUL(lr, b));
+    }
+  }
+}

@@ -1,0 +1,65 @@
+// emu.h: the C interface of the CUDA emulator (emu.cpp), one launcher per
+// kernel of kernels/ABI.md, for cgo. Pointers are host memory; each call
+// runs the whole grid and returns 0, or 1 with emu_last_error() set.
+#ifndef AEGPU_EMU_H
+#define AEGPU_EMU_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+  unsigned int gx, gy, gz; /* grid */
+  unsigned int bx, by, bz; /* block */
+} emu_dims;
+
+const char* emu_last_error(void);
+void emu_set_mode(int mode);
+void emu_set_watchdog_ms(int ms);
+const char* emu_sources_sha256(void);
+/* Bytes of emulated shared memory (every __shared__ variable), poisoned before each block. */
+long long emu_shared_bytes(void);
+
+int emu_launch_gemm_nt_bias_act(emu_dims d, const float* X, const float* W, const float* b, float* Z, float* Y,
+                                int M, int N, int K, int act);
+int emu_launch_gemm_nn(emu_dims d, const float* A, const float* B, float* C, int M, int N, int K, float beta);
+int emu_launch_gemm_tn(emu_dims d, const float* A, const float* B, float* C, int M, int N, int K, float beta);
+int emu_launch_gemm_nt_bias_act_64(emu_dims d, const float* X, const float* W, const float* b, float* Z, float* Y,
+                                   int M, int N, int K, int act);
+int emu_launch_gemm_nn_64(emu_dims d, const float* A, const float* B, float* C, int M, int N, int K, float beta);
+int emu_launch_gemm_tn_64(emu_dims d, const float* A, const float* B, float* C, int M, int N, int K, float beta);
+int emu_launch_act_grad_bias(emu_dims d, float* dY, const float* Y, const float* Z, float* db, int M, int N, int act,
+                             float beta);
+int emu_launch_loss_grad_partial(emu_dims d, int kind, const float* P, const float* T, float* G, double* partial,
+                                 long long n, float invN);
+int emu_launch_loss_finish(emu_dims d, const double* partial, int nblocks, float* acc, float scale);
+int emu_launch_row_loss(emu_dims d, int kind, const float* P, const float* T, float* out, int rows, int cols);
+int emu_launch_col_mean(emu_dims d, const float* X, float* out, int rows, int cols);
+int emu_launch_sumsq_partial(emu_dims d, const float* X, double* partial, long long n);
+int emu_launch_sumsq_finish(emu_dims d, const double* partial, int nblocks, float* acc, int mode);
+int emu_launch_clip_scale(emu_dims d, float* G, long long n, const float* norm, float maxNorm);
+int emu_launch_adam_step(emu_dims d, float* p, const float* g, float* m, float* v, long long n, float lr, float beta1,
+                         float beta2, float eps, float wd, float bc1, float bc2, int decoupled);
+int emu_launch_sgd_step(emu_dims d, float* p, const float* g, float* buf, long long n, float lr, float momentum,
+                        float wd, int first);
+int emu_launch_fill_f32(emu_dims d, float* x, long long n, float v);
+int emu_launch_copy_f32(emu_dims d, float* dst, const float* src, long long n);
+int emu_launch_axpy_f32(emu_dims d, float alpha, const float* x, float* y, long long n);
+int emu_launch_scale_f32(emu_dims d, float* x, long long n, float alpha);
+int emu_launch_rand_uniform(emu_dims d, float* x, long long n, unsigned long long seed, unsigned long long stream,
+                            float lo, float hi);
+int emu_launch_rand_normal(emu_dims d, float* x, long long n, unsigned long long seed, unsigned long long stream,
+                           float mean, float std);
+
+/* Deliberately broken kernels that check the emulator itself (which = 0:
+ * early return before a barrier, 1: __trap, 2: a shared-memory race (no
+ * barrier between a write and a neighbour's read), 3: the same with the
+ * barrier, 4: block_sum twice, every thread using both sums). out has one
+ * float per thread. */
+int emu_launch_selftest(emu_dims d, int which, float* out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,49 @@
+// Launch geometry of aegpu's kernels. Every #define here is mirrored by a Go
+// constant in kernels/kernels.go (checked by TestGeometryMirrored), from
+// which the Go launcher computes grids. Changing one means rebuilding the
+// fatbin (make kernels).
+#pragma once
+
+// GEMMs, large tile (gemm_nt_bias_act, gemm_nn, gemm_tn): a block computes a
+// GEMM_BM×GEMM_BN tile of C with GEMM_THREADS threads, each an
+// GEMM_TM×GEMM_TN register block; K advances GEMM_BK at a time.
+// Grid: (ceil(N/GEMM_BN), ceil(M/GEMM_BM)), block (GEMM_THREADS, 1, 1).
+#define GEMM_BM 128
+#define GEMM_BN 128
+#define GEMM_BK 8
+#define GEMM_TM 8
+#define GEMM_TN 8
+#define GEMM_THREADS 256
+
+// GEMMs, small tile (the *_64 kernels), for problems too small to fill the
+// device with 128×128 tiles. Same grid rule with GEMM64_BM/GEMM64_BN.
+#define GEMM64_BM 64
+#define GEMM64_BN 64
+#define GEMM64_BK 16
+#define GEMM64_TM 4
+#define GEMM64_TN 4
+#define GEMM64_THREADS 256
+
+// act_grad_bias: grid ceil(N/ACTGRAD_COLS), block (ACTGRAD_COLS, ACTGRAD_ROWS).
+#define ACTGRAD_COLS 32
+#define ACTGRAD_ROWS 8
+
+// Two-pass reductions: *_partial on at most REDUCE_BLOCKS blocks of
+// REDUCE_THREADS threads (any grid up to REDUCE_BLOCKS works: the partial
+// scratch must hold gridDim.x doubles), *_finish on one block of
+// REDUCE_THREADS. row_loss: one block of REDUCE_THREADS per row.
+// REDUCE_THREADS must be a multiple of 32; a block may have at most
+// REDUCE_THREADS threads.
+#define REDUCE_BLOCKS 512
+#define REDUCE_THREADS 256
+
+// col_mean: one thread per column, blocks of COLMEAN_THREADS.
+#define COLMEAN_THREADS 256
+
+// Elementwise, optimizer and clip kernels are grid-stride loops: any grid is
+// correct; the launcher uses blocks of ELEM_THREADS and at most
+// ELEM_MAX_BLOCKS blocks. rand_uniform/rand_normal make RAND_PER_THREAD
+// consecutive elements per thread and step (one Philox block).
+#define ELEM_THREADS 256
+#define ELEM_MAX_BLOCKS 4096
+#define RAND_PER_THREAD 4

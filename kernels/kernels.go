@@ -1,0 +1,123 @@
+// Package kernels holds aegpu's CUDA kernels: their sources (*.cu, *.cuh),
+// the fatbin nvcc builds from them (aegpu.fatbin: SASS for sm_70, sm_75,
+// sm_80, sm_86, sm_89 and sm_90, PTX for compute_90), embedded here for
+// cuModuleLoadData, and the launch geometry the Go launcher needs.
+//
+// ABI.md is the contract: kernel names, parameters and semantics. The
+// constants below mirror the #defines of geometry.cuh (TestGeometryMirrored
+// checks them). The fatbin is committed; it is rebuilt with `make kernels`
+// (kernels/build.sh, which needs nvcc), and TestStamp fails when the sources
+// changed but the fatbin was not rebuilt. The sources are also compiled for
+// the CPU by the emulator in kernels/emu, whose tests check every kernel
+// against the CPU backend on machines without a GPU.
+package kernels
+
+import (
+	_ "embed"
+	"strings"
+)
+
+// Fatbin is the fat binary of every kernel in ABI.md.
+//
+//go:embed aegpu.fatbin
+var Fatbin []byte
+
+// Stamp is the content of aegpu.fatbin.sha256, written by build.sh: the
+// sha256 of the sources the fatbin was built from, of the fatbin itself, and
+// the nvcc version.
+//
+//go:embed aegpu.fatbin.sha256
+var Stamp string
+
+// SourcesSHA256 is the sha256 of the kernel sources (kernels/*.cu and
+// kernels/*.cuh, sorted by name, concatenated) that Fatbin was built from.
+func SourcesSHA256() string { return stampField("sources") }
+
+// FatbinSHA256 is the sha256 of Fatbin as recorded by build.sh.
+func FatbinSHA256() string { return stampField("fatbin") }
+
+// NvccVersion is the nvcc that built Fatbin.
+func NvccVersion() string { return stampField("nvcc") }
+
+func stampField(key string) string {
+	for _, line := range strings.Split(Stamp, "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), " "); ok && k == key {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// Launch geometry (geometry.cuh). Kernel parameters of C type int are int32
+// on the Go side, long long int64, unsigned long long uint64.
+const (
+	// gemm_nt_bias_act, gemm_nn, gemm_tn: grid (⌈N/GemmBN⌉, ⌈M/GemmBM⌉),
+	// block GemmThreads.
+	GemmBM      = 128 // GEMM_BM
+	GemmBN      = 128 // GEMM_BN
+	GemmBK      = 8   // GEMM_BK
+	GemmTM      = 8   // GEMM_TM
+	GemmTN      = 8   // GEMM_TN
+	GemmThreads = 256 // GEMM_THREADS
+
+	// The *_64 variants: grid (⌈N/Gemm64BN⌉, ⌈M/Gemm64BM⌉), block Gemm64Threads.
+	Gemm64BM      = 64  // GEMM64_BM
+	Gemm64BN      = 64  // GEMM64_BN
+	Gemm64BK      = 16  // GEMM64_BK
+	Gemm64TM      = 4   // GEMM64_TM
+	Gemm64TN      = 4   // GEMM64_TN
+	Gemm64Threads = 256 // GEMM64_THREADS
+
+	// act_grad_bias: grid ⌈N/ActGradCols⌉, block (ActGradCols, ActGradRows).
+	ActGradCols = 32 // ACTGRAD_COLS
+	ActGradRows = 8  // ACTGRAD_ROWS
+
+	// *_partial: at most ReduceBlocks blocks of ReduceThreads (the partial
+	// scratch holds one float64 per block); *_finish: one block of
+	// ReduceThreads; row_loss: one block of ReduceThreads per row.
+	ReduceBlocks  = 512 // REDUCE_BLOCKS
+	ReduceThreads = 256 // REDUCE_THREADS
+
+	// col_mean: ⌈cols/ColMeanThreads⌉ blocks of ColMeanThreads.
+	ColMeanThreads = 256 // COLMEAN_THREADS
+
+	// Elementwise, optimizer, clip and random kernels: blocks of
+	// ElemThreads, at most ElemMaxBlocks; the random kernels make
+	// RandPerThread elements per thread and step.
+	ElemThreads   = 256  // ELEM_THREADS
+	ElemMaxBlocks = 4096 // ELEM_MAX_BLOCKS
+	RandPerThread = 4    // RAND_PER_THREAD
+)
+
+// Names lists every kernel of ABI.md, in its order.
+var Names = []string{
+	"gemm_nt_bias_act", "gemm_nn", "gemm_tn",
+	"gemm_nt_bias_act_64", "gemm_nn_64", "gemm_tn_64",
+	"act_grad_bias",
+	"loss_grad_partial", "loss_finish", "row_loss", "col_mean",
+	"sumsq_partial", "sumsq_finish", "clip_scale",
+	"adam_step", "sgd_step",
+	"fill_f32", "copy_f32", "axpy_f32", "scale_f32", "rand_uniform", "rand_normal",
+}
+
+func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
+
+// GemmGrid is the grid (x, y) of a GEMM producing C [m×n] with tiles of
+// bm×bn (GemmBM×GemmBN, or Gemm64BM×Gemm64BN for the *_64 kernels).
+func GemmGrid(m, n, bm, bn int) (x, y int) {
+	return int(ceilDiv(int64(n), int64(bn))), int(ceilDiv(int64(m), int64(bm)))
+}
+
+// ReduceGrid is the number of blocks of ReduceThreads for a *_partial
+// kernel over n elements: enough to give each thread work, at most
+// ReduceBlocks, at least 1.
+func ReduceGrid(n int64) int {
+	return int(max(1, min(ReduceBlocks, ceilDiv(n, ReduceThreads))))
+}
+
+// ElemGrid is the number of blocks of ElemThreads for a grid-stride kernel
+// over n elements (each thread taking perThread elements per step: 1, or
+// RandPerThread for the random kernels), at most ElemMaxBlocks, at least 1.
+func ElemGrid(n int64, perThread int) int {
+	return int(max(1, min(ElemMaxBlocks, ceilDiv(ceilDiv(n, int64(perThread)), ElemThreads))))
+}
