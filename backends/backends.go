@@ -8,4 +8,5 @@ package backends
 
 import (
 	_ "github.com/aegpu/aegpu/cpu_fallback" // registers "cpu"
+	_ "github.com/aegpu/aegpu/cuda"         // registers "cuda" (loads libcuda.so.1 at run time)
 )

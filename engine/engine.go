@@ -196,6 +196,9 @@ type DeviceInfo struct {
 	Name    string // e.g. "NVIDIA H100 80GB HBM3", or the CPU model
 	Detail  string // threads, compute capability, SMs…
 	Memory  int64  // bytes, 0 when unknown
+	// PeakFLOPS is the device's dense float32 peak (FMA = 2 FLOP), 0 when
+	// unknown; benchmarks report their throughput as a fraction of it.
+	PeakFLOPS float64
 }
 
 func (d DeviceInfo) String() string {

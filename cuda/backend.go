@@ -1,0 +1,335 @@
+package cuda
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/aegpu/aegpu/cuda/internal/cu"
+	"github.com/aegpu/aegpu/engine"
+	"github.com/aegpu/aegpu/kernels"
+)
+
+// Backend runs engine ops on one GPU. All work is queued on one stream in
+// call order; only Download and Sync wait for it. A Backend is used from one
+// goroutine at a time (it makes its context current at every call, so that
+// goroutine may move between OS threads).
+type Backend struct {
+	ctx    *cu.Context
+	dev    cu.DeviceInfo
+	info   engine.DeviceInfo
+	stream cu.Stream
+	mod    cu.Module
+	k      kernelSet
+	alloc  *cu.Allocator
+	args   *cu.Args
+
+	partial cu.DevicePtr // reduction scratch: kernels.ReduceBlocks doubles
+
+	// Pinned staging for uploads: a ring of slots, each reused only after
+	// the copy queued from it has completed (its event).
+	stage     [2]*cu.HostBuffer
+	stageDone [2]cu.Event
+	stageUsed [2]bool
+	stageNext int
+	down      *cu.HostBuffer // pinned staging for downloads
+	closed    bool
+}
+
+// kernelSet holds the kernels' function handles, resolved once at Open.
+type kernelSet struct {
+	gemmNT, gemmNN, gemmTN                cu.Function
+	gemmNT64, gemmNN64, gemmTN64          cu.Function
+	actGradBias                           cu.Function
+	lossPartial, lossFinish, rowLoss      cu.Function
+	colMean, sumsqPartial, sumsqFinish    cu.Function
+	clipScale, adam, sgd                  cu.Function
+	fill, copy, axpy, scale, randU, randN cu.Function
+}
+
+type kernelEntry struct {
+	f    *cu.Function
+	name string
+}
+
+// table pairs every handle with its kernel's name in the fatbin.
+func (k *kernelSet) table() []kernelEntry {
+	return []kernelEntry{
+		{&k.gemmNT, "gemm_nt_bias_act"}, {&k.gemmNN, "gemm_nn"}, {&k.gemmTN, "gemm_tn"},
+		{&k.gemmNT64, "gemm_nt_bias_act_64"}, {&k.gemmNN64, "gemm_nn_64"}, {&k.gemmTN64, "gemm_tn_64"},
+		{&k.actGradBias, "act_grad_bias"},
+		{&k.lossPartial, "loss_grad_partial"}, {&k.lossFinish, "loss_finish"}, {&k.rowLoss, "row_loss"},
+		{&k.colMean, "col_mean"}, {&k.sumsqPartial, "sumsq_partial"}, {&k.sumsqFinish, "sumsq_finish"},
+		{&k.clipScale, "clip_scale"}, {&k.adam, "adam_step"}, {&k.sgd, "sgd_step"},
+		{&k.fill, "fill_f32"}, {&k.copy, "copy_f32"}, {&k.axpy, "axpy_f32"}, {&k.scale, "scale_f32"},
+		{&k.randU, "rand_uniform"}, {&k.randN, "rand_normal"},
+	}
+}
+
+func (k *kernelSet) bind(m cu.Module) error {
+	for _, e := range k.table() {
+		f, err := m.Function(e.name)
+		if err != nil {
+			return fmt.Errorf("kernel %s: %w (is kernels/aegpu.fatbin up to date? run make kernels)", e.name, err)
+		}
+		*e.f = f
+	}
+	return nil
+}
+
+// New opens CUDA device ordinal with its primary context, loads the
+// embedded kernels and creates the backend's stream.
+func New(ordinal int) (b *Backend, err error) {
+	if err := cu.Init(); err != nil {
+		return nil, err
+	}
+	dev, err := cu.Device(ordinal)
+	if err != nil {
+		return nil, err
+	}
+	b = &Backend{dev: dev, info: deviceInfo(dev)}
+	defer func() {
+		if err != nil {
+			b.Close()
+			b = nil
+		}
+	}()
+	if b.ctx, err = cu.RetainPrimary(ordinal); err != nil {
+		return nil, err
+	}
+	if err = b.ctx.SetCurrent(); err != nil {
+		return nil, err
+	}
+	if b.stream, err = cu.StreamCreate(true); err != nil {
+		return nil, err
+	}
+	if b.mod, err = cu.ModuleLoadData(kernels.Fatbin); err != nil {
+		return nil, fmt.Errorf("load the aegpu kernels on %s (sm_%d%d): %w", dev.Name, dev.Major, dev.Minor, err)
+	}
+	if err = b.k.bind(b.mod); err != nil {
+		return nil, err
+	}
+	b.alloc = cu.NewAllocator(cu.DriverBlocks())
+	b.args = cu.NewArgs()
+	if b.partial, err = b.alloc.Alloc(8 * kernels.ReduceBlocks); err != nil {
+		return nil, err
+	}
+	for i := range b.stageDone {
+		if b.stageDone[i], err = cu.EventCreate(false); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// Info describes the device.
+func (b *Backend) Info() engine.DeviceInfo { return b.info }
+
+// MemoryStats reports the caching allocator's bytes in use, peak and cached.
+func (b *Backend) MemoryStats() cu.AllocStats { return b.alloc.Stats() }
+
+// Close frees every resource of the backend.
+func (b *Backend) Close() error {
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	var errs []error
+	if b.ctx != nil {
+		errs = append(errs, b.ctx.SetCurrent())
+	}
+	if b.stream != 0 {
+		errs = append(errs, b.stream.Synchronize())
+	}
+	for i := range b.stage {
+		if b.stage[i] != nil {
+			errs = append(errs, b.stage[i].Free())
+		}
+		if b.stageDone[i] != 0 {
+			errs = append(errs, b.stageDone[i].Destroy())
+		}
+	}
+	if b.down != nil {
+		errs = append(errs, b.down.Free())
+	}
+	if b.alloc != nil {
+		if b.partial != 0 {
+			b.alloc.Free(b.partial)
+		}
+		errs = append(errs, b.alloc.ReleaseCached())
+	}
+	if b.args != nil {
+		b.args.Free()
+	}
+	if b.mod != 0 {
+		errs = append(errs, b.mod.Unload())
+	}
+	if b.stream != 0 {
+		errs = append(errs, b.stream.Destroy())
+	}
+	if b.ctx != nil {
+		errs = append(errs, b.ctx.Release())
+	}
+	return errors.Join(errs...)
+}
+
+// buffer is a device allocation.
+type buffer struct {
+	ptr cu.DevicePtr
+	n   int
+	b   *Backend
+}
+
+func (d *buffer) Len() int { return d.n }
+
+// ptr returns the device address of m's first element.
+func (b *Backend) ptr(m engine.Matrix) cu.DevicePtr {
+	if m.Empty() {
+		return 0
+	}
+	return m.Buf.(*buffer).ptr + cu.DevicePtr(4*m.Off)
+}
+
+// own checks that every present matrix lives on this backend.
+func (b *Backend) own(op string, ms ...engine.Matrix) error {
+	for _, m := range ms {
+		if m.Empty() {
+			continue
+		}
+		d, ok := m.Buf.(*buffer)
+		if !ok || d.b != b {
+			return fmt.Errorf("engine.%s: a matrix belongs to another backend (%T)", op, m.Buf)
+		}
+	}
+	return nil
+}
+
+// enter makes the context current and checks ownership; every op starts here.
+func (b *Backend) enter(op string, ms ...engine.Matrix) error {
+	if b.closed {
+		return fmt.Errorf("engine.%s: backend is closed", op)
+	}
+	if err := b.own(op, ms...); err != nil {
+		return err
+	}
+	return b.ctx.SetCurrent()
+}
+
+// Alloc returns a zeroed rows×cols matrix.
+func (b *Backend) Alloc(rows, cols int) (engine.Matrix, error) {
+	if rows < 0 || cols < 0 || (cols > 0 && rows > math.MaxInt32*16/max(cols, 1)) {
+		return engine.Matrix{}, fmt.Errorf("engine.Alloc: bad shape %d×%d", rows, cols)
+	}
+	if err := b.enter("Alloc"); err != nil {
+		return engine.Matrix{}, err
+	}
+	n := rows * cols
+	bytes := int64(4 * max(n, 1))
+	p, err := b.alloc.Alloc(bytes)
+	if err != nil {
+		var oom *cu.OutOfMemoryError
+		if errors.As(err, &oom) {
+			return engine.Matrix{}, fmt.Errorf("allocate %d×%d float32 on %s: %w", rows, cols, b.info, err)
+		}
+		return engine.Matrix{}, err
+	}
+	if err := cu.MemsetD32Async(p, 0, int64(max(n, 1)), b.stream); err != nil {
+		b.alloc.Free(p)
+		return engine.Matrix{}, err
+	}
+	return engine.Matrix{Buf: &buffer{ptr: p, n: n, b: b}, Rows: rows, Cols: cols}, nil
+}
+
+// Free returns m's buffer to the caching allocator. Work already queued on
+// the stream that uses it still completes first: the allocator hands the
+// block out again only to work queued later on the same stream.
+func (b *Backend) Free(m engine.Matrix) {
+	if m.Empty() || b.closed {
+		return
+	}
+	if d, ok := m.Buf.(*buffer); ok && d.b == b && d.ptr != 0 {
+		b.alloc.Free(d.ptr)
+		d.ptr = 0
+	}
+}
+
+// Upload copies host values into dst through a pinned staging buffer, so
+// the copy is asynchronous: the call returns once src has been copied into
+// the staging slot, and the device copy is ordered before later ops.
+func (b *Backend) Upload(dst engine.Matrix, src []float32) error {
+	if err := engine.CheckTransfer("Upload", dst, len(src)); err != nil {
+		return err
+	}
+	if err := b.enter("Upload", dst); err != nil {
+		return err
+	}
+	if len(src) == 0 {
+		return nil
+	}
+	i := b.stageNext
+	b.stageNext = (i + 1) % len(b.stage)
+	if b.stageUsed[i] {
+		if err := b.stageDone[i].Synchronize(); err != nil {
+			return err
+		}
+	}
+	bytes := int64(4 * len(src))
+	if b.stage[i] == nil || int64(len(b.stage[i].Float32s())) < int64(len(src)) {
+		if b.stage[i] != nil {
+			b.stage[i].Free()
+			b.stage[i] = nil
+		}
+		h, err := cu.HostAlloc(max(bytes, 1<<20))
+		if err != nil {
+			return fmt.Errorf("engine.Upload: pinned staging buffer of %d bytes: %w", bytes, err)
+		}
+		b.stage[i] = h
+	}
+	copy(b.stage[i].Float32s(), src)
+	if err := cu.MemcpyHtoDAsync(b.ptr(dst), b.stage[i].Ptr(), bytes, b.stream); err != nil {
+		return err
+	}
+	b.stageUsed[i] = true
+	return b.stageDone[i].Record(b.stream)
+}
+
+// Download waits for the work producing src and copies it to the host.
+func (b *Backend) Download(dst []float32, src engine.Matrix) error {
+	if err := engine.CheckTransfer("Download", src, len(dst)); err != nil {
+		return err
+	}
+	if err := b.enter("Download", src); err != nil {
+		return err
+	}
+	if len(dst) == 0 {
+		return nil
+	}
+	bytes := int64(4 * len(dst))
+	if b.down == nil || len(b.down.Float32s()) < len(dst) {
+		if b.down != nil {
+			b.down.Free()
+			b.down = nil
+		}
+		h, err := cu.HostAlloc(max(bytes, 1<<16))
+		if err != nil {
+			return fmt.Errorf("engine.Download: pinned staging buffer of %d bytes: %w", bytes, err)
+		}
+		b.down = h
+	}
+	if err := cu.MemcpyDtoHAsync(b.down.Ptr(), b.ptr(src), bytes, b.stream); err != nil {
+		return err
+	}
+	if err := b.stream.Synchronize(); err != nil {
+		return err
+	}
+	copy(dst, b.down.Float32s()[:len(dst)])
+	return nil
+}
+
+// Sync waits for all queued work.
+func (b *Backend) Sync() error {
+	if err := b.enter("Sync"); err != nil {
+		return err
+	}
+	return b.stream.Synchronize()
+}

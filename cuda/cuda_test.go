@@ -1,0 +1,146 @@
+package cuda
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/aegpu/aegpu/cpu_fallback"
+	"github.com/aegpu/aegpu/cuda/internal/cu"
+	"github.com/aegpu/aegpu/engine"
+	"github.com/aegpu/aegpu/engine/enginetest"
+	"github.com/aegpu/aegpu/kernels"
+)
+
+// gpu opens device 0 or skips the test with the reason there is none.
+func gpu(t *testing.T) *Backend {
+	t.Helper()
+	b, err := New(0)
+	if err != nil {
+		t.Skipf("no CUDA device: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return b
+}
+
+// Without a device, asking for CUDA is a clear error and auto falls back
+// to the CPU, saying why.
+func TestNoDeviceFallsBack(t *testing.T) {
+	if _, err := (driver{}).Probe(); err == nil {
+		t.Skip("a CUDA device is present")
+	}
+	_, _, err := engine.Open("cuda")
+	if !errors.Is(err, engine.ErrNoCUDA) {
+		t.Fatalf("Open(cuda) = %v, want an error matching engine.ErrNoCUDA", err)
+	}
+	b, note, err := engine.Open("auto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if b.Info().Backend != "cpu" || !strings.Contains(note, "no GPU") {
+		t.Errorf("auto chose %v with note %q", b.Info(), note)
+	}
+	if _, _, err := engine.Open("cuda:7"); err == nil {
+		t.Error("Open(cuda:7) succeeded without a device")
+	}
+}
+
+func TestConformance(t *testing.T) {
+	enginetest.Run(t, gpu(t))
+}
+
+// TestMatchesCPU runs the same random ops on the CPU backend and the GPU.
+func TestMatchesCPU(t *testing.T) {
+	g := gpu(t)
+	c := cpu_fallback.New(0)
+	defer c.Close()
+	enginetest.Compare(t, c, g)
+}
+
+func TestAllocatorReusesBlocks(t *testing.T) {
+	g := gpu(t)
+	m, err := g.Alloc(100, 37)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := g.MemoryStats()
+	g.Free(m)
+	m2, err := g.Alloc(37, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Free(m2)
+	after := g.MemoryStats()
+	if after.Reuses != before.Reuses+1 || after.Allocs != before.Allocs {
+		t.Errorf("stats before %+v after %+v: want one reuse and no new allocation", before, after)
+	}
+	// Reused memory is zeroed like fresh memory.
+	v := make([]float32, 3700)
+	if err := g.Download(v, m2); err != nil {
+		t.Fatal(err)
+	}
+	for i, x := range v {
+		if x != 0 {
+			t.Fatalf("reused block element %d = %v, want 0", i, x)
+		}
+	}
+}
+
+func TestOutOfMemoryIsAClearError(t *testing.T) {
+	g := gpu(t)
+	_, err := g.Alloc(1<<20, 1<<20) // 4 TiB
+	if err == nil {
+		t.Fatal("allocating 4 TiB succeeded")
+	}
+	if !strings.Contains(err.Error(), "out of GPU memory") || !strings.Contains(err.Error(), "free") {
+		t.Errorf("err = %v, want the bytes requested and free", err)
+	}
+	// The device is still usable.
+	m, err := g.Alloc(4, 4)
+	if err != nil {
+		t.Fatalf("after OOM: %v", err)
+	}
+	g.Free(m)
+}
+
+func TestBadDeviceIndex(t *testing.T) {
+	gpu(t)
+	if _, _, err := engine.Open("cuda:99"); err == nil || !strings.Contains(err.Error(), "cuda:99") {
+		t.Errorf("Open(cuda:99) = %v", err)
+	}
+}
+
+// Every kernel of the ABI is bound, and nothing else.
+func TestKernelTableMatchesABI(t *testing.T) {
+	var k kernelSet
+	got := map[string]bool{}
+	for _, e := range k.table() {
+		got[e.name] = true
+	}
+	for _, n := range kernels.Names {
+		if !got[n] {
+			t.Errorf("kernel %s of kernels.Names is not bound", n)
+		}
+		delete(got, n)
+	}
+	for n := range got {
+		t.Errorf("bound kernel %s is not in kernels.Names", n)
+	}
+}
+
+func TestPeakFP32(t *testing.T) {
+	h100 := cu.DeviceInfo{Major: 9, Minor: 0, SMs: 132, ClockKHz: 1980000}
+	// BENCH.md: H100 SXM FP32 peak 66.9 TFLOP/s.
+	if got := peakFP32(h100) / 1e12; math.Abs(got-66.9) > 0.05 {
+		t.Errorf("H100 peak = %.2f TFLOP/s, want 66.9", got)
+	}
+	if peakFP32(cu.DeviceInfo{Major: 8, SMs: 108}) != 0 {
+		t.Error("unknown clock should give an unknown (0) peak")
+	}
+}
