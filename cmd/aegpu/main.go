@@ -52,6 +52,7 @@ Start with 'aegpu train' (no flags: the built-in MNIST digits), then
 			trainCommand(),
 			encodeCommand(),
 			reconstructCommand(),
+			benchCommand(),
 			devicesCommand(),
 			versionCommand(),
 		},

@@ -1,0 +1,168 @@
+// Package bench measures training throughput of the BENCH.md models on any
+// engine backend, with the protocol of ../shared/BENCH.md: synthetic data
+// resident on the device, warm-up steps, then several timed windows whose
+// median is reported with the min–max spread.
+package bench
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/aegpu/aegpu/autoencoder"
+	"github.com/aegpu/aegpu/engine"
+)
+
+// Model is one benchmark model.
+type Model struct {
+	Name   string
+	Layers []int // encoder widths; the decoder mirrors them
+	Batch  int
+}
+
+// Models are BENCH.md's models at their benchmark batch sizes.
+var Models = []Model{
+	{"toy", []int{8, 6, 4}, 256},
+	{"mnist", []int{784, 512, 256, 32}, 256},
+	{"mnist", []int{784, 512, 256, 32}, 4096},
+	{"wide", []int{1024, 4096, 4096, 256}, 8192},
+}
+
+// FLOPsPerSample is 6·Σ in·out over the autoencoder's layers (forward 2,
+// backward 4), BENCH.md's convention.
+func (m Model) FLOPsPerSample() float64 {
+	a := autoencoder.Arch{Layers: m.Layers}
+	s := 0.0
+	for _, l := range a.Specs() {
+		s += float64(l.In) * float64(l.Out)
+	}
+	return 6 * s
+}
+
+// Result is one (model, batch, device) measurement.
+type Result struct {
+	Model         string  `json:"model"`
+	Batch         int     `json:"batch"`
+	Device        string  `json:"device"`
+	SamplesPerSec float64 `json:"samples_per_sec"` // median window
+	MinSPS        float64 `json:"samples_per_sec_min"`
+	MaxSPS        float64 `json:"samples_per_sec_max"`
+	MicrosPerStep float64 `json:"us_per_step"`
+	TFLOPS        float64 `json:"tflops"`
+	PeakFraction  float64 `json:"peak_fraction,omitempty"`
+	Windows       int     `json:"windows"`
+	StepsPerWin   int     `json:"steps_per_window"`
+}
+
+// Options controls the measurement.
+type Options struct {
+	Windows   int           // timed windows (median reported)
+	MinWindow time.Duration // each window runs at least this long
+	Warmup    int           // untimed steps first
+	Seed      uint64
+}
+
+// DefaultOptions gives a stable median in a few seconds per configuration.
+func DefaultOptions() Options {
+	return Options{Windows: 5, MinWindow: 300 * time.Millisecond, Warmup: 3, Seed: 1}
+}
+
+// Run measures model m on backend b: Adam 1e-3, MSE, ReLU hidden, linear
+// latent, sigmoid output, float32, data uniform in [0,1).
+func Run(b engine.Backend, m Model, o Options) (Result, error) {
+	cols := m.Layers[0]
+	x := make([]float32, m.Batch*cols)
+	engine.FillUniform(x, o.Seed, 12345, 0, 0, 1)
+	cfg := autoencoder.DefaultTrainConfig()
+	cfg.Batch, cfg.ValSplit, cfg.Epochs = m.Batch, 0, 1
+	arch := autoencoder.Arch{Layers: m.Layers, Hidden: engine.ReLU, Latent: engine.Linear, Output: engine.Sigmoid}
+	model, err := autoencoder.NewModel(b, arch)
+	if err != nil {
+		return Result{}, err
+	}
+	defer model.Free()
+	if err := model.Init(o.Seed); err != nil {
+		return Result{}, err
+	}
+	tr, err := autoencoder.NewTrainer(model, cfg, x, nil, cols)
+	if err != nil {
+		return Result{}, err
+	}
+	defer tr.Free()
+	if err := tr.Benchmark(max(o.Warmup, 1)); err != nil {
+		return Result{}, err
+	}
+	// Size a window: double the steps until one takes MinWindow.
+	steps := 1
+	for {
+		start := time.Now()
+		if err := tr.Benchmark(steps); err != nil {
+			return Result{}, err
+		}
+		if time.Since(start) >= o.MinWindow || steps >= 1<<20 {
+			break
+		}
+		steps *= 2
+	}
+	rates := make([]float64, 0, o.Windows)
+	for w := 0; w < o.Windows; w++ {
+		start := time.Now()
+		if err := tr.Benchmark(steps); err != nil {
+			return Result{}, err
+		}
+		rates = append(rates, float64(steps*m.Batch)/time.Since(start).Seconds())
+	}
+	slices.Sort(rates)
+	med := rates[len(rates)/2]
+	info := b.Info()
+	r := Result{
+		Model: m.Name, Batch: m.Batch, Device: info.String(), SamplesPerSec: med,
+		MinSPS: rates[0], MaxSPS: rates[len(rates)-1], MicrosPerStep: 1e6 * float64(m.Batch) / med,
+		TFLOPS: med * m.FLOPsPerSample() / 1e12, Windows: o.Windows, StepsPerWin: steps,
+	}
+	if info.PeakFLOPS > 0 {
+		r.PeakFraction = r.TFLOPS * 1e12 / info.PeakFLOPS
+	}
+	return r, nil
+}
+
+// Table formats results as an aligned text table.
+func Table(rs []Result, speedups map[string]float64) string {
+	s := fmt.Sprintf("%-6s %6s  %-34s %14s %19s %10s %8s %6s %8s\n", "model", "batch", "device", "samples/s", "min–max", "µs/step", "TFLOP/s", "%peak", "vs cpu")
+	for _, r := range rs {
+		peak, sp := "—", "—"
+		if r.PeakFraction > 0 {
+			peak = fmt.Sprintf("%.1f", 100*r.PeakFraction)
+		}
+		if v, ok := speedups[key(r)]; ok {
+			sp = fmt.Sprintf("%.1f×", v)
+		}
+		dev := r.Device
+		if len(dev) > 34 {
+			dev = dev[:33] + "…"
+		}
+		s += fmt.Sprintf("%-6s %6d  %-34s %14.0f %9.0f–%-9.0f %10.1f %8.3f %6s %8s\n",
+			r.Model, r.Batch, dev, r.SamplesPerSec, r.MinSPS, r.MaxSPS, r.MicrosPerStep, r.TFLOPS, peak, sp)
+	}
+	return s
+}
+
+func key(r Result) string { return fmt.Sprintf("%s/%d/%s", r.Model, r.Batch, r.Device) }
+
+// Speedups maps each non-CPU result to its ratio over the CPU result of the
+// same model and batch measured in the same run.
+func Speedups(rs []Result) map[string]float64 {
+	cpu := map[string]float64{}
+	for _, r := range rs {
+		if len(r.Device) >= 3 && r.Device[:3] == "cpu" {
+			cpu[fmt.Sprintf("%s/%d", r.Model, r.Batch)] = r.SamplesPerSec
+		}
+	}
+	out := map[string]float64{}
+	for _, r := range rs {
+		if c, ok := cpu[fmt.Sprintf("%s/%d", r.Model, r.Batch)]; ok && r.Device[:3] != "cpu" {
+			out[key(r)] = r.SamplesPerSec / c
+		}
+	}
+	return out
+}

@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""PyTorch reference for aegpu's benchmark: the same models and protocol.
+
+Models (ReLU hidden, linear latent, sigmoid output, MSE, Adam lr 1e-3,
+float32, data uniform in [0,1) resident on the device), each timed in two
+modes: eager (fused Adam) and the whole training step captured in one CUDA
+graph. Warm-up steps first, then several timed windows measured with CUDA
+events; the median window is reported with min and max.
+
+Prints one JSON object per line:
+  {"model", "batch", "mode", "samples_per_sec", "samples_per_sec_min",
+   "samples_per_sec_max", "us_per_step", "tflops", "device"}
+
+Usage: python3 pytorch_bench.py [--models toy,mnist,wide] [--windows 5]
+"""
+import argparse
+import json
+import statistics
+import sys
+
+import torch
+import torch.nn as nn
+
+MODELS = [
+    ("toy", [8, 6, 4], 256),
+    ("mnist", [784, 512, 256, 32], 256),
+    ("mnist", [784, 512, 256, 32], 4096),
+    ("wide", [1024, 4096, 4096, 256], 8192),
+]
+
+
+def build(layers):
+    enc, dec = [], []
+    for i in range(len(layers) - 1):
+        enc.append(nn.Linear(layers[i], layers[i + 1]))
+        if i < len(layers) - 2:
+            enc.append(nn.ReLU())
+    for i in range(len(layers) - 1, 0, -1):
+        dec.append(nn.Linear(layers[i], layers[i - 1]))
+        dec.append(nn.ReLU() if i > 1 else nn.Sigmoid())
+    m = nn.Sequential()
+    m.add_module("encoder", nn.Sequential(*enc))
+    m.add_module("decoder", nn.Sequential(*dec))
+    return m
+
+
+def flops_per_sample(layers):
+    return 6 * 2 * sum(layers[i] * layers[i + 1] for i in range(len(layers) - 1))
+
+
+def time_windows(step, batch, windows, min_ms=300.0):
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    steps = 1
+    while True:
+        start.record()
+        for _ in range(steps):
+            step()
+        end.record()
+        end.synchronize()
+        if start.elapsed_time(end) >= min_ms or steps >= 1 << 20:
+            break
+        steps *= 2
+    rates = []
+    for _ in range(windows):
+        start.record()
+        for _ in range(steps):
+            step()
+        end.record()
+        end.synchronize()
+        rates.append(steps * batch / (start.elapsed_time(end) / 1e3))
+    return rates
+
+
+def run(name, layers, batch, mode, windows):
+    torch.manual_seed(1)
+    dev = torch.device("cuda")
+    model = build(layers).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
+    loss_fn = nn.MSELoss()
+    x = torch.rand(batch, layers[0], device=dev)
+
+    def eager_step():
+        opt.zero_grad(set_to_none=False)
+        loss = loss_fn(model(x), x)
+        loss.backward()
+        opt.step()
+
+    for _ in range(3):
+        eager_step()
+    step = eager_step
+    if mode == "graph":
+        s = torch.cuda.Stream()
+        s.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(s):
+            for _ in range(3):
+                eager_step()
+        torch.cuda.current_stream().wait_stream(s)
+        g = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(g):
+            eager_step()
+        step = g.replay
+    torch.cuda.synchronize()
+    rates = time_windows(step, batch, windows)
+    med = statistics.median(rates)
+    return {
+        "model": name, "batch": batch, "mode": mode, "samples_per_sec": med,
+        "samples_per_sec_min": min(rates), "samples_per_sec_max": max(rates),
+        "us_per_step": 1e6 * batch / med, "tflops": med * flops_per_sample(layers) / 1e12,
+        "device": torch.cuda.get_device_name(),
+    }
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", default="toy,mnist,wide")
+    p.add_argument("--windows", type=int, default=5)
+    a = p.parse_args()
+    if not torch.cuda.is_available():
+        print("pytorch_bench: no CUDA device", file=sys.stderr)
+        return 2
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    wanted = set(a.models.split(","))
+    for name, layers, batch in MODELS:
+        if name not in wanted:
+            continue
+        for mode in ("eager", "graph"):
+            print(json.dumps(run(name, layers, batch, mode, a.windows)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

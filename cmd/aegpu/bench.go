@@ -1,0 +1,130 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/aegpu/aegpu/bench"
+	"github.com/aegpu/aegpu/engine"
+	"github.com/aegpu/aegpu/internal/atomicfile"
+)
+
+func benchCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "bench",
+		Usage: "measure training throughput of the benchmark models on every device present",
+		Description: `Runs the BENCH.md models — toy (8→6→4), mnist (784→512→256→32) at batch 256
+and 4096, wide (1024→4096→4096→256) at 8192 — on each device: synthetic data
+resident on the device, warm-up steps, then timed windows; prints the median
+samples/s with min–max, µs/step, TFLOP/s, % of the device's FP32 peak and
+the speed-up over the CPU measured in the same run.
+
+--reference also runs the PyTorch script of the same models and protocol
+(eager and whole-step CUDA graph; needs python3 with torch and a GPU) and
+prints both side by side.
+
+The wide model takes minutes per step on a CPU, so it runs on GPUs only
+unless --cpu-wide is given.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "models", Value: "toy,mnist,wide", Usage: "comma-separated model names"},
+			&cli.StringFlag{Name: "devices", Value: "all", Usage: "comma-separated devices (cpu, cuda:0, …) or all"},
+			&cli.IntFlag{Name: "windows", Value: 5, Usage: "timed windows per configuration (median reported)"},
+			&cli.BoolFlag{Name: "cpu-wide", Usage: "also run the wide model on the CPU"},
+			&cli.StringFlag{Name: "json", Usage: "write the results as JSON to `FILE`"},
+			&cli.BoolFlag{Name: "reference", Usage: "also run the PyTorch reference and compare"},
+			&cli.StringFlag{Name: "python", Value: "python3", Usage: "Python interpreter for --reference"},
+		},
+		Action: runBench,
+	}
+}
+
+// benchDevices lists the device specs to run: every device present, or the
+// ones asked for.
+func benchDevices(spec string) ([]string, error) {
+	if spec != "all" {
+		return strings.Split(spec, ","), nil
+	}
+	var out []string
+	for _, s := range engine.Probe() {
+		for _, d := range s.Devices {
+			if d.Backend == "cpu" {
+				out = append(out, "cpu")
+			} else {
+				out = append(out, fmt.Sprintf("%s:%d", d.Backend, d.Index))
+			}
+		}
+	}
+	return out, nil
+}
+
+func runBench(c *cli.Context) error {
+	want := strings.Split(c.String("models"), ",")
+	var models []bench.Model
+	for _, m := range bench.Models {
+		if slices.Contains(want, m.Name) {
+			models = append(models, m)
+		}
+	}
+	if len(models) == 0 {
+		return fmt.Errorf("--models %q: no such model (toy, mnist, wide)", c.String("models"))
+	}
+	devs, err := benchDevices(c.String("devices"))
+	if err != nil {
+		return err
+	}
+	o := bench.DefaultOptions()
+	o.Windows = c.Int("windows")
+	var results []bench.Result
+	for _, spec := range devs {
+		b, note, err := engine.Open(spec)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(os.Stderr, note)
+		for _, m := range models {
+			if m.Name == "wide" && b.Info().Backend == "cpu" && !c.Bool("cpu-wide") {
+				fmt.Fprintf(os.Stderr, "skipping wide on %s (minutes per step; --cpu-wide to run it)\n", spec)
+				continue
+			}
+			fmt.Fprintf(os.Stderr, "%s b%d on %s …\n", m.Name, m.Batch, spec)
+			r, err := bench.Run(b, m, o)
+			if err != nil {
+				b.Close()
+				return fmt.Errorf("%s b%d on %s: %w", m.Name, m.Batch, spec, err)
+			}
+			results = append(results, r)
+		}
+		b.Close()
+	}
+	fmt.Print(bench.Table(results, bench.Speedups(results)))
+	var refs []bench.RefResult
+	if c.Bool("reference") {
+		names := []string{}
+		for _, m := range models {
+			if !slices.Contains(names, m.Name) {
+				names = append(names, m.Name)
+			}
+		}
+		fmt.Fprintln(os.Stderr, "running the PyTorch reference …")
+		refs, err = bench.RunReference(c.String("python"), names, o.Windows)
+		if err != nil {
+			return err
+		}
+		fmt.Println()
+		fmt.Print(bench.Compare(results, refs))
+	}
+	if path := c.String("json"); path != "" {
+		return atomicfile.Write(path, func(w io.Writer) error {
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			return enc.Encode(map[string]any{"aegpu": results, "pytorch": refs})
+		})
+	}
+	return nil
+}
