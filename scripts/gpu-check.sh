@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The whole GPU check in one go, in two halves:
+#
+#   scripts/gpu-check.sh build   on the build machine (Go, no GPU): builds the
+#                                aegpu binary and the GPU test binaries into bin/gpu/
+#   scripts/gpu-check.sh run     on the GPU machine (driver, compute-sanitizer,
+#                                PyTorch; no Go): runs them and prints a summary
+#
+# The run half: every GPU test (kernels against the CPU backend, the
+# conformance suite, 50-step training parity), compute-sanitizer memcheck and
+# racecheck on the cuda tests, then `aegpu bench --reference`. Budget: < 5 min.
+# Output of each part goes to bin/gpu/logs/; the summary is printed last.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=bin/gpu
+PKGS=(cuda cuda/internal/cu backends)
+
+build() {
+  set -e
+  mkdir -p "$OUT"
+  go build -o "$OUT/aegpu" ./cmd/aegpu
+  for p in "${PKGS[@]}"; do
+    go test -c -o "$OUT/$(echo "$p" | tr / _).test" "./$p"
+  done
+  echo "built into $OUT: $(ls "$OUT" | tr '\n' ' ')"
+}
+
+run() {
+  mkdir -p "$OUT/logs"
+  local summary=() status=0
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | sed 's/^/gpu: /'
+  step() { # name, timeout seconds, command…
+    local name=$1 limit=$2; shift 2
+    local log="$OUT/logs/$name.log" t0=$SECONDS
+    timeout "$limit" "$@" >"$log" 2>&1
+    local rc=$?
+    local line="$name: $([ $rc -eq 0 ] && echo ok || echo "FAILED (exit $rc)") in $((SECONDS - t0))s"
+    summary+=("$line")
+    echo "$line"
+    [ $rc -eq 0 ] || { status=1; tail -n 30 "$log"; }
+    return 0
+  }
+  for p in "${PKGS[@]}"; do
+    bin=$(realpath "$OUT/$(echo "$p" | tr / _).test")
+    # AEGPU_CU_REQUIRE_DRIVER: the binding's GPU tests fail instead of skipping.
+    step "test-$(echo "$p" | tr / _)" 240 bash -c "cd '$p' && AEGPU_CU_REQUIRE_DRIVER=1 '$bin' -test.v -test.count=1"
+    grep -hE '^(--- |=== RUN|ok|FAIL|PASS)|SKIP' "$OUT/logs/test-$(echo "$p" | tr / _).log" | grep -E -- '--- (FAIL|SKIP)' | head -20
+  done
+  if command -v compute-sanitizer >/dev/null; then
+    cudabin=$(realpath "$OUT/cuda.test")
+    step memcheck 300 bash -c "cd cuda && compute-sanitizer --tool memcheck --error-exitcode 1 '$cudabin' -test.count=1 -test.run 'Conformance|MatchesCPU'"
+    step racecheck 300 bash -c "cd cuda && compute-sanitizer --tool racecheck --error-exitcode 1 '$cudabin' -test.count=1 -test.run 'MatchesCPU'"
+  else
+    summary+=("sanitizer: compute-sanitizer not found")
+  fi
+  step bench 300 "$OUT/aegpu" bench --reference --windows 5 --json "$OUT/logs/bench.json"
+  echo
+  echo "== bench"
+  cat "$OUT/logs/bench.log" | grep -v '…$'
+  echo
+  echo "== summary"
+  printf '%s\n' "${summary[@]}"
+  return $status
+}
+
+case "${1:-}" in
+  build) build ;;
+  run) run ;;
+  *) echo "usage: $0 build|run" >&2; exit 2 ;;
+esac
