@@ -81,6 +81,8 @@ type Trainer struct {
 	OnEpoch       func(EpochMetrics)
 	Checkpoint    func(t *Trainer) error
 	ProgressEvery time.Duration
+	// NoReplay runs every step op by op even on a backend that can record.
+	NoReplay bool
 
 	train, val     []float32 // scaled rows
 	nTrain, nVal   int
@@ -95,6 +97,7 @@ type Trainer struct {
 	host           []float32 // one gathered batch
 	best           []float32 // host copy of the best parameters
 	bestSaved      int       // BestEpoch last written to best.safetensors
+	replay         engine.Replay
 }
 
 // NewTrainer prepares training of m on train (and optionally val) rows of
@@ -155,6 +158,10 @@ func NewTrainer(m *Model, cfg TrainConfig, train, val []float32, cols int) (*Tra
 
 // Free releases the trainer's device memory (not the model's).
 func (t *Trainer) Free() {
+	if t.replay != nil {
+		t.replay.Free()
+		t.replay = nil
+	}
 	if t.ws != nil {
 		t.ws.free()
 	}
@@ -234,14 +241,40 @@ func (t *Trainer) forwardBackward(n int) error {
 	return nil
 }
 
-// step runs one optimizer step on the rows of the batch already in ws.x.
-func (t *Trainer) step(n int, lr float64) error {
-	m, b := t.Model, t.Model.Backend
+// gradients runs forwardBackward and the optional gradient clipping: the
+// part of a step that is the same every step (no per-step scalar), which a
+// Recorder backend captures once and replays.
+func (t *Trainer) gradients(n int) error {
 	if err := t.forwardBackward(n); err != nil {
 		return err
 	}
 	if t.Cfg.ClipNorm > 0 {
-		if err := b.ClipGradNorm(m.Grads, t.norm, float32(t.Cfg.ClipNorm)); err != nil {
+		return t.Model.Backend.ClipGradNorm(t.Model.Grads, t.norm, float32(t.Cfg.ClipNorm))
+	}
+	return nil
+}
+
+// step runs one optimizer step on the rows of the batch already in ws.x.
+// Full batches replay a recording when the backend can record (a CUDA
+// graph: one launch instead of dozens); the optimizer, whose learning rate
+// and step count change every step, runs after it.
+func (t *Trainer) step(n int, lr float64) error {
+	m, b := t.Model, t.Model.Backend
+	rec, ok := b.(engine.Recorder)
+	switch {
+	case ok && n == t.ws.batch && !t.NoReplay:
+		if t.replay == nil {
+			r, err := rec.Record(func() error { return t.gradients(n) })
+			if err != nil {
+				return fmt.Errorf("record the training step: %w", err)
+			}
+			t.replay = r
+		}
+		if err := t.replay.Run(); err != nil {
+			return err
+		}
+	default:
+		if err := t.gradients(n); err != nil {
 			return err
 		}
 	}

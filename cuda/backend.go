@@ -34,6 +34,7 @@ type Backend struct {
 	stageNext int
 	down      *cu.HostBuffer // pinned staging for downloads
 	closed    bool
+	capturing bool // inside Record
 }
 
 // kernelSet holds the kernels' function handles, resolved once at Open.
@@ -220,6 +221,9 @@ func (b *Backend) Alloc(rows, cols int) (engine.Matrix, error) {
 	if rows < 0 || cols < 0 || (cols > 0 && rows > math.MaxInt32*16/max(cols, 1)) {
 		return engine.Matrix{}, fmt.Errorf("engine.Alloc: bad shape %d×%d", rows, cols)
 	}
+	if err := b.noCapture("Alloc"); err != nil {
+		return engine.Matrix{}, err
+	}
 	if err := b.enter("Alloc"); err != nil {
 		return engine.Matrix{}, err
 	}
@@ -260,6 +264,9 @@ func (b *Backend) Upload(dst engine.Matrix, src []float32) error {
 	if err := engine.CheckTransfer("Upload", dst, len(src)); err != nil {
 		return err
 	}
+	if err := b.noCapture("Upload"); err != nil {
+		return err
+	}
 	if err := b.enter("Upload", dst); err != nil {
 		return err
 	}
@@ -298,6 +305,9 @@ func (b *Backend) Download(dst []float32, src engine.Matrix) error {
 	if err := engine.CheckTransfer("Download", src, len(dst)); err != nil {
 		return err
 	}
+	if err := b.noCapture("Download"); err != nil {
+		return err
+	}
 	if err := b.enter("Download", src); err != nil {
 		return err
 	}
@@ -328,6 +338,9 @@ func (b *Backend) Download(dst []float32, src engine.Matrix) error {
 
 // Sync waits for all queued work.
 func (b *Backend) Sync() error {
+	if err := b.noCapture("Sync"); err != nil {
+		return err
+	}
 	if err := b.enter("Sync"); err != nil {
 		return err
 	}

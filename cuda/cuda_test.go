@@ -144,3 +144,40 @@ func TestPeakFP32(t *testing.T) {
 		t.Error("unknown clock should give an unknown (0) peak")
 	}
 }
+
+func TestRecordAndReplay(t *testing.T) {
+	g := gpu(t)
+	x, _ := g.Alloc(3, 5)
+	y, _ := g.Alloc(3, 5)
+	defer g.Free(x)
+	defer g.Free(y)
+	if err := g.Fill(x, 2); err != nil {
+		t.Fatal(err)
+	}
+	r, err := g.Record(func() error { return g.Axpy(0.5, x, y) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Free()
+	for i := 0; i < 3; i++ {
+		if err := r.Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v := make([]float32, 15)
+	if err := g.Download(v, y); err != nil {
+		t.Fatal(err)
+	}
+	for i, got := range v {
+		if got != 3 { // three replays of y += 0.5·2, exact in float32
+			t.Fatalf("y[%d] = %v after 3 replays, want 3", i, got)
+		}
+	}
+	if _, err := g.Record(func() error { return g.Download(v, y) }); err == nil {
+		t.Error("Download while recording succeeded")
+	}
+	// The backend is usable after a failed recording.
+	if err := g.Sync(); err != nil {
+		t.Fatal(err)
+	}
+}

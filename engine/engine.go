@@ -294,3 +294,24 @@ type Backend interface {
 	// (seed, stream) defined in this package.
 	RandNormal(dst Matrix, seed, stream uint64, mean, std float32) error
 }
+
+// Recorder is implemented by backends that can capture a fixed sequence of
+// ops once and replay it with a single call (CUDA graphs on the GPU). The
+// trainer records a step's forward and backward pass per batch size and
+// replays it; backends without it run the ops one by one.
+type Recorder interface {
+	// Record calls fn once, capturing the ops it issues instead of running
+	// them, and returns a Replay that runs them. The ops' arguments
+	// (matrices, shapes, scalars) are fixed at capture: replaying runs the
+	// same ops on the same buffers. fn must not Alloc, Upload, Download or
+	// Sync; such a call fails and so does Record.
+	Record(fn func() error) (Replay, error)
+}
+
+// Replay is a recorded op sequence.
+type Replay interface {
+	// Run queues the recorded ops, in order, after all work queued before.
+	Run() error
+	// Free releases the recording.
+	Free() error
+}
