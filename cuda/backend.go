@@ -3,7 +3,6 @@ package cuda
 import (
 	"errors"
 	"fmt"
-	"math"
 
 	"github.com/aegpu/aegpu/cuda/internal/cu"
 	"github.com/aegpu/aegpu/engine"
@@ -218,7 +217,7 @@ func (b *Backend) enter(op string, ms ...engine.Matrix) error {
 
 // Alloc returns a zeroed rows×cols matrix.
 func (b *Backend) Alloc(rows, cols int) (engine.Matrix, error) {
-	if rows < 0 || cols < 0 || (cols > 0 && rows > math.MaxInt32*16/max(cols, 1)) {
+	if rows < 0 || cols < 0 || (cols > 0 && rows > (1<<60)/cols) {
 		return engine.Matrix{}, fmt.Errorf("engine.Alloc: bad shape %d×%d", rows, cols)
 	}
 	if err := b.noCapture("Alloc"); err != nil {

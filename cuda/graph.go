@@ -69,4 +69,5 @@ func (r *graphReplay) Free() error {
 	r.exec = 0
 	return err
 }
+
 var _ engine.Recorder = (*Backend)(nil)
