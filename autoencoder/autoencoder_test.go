@@ -3,6 +3,7 @@ package autoencoder
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -511,5 +512,49 @@ func TestReplayedStepsMatch(t *testing.T) {
 	// 14 rows (op by op) per epoch, for 4 epochs.
 	if rb.records != 1 || rb.runs != 32 {
 		t.Errorf("recorded %d times, replayed %d times; want 1 and 32", rb.records, rb.runs)
+	}
+}
+
+// asyncReplayer adds a copy stream to replayer: uploads "after a mark" are
+// plain uploads on the CPU, which exercises the trainer's double-buffered
+// prefetch path.
+type asyncReplayer struct {
+	replayer
+	marks, asyncUploads int
+}
+
+func (a *asyncReplayer) Mark() (engine.Marker, error) { a.marks++; return a.marks, nil }
+
+func (a *asyncReplayer) UploadAfter(dst engine.Matrix, src []float32, after engine.Marker) error {
+	if after != nil && after.(int) != a.marks-1 {
+		return fmt.Errorf("upload waits for mark %v, want the one before the last (%d)", after, a.marks-1)
+	}
+	a.asyncUploads++
+	return a.Upload(dst, src)
+}
+
+func TestPrefetchedBatchesMatch(t *testing.T) {
+	train := func(b engine.Backend) []byte {
+		dir := t.TempDir()
+		r, err := NewRun(fitOpts(t, b, dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		if err := r.Train(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		w, _ := os.ReadFile(filepath.Join(dir, WeightsFile))
+		return w
+	}
+	plain := train(cpu(t))
+	ab := &asyncReplayer{replayer: replayer{Backend: cpu(t)}}
+	if string(train(ab)) != string(plain) {
+		t.Fatal("weights differ with double-buffered prefetching")
+	}
+	// 9 batches per epoch, 4 epochs: batches 2..9 of each epoch prefetched,
+	// and one recording per input buffer.
+	if ab.asyncUploads != 32 || ab.records != 2 {
+		t.Errorf("%d prefetched uploads and %d recordings, want 32 and 2", ab.asyncUploads, ab.records)
 	}
 }

@@ -94,10 +94,16 @@ type Trainer struct {
 	valAcc, rowErr engine.Matrix
 	s1, s2         engine.Matrix // optimizer moments
 	opt            engine.OptKind
-	host           []float32 // one gathered batch
-	best           []float32 // host copy of the best parameters
-	bestSaved      int       // BestEpoch last written to best.safetensors
-	replay         engine.Replay
+	host           []float32        // one gathered batch
+	best           []float32        // host copy of the best parameters
+	bestSaved      int              // BestEpoch last written to best.safetensors
+	replays        [2]engine.Replay // per input buffer (a recording binds ws.x)
+
+	// Double-buffered input on backends with a copy stream (prefetch).
+	xAlt       engine.Matrix // the spare input buffer
+	cur        int           // which of the two buffers ws.x is
+	prefetched bool          // the next batch is already in ws.x
+	prevMark   engine.Marker // queue point after the previous step
 }
 
 // NewTrainer prepares training of m on train (and optionally val) rows of
@@ -152,15 +158,23 @@ func NewTrainer(m *Model, cfg TrainConfig, train, val []float32, cols int) (*Tra
 			return nil, fmt.Errorf("allocate optimizer state: %w", err)
 		}
 	}
+	if _, ok := b.(engine.AsyncUploader); ok {
+		if t.xAlt, err = t.ws.alloc(batch, cols); err != nil {
+			t.Free()
+			return nil, err
+		}
+	}
 	t.host = make([]float32, batch*cols)
 	return t, nil
 }
 
 // Free releases the trainer's device memory (not the model's).
 func (t *Trainer) Free() {
-	if t.replay != nil {
-		t.replay.Free()
-		t.replay = nil
+	for i, r := range t.replays {
+		if r != nil {
+			r.Free()
+			t.replays[i] = nil
+		}
 	}
 	if t.ws != nil {
 		t.ws.free()
@@ -241,6 +255,35 @@ func (t *Trainer) forwardBackward(n int) error {
 	return nil
 }
 
+// prefetch, on a backend with a copy stream, starts copying the next batch
+// of the epoch into the spare input buffer while the step just queued
+// computes, then swaps the buffers. The copy waits only for the step before
+// that one, the last reader of the spare buffer.
+func (t *Trainer) prefetch(perm []int) error {
+	au, ok := t.Model.Backend.(engine.AsyncUploader)
+	if !ok || t.xAlt.Empty() || t.State.Batch*t.ws.batch >= t.nTrain {
+		return nil
+	}
+	mark, err := au.Mark()
+	if err != nil {
+		return err
+	}
+	lo := t.State.Batch * t.ws.batch
+	n := min(t.ws.batch, t.nTrain-lo)
+	c := t.cols
+	for i, r := range perm[lo : lo+n] {
+		copy(t.host[i*c:(i+1)*c], t.train[r*c:(r+1)*c])
+	}
+	if err := au.UploadAfter(t.xAlt.RowSlice(0, n), t.host[:n*c], t.prevMark); err != nil {
+		return err
+	}
+	t.prevMark = mark
+	t.ws.x, t.xAlt = t.xAlt, t.ws.x
+	t.cur ^= 1
+	t.prefetched = true
+	return nil
+}
+
 // gradients runs forwardBackward and the optional gradient clipping: the
 // part of a step that is the same every step (no per-step scalar), which a
 // Recorder backend captures once and replays.
@@ -263,14 +306,14 @@ func (t *Trainer) step(n int, lr float64) error {
 	rec, ok := b.(engine.Recorder)
 	switch {
 	case ok && n == t.ws.batch && !t.NoReplay:
-		if t.replay == nil {
+		if t.replays[t.cur] == nil {
 			r, err := rec.Record(func() error { return t.gradients(n) })
 			if err != nil {
 				return fmt.Errorf("record the training step: %w", err)
 			}
-			t.replay = r
+			t.replays[t.cur] = r
 		}
-		if err := t.replay.Run(); err != nil {
+		if err := t.replays[t.cur].Run(); err != nil {
 			return err
 		}
 	default:
@@ -354,6 +397,7 @@ func (t *Trainer) Train(ctx context.Context) error {
 		if err := b.Fill(t.acc, t.State.EpochLoss); err != nil {
 			return err
 		}
+		t.prevMark, t.prefetched = nil, false
 		epochStart := time.Now().Add(-time.Duration(t.State.EpochSecs * float64(time.Second)))
 		lastReport, segStart := time.Now(), time.Now()
 		samplesAtStart := t.State.Batch * t.ws.batch
@@ -370,15 +414,21 @@ func (t *Trainer) Train(ctx context.Context) error {
 			}
 			lo := t.State.Batch * t.ws.batch
 			n := min(t.ws.batch, t.nTrain-lo)
-			if err := t.gather(t.ws.x, t.train, perm[lo:lo+n]); err != nil {
-				return err
+			if !t.prefetched {
+				if err := t.gather(t.ws.x, t.train, perm[lo:lo+n]); err != nil {
+					return err
+				}
 			}
+			t.prefetched = false
 			lr = t.Cfg.lrAt(t.State.Step, e, total)
 			if err := t.step(n, lr); err != nil {
 				return err
 			}
 			t.State.Step++
 			t.State.Batch++
+			if err := t.prefetch(perm); err != nil {
+				return err
+			}
 			if t.OnProgress != nil && (time.Since(lastReport) >= t.ProgressEvery || t.State.Batch == nb) {
 				lastReport = time.Now()
 				acc, err := t.checkedLoss(e, &lastGood)

@@ -32,8 +32,12 @@ type Backend struct {
 	stageUsed [2]bool
 	stageNext int
 	down      *cu.HostBuffer // pinned staging for downloads
-	closed    bool
-	capturing bool // inside Record
+
+	copyStream cu.Stream   // uploads that overlap compute (UploadAfter)
+	marks      [4]cu.Event // Mark's events, reused round robin
+	markNext   int
+	closed     bool
+	capturing  bool // inside Record
 }
 
 // kernelSet holds the kernels' function handles, resolved once at Open.
@@ -119,6 +123,14 @@ func New(ordinal int) (b *Backend, err error) {
 			return nil, err
 		}
 	}
+	if b.copyStream, err = cu.StreamCreate(true); err != nil {
+		return nil, err
+	}
+	for i := range b.marks {
+		if b.marks[i], err = cu.EventCreate(false); err != nil {
+			return nil, err
+		}
+	}
 	return b, nil
 }
 
@@ -151,6 +163,14 @@ func (b *Backend) Close() error {
 	}
 	if b.down != nil {
 		errs = append(errs, b.down.Free())
+	}
+	if b.copyStream != 0 {
+		errs = append(errs, b.copyStream.Synchronize(), b.copyStream.Destroy())
+	}
+	for _, e := range b.marks {
+		if e != 0 {
+			errs = append(errs, e.Destroy())
+		}
 	}
 	if b.alloc != nil {
 		if b.partial != 0 {
@@ -272,6 +292,13 @@ func (b *Backend) Upload(dst engine.Matrix, src []float32) error {
 	if len(src) == 0 {
 		return nil
 	}
+	return b.stagedCopy(dst, src, b.stream)
+}
+
+// stagedCopy copies src into the next pinned staging slot (waiting, if
+// that slot's previous copy is still pending) and queues its copy to dst on
+// stream s; the slot's event marks the copy's completion.
+func (b *Backend) stagedCopy(dst engine.Matrix, src []float32, s cu.Stream) error {
 	i := b.stageNext
 	b.stageNext = (i + 1) % len(b.stage)
 	if b.stageUsed[i] {
@@ -292,11 +319,65 @@ func (b *Backend) Upload(dst engine.Matrix, src []float32) error {
 		b.stage[i] = h
 	}
 	copy(b.stage[i].Float32s(), src)
-	if err := cu.MemcpyHtoDAsync(b.ptr(dst), b.stage[i].Ptr(), bytes, b.stream); err != nil {
+	if err := cu.MemcpyHtoDAsync(b.ptr(dst), b.stage[i].Ptr(), bytes, s); err != nil {
 		return err
 	}
 	b.stageUsed[i] = true
-	return b.stageDone[i].Record(b.stream)
+	return b.stageDone[i].Record(s)
+}
+
+// Mark records an event after all work queued so far (engine.AsyncUploader).
+func (b *Backend) Mark() (engine.Marker, error) {
+	if err := b.noCapture("Mark"); err != nil {
+		return nil, err
+	}
+	if err := b.enter("Mark"); err != nil {
+		return nil, err
+	}
+	e := b.marks[b.markNext]
+	b.markNext = (b.markNext + 1) % len(b.marks)
+	if err := e.Record(b.stream); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// UploadAfter copies src into dst on the copy stream once the work before
+// after is done, overlapping with compute queued since, and makes later
+// compute wait for the copy (engine.AsyncUploader). A marker reused by four
+// later Marks waits for later work: slower, never wrong.
+func (b *Backend) UploadAfter(dst engine.Matrix, src []float32, after engine.Marker) error {
+	if err := engine.CheckTransfer("UploadAfter", dst, len(src)); err != nil {
+		return err
+	}
+	if err := b.noCapture("UploadAfter"); err != nil {
+		return err
+	}
+	if err := b.enter("UploadAfter", dst); err != nil {
+		return err
+	}
+	if len(src) == 0 {
+		return nil
+	}
+	if after == nil {
+		m, err := b.Mark()
+		if err != nil {
+			return err
+		}
+		after = m
+	}
+	e, ok := after.(cu.Event)
+	if !ok {
+		return fmt.Errorf("engine.UploadAfter: marker %T is not from this backend", after)
+	}
+	if err := b.copyStream.WaitEvent(e); err != nil {
+		return err
+	}
+	slot := b.stageNext
+	if err := b.stagedCopy(dst, src, b.copyStream); err != nil {
+		return err
+	}
+	return b.stream.WaitEvent(b.stageDone[slot])
 }
 
 // Download waits for the work producing src and copies it to the host.

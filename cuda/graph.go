@@ -71,3 +71,4 @@ func (r *graphReplay) Free() error {
 }
 
 var _ engine.Recorder = (*Backend)(nil)
+var _ engine.AsyncUploader = (*Backend)(nil)

@@ -315,3 +315,21 @@ type Replay interface {
 	// Free releases the recording.
 	Free() error
 }
+
+// AsyncUploader is implemented by backends that can copy host data to the
+// device on a second stream while queued work runs (the GPU's copy
+// engine). The trainer double-buffers its input with it: batch t+1 is
+// copied while step t computes.
+type AsyncUploader interface {
+	// Mark returns a marker of all work queued so far.
+	Mark() (Marker, error)
+	// UploadAfter copies src into dst once the work before after is
+	// complete (nil: all work queued so far), overlapping with work queued
+	// since. Work queued after this call runs after the copy. src may be
+	// reused on return. The caller guarantees that no work queued after
+	// the marker reads or writes dst.
+	UploadAfter(dst Matrix, src []float32, after Marker) error
+}
+
+// Marker is a point in a backend's queue of work (see AsyncUploader).
+type Marker any
