@@ -35,6 +35,10 @@ func TestNoAllocs(t *testing.T) {
 			{"ClipGradNorm", func() error { return b.ClipGradNorm(m.grads, m.loss, 1e-3) }},
 			{"ColMean", func() error { return b.ColMean(m.bias[0], m.ys[0]) }},
 			{"RandNormal", func() error { return b.RandNormal(pred, 1, 2, 0, 1) }},
+			{"Corrupt gaussian", func() error { return b.Corrupt(grad, pred, engine.NoiseGaussian, 0.3, 1, 2) }},
+			{"Corrupt masking in place", func() error { return b.Corrupt(grad, grad, engine.NoiseMasking, 0.3, 1, 3) }},
+			{"Corrupt salt_pepper", func() error { return b.Corrupt(grad, pred, engine.NoiseSaltPepper, 0.3, 1, 4) }},
+			{"Corrupt none", func() error { return b.Corrupt(grad, pred, engine.NoiseNone, 0, 1, 5) }},
 		} {
 			var err error
 			allocs := testing.AllocsPerRun(5, func() { err = c.f() })

@@ -20,6 +20,7 @@ const (
 	ewActGrad
 	ewUniform
 	ewNormal
+	ewCorrupt
 )
 
 // ewJob is an elementwise op over n elements, chunked.
@@ -32,7 +33,8 @@ type ewJob struct {
 	seed    uint64
 	stream  uint64
 	act     engine.Act
-	part    []float64 // per-chunk partial sums (ewSumSq)
+	noise   engine.Noise // ewCorrupt's kind (alpha is its level)
+	part    []float64    // per-chunk partial sums (ewSumSq)
 }
 
 func (b *Backend) runEW(e *ewJob) {
@@ -95,6 +97,8 @@ func (e *ewJob) do(i int) {
 		engine.FillUniform(x, e.seed, e.stream, uint64(lo), e.lo, e.hi)
 	case ewNormal:
 		engine.FillNormal(x, e.seed, e.stream, uint64(lo), e.lo, e.hi)
+	case ewCorrupt: // x = corrupt(y)
+		corrupt(x, e.y[lo:hi], e.noise, e.alpha, e.seed, e.stream, uint64(lo))
 	}
 }
 
@@ -214,6 +218,80 @@ func (b *Backend) RandNormal(dst engine.Matrix, seed, stream uint64, mean, std f
 	*e = ewJob{op: ewNormal, n: len(xs), x: xs, seed: seed, stream: stream, lo: mean, hi: std}
 	b.runEW(e)
 	return nil
+}
+
+// Corrupt writes a corrupted copy of src into dst (see engine.Backend):
+// element i uses element i of the (seed, stream) Uniform or Normal stream.
+// dst may be src itself (in place).
+func (b *Backend) Corrupt(dst, src engine.Matrix, kind engine.Noise, level float32, seed, stream uint64) error {
+	if err := engine.CheckCorrupt(dst, src, kind, level); err != nil {
+		return err
+	}
+	s, err := b.slices(dst, src)
+	if err != nil {
+		return err
+	}
+	if kind == engine.NoiseNone {
+		if dst.Buf != src.Buf || dst.Off != src.Off {
+			e := &b.ew
+			*e = ewJob{op: ewCopy, n: len(s[0]), x: s[0], y: s[1]}
+			b.runEW(e)
+		}
+		return nil
+	}
+	e := &b.ew
+	*e = ewJob{op: ewCorrupt, n: len(s[0]), x: s[0], y: s[1], noise: kind, alpha: level, seed: seed, stream: stream}
+	b.runEW(e)
+	return nil
+}
+
+// corrupt writes elements [start, start+len(dst)) of Corrupt's result into
+// dst from src (len(src) == len(dst); dst and src are the same slice or do
+// not overlap). It walks the stream one Philox block (4 elements) at a time
+// and forms the values exactly as engine.FillUniform and engine.FillNormal
+// do (Normal(i) from the Box–Muller pair of words i &^ 1, i | 1), so that
+// element i matches those streams bit for bit. Products are rounded before
+// the sum (float32(·) forbids FMA fusion), as the kernel's __fmul_rn.
+func corrupt(dst, src []float32, kind engine.Noise, level float32, seed, stream, start uint64) {
+	src = src[:len(dst)]
+	half := level / 2
+	for j := 0; j < len(dst); {
+		i := start + uint64(j)
+		w := engine.Block(seed, stream, i/4)
+		k0 := int(i % 4)
+		m := min(4-k0, len(dst)-j) // elements of this block that fall in dst
+		d, s := dst[j:j+m], src[j:j+m]
+		switch kind {
+		case engine.NoiseGaussian:
+			var n [4]float32
+			n[0], n[1] = engine.NormalPair(w[0], w[1])
+			n[2], n[3] = engine.NormalPair(w[2], w[3])
+			for k := range d {
+				d[k] = s[k] + float32(level*n[k0+k])
+			}
+		case engine.NoiseMasking:
+			for k := range d {
+				v := s[k]
+				if engine.UniformFromWord(w[k0+k]) < level {
+					v = 0
+				}
+				d[k] = v
+			}
+		case engine.NoiseSaltPepper:
+			for k := range d {
+				v := s[k]
+				if u := engine.UniformFromWord(w[k0+k]); u < half {
+					v = 0
+				} else if u < level {
+					v = 1
+				}
+				d[k] = v
+			}
+		default: // NoiseNone
+			copy(d, s)
+		}
+		j += m
+	}
 }
 
 // colMeanJob sums the columns of x [rows×d] over fixed row blocks.

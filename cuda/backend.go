@@ -49,6 +49,7 @@ type kernelSet struct {
 	colMean, sumsqPartial, sumsqFinish    cu.Function
 	clipScale, adam, sgd                  cu.Function
 	fill, copy, axpy, scale, randU, randN cu.Function
+	corrupt                               cu.Function
 }
 
 type kernelEntry struct {
@@ -66,7 +67,7 @@ func (k *kernelSet) table() []kernelEntry {
 		{&k.colMean, "col_mean"}, {&k.sumsqPartial, "sumsq_partial"}, {&k.sumsqFinish, "sumsq_finish"},
 		{&k.clipScale, "clip_scale"}, {&k.adam, "adam_step"}, {&k.sgd, "sgd_step"},
 		{&k.fill, "fill_f32"}, {&k.copy, "copy_f32"}, {&k.axpy, "axpy_f32"}, {&k.scale, "scale_f32"},
-		{&k.randU, "rand_uniform"}, {&k.randN, "rand_normal"},
+		{&k.randU, "rand_uniform"}, {&k.randN, "rand_normal"}, {&k.corrupt, "corrupt_f32"},
 	}
 }
 

@@ -318,3 +318,20 @@ func (b *Backend) RandNormal(dst engine.Matrix, seed, stream uint64, mean, std f
 	b.args.Reset().Ptr(b.ptr(dst)).I64(int64(n)).U64(seed).U64(stream).F32(mean).F32(std)
 	return b.launch(b.k.randN, dim1(kernels.ElemGrid(int64(n), kernels.RandPerThread)), dim1(kernels.ElemThreads))
 }
+
+// Corrupt writes a corrupted copy of src into dst with corrupt_f32 (dst may
+// be src itself), element i drawing element i of the (seed, stream) streams.
+func (b *Backend) Corrupt(dst, src engine.Matrix, kind engine.Noise, level float32, seed, stream uint64) error {
+	if err := engine.CheckCorrupt(dst, src, kind, level); err != nil {
+		return err
+	}
+	if err := b.enter("Corrupt", dst, src); err != nil {
+		return err
+	}
+	n := dst.Len()
+	if n == 0 || (kind == engine.NoiseNone && b.ptr(dst) == b.ptr(src)) {
+		return nil
+	}
+	b.args.Reset().Ptr(b.ptr(dst)).Ptr(b.ptr(src)).I64(int64(n)).I32(int32(kind)).F32(level).U64(seed).U64(stream)
+	return b.launch(b.k.corrupt, dim1(kernels.ElemGrid(int64(n), kernels.RandPerThread)), dim1(kernels.ElemThreads))
+}

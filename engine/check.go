@@ -329,3 +329,18 @@ func CheckTransfer(op string, m Matrix, n int) error {
 	}
 	return nil
 }
+
+// CheckCorrupt validates Corrupt's arguments.
+func CheckCorrupt(dst, src Matrix, kind Noise, level float32) error {
+	const op = "Corrupt"
+	if err := CheckBinary(op, dst, src); err != nil {
+		return err
+	}
+	if kind < NoiseNone || kind > NoiseSaltPepper {
+		return shapeErr(op, "unknown noise %d", int(kind))
+	}
+	if !(level >= 0) || (kind != NoiseGaussian && level > 1) {
+		return shapeErr(op, "bad %s level %v", kind, level)
+	}
+	return nil
+}

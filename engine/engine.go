@@ -23,6 +23,9 @@ package engine
 
 import (
 	"fmt"
+	"math"
+	"strconv"
+	"strings"
 )
 
 // Buffer is one allocation of float32s on a backend's device. Backends define
@@ -293,6 +296,62 @@ type Backend interface {
 	// RandNormal fills dst with mean + std·n, n the Normal stream of
 	// (seed, stream) defined in this package.
 	RandNormal(dst Matrix, seed, stream uint64, mean, std float32) error
+
+	// Corrupt writes a corrupted copy of src into dst (same shape; they may
+	// not overlap unless identical) for denoising autoencoders. Element i
+	// draws element i of the (seed, stream) streams of this package:
+	//
+	//	NoiseGaussian:   dst = src + level·Normal(i)
+	//	NoiseMasking:    dst = Uniform(i) < level ? 0 : src
+	//	NoiseSaltPepper: u = Uniform(i); dst = u < level/2 ? 0 : u < level ? 1 : src
+	//	NoiseNone:       dst = src
+	Corrupt(dst, src Matrix, kind Noise, level float32, seed, stream uint64) error
+}
+
+// Noise is a corruption applied to a denoising autoencoder's input.
+type Noise int
+
+const (
+	NoiseNone       Noise = iota // no corruption
+	NoiseGaussian                // additive N(0, level²)
+	NoiseMasking                 // each element zeroed with probability level
+	NoiseSaltPepper              // each element set to 0 or 1 (half each) with probability level
+)
+
+var noiseNames = [...]string{"none", "gaussian", "masking", "salt_pepper"}
+
+func (n Noise) String() string {
+	if n >= 0 && int(n) < len(noiseNames) {
+		return noiseNames[n]
+	}
+	return fmt.Sprintf("Noise(%d)", int(n))
+}
+
+// ParseNoise parses "gaussian:0.3", "masking:0.25", "salt_pepper:0.1" (also
+// "salt-pepper") or "none" into a kind and its level.
+func ParseNoise(s string) (Noise, float32, error) {
+	name, lvl, hasLevel := strings.Cut(strings.ToLower(strings.TrimSpace(s)), ":")
+	name = strings.ReplaceAll(name, "-", "_")
+	for i, n := range noiseNames {
+		if name != n {
+			continue
+		}
+		if Noise(i) == NoiseNone {
+			return NoiseNone, 0, nil
+		}
+		if !hasLevel {
+			return 0, 0, fmt.Errorf("noise %q: give a level, e.g. %s:0.3", s, n)
+		}
+		v, err := strconv.ParseFloat(lvl, 32)
+		if err != nil || !(v >= 0) || math.IsInf(v, 0) {
+			return 0, 0, fmt.Errorf("noise %q: level must be a number ≥ 0", s)
+		}
+		if Noise(i) != NoiseGaussian && v > 1 {
+			return 0, 0, fmt.Errorf("noise %q: a probability must be in [0, 1]", s)
+		}
+		return Noise(i), float32(v), nil
+	}
+	return 0, 0, fmt.Errorf("unknown noise %q (want gaussian:σ, masking:p, salt_pepper:p or none)", s)
 }
 
 // Recorder is implemented by backends that can capture a fixed sequence of

@@ -7,7 +7,8 @@
 
 #include "geometry.cuh"
 
-// Activation codes (engine.Act) and loss codes (engine.Loss).
+// Activation codes (engine.Act), loss codes (engine.Loss) and noise codes
+// (engine.Noise).
 #define ACT_LINEAR 0
 #define ACT_RELU 1
 #define ACT_LEAKY_RELU 2
@@ -19,6 +20,12 @@
 #define LOSS_BCE 1
 #define LOSS_BCE_LOGITS 2
 #define LOSS_MAE 3
+
+// Noise codes (engine.Noise), for corrupt_f32.
+#define NOISE_NONE 0
+#define NOISE_GAUSSIAN 1
+#define NOISE_MASKING 2
+#define NOISE_SALT_PEPPER 3
 
 #define AEGPU_LEAKY_SLOPE 0.01f
 

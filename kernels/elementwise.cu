@@ -61,6 +61,59 @@ rand_normal(float* __restrict__ x, long long n, unsigned long long seed, unsigne
   }
 }
 
+// corrupt_f32: dst = a corrupted copy of src for denoising autoencoders
+// (engine.Backend.Corrupt), element i drawing element i of the (seed,
+// stream) streams: kind NOISE_GAUSSIAN dst = src + level·Normal(i) (the
+// product rounded before the sum, as the CPU backend); NOISE_MASKING
+// dst = Uniform(i) < level ? 0 : src; NOISE_SALT_PEPPER dst = u < level/2 ?
+// 0 : u < level ? 1 : src; NOISE_NONE (or any other code) dst = src. The
+// comparisons are of exact float32 values, so the uniform kinds are
+// bitwise the CPU backend. dst may equal src (in place: each element is
+// read, then written, by one thread), hence no __restrict__; they may not
+// overlap otherwise. Each thread makes one Philox block (RAND_PER_THREAD =
+// 4 consecutive elements) per step, as rand_uniform/rand_normal.
+static_assert(RAND_PER_THREAD == 4, "the random kernels make one Philox block (4 words) per thread and step");
+
+extern "C" __global__ void __launch_bounds__(ELEM_THREADS)
+corrupt_f32(float* dst, const float* src, long long n, int kind, float level, unsigned long long seed,
+            unsigned long long stream) {
+  if (kind != NOISE_GAUSSIAN && kind != NOISE_MASKING && kind != NOISE_SALT_PEPPER) {
+    if (dst != src)
+      for (long long i = grid_first(); i < n; i += grid_stride()) dst[i] = src[i];
+    return;
+  }
+  const float half = level * 0.5f;  // exact: level/2
+  const long long nblk = (n + RAND_PER_THREAD - 1) / RAND_PER_THREAD;
+  for (long long q = grid_first(); q < nblk; q += grid_stride()) {
+    const philox4 w = philox_block(seed, stream, (unsigned long long)q);
+    const long long i0 = RAND_PER_THREAD * q;
+    if (kind == NOISE_GAUSSIAN) {
+      float v[4];
+      normal_pair(w.x, w.y, &v[0], &v[1]);
+      normal_pair(w.z, w.w, &v[2], &v[3]);
+#pragma unroll
+      for (int j = 0; j < 4; ++j)
+        if (i0 + j < n) dst[i0 + j] = FADD(src[i0 + j], FMUL(level, v[j]));
+    } else {
+      const unsigned int ws[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        if (i0 + j >= n) break;
+        const float u = uniform_from_word(ws[j]);
+        float x = src[i0 + j];
+        if (kind == NOISE_MASKING) {
+          if (u < level) x = 0.0f;
+        } else if (u < half) {
+          x = 0.0f;
+        } else if (u < level) {
+          x = 1.0f;
+        }
+        dst[i0 + j] = x;
+      }
+    }
+  }
+}
+
 // adam_step: PyTorch Adam (decoupled 0: g += wd·p) or AdamW (decoupled 1:
 // p ← p·(1 − lr·wd) first), in the CPU backend's float32 operation order
 // (no FMA contraction), so that the two agree to the rounding of the

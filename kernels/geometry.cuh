@@ -42,8 +42,9 @@
 
 // Elementwise, optimizer and clip kernels are grid-stride loops: any grid is
 // correct; the launcher uses blocks of ELEM_THREADS and at most
-// ELEM_MAX_BLOCKS blocks. rand_uniform/rand_normal make RAND_PER_THREAD
-// consecutive elements per thread and step (one Philox block).
+// ELEM_MAX_BLOCKS blocks. rand_uniform/rand_normal/corrupt_f32 make
+// RAND_PER_THREAD consecutive elements per thread and step (one Philox block,
+// so RAND_PER_THREAD must stay 4).
 #define ELEM_THREADS 256
 #define ELEM_MAX_BLOCKS 4096
 #define RAND_PER_THREAD 4

@@ -82,8 +82,8 @@ const (
 	ColMeanThreads = 256 // COLMEAN_THREADS
 
 	// Elementwise, optimizer, clip and random kernels: blocks of
-	// ElemThreads, at most ElemMaxBlocks; the random kernels make
-	// RandPerThread elements per thread and step.
+	// ElemThreads, at most ElemMaxBlocks; the random kernels (rand_*,
+	// corrupt_f32) make RandPerThread elements per thread and step.
 	ElemThreads   = 256  // ELEM_THREADS
 	ElemMaxBlocks = 4096 // ELEM_MAX_BLOCKS
 	RandPerThread = 4    // RAND_PER_THREAD
@@ -98,6 +98,7 @@ var Names = []string{
 	"sumsq_partial", "sumsq_finish", "clip_scale",
 	"adam_step", "sgd_step",
 	"fill_f32", "copy_f32", "axpy_f32", "scale_f32", "rand_uniform", "rand_normal",
+	"corrupt_f32",
 }
 
 func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
@@ -117,7 +118,8 @@ func ReduceGrid(n int64) int {
 
 // ElemGrid is the number of blocks of ElemThreads for a grid-stride kernel
 // over n elements (each thread taking perThread elements per step: 1, or
-// RandPerThread for the random kernels), at most ElemMaxBlocks, at least 1.
+// RandPerThread for the random kernels rand_* and corrupt_f32), at most
+// ElemMaxBlocks, at least 1.
 func ElemGrid(n int64, perThread int) int {
 	return int(max(1, min(ElemMaxBlocks, ceilDiv(ceilDiv(n, int64(perThread)), ElemThreads))))
 }

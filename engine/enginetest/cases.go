@@ -72,7 +72,7 @@ func allCases() []opCase {
 	for _, s := range [][2]int{{1, 1}, {3, 17}, {257, 3}, {17, 33}, {2000, 20}, {1, 40000}} {
 		cs = append(cs, colMeanCase(s[0], s[1], next()))
 	}
-	return cs
+	return append(cs, corruptCases(next)...)
 }
 
 func optimizers() []engine.OptStep {

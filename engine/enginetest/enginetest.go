@@ -9,7 +9,9 @@
 // package: dense forward for every activation, backward (dx, dw, db, with
 // and without accumulation), each loss and its gradient, RowLoss, the SGD,
 // Adam and AdamW steps, ClipGradNorm, Fill, Copy, Axpy, Scale, SumSquares,
-// ColMean, and the random streams against engine.FillUniform/FillNormal.
+// ColMean, the random streams against engine.FillUniform/FillNormal, and
+// Corrupt (every kind of noise, in place and not) against a float32
+// reference built from those streams, with sampling statistics of each kind.
 // Sizes are awkward on purpose (1×1×1, 3, 17, 33, 100, 257, batch 1,
 // non-multiples of any tile, a few large enough for blocked and parallel
 // paths). Every matrix is a view at a nonzero offset into a larger buffer
@@ -42,6 +44,7 @@ func Run(t *testing.T, b engine.Backend) {
 	})
 	t.Run("GradCheck", func(t *testing.T) { gradCheck(t, b) })
 	t.Run("ByHand", func(t *testing.T) { byHand(t, b) })
+	t.Run("CorruptStats", func(t *testing.T) { corruptStats(t, b) })
 	t.Run("ShapeErrors", func(t *testing.T) { shapeErrors(t, b) })
 }
 

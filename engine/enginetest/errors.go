@@ -3,6 +3,7 @@ package enginetest
 import (
 	"errors"
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/aegpu/aegpu/engine"
@@ -89,6 +90,18 @@ func shapeErrors(t *testing.T, b engine.Backend) {
 		{"Download host length", func() error { return b.Download(make([]float32, 13), x) }},
 		{"RandUniform absent", func() error { return b.RandUniform(none, 1, 2, 0, 1) }},
 		{"RandNormal outside buffer", func() error { return b.RandNormal(outside, 1, 2, 0, 1) }},
+		{"Corrupt length", func() error { return b.Corrupt(m(2, 3), m(3, 3), engine.NoiseGaussian, 0.1, 1, 2) }},
+		{"Corrupt src absent", func() error { return b.Corrupt(x, none, engine.NoiseMasking, 0.1, 1, 2) }},
+		{"Corrupt dst outside buffer", func() error { return b.Corrupt(outside, m(4, 6), engine.NoiseNone, 0, 1, 2) }},
+		{"Corrupt partial overlap", func() error { return b.Corrupt(right, left, engine.NoiseMasking, 0.1, 1, 2) }},
+		{"Corrupt unknown kind", func() error { return b.Corrupt(x, m(4, 3), engine.Noise(4), 0.1, 1, 2) }},
+		{"Corrupt negative kind", func() error { return b.Corrupt(x, m(4, 3), engine.Noise(-1), 0.1, 1, 2) }},
+		{"Corrupt negative level", func() error { return b.Corrupt(x, m(4, 3), engine.NoiseGaussian, -0.1, 1, 2) }},
+		{"Corrupt NaN level", func() error {
+			return b.Corrupt(x, m(4, 3), engine.NoiseGaussian, float32(math.NaN()), 1, 2)
+		}},
+		{"Corrupt masking level > 1", func() error { return b.Corrupt(x, m(4, 3), engine.NoiseMasking, 1.5, 1, 2) }},
+		{"Corrupt salt_pepper level > 1", func() error { return b.Corrupt(x, x, engine.NoiseSaltPepper, 1.01, 1, 2) }},
 	}
 	for _, c := range calls {
 		err := func() (err error) {

@@ -136,6 +136,10 @@ int emu_launch_rand_normal(emu_dims d, float* x, long long n, unsigned long long
                            float mean, float std) {
   return EMU_LAUNCH(rand_normal, d, x, n, seed, stream, mean, std);
 }
+int emu_launch_corrupt_f32(emu_dims d, float* dst, const float* src, long long n, int kind, float level,
+                           unsigned long long seed, unsigned long long stream) {
+  return EMU_LAUNCH(corrupt_f32, d, dst, src, n, kind, level, seed, stream);
+}
 int emu_launch_selftest(emu_dims d, int which, float* out) { return EMU_LAUNCH(selftest_kernel, d, which, out); }
 
 }  // extern "C"

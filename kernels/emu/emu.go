@@ -239,6 +239,14 @@ func RandNormal(grid, block Dim3, x []float32, n int64, seed, stream uint64, mea
 	})
 }
 
+// Corrupt launches corrupt_f32 (dst and src may be the same slice).
+func Corrupt(grid, block Dim3, dst, src []float32, n int64, kind int, level float32, seed, stream uint64) error {
+	return launch(func() C.int {
+		return C.emu_launch_corrupt_f32(dims(grid, block), f32(dst), f32(src), C.longlong(n), C.int(kind), C.float(level),
+			C.ulonglong(seed), C.ulonglong(stream))
+	})
+}
+
 // selftest launches one of the emulator's check kernels (emu.h): 0 early
 // return before a barrier, 1 __trap, 2 a shared-memory race, 3 the race
 // fixed, 4 block_sum's result used by every thread. out has one element per

@@ -50,6 +50,8 @@ int emu_launch_rand_uniform(emu_dims d, float* x, long long n, unsigned long lon
                             float lo, float hi);
 int emu_launch_rand_normal(emu_dims d, float* x, long long n, unsigned long long seed, unsigned long long stream,
                            float mean, float std);
+int emu_launch_corrupt_f32(emu_dims d, float* dst, const float* src, long long n, int kind, float level,
+                           unsigned long long seed, unsigned long long stream);
 
 /* Deliberately broken kernels that check the emulator itself (which = 0:
  * early return before a barrier, 1: __trap, 2: a shared-memory race (no

@@ -53,6 +53,9 @@ func RandUniform(grid, block Dim3, x []float32, n int64, seed, stream uint64, lo
 func RandNormal(grid, block Dim3, x []float32, n int64, seed, stream uint64, mean, std float32) error {
 	return ErrNoCgo
 }
+func Corrupt(grid, block Dim3, dst, src []float32, n int64, kind int, level float32, seed, stream uint64) error {
+	return ErrNoCgo
+}
 func sharedBytes() int64 { return 0 }
 
 func selftest(grid, block Dim3, which int, out []float32) error { return ErrNoCgo }

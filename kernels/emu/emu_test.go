@@ -55,6 +55,7 @@ func TestABICovered(t *testing.T) {
 		"adam_step": AdamStep, "sgd_step": SGDStep,
 		"fill_f32": Fill, "copy_f32": Copy, "axpy_f32": Axpy, "scale_f32": Scale,
 		"rand_uniform": RandUniform, "rand_normal": RandNormal,
+		"corrupt_f32": Corrupt,
 	}
 	for _, n := range kernels.Names {
 		if launchers[n] == nil {

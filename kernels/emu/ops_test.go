@@ -3,6 +3,7 @@ package emu
 import (
 	"fmt"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/aegpu/aegpu/engine"
@@ -523,5 +524,86 @@ func TestRandNormalMoments(t *testing.T) {
 	// Standard errors: 1/√n ≈ 0.007 for the mean, √(2/n) ≈ 0.01 for the variance; 5σ.
 	if math.Abs(mean) > 0.035 || math.Abs(vr-1) > 0.05 {
 		t.Fatalf("normal stream: mean %.4f, variance %.4f", mean, vr)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// corrupt_f32 vs the CPU backend's Corrupt: bitwise for masking,
+// salt-and-pepper and none (exact comparisons and selections), gaussian to
+// rand_normal's tolerance; in place and not, on every placement, with the
+// launcher's grid and with a small grid-stride one.
+
+func TestCorrupt(t *testing.T) {
+	need(t)
+	cpu := newCPU(t)
+	type noiseLevel struct {
+		kind  engine.Noise
+		level float32
+	}
+	levels := []noiseLevel{
+		{engine.NoiseNone, 0}, {engine.NoiseGaussian, 0.3}, {engine.NoiseGaussian, 4}, {engine.NoiseGaussian, 0},
+		{engine.NoiseMasking, 0.3}, {engine.NoiseMasking, 0}, {engine.NoiseMasking, 1},
+		{engine.NoiseSaltPepper, 0.4}, {engine.NoiseSaltPepper, 0}, {engine.NoiseSaltPepper, 1},
+	}
+	var seed, stream uint64 = 0x0123456789abcdef, 1<<40 + 11 // high bits in both
+	ci := 0
+	for _, n := range []int{1, 2, 3, 5, 17, 257, 1000, 4099} {
+		// Ties, which random levels meet with probability 2⁻²⁴ per
+		// element: level = Uniform(k) (not masked; salt-and-pepper keeps
+		// src) and level = 2·Uniform(k) (salt, not pepper), k the first
+		// element whose value fits.
+		u := make([]float32, n)
+		engine.FillUniform(u, seed, stream, 0, 0, 1)
+		cases := slices.Clone(levels)
+		if k := slices.IndexFunc(u, func(v float32) bool { return v > 0 }); k >= 0 {
+			cases = append(cases, noiseLevel{engine.NoiseMasking, u[k]}, noiseLevel{engine.NoiseSaltPepper, u[k]})
+		}
+		if k := slices.IndexFunc(u, func(v float32) bool { return v > 0 && v <= 0.5 }); k >= 0 {
+			cases = append(cases, noiseLevel{engine.NoiseSaltPepper, 2 * u[k]})
+		}
+		for _, l := range cases {
+			ci++
+			inPlace := ci%3 == 0
+			name := fmt.Sprintf("%d/%s:%g", n, l.kind, l.level)
+			if inPlace {
+				name += "/inplace"
+			}
+			t.Run(name, func(t *testing.T) {
+				src := newGen(uint64(12000+ci)).uniform(n, -1, 1)
+				for i := 3; i < n; i += 7 {
+					src[i] = float32(i % 2) // values salt or pepper may also produce
+				}
+				grid, block := D1(kernels.ElemGrid(int64(n), kernels.RandPerThread)), D1(kernels.ElemThreads)
+				if ci%2 == 1 {
+					grid, block = D1(2), D1(32) // grid-stride
+				}
+				bs := newBufs(t, placeOf(ci))
+				var D []float32
+				if inPlace {
+					D = bs.inout("dst=src", src)
+					nextMode()
+					must(t, Corrupt(grid, block, D, D, int64(n), int(l.kind), l.level, seed, stream))
+				} else {
+					S := bs.in("src", src)
+					D = bs.out("dst", n)
+					nextMode()
+					must(t, Corrupt(grid, block, D, S, int64(n), int(l.kind), l.level, seed, stream))
+				}
+				dm := cpu.mat(1, n, nil)
+				must(t, cpu.b.Corrupt(dm, cpu.mat(1, n, src), l.kind, l.level, seed, stream))
+				want := cpu.get(dm)
+				if l.kind == engine.NoiseGaussian && l.level != 0 {
+					// Normal(i) from float32 intrinsics: ≈ 1e-5 absolute
+					// (as rand_normal), ×level; the product level·n
+					// (≤ 5.8·level) may then round the other way, and the
+					// sum is rounded once (2ε).
+					lv := float64(l.level)
+					checkClose(t, "gaussian", D, to64(want), 1e-5*lv+eps32*5.8*lv, 2*eps32)
+				} else {
+					checkBits(t, l.kind.String(), D, want)
+				}
+				bs.check()
+			})
+		}
 	}
 }
