@@ -261,9 +261,16 @@ func cancelAfter(n int) (context.Context, func(Progress)) {
 // TestResumeIsExact interrupts a run in the middle of an epoch, resumes it,
 // and requires bit-identical weights to an uninterrupted run.
 func TestResumeIsExact(t *testing.T) {
+	for _, noise := range []string{"", "masking:0.3"} {
+		t.Run("noise="+noise, func(t *testing.T) { checkResume(t, noise) })
+	}
+}
+
+func checkResume(t *testing.T, noise string) {
 	b := cpu(t)
 	full := t.TempDir()
 	opts := fitOpts(t, b, full)
+	opts.Train.Noise = noise
 	r, err := NewRun(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -534,9 +541,17 @@ func (a *asyncReplayer) UploadAfter(dst engine.Matrix, src []float32, after engi
 }
 
 func TestPrefetchedBatchesMatch(t *testing.T) {
+	for _, noise := range []string{"", "gaussian:0.2"} {
+		t.Run("noise="+noise, func(t *testing.T) { checkPrefetch(t, noise) })
+	}
+}
+
+func checkPrefetch(t *testing.T, noise string) {
 	train := func(b engine.Backend) []byte {
 		dir := t.TempDir()
-		r, err := NewRun(fitOpts(t, b, dir))
+		opts := fitOpts(t, b, dir)
+		opts.Train.Noise = noise
+		r, err := NewRun(opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -556,5 +571,36 @@ func TestPrefetchedBatchesMatch(t *testing.T) {
 	// and one recording per input buffer.
 	if ab.asyncUploads != 32 || ab.records != 2 {
 		t.Errorf("%d prefetched uploads and %d recordings, want 32 and 2", ab.asyncUploads, ab.records)
+	}
+}
+
+// A denoising autoencoder learns to undo masking noise: on held-out rows
+// its reconstruction of the corrupted input is closer to the clean row than
+// the corrupted input is.
+func TestDenoisingImproves(t *testing.T) {
+	b := cpu(t)
+	opts := fitOpts(t, b, t.TempDir())
+	opts.Train.Noise, opts.Train.Epochs, opts.Train.LR = "masking:0.3", 30, 1e-2
+	r, err := NewRun(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.Config.Variant != "denoising" {
+		t.Errorf("variant %q", r.Config.Variant)
+	}
+	if err := r.Train(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	last := r.Trainer.State.Metrics[len(r.Trainer.State.Metrics)-1]
+	if last.ValNoisyMSE == nil || last.ValDenoisedMSE == nil || last.ValPSNRDenoised == nil {
+		t.Fatalf("denoising metrics missing: %+v", last)
+	}
+	if !(*last.ValDenoisedMSE < 0.5**last.ValNoisyMSE) {
+		t.Errorf("denoised MSE %v not well below noisy MSE %v", *last.ValDenoisedMSE, *last.ValNoisyMSE)
+	}
+	// The noisy MSE is the same corruption every epoch.
+	if first := r.Trainer.State.Metrics[0]; *first.ValNoisyMSE != *last.ValNoisyMSE {
+		t.Errorf("validation corruption changed between epochs: %v vs %v", *first.ValNoisyMSE, *last.ValNoisyMSE)
 	}
 }

@@ -30,6 +30,10 @@ type TrainConfig struct {
 	ValSplit    float64 `json:"val_split"` // fraction held out for validation
 	Patience    int     `json:"patience"`  // epochs without improvement; 0: off
 	Shuffle     bool    `json:"shuffle"`
+	// Noise makes a denoising autoencoder: the input is corrupted each
+	// step ("gaussian:0.3", "masking:0.25", "salt_pepper:0.1"), the target
+	// is the clean row. Empty: a plain autoencoder.
+	Noise string `json:"noise,omitempty"`
 }
 
 // DefaultTrainConfig is what the CLI uses when a flag is not given.
@@ -67,6 +71,11 @@ func (c TrainConfig) Validate() error {
 	if _, err := engine.ParseOpt(c.Optimizer); err != nil {
 		return err
 	}
+	if c.Noise != "" {
+		if _, _, err := engine.ParseNoise(c.Noise); err != nil {
+			return err
+		}
+	}
 	if c.Loss != "mse" && c.Loss != "bce" {
 		return fmt.Errorf("unknown loss %q (want mse or bce)", c.Loss)
 	}
@@ -80,6 +89,14 @@ func (c TrainConfig) Validate() error {
 		return fmt.Errorf("unknown lr schedule %q (want constant, cosine or step)", c.Schedule)
 	}
 	return nil
+}
+
+// Variant names the kind of autoencoder the settings train.
+func (c TrainConfig) Variant() string {
+	if n, _, _ := engine.ParseNoise(c.Noise); c.Noise != "" && n != engine.NoiseNone {
+		return "denoising"
+	}
+	return "plain"
 }
 
 // lrAt is the learning rate for optimizer step t (0-based) in epoch e

@@ -126,7 +126,7 @@ func NewRun(opts FitOptions) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := Config{Format: FormatVersion, Version: Version, Variant: "plain", Scaler: scaler,
+	cfg := Config{Format: FormatVersion, Version: Version, Variant: opts.Train.Variant(), Scaler: scaler,
 		ImageShape: opts.ImageShape, Train: opts.Train,
 		Data: DataInfo{Source: opts.Source, Rows: opts.Data.Rows, Cols: opts.Data.Cols,
 			Fingerprint: Fingerprint(opts.Data.Data), TrainRows: len(train) / opts.Data.Cols, ValRows: len(val) / opts.Data.Cols}}

@@ -50,6 +50,13 @@ type EpochMetrics struct {
 	Seconds       float64  `json:"seconds"`
 	SamplesPerSec float64  `json:"samples_per_sec"`
 	Best          bool     `json:"best,omitempty"`
+	// Denoising models: validation MSE of the corrupted input and of the
+	// reconstruction against the clean rows, and their PSNR in dB (for
+	// data in [0,1]: 10·log10(1/MSE)).
+	ValNoisyMSE     *float64 `json:"val_noisy_mse,omitempty"`
+	ValDenoisedMSE  *float64 `json:"val_denoised_mse,omitempty"`
+	ValPSNRNoisy    *float64 `json:"val_psnr_noisy_db,omitempty"`
+	ValPSNRDenoised *float64 `json:"val_psnr_denoised_db,omitempty"`
 }
 
 // State is the trainer's position, saved in checkpoints so a resumed run
@@ -94,6 +101,11 @@ type Trainer struct {
 	valAcc, rowErr engine.Matrix
 	s1, s2         engine.Matrix // optimizer moments
 	opt            engine.OptKind
+	noise          engine.Noise // NoiseNone: a plain autoencoder
+	noiseLevel     float32
+	valNoisy       engine.Matrix // 1×1 accumulators of the denoising metrics
+	valDenoised    engine.Matrix
+	lastVal        valStats
 	host           []float32        // one gathered batch
 	best           []float32        // host copy of the best parameters
 	bestSaved      int              // BestEpoch last written to best.safetensors
@@ -121,6 +133,9 @@ func NewTrainer(m *Model, cfg TrainConfig, train, val []float32, cols int) (*Tra
 	t := &Trainer{Model: m, Cfg: cfg, train: train, val: val, cols: cols,
 		nTrain: len(train) / cols, nVal: len(val) / cols, ProgressEvery: time.Second / 2}
 	t.opt, _ = engine.ParseOpt(cfg.Optimizer)
+	if cfg.Noise != "" {
+		t.noise, t.noiseLevel, _ = engine.ParseNoise(cfg.Noise)
+	}
 	switch cfg.Loss {
 	case "mse":
 		t.loss = engine.MSE
@@ -135,10 +150,10 @@ func NewTrainer(m *Model, cfg TrainConfig, train, val []float32, cols int) (*Tra
 	batch := min(cfg.Batch, max(t.nTrain, t.nVal))
 	b := m.Backend
 	var err error
-	if t.ws, err = m.newWorkspace(batch, true, t.logits, false); err != nil {
+	if t.ws, err = m.newWorkspace(batch, true, t.logits, t.denoising()); err != nil {
 		return nil, err
 	}
-	for _, p := range []*engine.Matrix{&t.acc, &t.tmp, &t.norm, &t.valAcc} {
+	for _, p := range []*engine.Matrix{&t.acc, &t.tmp, &t.norm, &t.valAcc, &t.valNoisy, &t.valDenoised} {
 		if *p, err = b.Alloc(1, 1); err != nil {
 			t.Free()
 			return nil, err
@@ -179,11 +194,30 @@ func (t *Trainer) Free() {
 	if t.ws != nil {
 		t.ws.free()
 	}
-	for _, m := range []engine.Matrix{t.acc, t.tmp, t.norm, t.valAcc, t.rowErr, t.s1, t.s2} {
+	for _, m := range []engine.Matrix{t.acc, t.tmp, t.norm, t.valAcc, t.valNoisy, t.valDenoised, t.rowErr, t.s1, t.s2} {
 		if !m.Empty() {
 			t.Model.Backend.Free(m)
 		}
 	}
+}
+
+// denoising reports whether the input is corrupted (the target is then the
+// clean batch in ws.target).
+func (t *Trainer) denoising() bool { return t.noise != engine.NoiseNone }
+
+// in is the buffer clean batches are uploaded into: the target of a
+// denoising model (its input is a corrupted copy), else the input itself.
+func (t *Trainer) in() *engine.Matrix {
+	if t.denoising() {
+		return &t.ws.target
+	}
+	return &t.ws.x
+}
+
+// corrupt writes the corrupted first n rows of ws.target into ws.x, drawing
+// from the given Philox stream.
+func (t *Trainer) corrupt(n int, stream uint64) error {
+	return t.Model.Backend.Corrupt(rowsOf(t.ws.x, n), rowsOf(t.ws.target, n), t.noise, t.noiseLevel, t.Cfg.Seed, stream)
 }
 
 func (t *Trainer) batchesPerEpoch() int { return (t.nTrain + t.ws.batch - 1) / t.ws.batch }
@@ -278,7 +312,8 @@ func (t *Trainer) prefetch(perm []int) error {
 		return err
 	}
 	t.prevMark = mark
-	t.ws.x, t.xAlt = t.xAlt, t.ws.x
+	in := t.in()
+	*in, t.xAlt = t.xAlt, *in
 	t.cur ^= 1
 	t.prefetched = true
 	return nil
@@ -303,6 +338,13 @@ func (t *Trainer) gradients(n int) error {
 // and step count change every step, runs after it.
 func (t *Trainer) step(n int, lr float64) error {
 	m, b := t.Model, t.Model.Backend
+	if t.denoising() {
+		// Fresh noise every step: outside any recording, whose arguments
+		// (the stream) would be fixed.
+		if err := t.corrupt(n, engine.StepStream(engine.StreamNoise, t.State.Step)); err != nil {
+			return err
+		}
+	}
 	rec, ok := b.(engine.Recorder)
 	switch {
 	case ok && n == t.ws.batch && !t.NoReplay:
@@ -338,8 +380,21 @@ func (t *Trainer) Validate() (float64, error) {
 	}
 	m, ws, b := t.Model, t.ws, t.Model.Backend
 	last := len(m.Layers) - 1
-	if err := b.Fill(t.valAcc, 0); err != nil {
-		return 0, err
+	for _, acc := range []engine.Matrix{t.valAcc, t.valNoisy, t.valDenoised} {
+		if err := b.Fill(acc, 0); err != nil {
+			return 0, err
+		}
+	}
+	// addRowMean adds n·mean(RowLoss(kind, p, q)) to acc, on the device.
+	addRowMean := func(acc engine.Matrix, kind engine.Loss, p, q engine.Matrix, n int) error {
+		re := rowsOf(t.rowErr, n)
+		if err := b.RowLoss(kind, re, p, q); err != nil {
+			return err
+		}
+		if err := b.ColMean(t.tmp, re); err != nil {
+			return err
+		}
+		return b.Axpy(float32(n), t.tmp, acc)
 	}
 	idx := make([]int, 0, ws.batch)
 	for start := 0; start < t.nVal; start += ws.batch {
@@ -348,10 +403,17 @@ func (t *Trainer) Validate() (float64, error) {
 		for i := 0; i < n; i++ {
 			idx = append(idx, start+i)
 		}
-		if err := t.gather(ws.x, t.val, idx); err != nil {
+		if err := t.gather(*t.in(), t.val, idx); err != nil {
 			return 0, err
 		}
-		x := rowsOf(ws.x, n)
+		x, target := rowsOf(ws.x, n), rowsOf(ws.x, n)
+		if t.denoising() {
+			// The same corruption every epoch, so epochs compare.
+			target = rowsOf(ws.target, n)
+			if err := t.corrupt(n, valNoiseStream+uint64(start/ws.batch)); err != nil {
+				return 0, err
+			}
+		}
 		if err := m.forward(ws, x, 0, len(m.Layers), n); err != nil {
 			return 0, err
 		}
@@ -359,20 +421,45 @@ func (t *Trainer) Validate() (float64, error) {
 		if t.logits {
 			pred = rowsOf(ws.z[last], n)
 		}
-		re := rowsOf(t.rowErr, n)
-		if err := b.RowLoss(t.loss, re, pred, x); err != nil {
+		if err := addRowMean(t.valAcc, t.loss, pred, target, n); err != nil {
 			return 0, err
 		}
-		if err := b.ColMean(t.tmp, re); err != nil {
-			return 0, err
-		}
-		if err := b.Axpy(float32(n), t.tmp, t.valAcc); err != nil {
-			return 0, err
+		if t.denoising() {
+			if err := addRowMean(t.valNoisy, engine.MSE, x, target, n); err != nil {
+				return 0, err
+			}
+			if err := addRowMean(t.valDenoised, engine.MSE, rowsOf(ws.y[last], n), target, n); err != nil {
+				return 0, err
+			}
 		}
 	}
 	v, err := t.readScalar(t.valAcc)
-	return float64(v) / float64(t.nVal), err
+	if err != nil {
+		return 0, err
+	}
+	if t.denoising() {
+		noisy, err := t.readScalar(t.valNoisy)
+		if err != nil {
+			return 0, err
+		}
+		den, err := t.readScalar(t.valDenoised)
+		if err != nil {
+			return 0, err
+		}
+		t.lastVal = valStats{noisy: float64(noisy) / float64(t.nVal), denoised: float64(den) / float64(t.nVal)}
+	}
+	return float64(v) / float64(t.nVal), nil
 }
+
+// valNoiseStream is the base Philox stream of validation corruption (one
+// stream per validation batch), apart from the per-step training streams.
+const valNoiseStream = engine.StreamNoise - 1<<32
+
+// valStats are the denoising metrics of the last Validate.
+type valStats struct{ noisy, denoised float64 }
+
+// psnr is the peak signal-to-noise ratio in dB of an MSE on [0,1] data.
+func psnr(mse float64) float64 { return 10 * math.Log10(1/mse) }
 
 // Train runs (or continues) training until the configured epochs are done,
 // early stopping triggers, ctx is cancelled (ErrInterrupted), or the loss
@@ -415,7 +502,7 @@ func (t *Trainer) Train(ctx context.Context) error {
 			lo := t.State.Batch * t.ws.batch
 			n := min(t.ws.batch, t.nTrain-lo)
 			if !t.prefetched {
-				if err := t.gather(t.ws.x, t.train, perm[lo:lo+n]); err != nil {
+				if err := t.gather(*t.in(), t.train, perm[lo:lo+n]); err != nil {
 					return err
 				}
 			}
@@ -460,6 +547,14 @@ func (t *Trainer) Train(ctx context.Context) error {
 				return &NaNError{Epoch: e + 1, Step: t.State.Step, LastGood: lastGood, LastSaved: t.State.Epoch}
 			}
 			em.ValLoss = &v
+			if t.denoising() {
+				noisy, den := t.lastVal.noisy, t.lastVal.denoised
+				em.ValNoisyMSE, em.ValDenoisedMSE = &noisy, &den
+				if m.Arch.Output == engine.Sigmoid {
+					pn, pd := psnr(noisy), psnr(den)
+					em.ValPSNRNoisy, em.ValPSNRDenoised = &pn, &pd
+				}
+			}
 			if t.State.BestEpoch == 0 || v < t.State.BestVal {
 				t.State.BestVal, t.State.BestEpoch, t.State.BadEpochs = v, e+1, 0
 				em.Best = true
@@ -579,7 +674,7 @@ func (t *Trainer) Benchmark(steps int) error {
 		for i := range idx {
 			idx[i] = i
 		}
-		if err := t.gather(t.ws.x, t.train, idx); err != nil {
+		if err := t.gather(*t.in(), t.train, idx); err != nil {
 			return err
 		}
 	}

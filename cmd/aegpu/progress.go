@@ -66,6 +66,13 @@ func (r *reporter) epoch(m autoencoder.EpochMetrics, epochs int) {
 			val += " *"
 		}
 	}
+	if m.ValNoisyMSE != nil {
+		val += fmt.Sprintf("  (denoised MSE %.5f vs noisy %.5f", *m.ValDenoisedMSE, *m.ValNoisyMSE)
+		if m.ValPSNRDenoised != nil {
+			val += fmt.Sprintf(", PSNR %.1f → %.1f dB", *m.ValPSNRNoisy, *m.ValPSNRDenoised)
+		}
+		val += ")"
+	}
 	r.printf("epoch %d/%d  train %.5f%s  %.1fs  %s samples/s\n", m.Epoch, epochs, m.TrainLoss, val, m.Seconds, humanRate(m.SamplesPerSec))
 }
 

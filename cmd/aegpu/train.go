@@ -40,6 +40,8 @@ Examples:
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "data", Usage: "training data `FILE` (.npy, .csv, IDX .gz); default: built-in MNIST test digits"},
 			&cli.StringFlag{Name: "layers", Usage: "encoder widths from input to latent, e.g. 784,512,256,32 (the decoder mirrors them); default: D,512,256,32 for D > 512 columns, else D,⌈3D/4⌉,⌈D/2⌉"},
+			&cli.StringFlag{Name: "variant", Value: "plain", Usage: "plain, or denoising (with --noise); sparse, contractive and vae are not built yet"},
+			&cli.StringFlag{Name: "noise", Usage: "input corruption of a denoising autoencoder: gaussian:σ, masking:p, salt_pepper:p (implies --variant denoising)"},
 			&cli.StringFlag{Name: "hidden", Value: "relu", Usage: "hidden activation: relu, leaky_relu, tanh, sigmoid, gelu, linear"},
 			&cli.StringFlag{Name: "latent-act", Value: "linear", Usage: "activation of the latent code"},
 			&cli.StringFlag{Name: "output", Value: "auto", Usage: "output activation: auto (sigmoid when the scaled data lies in [0,1], else linear), sigmoid, linear, …"},
@@ -135,8 +137,27 @@ func trainConfig(c *cli.Context) autoencoder.TrainConfig {
 		WeightDecay: c.Float64("weight-decay"), Schedule: c.String("schedule"),
 		StepSize: c.Int("step-size"), Gamma: c.Float64("gamma"), MinLR: c.Float64("min-lr"),
 		ClipNorm: c.Float64("clip-norm"), Seed: c.Uint64("seed"), ValSplit: c.Float64("val-split"),
-		Patience: c.Int("patience"), Shuffle: !c.Bool("no-shuffle"),
+		Patience: c.Int("patience"), Shuffle: !c.Bool("no-shuffle"), Noise: c.String("noise"),
 	}
+}
+
+// checkVariant reconciles --variant and --noise.
+func checkVariant(c *cli.Context) error {
+	switch v := c.String("variant"); v {
+	case "plain":
+		if c.String("noise") != "" && c.IsSet("variant") {
+			return fmt.Errorf("--noise makes a denoising autoencoder; drop --variant plain or use --variant denoising")
+		}
+	case "denoising":
+		if c.String("noise") == "" {
+			return fmt.Errorf("--variant denoising needs --noise, e.g. --noise gaussian:0.3 or --noise masking:0.25")
+		}
+	case "sparse", "contractive", "vae":
+		return fmt.Errorf("--variant %s is not built yet (plain and denoising are)", v)
+	default:
+		return fmt.Errorf("unknown --variant %q (want plain or denoising)", v)
+	}
+	return nil
 }
 
 // newTrainRun builds a fresh run from the flags.
@@ -159,6 +180,9 @@ func newTrainRun(c *cli.Context, data *dataset.Table, source string, b engine.Ba
 	}
 	if a.Latent, err = engine.ParseAct(c.String("latent-act")); err != nil {
 		return nil, fmt.Errorf("--latent-act: %w", err)
+	}
+	if err := checkVariant(c); err != nil {
+		return nil, err
 	}
 	cfg := trainConfig(c)
 	scale := c.String("scale")
