@@ -492,22 +492,32 @@ func (r *replayer) Record(fn func() error) (engine.Replay, error) {
 	return fnReplay{fn, r}, nil
 }
 
+// trainedWeights trains fitOpts (changed by set) on b and returns the bytes
+// of the model.safetensors it wrote.
+func trainedWeights(t *testing.T, b engine.Backend, set func(*FitOptions)) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	opts := fitOpts(t, b, dir)
+	set(&opts)
+	r, err := NewRun(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.Train(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w, err := os.ReadFile(filepath.Join(dir, WeightsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
 // Replaying recorded steps must give exactly the weights of op-by-op steps.
 func TestReplayedStepsMatch(t *testing.T) {
 	weights := func(b engine.Backend) []byte {
-		dir := t.TempDir()
-		opts := fitOpts(t, b, dir)
-		opts.Train.ClipNorm = 0.5
-		r, err := NewRun(opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Close()
-		if err := r.Train(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		w, _ := os.ReadFile(filepath.Join(dir, WeightsFile))
-		return w
+		return trainedWeights(t, b, func(o *FitOptions) { o.Train.ClipNorm = 0.5 })
 	}
 	plain := weights(cpu(t))
 	rb := &replayer{Backend: cpu(t)}
@@ -548,19 +558,7 @@ func TestPrefetchedBatchesMatch(t *testing.T) {
 
 func checkPrefetch(t *testing.T, noise string) {
 	train := func(b engine.Backend) []byte {
-		dir := t.TempDir()
-		opts := fitOpts(t, b, dir)
-		opts.Train.Noise = noise
-		r, err := NewRun(opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Close()
-		if err := r.Train(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		w, _ := os.ReadFile(filepath.Join(dir, WeightsFile))
-		return w
+		return trainedWeights(t, b, func(o *FitOptions) { o.Train.Noise = noise })
 	}
 	plain := train(cpu(t))
 	ab := &asyncReplayer{replayer: replayer{Backend: cpu(t)}}
