@@ -602,3 +602,50 @@ func TestDenoisingImproves(t *testing.T) {
 		t.Errorf("validation corruption changed between epochs: %v vs %v", *first.ValNoisyMSE, *last.ValNoisyMSE)
 	}
 }
+
+func TestScaledPredictions(t *testing.T) {
+	b := cpu(t)
+	dir := t.TempDir()
+	opts := fitOpts(t, b, dir)
+	opts.Train.Noise, opts.Train.Epochs = "masking:0.5", 1
+	r, err := NewRun(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Train(context.Background())
+	r.Close()
+	m, cfg, err := LoadModel(dir, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Free()
+	p, _ := NewPredictor(m, cfg, 7)
+	defer p.Free()
+	x := opts.Data.Data[:20*8]
+	noisy, err := p.CorruptScaled(x, 8, 3, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zeros := 0
+	for i, v := range noisy {
+		if v == 0 {
+			zeros++
+		} else if v != x[i] {
+			t.Fatalf("masking changed element %d from %v to %v", i, x[i], v)
+		}
+	}
+	// 160 elements, p = 0.5: σ ≈ 6.3, allow 5σ.
+	if zeros < 80-32 || zeros > 80+32 {
+		t.Errorf("%d of 160 elements masked, want about 80", zeros)
+	}
+	rs, err := p.ReconstructScaled(x, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ru, _, _ := p.Reconstruct(x, 8) // scaler none: the same values
+	for i := range rs {
+		if rs[i] != ru[i] {
+			t.Fatalf("ReconstructScaled[%d] = %v, Reconstruct %v", i, rs[i], ru[i])
+		}
+	}
+}

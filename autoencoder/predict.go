@@ -10,12 +10,13 @@ import (
 // model directory's scaler is applied on the way in (and inverted on
 // reconstructions on the way out).
 type Predictor struct {
-	Model  *Model
-	Config Config
-	ws     *workspace
-	rowErr engine.Matrix
-	host   []float32
-	out    []float32
+	Model   *Model
+	Config  Config
+	ws      *workspace
+	rowErr  engine.Matrix
+	scratch engine.Matrix // [batch×d0], allocated on first use
+	host    []float32
+	out     []float32
 }
 
 // NewPredictor prepares batches of up to batch rows.
@@ -39,6 +40,7 @@ func NewPredictor(m *Model, cfg Config, batch int) (*Predictor, error) {
 func (p *Predictor) Free() {
 	p.ws.free()
 	p.Model.Backend.Free(p.rowErr)
+	p.Model.Backend.Free(p.scratch)
 }
 
 func (p *Predictor) checkCols(cols int) error {
@@ -117,4 +119,67 @@ func (p *Predictor) Reconstruct(data []float32, cols int) (recon, rowErr []float
 		return nil, nil, err
 	}
 	return recon, rowErr, nil
+}
+
+// ReconstructScaled reconstructs rows already in the model's scaled space
+// and returns the reconstructions in that space (for display and metrics).
+func (p *Predictor) ReconstructScaled(scaled []float32, cols int) ([]float32, error) {
+	return p.eachBatch(scaled, cols, func(x, out engine.Matrix, n int) error {
+		L := len(p.Model.Layers)
+		if err := p.Model.forward(p.ws, x, 0, L, n); err != nil {
+			return err
+		}
+		return p.Model.Backend.Copy(out, rowsOf(p.ws.y[L-1], n))
+	})
+}
+
+// CorruptScaled applies the model's training noise (config train.noise) to
+// rows in the scaled space, drawing from Philox stream of seed; a model
+// trained without noise returns a copy.
+func (p *Predictor) CorruptScaled(scaled []float32, cols int, seed, stream uint64) ([]float32, error) {
+	kind, level := engine.NoiseNone, float32(0)
+	if s := p.Config.Train.Noise; s != "" {
+		var err error
+		if kind, level, err = engine.ParseNoise(s); err != nil {
+			return nil, err
+		}
+	}
+	batch := 0
+	return p.eachBatch(scaled, cols, func(x, out engine.Matrix, n int) error {
+		batch++
+		return p.Model.Backend.Corrupt(out, x, kind, level, seed, stream+uint64(batch-1))
+	})
+}
+
+// eachBatch uploads scaled rows batch by batch into the input buffer, lets
+// fn write n output rows of the same width into out (a scratch buffer),
+// and collects them.
+func (p *Predictor) eachBatch(scaled []float32, cols int, fn func(x, out engine.Matrix, n int) error) ([]float32, error) {
+	if err := p.checkCols(cols); err != nil {
+		return nil, err
+	}
+	rows := len(scaled) / cols
+	res := make([]float32, rows*cols)
+	if p.scratch.Empty() {
+		m, err := p.Model.Backend.Alloc(p.ws.batch, cols)
+		if err != nil {
+			return nil, err
+		}
+		p.scratch = m
+	}
+	for lo := 0; lo < rows; lo += p.ws.batch {
+		n := min(p.ws.batch, rows-lo)
+		x := rowsOf(p.ws.x, n)
+		if err := p.Model.Backend.Upload(x, scaled[lo*cols:(lo+n)*cols]); err != nil {
+			return nil, err
+		}
+		out := rowsOf(p.scratch, n)
+		if err := fn(x, out, n); err != nil {
+			return nil, err
+		}
+		if err := p.Model.Backend.Download(res[lo*cols:(lo+n)*cols], out); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }

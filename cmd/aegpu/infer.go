@@ -47,7 +47,8 @@ when given; a summary is printed either way.
 Example:
   aegpu reconstruct --model aegpu-model --data x.npy --out recon.npy --errors err.csv`,
 		Flags: append(slices.Clone(inferFlags),
-			&cli.StringFlag{Name: "errors", Usage: "per-row reconstruction error `FILE` (.npy or .csv)"}),
+			&cli.StringFlag{Name: "errors", Usage: "per-row reconstruction error `FILE` (.npy or .csv)"},
+			&cli.StringFlag{Name: "images", Usage: "also draw the first rows as a PNG grid (inputs, [noisy inputs,] reconstructions) to `FILE`; image models only"}),
 		Action: runReconstruct,
 	}
 }
@@ -136,6 +137,11 @@ func runReconstruct(c *cli.Context) error {
 	}
 	if e := c.String("errors"); e != "" {
 		if err := dataset.Save(e, []string{"mse"}, data.Rows, 1, rowErr); err != nil {
+			return err
+		}
+	}
+	if path := c.String("images"); path != "" {
+		if err := writeImageGrid(path, p, data.Data, data.Cols, 1); err != nil {
 			return err
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"image/png"
 	"math"
 	"os"
 	"path/filepath"
@@ -124,5 +125,38 @@ func TestCLIErrorsNameTheProblem(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("aegpu %s: err = %v, want it to mention %q", strings.Join(c.args, " "), err, c.want)
 		}
+	}
+}
+
+func TestImagesGrid(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "toy.csv")
+	writeToyCSV(t, data, 60)
+	model := filepath.Join(dir, "m")
+	grid := filepath.Join(dir, "grid.png")
+	if _, err := run(t, "train", "--data", data, "--layers", "6,3", "--scale", "minmax", "--epochs", "1", "--noise", "gaussian:0.1",
+		"--image-shape", "2x3", "--images", grid, "--out", model, "--quiet"); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(grid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("grid is not a PNG: %v", err)
+	}
+	// 3 grid rows (inputs, noisy, reconstructions) of 2-pixel-high images at
+	// scale 3 with 4-pixel gaps; 6 validation rows (10% of 60) across.
+	if b := img.Bounds(); b.Dy() != 3*(2*3+4)+4 || b.Dx() != 6*(3*3+4)+4 {
+		t.Errorf("grid is %v", b)
+	}
+	// A model without an image shape says how to get one.
+	plain := filepath.Join(dir, "plain")
+	run(t, "train", "--data", data, "--layers", "6,3", "--epochs", "1", "--out", plain, "--quiet")
+	_, err = run(t, "reconstruct", "--model", plain, "--data", data, "--out", filepath.Join(dir, "r.npy"), "--images", grid, "--quiet")
+	if err == nil || !strings.Contains(err.Error(), "--image-shape") {
+		t.Errorf("images without an image shape: %v", err)
 	}
 }

@@ -67,6 +67,7 @@ Examples:
 			&cli.StringFlag{Name: "scale", Value: "auto", Usage: "feature scaling fitted on the training rows and stored with the model: none, minmax (each feature to [0,1]), global (all values together to [0,1], e.g. pixels/255), standard (zero mean, unit variance), auto (global for images outside [0,1], else none)"},
 			&cli.StringFlag{Name: "nan", Value: "error", Usage: "rows with NaN/Inf: error, skip, zero"},
 			&cli.StringFlag{Name: "image-shape", Usage: "HxW of image rows, recorded for image tools (IDX data sets it)"},
+			&cli.StringFlag{Name: "images", Usage: "after training, draw validation rows as a PNG grid (inputs, [noisy inputs,] reconstructions) to `FILE`"},
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "aegpu-model", Usage: "model `DIR` to create"},
 			&cli.BoolFlag{Name: "force", Usage: "overwrite a model already in --out"},
 			&cli.StringFlag{Name: "resume", Usage: "continue the run saved in model `DIR`"},
@@ -289,6 +290,12 @@ func runTrain(c *cli.Context) error {
 			summary["best_epoch"], summary["best_val_loss"] = st.BestEpoch, st.BestVal
 		}
 	}
+	if path := c.String("images"); path != "" {
+		if err := trainImages(path, run, data); err != nil {
+			return err
+		}
+		rep.printf("wrote %s\n", path)
+	}
 	if st.StopReason == "early_stopping" {
 		rep.printf("early stopping: no better validation loss for %d epochs; kept the weights of epoch %d (val %.5f)\n", cfg.Train.Patience, st.BestEpoch, st.BestVal)
 	}
@@ -306,4 +313,24 @@ func dataHint(source string) string {
 		return ""
 	}
 	return " --data " + source
+}
+
+// trainImages draws the run's first validation rows (or first rows, with
+// no validation split) with the trained model.
+func trainImages(path string, run *autoencoder.Run, data *dataset.Table) error {
+	cfg := run.Config
+	_, val := autoencoder.Split(data.Rows, cfg.Train.ValSplit, cfg.Train.Seed)
+	if len(val) == 0 {
+		val = []int{0, 1, 2, 3, 4, 5, 6, 7}[:min(gridColumns, data.Rows)]
+	}
+	rows := make([]float32, 0, gridColumns*data.Cols)
+	for _, r := range val[:min(gridColumns, len(val))] {
+		rows = append(rows, data.Row(r)...)
+	}
+	p, err := autoencoder.NewPredictor(run.Trainer.Model, cfg, gridColumns)
+	if err != nil {
+		return err
+	}
+	defer p.Free()
+	return writeImageGrid(path, p, rows, data.Cols, cfg.Train.Seed)
 }

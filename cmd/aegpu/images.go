@@ -1,0 +1,59 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/aegpu/aegpu/autoencoder"
+	"github.com/aegpu/aegpu/engine"
+	"github.com/aegpu/aegpu/internal/imagegrid"
+)
+
+// gridColumns is how many samples an --images grid shows.
+const gridColumns = 8
+
+// writeImageGrid draws up to gridColumns rows of data (unscaled) as a PNG:
+// one grid row of inputs, one of their corrupted versions for a denoising
+// model, one of reconstructions (of the corrupted input when denoising),
+// all in the model's scaled space.
+func writeImageGrid(path string, p *autoencoder.Predictor, data []float32, cols int, seed uint64) error {
+	shape := p.Config.ImageShape
+	h, w, ch := 0, 0, 1
+	switch len(shape) {
+	case 2:
+		h, w = shape[0], shape[1]
+	case 3:
+		h, w, ch = shape[0], shape[1], shape[2]
+	}
+	if h*w*ch != cols {
+		return fmt.Errorf("--images: the model has no image shape matching its %d inputs (train with --image-shape HxW)", cols)
+	}
+	n := min(gridColumns, len(data)/cols)
+	x := slices.Clone(data[:n*cols])
+	if err := p.Config.Scaler.Apply(x, cols); err != nil {
+		return err
+	}
+	in := x
+	rows := [][]float32{x}
+	if p.Config.Train.Noise != "" {
+		var err error
+		if in, err = p.CorruptScaled(x, cols, seed, engine.StreamNoise-2<<32); err != nil {
+			return err
+		}
+		rows = append(rows, in)
+	}
+	rec, err := p.ReconstructScaled(in, cols)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, rec)
+	g := imagegrid.Grid{H: h, W: w, C: ch, Scale: 3, Gap: 4}
+	for _, r := range rows {
+		var cells [][]float32
+		for i := 0; i < n; i++ {
+			cells = append(cells, r[i*cols:(i+1)*cols])
+		}
+		g.Rows = append(g.Rows, cells)
+	}
+	return g.WritePNG(path)
+}
