@@ -126,28 +126,39 @@ func Run(b engine.Backend, m Model, o Options) (Result, error) {
 	return r, nil
 }
 
+// Header is the first line of the results table.
+func Header() string {
+	return fmt.Sprintf("%-6s %6s  %-34s %14s %19s %10s %8s %6s %8s\n", "model", "batch", "device", "samples/s", "min–max", "µs/step", "TFLOP/s", "%peak", "vs cpu")
+}
+
+// Row formats one result; speedup ≤ 0 means none (no CPU result to compare).
+func Row(r Result, speedup float64) string {
+	peak, sp := "—", "—"
+	if r.PeakFraction > 0 {
+		peak = fmt.Sprintf("%.1f", 100*r.PeakFraction)
+	}
+	if speedup > 0 {
+		sp = fmt.Sprintf("%.1f×", speedup)
+	}
+	dev := r.Device
+	if len(dev) > 34 {
+		dev = dev[:33] + "…"
+	}
+	return fmt.Sprintf("%-6s %6d  %-34s %14.0f %9.0f–%-9.0f %10.1f %8.3f %6s %8s\n",
+		r.Model, r.Batch, dev, r.SamplesPerSec, r.MinSPS, r.MaxSPS, r.MicrosPerStep, r.TFLOPS, peak, sp)
+}
+
 // Table formats results as an aligned text table.
 func Table(rs []Result, speedups map[string]float64) string {
-	s := fmt.Sprintf("%-6s %6s  %-34s %14s %19s %10s %8s %6s %8s\n", "model", "batch", "device", "samples/s", "min–max", "µs/step", "TFLOP/s", "%peak", "vs cpu")
+	s := Header()
 	for _, r := range rs {
-		peak, sp := "—", "—"
-		if r.PeakFraction > 0 {
-			peak = fmt.Sprintf("%.1f", 100*r.PeakFraction)
-		}
-		if v, ok := speedups[key(r)]; ok {
-			sp = fmt.Sprintf("%.1f×", v)
-		}
-		dev := r.Device
-		if len(dev) > 34 {
-			dev = dev[:33] + "…"
-		}
-		s += fmt.Sprintf("%-6s %6d  %-34s %14.0f %9.0f–%-9.0f %10.1f %8.3f %6s %8s\n",
-			r.Model, r.Batch, dev, r.SamplesPerSec, r.MinSPS, r.MaxSPS, r.MicrosPerStep, r.TFLOPS, peak, sp)
+		s += Row(r, speedups[Key(r)])
 	}
 	return s
 }
 
-func key(r Result) string { return fmt.Sprintf("%s/%d/%s", r.Model, r.Batch, r.Device) }
+// Key identifies a result in the map Speedups returns.
+func Key(r Result) string { return fmt.Sprintf("%s/%d/%s", r.Model, r.Batch, r.Device) }
 
 // Speedups maps each non-CPU result to its ratio over the CPU result of the
 // same model and batch measured in the same run.
@@ -161,7 +172,7 @@ func Speedups(rs []Result) map[string]float64 {
 	out := map[string]float64{}
 	for _, r := range rs {
 		if c, ok := cpu[fmt.Sprintf("%s/%d", r.Model, r.Batch)]; ok && r.Device[:3] != "cpu" {
-			out[key(r)] = r.SamplesPerSec / c
+			out[Key(r)] = r.SamplesPerSec / c
 		}
 	}
 	return out

@@ -80,7 +80,10 @@ func runBench(c *cli.Context) error {
 	}
 	o := bench.DefaultOptions()
 	o.Windows = c.Int("windows")
+	// Rows print as they complete (a run cut short still shows them); the
+	// CPU, probed first, gives the speed-up of the devices after it.
 	var results []bench.Result
+	fmt.Print(bench.Header())
 	for _, spec := range devs {
 		b, note, err := engine.Open(spec)
 		if err != nil {
@@ -99,10 +102,10 @@ func runBench(c *cli.Context) error {
 				return fmt.Errorf("%s b%d on %s: %w", m.Name, m.Batch, spec, err)
 			}
 			results = append(results, r)
+			fmt.Print(bench.Row(r, bench.Speedups(results)[bench.Key(r)]))
 		}
 		b.Close()
 	}
-	fmt.Print(bench.Table(results, bench.Speedups(results)))
 	var refs []bench.RefResult
 	if c.Bool("reference") {
 		names := []string{}
