@@ -337,6 +337,9 @@ func ParseNoise(s string) (Noise, float32, error) {
 			continue
 		}
 		if Noise(i) == NoiseNone {
+			if hasLevel {
+				return 0, 0, fmt.Errorf("noise %q: none takes no level", s)
+			}
 			return NoiseNone, 0, nil
 		}
 		if !hasLevel {

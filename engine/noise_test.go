@@ -52,6 +52,7 @@ func TestParseNoiseErrors(t *testing.T) {
 		"masking:-0.1", "gaussian:-1", // negative
 		"masking:1.5", "salt_pepper:1.01", "masking:2", // a probability above 1
 		"gaussian:NaN", "gaussian:inf", "gaussian:+Inf", "gaussian:1e39", // not finite in float32
+		"none:0.5", // none takes no level
 	} {
 		kind, level, err := ParseNoise(in)
 		if err == nil {
