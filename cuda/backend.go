@@ -9,10 +9,10 @@ import (
 	"github.com/aegpu/aegpu/kernels"
 )
 
-// Backend runs engine ops on one GPU. All work is queued on one stream in
-// call order; only Download and Sync wait for it. A Backend is used from one
-// goroutine at a time (it makes its context current at every call, so that
-// goroutine may move between OS threads).
+// Backend runs engine ops on one GPU. Ops are queued on one stream in call
+// order (UploadAfter copies on a second one); only Download and Sync wait
+// for them. A Backend is used from one goroutine at a time, which may move
+// between OS threads: its context is made current on every call.
 type Backend struct {
 	ctx    *cu.Context
 	dev    cu.DeviceInfo
@@ -225,13 +225,20 @@ func (b *Backend) own(op string, ms ...engine.Matrix) error {
 	return nil
 }
 
-// enter makes the context current and checks ownership; every op starts here.
+// enter checks ownership and, when the binding does not do it itself,
+// makes the context current; every op starts here. With one device the
+// binding makes its context current inside each driver call (a goroutine
+// may change OS threads between any two calls), so no extra driver call is
+// spent per op; with several, each op sets its device's context.
 func (b *Backend) enter(op string, ms ...engine.Matrix) error {
 	if b.closed {
 		return fmt.Errorf("engine.%s: backend is closed", op)
 	}
 	if err := b.own(op, ms...); err != nil {
 		return err
+	}
+	if b.ctx.Automatic() {
+		return nil
 	}
 	return b.ctx.SetCurrent()
 }

@@ -196,6 +196,8 @@ type Context struct {
 var (
 	ctxMu   sync.Mutex
 	ctxLive = map[*Context]struct{}{}
+	// autoHandle mirrors the C side's automatic context (0: none).
+	autoHandle atomic.Uintptr
 )
 
 // updateAutoContext recomputes the automatic context: the live contexts'
@@ -208,10 +210,23 @@ func updateAutoContext() {
 			h = c.handle
 		case h != c.handle:
 			drvSetAutoContext(0)
+			autoHandle.Store(0)
 			return
 		}
 	}
 	drvSetAutoContext(h)
+	autoHandle.Store(h)
+}
+
+// Automatic reports whether c is the automatic context, which every call
+// of this package makes current on its calling thread by itself: then
+// SetCurrent is never needed for c. It is false once contexts of several
+// devices are retained, or after Release.
+func (c *Context) Automatic() bool {
+	c.mu.Lock()
+	h := c.handle
+	c.mu.Unlock()
+	return h != 0 && autoHandle.Load() == h
 }
 
 // RetainPrimary retains the primary context of device ordinal

@@ -128,9 +128,15 @@ func TestGPUContextRetainRelease(t *testing.T) {
 	if c.Ordinal() != 0 {
 		t.Errorf("Ordinal = %d", c.Ordinal())
 	}
+	if !c.Automatic() {
+		t.Error("the only device's primary context is not the automatic one")
+	}
 	must(t, c.SetCurrent())
 	must(t, c.Release())
 	must(t, c.Release()) // no-op
+	if c.Automatic() {
+		t.Error("a released context still reports Automatic")
+	}
 	if err := c.SetCurrent(); err == nil {
 		t.Error("SetCurrent on a released Context succeeded")
 	}
