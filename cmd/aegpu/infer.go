@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -83,7 +85,7 @@ func openPredictor(c *cli.Context) (*autoencoder.Predictor, *dataset.Table, func
 // checkOutputPath rejects an output extension we cannot write before any
 // work is done.
 func checkOutputPath(path string) error {
-	switch ext := lowerExt(path); ext {
+	switch ext := strings.ToLower(filepath.Ext(path)); ext {
 	case ".npy", ".csv":
 		return nil
 	default:

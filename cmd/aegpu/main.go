@@ -8,7 +8,6 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -113,13 +112,4 @@ func versionCommand() *cli.Command {
 			return nil
 		},
 	}
-}
-
-func lowerExt(p string) string {
-	for i := len(p) - 1; i >= 0 && p[i] != '/'; i-- {
-		if p[i] == '.' {
-			return strings.ToLower(p[i:])
-		}
-	}
-	return ""
 }
