@@ -1,41 +1,19 @@
 package backends_test
 
 import (
-	"context"
 	"math"
 	"testing"
 
-	"github.com/aegpu/aegpu/autoencoder"
 	_ "github.com/aegpu/aegpu/backends"
-	"github.com/aegpu/aegpu/dataset"
 	"github.com/aegpu/aegpu/engine"
+	"github.com/aegpu/aegpu/internal/paritytest"
 )
 
-// losses trains 50 steps (10 epochs of 5 batches) of a small autoencoder on
-// b and returns the running loss after every step.
+// losses trains 50 steps (10 epochs of 5 batches of 37 rows) on b and
+// returns the running loss after every step.
 func losses(t *testing.T, b engine.Backend, hidden engine.Act, loss string) []float64 {
-	t.Helper()
-	const rows, cols = 5 * 37, 33 // awkward sizes: batch 37, width 33
-	x := make([]float32, rows*cols)
-	engine.FillUniform(x, 5, 77, 0, 0, 1)
-	cfg := autoencoder.DefaultTrainConfig()
-	cfg.Epochs, cfg.Batch, cfg.ValSplit, cfg.Loss, cfg.Seed = 10, 37, 0, loss, 9
-	r, err := autoencoder.NewRun(autoencoder.FitOptions{
-		Data:   &dataset.Table{Rows: rows, Cols: cols, Data: x, Shape: []int{rows, cols}},
-		Source: "random", Scale: "none", Dir: t.TempDir(), Backend: b, Train: cfg,
-		Arch: autoencoder.Arch{Layers: []int{cols, 17, 7}, Hidden: hidden, Latent: engine.Linear, Output: engine.Sigmoid},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	var out []float64
-	r.Trainer.ProgressEvery = 0
-	r.Trainer.OnProgress = func(p autoencoder.Progress) { out = append(out, p.Loss) }
-	if err := r.Train(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	l, _ := paritytest.Run{Rows: 5 * 37, Epochs: 10, Batch: 37, Hidden: hidden, Loss: loss}.Train(t, b)
+	return l
 }
 
 // TestGPUMatchesCPUOverTraining is the end-to-end parity check: the same

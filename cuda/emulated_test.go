@@ -14,7 +14,6 @@ package cuda_test
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"math"
 	"os"
@@ -28,12 +27,11 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/aegpu/aegpu/autoencoder"
 	"github.com/aegpu/aegpu/cpu_fallback"
 	"github.com/aegpu/aegpu/cuda"
 	"github.com/aegpu/aegpu/cuda/internal/cu"
-	"github.com/aegpu/aegpu/dataset"
 	"github.com/aegpu/aegpu/engine"
+	"github.com/aegpu/aegpu/internal/paritytest"
 	"github.com/aegpu/aegpu/kernels"
 )
 
@@ -560,39 +558,15 @@ func TestEmulatedLargeVectors(t *testing.T) {
 }
 
 // trainRun trains a small autoencoder on b and returns the running loss
-// after every step and the final parameters.
+// after every step and the final parameters. 150 rows, 20% for
+// validation: 120 training rows in batches of 37 (three full batches,
+// replayed from a recording, and a partial one of 9 rows, run op by op),
+// with gradient clipping inside the recorded step, then RowLoss/ColMean
+// validation.
 func trainRun(t *testing.T, b engine.Backend, hidden engine.Act, loss string, noReplay bool) ([]float64, []float32) {
 	t.Helper()
-	// 150 rows of width 33, 20% for validation: 120 training rows in
-	// batches of 37 (three full batches, replayed from a recording, and a
-	// partial one of 9 rows, run op by op), then RowLoss/ColMean validation.
-	const rows, cols = 150, 33
-	x := make([]float32, rows*cols)
-	engine.FillUniform(x, 5, 77, 0, 0, 1)
-	cfg := autoencoder.DefaultTrainConfig()
-	cfg.Epochs, cfg.Batch, cfg.ValSplit, cfg.Loss, cfg.Seed = 3, 37, 0.2, loss, 9
-	cfg.ClipNorm = 0.5 // gradient clipping inside the recorded step
-	r, err := autoencoder.NewRun(autoencoder.FitOptions{
-		Data:   &dataset.Table{Rows: rows, Cols: cols, Data: x, Shape: []int{rows, cols}},
-		Source: "random", Scale: "none", Dir: t.TempDir(), Backend: b, Train: cfg,
-		Arch: autoencoder.Arch{Layers: []int{cols, 17, 7}, Hidden: hidden, Latent: engine.Linear, Output: engine.Sigmoid},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	var losses []float64
-	r.Trainer.ProgressEvery = 0
-	r.Trainer.NoReplay = noReplay
-	r.Trainer.OnProgress = func(p autoencoder.Progress) { losses = append(losses, p.Loss) }
-	if err := r.Train(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	params := make([]float32, r.Trainer.Model.Params.Len())
-	if err := b.Download(params, r.Trainer.Model.Params); err != nil {
-		t.Fatal(err)
-	}
-	return losses, params
+	return paritytest.Run{Rows: 150, Epochs: 3, Batch: 37, ValSplit: 0.2, ClipNorm: 0.5,
+		Hidden: hidden, Loss: loss, NoReplay: noReplay}.Train(t, b)
 }
 
 // TestEmulatedTraining trains on the CPU and on the emulated GPU (whose full

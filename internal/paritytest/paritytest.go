@@ -1,0 +1,58 @@
+// Package paritytest trains one small autoencoder the same way on any
+// backend and records every step, so tests can require the CPU and a GPU
+// (real or emulated) to give the same run from the same seed.
+package paritytest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/aegpu/aegpu/autoencoder"
+	"github.com/aegpu/aegpu/dataset"
+	"github.com/aegpu/aegpu/engine"
+)
+
+// Run describes a parity run of the 33→17→7 autoencoder on uniform random
+// rows of width 33 (awkward sizes: no tile divides them).
+type Run struct {
+	Rows     int     // data rows
+	Epochs   int     // passes
+	Batch    int     // rows per step
+	ValSplit float64 // held-out fraction
+	ClipNorm float64 // 0: no clipping
+	Hidden   engine.Act
+	Loss     string // mse or bce
+	NoReplay bool   // run every step op by op
+}
+
+// Train runs r on b and returns the running training loss after every step
+// and the final parameters.
+func (r Run) Train(t *testing.T, b engine.Backend) (losses []float64, params []float32) {
+	t.Helper()
+	const cols = 33
+	x := make([]float32, r.Rows*cols)
+	engine.FillUniform(x, 5, 77, 0, 0, 1)
+	cfg := autoencoder.DefaultTrainConfig()
+	cfg.Epochs, cfg.Batch, cfg.ValSplit, cfg.Loss, cfg.Seed = r.Epochs, r.Batch, r.ValSplit, r.Loss, 9
+	cfg.ClipNorm = r.ClipNorm
+	run, err := autoencoder.NewRun(autoencoder.FitOptions{
+		Data:   &dataset.Table{Rows: r.Rows, Cols: cols, Data: x, Shape: []int{r.Rows, cols}},
+		Source: "random", Scale: "none", Dir: t.TempDir(), Backend: b, Train: cfg,
+		Arch: autoencoder.Arch{Layers: []int{cols, 17, 7}, Hidden: r.Hidden, Latent: engine.Linear, Output: engine.Sigmoid},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer run.Close()
+	run.Trainer.ProgressEvery = 0
+	run.Trainer.NoReplay = r.NoReplay
+	run.Trainer.OnProgress = func(p autoencoder.Progress) { losses = append(losses, p.Loss) }
+	if err := run.Train(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	params = make([]float32, run.Trainer.Model.Params.Len())
+	if err := b.Download(params, run.Trainer.Model.Params); err != nil {
+		t.Fatal(err)
+	}
+	return losses, params
+}
