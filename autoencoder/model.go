@@ -247,7 +247,7 @@ func rowsOf(a engine.Matrix, n int) engine.Matrix {
 func (m *Model) forward(w *workspace, in engine.Matrix, from, to, n int) error {
 	for i := from; i < to; i++ {
 		L := m.Layers[i]
-		if err := m.Backend.Dense(rowsOf(w.y[i], n), rowsOf(w.z[i], n), in, L.W, L.B, L.Act); err != nil {
+		if err := m.Backend.Dense(rowsOf(w.y[i], n), rowsOf(w.z[i], n), in, L.W, L.B, L.Act, 0); err != nil {
 			return fmt.Errorf("layer %s: %w", L.Name, err)
 		}
 		in = rowsOf(w.y[i], n)

@@ -282,7 +282,7 @@ func (t *Trainer) forwardBackward(n int) error {
 		if i == last && t.logits {
 			act = engine.Linear // σ′ is folded into the loss gradient
 		}
-		if err := b.DenseBackward(dx, L.GW, L.GB, rowsOf(ws.g[i], n), rowsOf(ws.y[i], n), rowsOf(ws.z[i], n), in, L.W, act, false); err != nil {
+		if err := b.DenseBackward(dx, L.GW, L.GB, rowsOf(ws.g[i], n), rowsOf(ws.y[i], n), rowsOf(ws.z[i], n), in, L.W, act, 0); err != nil {
 			return fmt.Errorf("layer %s backward: %w", L.Name, err)
 		}
 	}

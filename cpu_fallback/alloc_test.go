@@ -26,9 +26,9 @@ func TestNoAllocs(t *testing.T) {
 			name string
 			f    func() error
 		}{
-			{"Dense", func() error { return b.Dense(m.ys[0], none, m.xs[0], m.w[0], m.bias[0], engine.ReLU) }},
+			{"Dense", func() error { return b.Dense(m.ys[0], none, m.xs[0], m.w[0], m.bias[0], engine.ReLU, 0) }},
 			{"DenseBackward", func() error {
-				return b.DenseBackward(m.dys[0], m.dw[1], m.db[1], m.dys[1], m.ys[1], none, m.xs[1], m.w[1], engine.ReLU, false)
+				return b.DenseBackward(m.dys[0], m.dw[1], m.db[1], m.dys[1], m.ys[1], none, m.xs[1], m.w[1], engine.ReLU, 0)
 			}},
 			{"LossGrad", func() error { return b.LossGrad(engine.MSE, m.loss, grad, pred, x784, 1) }},
 			{"OptimizerStep", func() error { return b.OptimizerStep(adam, m.params, m.grads, m.m, m.v) }},

@@ -87,7 +87,7 @@ func BenchmarkDense(b *testing.B) {
 	for i, l := range mnistLayers {
 		b.Run(fmt.Sprintf("%dx%d_%s", l[0], l[1], m.acts[i]), func(b *testing.B) {
 			for b.Loop() {
-				must(b, bk.Dense(m.ys[i], engine.Matrix{}, m.xs[i], m.w[i], m.bias[i], m.acts[i]))
+				must(b, bk.Dense(m.ys[i], engine.Matrix{}, m.xs[i], m.w[i], m.bias[i], m.acts[i], 0))
 			}
 			b.ReportMetric(2*float64(benchB*l[0]*l[1])*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
@@ -108,7 +108,7 @@ func BenchmarkDenseBackward(b *testing.B) {
 				dx, gemms = m.dys[i-1], 2
 			}
 			for b.Loop() {
-				must(b, bk.DenseBackward(dx, m.dw[i], m.db[i], m.dys[i], m.ys[i], engine.Matrix{}, m.xs[i], m.w[i], m.acts[i], false))
+				must(b, bk.DenseBackward(dx, m.dw[i], m.db[i], m.dys[i], m.ys[i], engine.Matrix{}, m.xs[i], m.w[i], m.acts[i], 0))
 			}
 			b.ReportMetric(gemms*2*float64(benchB*l[0]*l[1])*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})

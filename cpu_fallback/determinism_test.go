@@ -21,14 +21,14 @@ func TestDeterminism(t *testing.T) {
 		w := randMat(t, b, out, in, 2, -0.04, 0.04)
 		bias := randMat(t, b, 1, out, 3, -0.5, 0.5)
 		y, z := alloc(t, b, B, out), alloc(t, b, B, out)
-		must(t, b.Dense(y, z, x, w, bias, engine.GELU))
+		must(t, b.Dense(y, z, x, w, bias, engine.GELU, 0))
 		res := [][]float32{host(t, b, y), host(t, b, z)}
 
 		dy := randMat(t, b, B, out, 4, -1, 1)
 		dx, dw, db := alloc(t, b, B, in), randMat(t, b, out, in, 5, -1, 1), randMat(t, b, 1, out, 6, -1, 1)
-		must(t, b.DenseBackward(dx, dw, db, dy, y, z, x, w, engine.GELU, true))
+		must(t, b.DenseBackward(dx, dw, db, dy, y, z, x, w, engine.GELU, engine.Accumulate))
 		res = append(res, host(t, b, dy), host(t, b, dx), host(t, b, dw), host(t, b, db))
-		must(t, b.DenseBackward(dx, dw, db, dy, y, none, x, w, engine.ReLU, false))
+		must(t, b.DenseBackward(dx, dw, db, dy, y, none, x, w, engine.ReLU, 0))
 		res = append(res, host(t, b, dx), host(t, b, dw), host(t, b, db))
 
 		target := randMat(t, b, B, out, 7, 0, 1)

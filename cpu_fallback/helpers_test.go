@@ -101,7 +101,7 @@ func newMLP(tb testing.TB, b *Backend, B int, layers [][2]int) *mlp {
 func (m *mlp) trainStep() error {
 	b := m.b
 	for i := range m.w {
-		if err := b.Dense(m.ys[i], engine.Matrix{}, m.xs[i], m.w[i], m.bias[i], m.acts[i]); err != nil {
+		if err := b.Dense(m.ys[i], engine.Matrix{}, m.xs[i], m.w[i], m.bias[i], m.acts[i], 0); err != nil {
 			return err
 		}
 	}
@@ -114,7 +114,7 @@ func (m *mlp) trainStep() error {
 		if i > 0 {
 			dx = m.dys[i-1]
 		}
-		if err := b.DenseBackward(dx, m.dw[i], m.db[i], m.dys[i], m.ys[i], engine.Matrix{}, m.xs[i], m.w[i], m.acts[i], false); err != nil {
+		if err := b.DenseBackward(dx, m.dw[i], m.db[i], m.dys[i], m.ys[i], engine.Matrix{}, m.xs[i], m.w[i], m.acts[i], 0); err != nil {
 			return err
 		}
 	}

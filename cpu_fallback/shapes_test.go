@@ -23,9 +23,9 @@ func TestManyShapes(t *testing.T) {
 				w := randMat(t, b, out, in, 2, -1, 1)
 				bias := randMat(t, b, 1, out, 3, -1, 1)
 				y := alloc(t, b, B, out)
-				must(t, b.Dense(y, engine.Matrix{}, x, w, bias, engine.Linear))
+				must(t, b.Dense(y, engine.Matrix{}, x, w, bias, engine.Linear, 0))
 				dx, dw, db := alloc(t, b, B, in), alloc(t, b, out, in), alloc(t, b, 1, out)
-				must(t, b.DenseBackward(dx, dw, db, y, engine.Matrix{}, engine.Matrix{}, x, w, engine.Linear, false))
+				must(t, b.DenseBackward(dx, dw, db, y, engine.Matrix{}, engine.Matrix{}, x, w, engine.Linear, 0))
 				hx, hw, hb, hy := host(t, b, x), host(t, b, w), host(t, b, bias), host(t, b, y)
 				hdx, hdw := host(t, b, dx), host(t, b, dw)
 				// Spot-check corners and a middle element of y, dx and dw

@@ -1,6 +1,7 @@
 package cuda
 
 import (
+	"errors"
 	"math"
 
 	"github.com/aegpu/aegpu/cuda/internal/cu"
@@ -33,9 +34,12 @@ func (b *Backend) launch(f cu.Function, grid, block [3]uint32) error {
 }
 
 // Dense computes y = act(x·wᵀ + b) (and z = x·wᵀ + b when z is present).
-func (b *Backend) Dense(y, z, x, w, bias engine.Matrix, act engine.Act) error {
-	if err := engine.CheckDense(y, z, x, w, bias, act); err != nil {
+func (b *Backend) Dense(y, z, x, w, bias engine.Matrix, act engine.Act, opt engine.DenseOpt) error {
+	if err := engine.CheckDense(y, z, x, w, bias, act, opt); err != nil {
 		return err
+	}
+	if opt&engine.TransW != 0 {
+		return errTransW
 	}
 	if err := b.enter("Dense", y, z, x, w, bias); err != nil {
 		return err
@@ -52,9 +56,17 @@ func (b *Backend) Dense(y, z, x, w, bias engine.Matrix, act engine.Act) error {
 
 // DenseBackward folds act′ into dy (and reduces db) in one kernel, then
 // runs the two products dx = dz·w and dw = dzᵀ·x.
-func (b *Backend) DenseBackward(dx, dw, db, dy, y, z, x, w engine.Matrix, act engine.Act, accumulate bool) error {
-	if err := engine.CheckDenseBackward(dx, dw, db, dy, y, z, x, w, act); err != nil {
+func (b *Backend) DenseBackward(dx, dw, db, dy, y, z, x, w engine.Matrix, act engine.Act, opt engine.DenseOpt) error {
+	if err := engine.CheckDenseBackward(dx, dw, db, dy, y, z, x, w, act, opt); err != nil {
 		return err
+	}
+	if opt&engine.TransW != 0 || db.Empty() {
+		return errTransW
+	}
+	accumulate := opt&engine.Accumulate != 0
+	dxBeta := float32(0)
+	if opt&engine.AccumulateDX != 0 {
+		dxBeta = 1
 	}
 	if err := b.enter("DenseBackward", dx, dw, db, dy, y, z, x, w); err != nil {
 		return err
@@ -81,7 +93,7 @@ func (b *Backend) DenseBackward(dx, dw, db, dy, y, z, x, w engine.Matrix, act en
 			return b.fill(dx, 0)
 		}
 		// dx[m×k] = dz[m×n] · w[n×k]
-		b.args.Reset().Ptr(b.ptr(dy)).Ptr(b.ptr(w)).Ptr(b.ptr(dx)).I32(int32(m)).I32(int32(k)).I32(int32(n)).F32(0)
+		b.args.Reset().Ptr(b.ptr(dy)).Ptr(b.ptr(w)).Ptr(b.ptr(dx)).I32(int32(m)).I32(int32(k)).I32(int32(n)).F32(dxBeta)
 		f, grid, block := b.gemmKernel(b.k.gemmNN, b.k.gemmNN64, m, k)
 		if err := b.launch(f, grid, block); err != nil {
 			return err
@@ -101,6 +113,9 @@ func (b *Backend) DenseBackward(dx, dw, db, dy, y, z, x, w engine.Matrix, act en
 	}
 	return nil
 }
+
+// errTransW: tied weights and an absent db are not in the CUDA backend yet.
+var errTransW = errors.New("cuda: DenseOpt TransW and an absent db are not implemented yet")
 
 // LossGrad adds weight·mean loss to acc and writes the gradient.
 func (b *Backend) LossGrad(kind engine.Loss, acc, grad, pred, target engine.Matrix, weight float32) error {

@@ -56,21 +56,25 @@ func overlaps(a, b Matrix) bool {
 }
 
 // CheckDense validates Dense's arguments.
-func CheckDense(y, z, x, w, b Matrix, act Act) error {
+func CheckDense(y, z, x, w, b Matrix, act Act, opt DenseOpt) error {
 	const op = "Dense"
 	for _, p := range []arg{{"y", y}, {"x", x}, {"w", w}, {"b", b}} {
 		if err := present(op, p.n, p.m); err != nil {
 			return err
 		}
 	}
-	if x.Cols != w.Cols {
-		return shapeErr(op, "x is %s but w is %s: x's columns must equal w's", x.Shape(), w.Shape())
+	if err := checkOpt(op, opt, TransW); err != nil {
+		return err
 	}
-	if b.Len() != w.Rows {
-		return shapeErr(op, "b has %d elements but w has %d rows", b.Len(), w.Rows)
+	out, in := denseShape(w, opt)
+	if x.Cols != in {
+		return shapeErr(op, "x is %s but w is %s%s: x's columns must equal the layer's input width %d", x.Shape(), w.Shape(), transNote(opt), in)
 	}
-	if y.Rows != x.Rows || y.Cols != w.Rows {
-		return shapeErr(op, "y is %s, want [%d×%d]", y.Shape(), x.Rows, w.Rows)
+	if b.Len() != out {
+		return shapeErr(op, "b has %d elements but the layer has %d outputs (w is %s%s)", b.Len(), out, w.Shape(), transNote(opt))
+	}
+	if y.Rows != x.Rows || y.Cols != out {
+		return shapeErr(op, "y is %s, want [%d×%d]", y.Shape(), x.Rows, out)
 	}
 	if act.NeedsPre() && z.Empty() {
 		return shapeErr(op, "%s needs the pre-activation z", act)
@@ -92,25 +96,57 @@ func CheckDense(y, z, x, w, b Matrix, act Act) error {
 	return nil
 }
 
+// denseShape is a Dense layer's (out, in) for weight w stored as opt says.
+func denseShape(w Matrix, opt DenseOpt) (out, in int) {
+	if opt&TransW != 0 {
+		return w.Cols, w.Rows
+	}
+	return w.Rows, w.Cols
+}
+
+func transNote(opt DenseOpt) string {
+	if opt&TransW != 0 {
+		return " (transposed)"
+	}
+	return ""
+}
+
+// checkOpt rejects flags outside allowed.
+func checkOpt(op string, opt, allowed DenseOpt) error {
+	if opt&^allowed != 0 {
+		return shapeErr(op, "unsupported option bits %#x", uint8(opt&^allowed))
+	}
+	return nil
+}
+
 // CheckDenseBackward validates DenseBackward's arguments.
-func CheckDenseBackward(dx, dw, db, dy, y, z, x, w Matrix, act Act) error {
+func CheckDenseBackward(dx, dw, db, dy, y, z, x, w Matrix, act Act, opt DenseOpt) error {
 	const op = "DenseBackward"
-	for _, p := range []arg{{"dw", dw}, {"db", db}, {"dy", dy}, {"x", x}, {"w", w}} {
+	for _, p := range []arg{{"dw", dw}, {"dy", dy}, {"x", x}, {"w", w}} {
 		if err := present(op, p.n, p.m); err != nil {
 			return err
 		}
 	}
-	if x.Cols != w.Cols {
-		return shapeErr(op, "x is %s but w is %s: x's columns must equal w's", x.Shape(), w.Shape())
+	if err := checkOpt(op, opt, TransW|Accumulate|AccumulateDX); err != nil {
+		return err
 	}
-	if dy.Rows != x.Rows || dy.Cols != w.Rows {
-		return shapeErr(op, "dy is %s, want [%d×%d]", dy.Shape(), x.Rows, w.Rows)
+	out, in := denseShape(w, opt)
+	if x.Cols != in {
+		return shapeErr(op, "x is %s but w is %s%s: x's columns must equal the layer's input width %d", x.Shape(), w.Shape(), transNote(opt), in)
+	}
+	if dy.Rows != x.Rows || dy.Cols != out {
+		return shapeErr(op, "dy is %s, want [%d×%d]", dy.Shape(), x.Rows, out)
 	}
 	if err := same(op, "dw", dw, "w", w); err != nil {
 		return err
 	}
-	if db.Len() != w.Rows {
-		return shapeErr(op, "db has %d elements but w has %d rows", db.Len(), w.Rows)
+	if !db.Empty() {
+		if err := present(op, "db", db); err != nil {
+			return err
+		}
+		if db.Len() != out {
+			return shapeErr(op, "db has %d elements but the layer has %d outputs", db.Len(), out)
+		}
 	}
 	if act.NeedsPre() {
 		if err := present(op, "z", z); err != nil {

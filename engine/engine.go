@@ -243,19 +243,23 @@ type Backend interface {
 	//	z = x·wᵀ + b    x [B×in], w [out×in], b [1×out]
 	//	y = act(z)      y, z [B×out]
 	//
+	// With TransW in opt, w is stored [in×out] and z = x·w + b (a tied
+	// decoder layer using its encoder layer's weight as stored).
 	// z may be absent unless act.NeedsPre(); y and z may not alias x.
-	Dense(y, z, x, w, b Matrix, act Act) error
+	Dense(y, z, x, w, b Matrix, act Act, opt DenseOpt) error
 
 	// DenseBackward is Dense's backward pass. On entry dy holds ∂L/∂y; it is
 	// overwritten with ∂L/∂z = dy ⊙ act′ (computed from y, or from z when
 	// act.NeedsPre()). Then
 	//
-	//	dx  = dz·w          [B×in]   (skipped when dx is absent)
-	//	dw (+)= dzᵀ·x       [out×in]
-	//	db (+)= Σ_rows dz   [1×out]
+	//	dx  (+)= dz·w        [B×in]   (skipped when dx is absent)
+	//	dw  (+)= dzᵀ·x       [out×in]
+	//	db  (+)= Σ_rows dz   [1×out]  (skipped when db is absent)
 	//
-	// With accumulate, dw and db are added to instead of overwritten.
-	DenseBackward(dx, dw, db, dy, y, z, x, w Matrix, act Act, accumulate bool) error
+	// With TransW, w and dw are [in×out]: dx (+)= dz·wᵀ, dw (+)= xᵀ·dz.
+	// dw and db are added to with Accumulate in opt, dx with AccumulateDX;
+	// otherwise they are overwritten.
+	DenseBackward(dx, dw, db, dy, y, z, x, w Matrix, act Act, opt DenseOpt) error
 
 	// LossGrad computes the mean loss L over all elements of pred and target
 	// (both [B×D]), adds weight·L to acc [1×1], and writes ∂L/∂pred into grad
@@ -306,6 +310,105 @@ type Backend interface {
 	//	NoiseSaltPepper: u = Uniform(i); dst = u < level/2 ? 0 : u < level ? 1 : src
 	//	NoiseNone:       dst = src
 	Corrupt(dst, src Matrix, kind Noise, level float32, seed, stream uint64) error
+
+	// The ops below are the regularizers of the autoencoder variants
+	// (sparse, contractive, variational). act′ and act″ are the first and
+	// second derivatives of act, computed from y or, when act.NeedsPre(),
+	// from z, as in DenseBackward; for linear, relu and leaky_relu act″ = 0.
+
+	// Sparsity adds sparsity penalties on a layer's activations h [B×D] to
+	// acc [1×1] and their gradient to dh [B×D] (∂L/∂h, which holds the rest
+	// of the gradient on entry), and writes each unit's mean activation
+	// ρ̂_j = (1/B)·Σ_i h_ij into rho [1×D]:
+	//
+	//	L1:  P₁ = l1·(1/B)·Σ_ij |h_ij|             dh_ij += l1·sign(h_ij)/B   (sign(0) = 0)
+	//	KL:  r_j = clamp(ρ̂_j, 1e-6, 1−1e-6)
+	//	     P₂ = beta·Σ_j [ρ·log(ρ/r_j) + (1−ρ)·log((1−ρ)/(1−r_j))]
+	//	                                            dh_ij += beta/B·(−ρ/r_j + (1−ρ)/(1−r_j))
+	//	acc += weight·(P₁ + P₂)
+	//
+	// with ρ = target in (0, 1) (needed only when beta > 0). The clamp only
+	// guards the logarithms: the gradient is taken as if r = ρ̂.
+	Sparsity(acc, dh, rho, h Matrix, l1, beta, target, weight float32) error
+
+	// ContractiveExact is the contractive penalty of a one-layer encoder
+	// h = act(z), z = x·wᵀ + b (w [D×in], y = h and z [B×D]), in closed form:
+	//
+	//	P = lambda·(1/B)·Σ_ij a′_ij²·‖w_j‖²       ‖w_j‖² = Σ_k w_jk²
+	//
+	// It adds weight·P to acc, turns dy (∂L/∂h on entry) into ∂(L+P)/∂z in
+	// place,
+	//
+	//	dy_ij ← dy_ij·a′_ij + 2·lambda/B·‖w_j‖²·a′_ij·a″_ij
+	//
+	// and writes the penalty's direct weight gradient into dw [D×in] and
+	// zeros into db [1×D],
+	//
+	//	dw_jk = 2·lambda/B·(Σ_i a′_ij²)·w_jk
+	//
+	// so that DenseBackward(dx, dw, db, dy, y, z, x, w, Linear, Accumulate)
+	// then completes the layer's gradient.
+	ContractiveExact(acc, dy, dw, db, y, z, w Matrix, act Act, lambda, weight float32) error
+
+	// ActJVP pushes a tangent s [B×D] through an activation: u = act′ ⊙ s
+	// (u may equal s). A forward-mode Jacobian–vector product through a
+	// layer is Dense(s, _, u_prev, w, zeros, Linear, 0) followed by ActJVP.
+	ActJVP(u, s, y, z Matrix, act Act) error
+	// ActJVPBackward is ActJVP's backward pass: given du = ∂P/∂u,
+	//
+	//	dzExtra += du ⊙ s ⊙ act″    (P's gradient on the pre-activation)
+	//	ds       = du ⊙ act′        (ds may equal du)
+	ActJVPBackward(ds, dzExtra, du, s, y, z Matrix, act Act) error
+	// ActBackward turns dy = ∂L/∂y into ∂L/∂z in place and adds extra
+	// (absent: nothing): dy ← dy ⊙ act′ + extra. DenseBackward with Linear
+	// then finishes the layer.
+	ActBackward(dy, extra, y, z Matrix, act Act) error
+
+	// Reparameterize samples a variational autoencoder's latent code
+	// (all [B×D]; eps holds standard normal draws, e.g. from RandNormal):
+	//
+	//	z = mu + exp(½·lv)·eps,   lv = clamp(logvar, LogVarMin, LogVarMax)
+	Reparameterize(z, mu, logvar, eps Matrix) error
+	// ReparamBackward is Reparameterize's backward pass plus the KL
+	// divergence of N(mu, e^lv) from N(0, I). Given dz = ∂L/∂z it writes
+	//
+	//	KL      = Σ_ij −½·(1 + lv − mu² − e^lv)        (over batch and units)
+	//	dmu     = dz + β·scale·mu
+	//	dlogvar = ½·dz·eps·e^(½·lv) + β·scale·½·(e^lv − 1)
+	//	          where LogVarMin ≤ logvar ≤ LogVarMax, else 0
+	//	acc    += weight·KL
+	//
+	// β is read from beta [1×1] on the device, so a KL warm-up changes it
+	// without re-recording the step. dmu and dlogvar may not alias inputs.
+	ReparamBackward(dmu, dlogvar, acc, beta, dz, mu, logvar, eps Matrix, scale, weight float32) error
+}
+
+// LogVarMin and LogVarMax clamp a VAE's log-variance (σ from 3e-7 to 2e4)
+// so that exp never overflows or underflows to a zero σ.
+const (
+	LogVarMin = -30
+	LogVarMax = 20
+)
+
+// DenseOpt modifies Dense and DenseBackward (flags, or-ed together).
+type DenseOpt uint8
+
+const (
+	// TransW: w (and dw) are stored transposed, [in×out]. A tied decoder
+	// layer passes its encoder layer's weight and gradient as they are.
+	TransW DenseOpt = 1 << iota
+	// Accumulate: DenseBackward adds into dw and db instead of writing them.
+	Accumulate
+	// AccumulateDX: DenseBackward adds into dx instead of writing it.
+	AccumulateDX
+)
+
+// AccumulateIf is Accumulate when acc is true, else no flag.
+func AccumulateIf(acc bool) DenseOpt {
+	if acc {
+		return Accumulate
+	}
+	return 0
 }
 
 // Noise is a corruption applied to a denoising autoencoder's input.

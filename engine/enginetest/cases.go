@@ -113,7 +113,7 @@ func denseCase(B, in, out int, act engine.Act, withZ bool, seed uint64) opCase {
 			if withZ {
 				z = d.out(B, out)
 			}
-			d.must(d.b.Dense(y, z, xm, wb[0], wb[1], act))
+			d.must(d.b.Dense(y, z, xm, wb[0], wb[1], act, 0))
 			res := [][]float32{d.get(y)}
 			if withZ {
 				res = append(res, d.get(z))
@@ -176,7 +176,7 @@ func denseBackwardCase(B, in, out int, act engine.Act, accumulate, withDx bool, 
 			if withDx {
 				dx = d.out(B, in)
 			}
-			d.must(d.b.DenseBackward(dx, grads[0], grads[1], dym, ym, zm, xm, wm, act, accumulate))
+			d.must(d.b.DenseBackward(dx, grads[0], grads[1], dym, ym, zm, xm, wm, act, engine.AccumulateIf(accumulate)))
 			res := [][]float32{d.get(dym), d.get(grads[0]), d.get(grads[1])}
 			if withDx {
 				res = append(res, d.get(dx))

@@ -160,7 +160,7 @@ func TestGemmNTBiasAct(t *testing.T) {
 			// tolerances.
 			xm, wm, bm := cpu.mat(M, K, x), cpu.mat(N, K, w), cpu.mat(1, N, b)
 			ym, zm := cpu.mat(M, N, nil), cpu.mat(M, N, nil)
-			must(t, cpu.b.Dense(ym, zm, xm, wm, bm, act))
+			must(t, cpu.b.Dense(ym, zm, xm, wm, bm, act, 0))
 			cy, cz := cpu.get(ym), cpu.get(zm)
 			checkTol(t, "y vs the CPU backend", firstY, to64(cy), func(i int) float64 { return 2 * yTol(i) })
 			if withZ {
@@ -269,12 +269,12 @@ func testGemmXN(t *testing.T, trans bool) {
 			if !trans {
 				dy, w := cpu.mat(M, K, a), cpu.mat(K, N, b)
 				dx, dw, db := cpu.mat(M, N, nil), cpu.mat(K, N, nil), cpu.mat(1, K, nil)
-				must(t, cpu.b.DenseBackward(dx, dw, db, dy, engine.Matrix{}, engine.Matrix{}, cpu.mat(M, N, nil), w, engine.Linear, false))
+				must(t, cpu.b.DenseBackward(dx, dw, db, dy, engine.Matrix{}, engine.Matrix{}, cpu.mat(M, N, nil), w, engine.Linear, 0))
 				got = cpu.get(dx)
 			} else {
 				dy, x := cpu.mat(K, M, a), cpu.mat(K, N, b)
 				dw, db := cpu.mat(M, N, c0), cpu.mat(1, M, nil)
-				must(t, cpu.b.DenseBackward(engine.Matrix{}, dw, db, dy, engine.Matrix{}, engine.Matrix{}, x, cpu.mat(M, N, nil), engine.Linear, beta == 1))
+				must(t, cpu.b.DenseBackward(engine.Matrix{}, dw, db, dy, engine.Matrix{}, engine.Matrix{}, x, cpu.mat(M, N, nil), engine.Linear, engine.AccumulateIf(beta == 1)))
 				got = cpu.get(dw)
 			}
 			checkTol(t, "c vs the CPU backend", first, to64(got), func(i int) float64 { return 2 * tol(i) })

@@ -72,7 +72,7 @@ func TestActGradBias(t *testing.T) {
 					zm = cpu.mat(M, N, z)
 				}
 				dbm := cpu.mat(1, N, db0)
-				must(t, cpu.b.DenseBackward(engine.Matrix{}, cpu.mat(N, 1, nil), dbm, dym, ym, zm, cpu.mat(M, 1, nil), cpu.mat(N, 1, nil), act, beta != 0))
+				must(t, cpu.b.DenseBackward(engine.Matrix{}, cpu.mat(N, 1, nil), dbm, dym, ym, zm, cpu.mat(M, 1, nil), cpu.mat(N, 1, nil), act, engine.AccumulateIf(beta != 0)))
 				dz, wantDB := cpu.get(dym), cpu.get(dbm)
 				// dz = dy·act′ from float32 y or z: act′ evaluated in float32
 				// (a few roundings: 8ε relative), and 1 − y², y(1 − y) lose up
