@@ -22,6 +22,8 @@ func TestNoAllocs(t *testing.T) {
 		x784 := m.xs[0]
 		pred := randMat(t, b, 256, 784, 5, 0, 1)
 		grad := alloc(t, b, 256, 784)
+		extra := randMat(t, b, 256, 784, 6, -1, 1)
+		beta := randMat(t, b, 1, 1, 7, 0, 1)
 		for _, c := range []struct {
 			name string
 			f    func() error
@@ -39,6 +41,17 @@ func TestNoAllocs(t *testing.T) {
 			{"Corrupt masking in place", func() error { return b.Corrupt(grad, grad, engine.NoiseMasking, 0.3, 1, 3) }},
 			{"Corrupt salt_pepper", func() error { return b.Corrupt(grad, pred, engine.NoiseSaltPepper, 0.3, 1, 4) }},
 			{"Corrupt none", func() error { return b.Corrupt(grad, pred, engine.NoiseNone, 0, 1, 5) }},
+			{"Sparsity", func() error { return b.Sparsity(m.loss, m.dys[0], m.bias[0], m.ys[0], 1e-3, 0.1, 0.05, 1) }},
+			{"ContractiveExact", func() error {
+				return b.ContractiveExact(m.loss, m.dys[0], m.dw[0], m.db[0], m.ys[0], none, m.w[0], engine.Sigmoid, 0.1, 1)
+			}},
+			{"ActJVP in place", func() error { return b.ActJVP(grad, grad, pred, none, engine.Tanh) }},
+			{"ActJVPBackward", func() error { return b.ActJVPBackward(grad, extra, grad, x784, pred, none, engine.Sigmoid) }},
+			{"ActBackward", func() error { return b.ActBackward(grad, extra, pred, none, engine.ReLU) }},
+			{"Reparameterize", func() error { return b.Reparameterize(grad, pred, x784, extra) }},
+			{"ReparamBackward", func() error {
+				return b.ReparamBackward(grad, extra, m.loss, beta, pred, x784, pred, x784, 1e-3, 1)
+			}},
 		} {
 			var err error
 			allocs := testing.AllocsPerRun(5, func() { err = c.f() })

@@ -115,12 +115,15 @@ type Backend struct {
 	colMean colMeanJob
 	loss    lossJob
 	opt     optJob
+	pen     penJob
 }
 
 // scratch is working memory grown on demand and kept between calls.
 type scratch struct {
 	pa, pb []float32 // packed GEMM panels
 	part   []float64 // per-chunk partial sums
+	col1   []float64 // per-column sums of the penalty ops
+	col2   []float64
 }
 
 // grow32 returns s resliced to n elements, reallocating only when its

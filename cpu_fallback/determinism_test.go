@@ -48,7 +48,25 @@ func TestDeterminism(t *testing.T) {
 		s1, s2 := randMat(t, b, out, in, 9, -0.01, 0.01), randMat(t, b, out, in, 10, 0, 0.01)
 		adamw := engine.OptStep{Kind: engine.AdamW, LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01, Step: 3}
 		must(t, b.OptimizerStep(adamw, w, dw, s1, s2))
-		return append(res, host(t, b, acc), host(t, b, rows), host(t, b, cm), host(t, b, norm), host(t, b, w))
+		res = append(res, host(t, b, acc), host(t, b, rows), host(t, b, cm), host(t, b, norm), host(t, b, w))
+
+		// The variant regularizers: column reductions over row blocks,
+		// scalar penalties over element chunks.
+		h := randMat(t, b, B, out, 11, 0, 1)
+		rho := alloc(t, b, 1, out)
+		must(t, b.Sparsity(acc, dy, rho, h, 1e-3, 0.5, 0.1, 1))
+		res = append(res, host(t, b, acc), host(t, b, dy), host(t, b, rho))
+		must(t, b.ContractiveExact(acc, dy, dw, db, h, none, w, engine.Sigmoid, 0.1, 1))
+		res = append(res, host(t, b, acc), host(t, b, dy), host(t, b, dw))
+		dzE := randMat(t, b, B, out, 12, -1, 1)
+		must(t, b.ActJVPBackward(dy, dzE, dy, h, y, z, engine.GELU))
+		must(t, b.ActBackward(dzE, dy, y, z, engine.GELU))
+		res = append(res, host(t, b, dy), host(t, b, dzE))
+		lv := randMat(t, b, B, out, 13, -3, 3)
+		must(t, b.Reparameterize(grad, pred, lv, target))
+		beta := randMat(t, b, 1, 1, 14, 0, 1)
+		must(t, b.ReparamBackward(dzE, dy, acc, beta, grad, pred, lv, target, 0.01, 1))
+		return append(res, host(t, b, grad), host(t, b, dzE), host(t, b, dy), host(t, b, acc))
 	}
 	one, three := run(1), run(3)
 	for i := range one {

@@ -114,6 +114,64 @@ func biasAct(y, c, bias []float32, act engine.Act) {
 	}
 }
 
+// geluGrad2 is gelu″(z) = φ(z)·(2 − z²).
+func geluGrad2(z float32) float32 {
+	x := float64(z)
+	const invSqrt2Pi = 0.3989422804014327
+	return float32(invSqrt2Pi * math.Exp(-0.5*x*x) * (2 - x*x))
+}
+
+// tanhGrad is tanh′ = 1 − y² from y = tanh(z); sigmoidGrad is σ′ = y(1 − y)
+// from y = σ(z). actGrad and actPrime use them.
+func tanhGrad(y float32) float32    { return 1 - y*y }
+func sigmoidGrad(y float32) float32 { return y * (1 - y) }
+
+// actPrime is act′ for one element, from y (or from z for GELU), as actGrad
+// applies it: relu y > 0 ? 1 : 0, leaky y > 0 ? 1 : slope.
+func actPrime(act engine.Act, y, z float32) float32 {
+	switch act {
+	case engine.ReLU:
+		if y > 0 {
+			return 1
+		}
+		return 0
+	case engine.LeakyReLU:
+		if y > 0 {
+			return 1
+		}
+		return engine.LeakySlope
+	case engine.Tanh:
+		return tanhGrad(y)
+	case engine.Sigmoid:
+		return sigmoidGrad(y)
+	case engine.GELU:
+		return geluGrad(z)
+	}
+	return 1
+}
+
+// actSecond is act″ for one element, from y (or from z for GELU):
+//
+//	tanh: −2y·(1 − y²);  sigmoid: y(1 − y)·(1 − 2y);  gelu: φ(z)·(2 − z²)
+//
+// and 0 for linear, relu and leaky_relu (piecewise linear).
+func actSecond(act engine.Act, y, z float32) float32 {
+	switch act {
+	case engine.Tanh:
+		return -2 * y * tanhGrad(y)
+	case engine.Sigmoid:
+		return sigmoidGrad(y) * (1 - 2*y)
+	case engine.GELU:
+		return geluGrad2(z)
+	}
+	return 0
+}
+
+// hasSecond reports whether act″ is not identically 0.
+func hasSecond(act engine.Act) bool {
+	return act == engine.Tanh || act == engine.Sigmoid || act == engine.GELU
+}
+
 // actGrad overwrites dy with dy ⊙ act′, act′ computed from the output y
 // (or from the pre-activation z for GELU):
 //
@@ -137,12 +195,12 @@ func actGrad(dy, y, z []float32, act engine.Act) {
 	case engine.Tanh:
 		y = y[:len(dy)]
 		for i := range dy {
-			dy[i] *= 1 - y[i]*y[i]
+			dy[i] *= tanhGrad(y[i])
 		}
 	case engine.Sigmoid:
 		y = y[:len(dy)]
 		for i := range dy {
-			dy[i] *= y[i] * (1 - y[i])
+			dy[i] *= sigmoidGrad(y[i])
 		}
 	case engine.GELU:
 		z = z[:len(dy)]

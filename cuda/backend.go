@@ -44,12 +44,17 @@ type Backend struct {
 type kernelSet struct {
 	gemmNT, gemmNN, gemmTN                cu.Function
 	gemmNT64, gemmNN64, gemmTN64          cu.Function
+	gemmNNBias, gemmNNBias64              cu.Function // tied layers (TransW)
+	gemmNTBeta, gemmNTBeta64              cu.Function
 	actGradBias                           cu.Function
 	lossPartial, lossFinish, rowLoss      cu.Function
 	colMean, sumsqPartial, sumsqFinish    cu.Function
 	clipScale, adam, sgd                  cu.Function
 	fill, copy, axpy, scale, randU, randN cu.Function
 	corrupt                               cu.Function
+	// The variant regularizers (penalty.go).
+	sparsity, contractive, actJVP, actJVPBack, actGradAdd cu.Function
+	reparam, reparamGrad                                  cu.Function
 }
 
 type kernelEntry struct {
@@ -62,12 +67,17 @@ func (k *kernelSet) table() []kernelEntry {
 	return []kernelEntry{
 		{&k.gemmNT, "gemm_nt_bias_act"}, {&k.gemmNN, "gemm_nn"}, {&k.gemmTN, "gemm_tn"},
 		{&k.gemmNT64, "gemm_nt_bias_act_64"}, {&k.gemmNN64, "gemm_nn_64"}, {&k.gemmTN64, "gemm_tn_64"},
+		{&k.gemmNNBias, "gemm_nn_bias_act"}, {&k.gemmNNBias64, "gemm_nn_bias_act_64"},
+		{&k.gemmNTBeta, "gemm_nt"}, {&k.gemmNTBeta64, "gemm_nt_64"},
 		{&k.actGradBias, "act_grad_bias"},
 		{&k.lossPartial, "loss_grad_partial"}, {&k.lossFinish, "loss_finish"}, {&k.rowLoss, "row_loss"},
 		{&k.colMean, "col_mean"}, {&k.sumsqPartial, "sumsq_partial"}, {&k.sumsqFinish, "sumsq_finish"},
 		{&k.clipScale, "clip_scale"}, {&k.adam, "adam_step"}, {&k.sgd, "sgd_step"},
 		{&k.fill, "fill_f32"}, {&k.copy, "copy_f32"}, {&k.axpy, "axpy_f32"}, {&k.scale, "scale_f32"},
 		{&k.randU, "rand_uniform"}, {&k.randN, "rand_normal"}, {&k.corrupt, "corrupt_f32"},
+		{&k.sparsity, "sparsity_grad"}, {&k.contractive, "contractive_exact"}, {&k.actJVP, "act_jvp"},
+		{&k.actJVPBack, "act_jvp_backward"}, {&k.actGradAdd, "act_grad_add"},
+		{&k.reparam, "reparam_f32"}, {&k.reparamGrad, "reparam_grad_partial"},
 	}
 }
 

@@ -1,7 +1,6 @@
 package cuda
 
 import (
-	"errors"
 	"math"
 
 	"github.com/aegpu/aegpu/cuda/internal/cu"
@@ -33,54 +32,57 @@ func (b *Backend) launch(f cu.Function, grid, block [3]uint32) error {
 	return cu.Launch(f, grid, block, 0, b.stream, b.args)
 }
 
-// Dense computes y = act(x·wᵀ + b) (and z = x·wᵀ + b when z is present).
+// Dense computes y = act(x·wᵀ + b) (and z = x·wᵀ + b when z is present);
+// with TransW, w is [in×out] and the product is x·w (gemm_nn_bias_act).
 func (b *Backend) Dense(y, z, x, w, bias engine.Matrix, act engine.Act, opt engine.DenseOpt) error {
 	if err := engine.CheckDense(y, z, x, w, bias, act, opt); err != nil {
 		return err
 	}
-	if opt&engine.TransW != 0 {
-		return errTransW
-	}
 	if err := b.enter("Dense", y, z, x, w, bias); err != nil {
 		return err
 	}
-	m, n, k := x.Rows, w.Rows, x.Cols
+	m, n, k := x.Rows, y.Cols, x.Cols
 	if m == 0 || n == 0 {
 		return nil
 	}
+	big, small := b.k.gemmNT, b.k.gemmNT64
+	if opt&engine.TransW != 0 {
+		big, small = b.k.gemmNNBias, b.k.gemmNNBias64
+	}
 	b.args.Reset().Ptr(b.ptr(x)).Ptr(b.ptr(w)).Ptr(b.ptr(bias)).Ptr(b.ptr(z)).Ptr(b.ptr(y)).
 		I32(int32(m)).I32(int32(n)).I32(int32(k)).I32(int32(act))
-	f, grid, block := b.gemmKernel(b.k.gemmNT, b.k.gemmNT64, m, n)
+	f, grid, block := b.gemmKernel(big, small, m, n)
 	return b.launch(f, grid, block)
 }
 
-// DenseBackward folds act′ into dy (and reduces db) in one kernel, then
-// runs the two products dx = dz·w and dw = dzᵀ·x.
+// DenseBackward folds act′ into dy (and reduces db, when present) in one
+// kernel, then runs the two products: dx = dz·w and dw = dzᵀ·x, or with
+// TransW (w, dw [in×out]) dx = dz·wᵀ and dw = xᵀ·dz. Accumulation is the
+// GEMMs' beta (and act_grad_bias's for db).
 func (b *Backend) DenseBackward(dx, dw, db, dy, y, z, x, w engine.Matrix, act engine.Act, opt engine.DenseOpt) error {
 	if err := engine.CheckDenseBackward(dx, dw, db, dy, y, z, x, w, act, opt); err != nil {
 		return err
 	}
-	if opt&engine.TransW != 0 || db.Empty() {
-		return errTransW
-	}
-	accumulate := opt&engine.Accumulate != 0
-	dxBeta := float32(0)
-	if opt&engine.AccumulateDX != 0 {
-		dxBeta = 1
-	}
 	if err := b.enter("DenseBackward", dx, dw, db, dy, y, z, x, w); err != nil {
 		return err
 	}
-	m, n, k := x.Rows, w.Rows, x.Cols // batch, out, in
-	beta := float32(0)
+	trans := opt&engine.TransW != 0
+	accumulate := opt&engine.Accumulate != 0
+	beta, dxBeta := float32(0), float32(0)
 	if accumulate {
 		beta = 1
 	}
+	if opt&engine.AccumulateDX != 0 {
+		dxBeta = 1
+	}
+	m, n, k := x.Rows, dy.Cols, x.Cols // batch, out, in
 	yp, zp := b.ptr(y), b.ptr(z)
 	if act == engine.Linear {
 		yp, zp = 0, 0
 	}
-	if n > 0 {
+	// dz = dy ⊙ act′ in place and db (+)= Σ_rows dz: nothing to do for a
+	// linear layer without db, nor for an empty batch without db.
+	if n > 0 && (!db.Empty() || (act != engine.Linear && m > 0)) {
 		b.args.Reset().Ptr(b.ptr(dy)).Ptr(yp).Ptr(zp).Ptr(b.ptr(db)).
 			I32(int32(m)).I32(int32(n)).I32(int32(act)).F32(beta)
 		grid := dim1((n + kernels.ActGradCols - 1) / kernels.ActGradCols)
@@ -89,33 +91,46 @@ func (b *Backend) DenseBackward(dx, dw, db, dy, y, z, x, w engine.Matrix, act en
 		}
 	}
 	if !dx.Empty() && m > 0 && k > 0 {
-		if n == 0 {
-			return b.fill(dx, 0)
-		}
-		// dx[m×k] = dz[m×n] · w[n×k]
-		b.args.Reset().Ptr(b.ptr(dy)).Ptr(b.ptr(w)).Ptr(b.ptr(dx)).I32(int32(m)).I32(int32(k)).I32(int32(n)).F32(dxBeta)
-		f, grid, block := b.gemmKernel(b.k.gemmNN, b.k.gemmNN64, m, k)
-		if err := b.launch(f, grid, block); err != nil {
-			return err
+		switch {
+		case n == 0: // an empty sum
+			if dxBeta == 0 {
+				if err := b.fill(dx, 0); err != nil {
+					return err
+				}
+			}
+		case !trans: // dx[m×k] = dz[m×n] · w[n×k]
+			b.args.Reset().Ptr(b.ptr(dy)).Ptr(b.ptr(w)).Ptr(b.ptr(dx)).I32(int32(m)).I32(int32(k)).I32(int32(n)).F32(dxBeta)
+			f, grid, block := b.gemmKernel(b.k.gemmNN, b.k.gemmNN64, m, k)
+			if err := b.launch(f, grid, block); err != nil {
+				return err
+			}
+		default: // dx[m×k] = dz[m×n] · w[k×n]ᵀ
+			b.args.Reset().Ptr(b.ptr(dy)).Ptr(b.ptr(w)).Ptr(b.ptr(dx)).I32(int32(m)).I32(int32(k)).I32(int32(n)).F32(dxBeta)
+			f, grid, block := b.gemmKernel(b.k.gemmNTBeta, b.k.gemmNTBeta64, m, k)
+			if err := b.launch(f, grid, block); err != nil {
+				return err
+			}
 		}
 	}
-	if n > 0 && k > 0 {
-		if m == 0 {
-			if accumulate {
-				return nil
-			}
-			return b.fill(dw, 0)
+	if n == 0 || k == 0 {
+		return nil // dw is empty
+	}
+	switch {
+	case m == 0: // an empty sum
+		if accumulate {
+			return nil
 		}
-		// dw[n×k] = dz[m×n]ᵀ · x[m×k]
+		return b.fill(dw, 0)
+	case !trans: // dw[n×k] = dz[m×n]ᵀ · x[m×k]
 		b.args.Reset().Ptr(b.ptr(dy)).Ptr(b.ptr(x)).Ptr(b.ptr(dw)).I32(int32(n)).I32(int32(k)).I32(int32(m)).F32(beta)
 		f, grid, block := b.gemmKernel(b.k.gemmTN, b.k.gemmTN64, n, k)
 		return b.launch(f, grid, block)
+	default: // dw[k×n] = x[m×k]ᵀ · dz[m×n]
+		b.args.Reset().Ptr(b.ptr(x)).Ptr(b.ptr(dy)).Ptr(b.ptr(dw)).I32(int32(k)).I32(int32(n)).I32(int32(m)).F32(beta)
+		f, grid, block := b.gemmKernel(b.k.gemmTN, b.k.gemmTN64, k, n)
+		return b.launch(f, grid, block)
 	}
-	return nil
 }
-
-// errTransW: tied weights and an absent db are not in the CUDA backend yet.
-var errTransW = errors.New("cuda: DenseOpt TransW and an absent db are not implemented yet")
 
 // LossGrad adds weight·mean loss to acc and writes the gradient.
 func (b *Backend) LossGrad(kind engine.Loss, acc, grad, pred, target engine.Matrix, weight float32) error {

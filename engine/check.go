@@ -1,6 +1,9 @@
 package engine
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // Shape checks shared by every backend, so that the CPU and the GPU reject
 // the same calls with the same messages. Backends call them first thing.
@@ -377,6 +380,264 @@ func CheckCorrupt(dst, src Matrix, kind Noise, level float32) error {
 	}
 	if !(level >= 0) || (kind != NoiseGaussian && level > 1) {
 		return shapeErr(op, "bad %s level %v", kind, level)
+	}
+	return nil
+}
+
+// Checks of the variant regularizers' ops (sparse, contractive, variational).
+
+// checkAct rejects an unknown activation.
+func checkAct(op string, act Act) error {
+	if act < Linear || act > GELU {
+		return shapeErr(op, "unknown activation %d", int(act))
+	}
+	return nil
+}
+
+// actInputs checks that the input act′ and act″ are computed from (z when
+// act.NeedsPre(), y for the other nonlinear activations) is present with
+// ref's shape, and returns it (absent for Linear, which needs neither).
+func actInputs(op string, act Act, y, z Matrix, refName string, ref Matrix) (Matrix, error) {
+	if err := checkAct(op, act); err != nil {
+		return Matrix{}, err
+	}
+	switch {
+	case act.NeedsPre():
+		if z.Empty() {
+			return Matrix{}, shapeErr(op, "%s needs the pre-activation z", act)
+		}
+		if err := present(op, "z", z); err != nil {
+			return Matrix{}, err
+		}
+		return z, same(op, "z", z, refName, ref)
+	case act != Linear:
+		if y.Empty() {
+			return Matrix{}, shapeErr(op, "%s needs the output y", act)
+		}
+		if err := present(op, "y", y); err != nil {
+			return Matrix{}, err
+		}
+		return y, same(op, "y", y, refName, ref)
+	}
+	return Matrix{}, nil
+}
+
+// sameOrDisjoint reports whether a and b are the same view or do not overlap.
+func sameOrDisjoint(a, b Matrix) bool {
+	return !overlaps(a, b) || (a.Off == b.Off && a.Rows == b.Rows && a.Cols == b.Cols)
+}
+
+// finiteNonNeg reports whether v is a finite number ≥ 0.
+func finiteNonNeg(v float32) bool { return v >= 0 && v <= math.MaxFloat32 }
+
+// CheckSparsity validates Sparsity's arguments.
+func CheckSparsity(acc, dh, rho, h Matrix, l1, beta, target float32) error {
+	const op = "Sparsity"
+	for _, p := range []arg{{"h", h}, {"dh", dh}, {"rho", rho}} {
+		if err := present(op, p.n, p.m); err != nil {
+			return err
+		}
+	}
+	if err := scalar(op, "acc", acc); err != nil {
+		return err
+	}
+	if err := same(op, "dh", dh, "h", h); err != nil {
+		return err
+	}
+	if rho.Len() != h.Cols {
+		return shapeErr(op, "rho has %d elements, want one per column of h (%d)", rho.Len(), h.Cols)
+	}
+	if h.Rows == 0 {
+		return shapeErr(op, "h has no rows (empty batch)")
+	}
+	if overlaps(dh, h) || overlaps(dh, rho) || overlaps(dh, acc) || overlaps(rho, h) || overlaps(rho, acc) || overlaps(acc, h) {
+		return shapeErr(op, "dh, rho and acc may not alias h or each other")
+	}
+	if !finiteNonNeg(l1) {
+		return shapeErr(op, "l1 must be finite and ≥ 0, got %v", l1)
+	}
+	if !finiteNonNeg(beta) {
+		return shapeErr(op, "beta must be finite and ≥ 0, got %v", beta)
+	}
+	if beta > 0 && !(target > 0 && target < 1) {
+		return shapeErr(op, "target must be in (0, 1) when beta > 0, got %v", target)
+	}
+	return nil
+}
+
+// CheckContractiveExact validates ContractiveExact's arguments.
+func CheckContractiveExact(acc, dy, dw, db, y, z, w Matrix, act Act, lambda float32) error {
+	const op = "ContractiveExact"
+	for _, p := range []arg{{"dy", dy}, {"dw", dw}, {"w", w}} {
+		if err := present(op, p.n, p.m); err != nil {
+			return err
+		}
+	}
+	if err := scalar(op, "acc", acc); err != nil {
+		return err
+	}
+	if w.Rows != dy.Cols {
+		return shapeErr(op, "w is %s but dy is %s: w must have one row per unit (%d)", w.Shape(), dy.Shape(), dy.Cols)
+	}
+	if err := same(op, "dw", dw, "w", w); err != nil {
+		return err
+	}
+	if !db.Empty() {
+		if err := present(op, "db", db); err != nil {
+			return err
+		}
+		if db.Len() != dy.Cols {
+			return shapeErr(op, "db has %d elements, want one per unit (%d)", db.Len(), dy.Cols)
+		}
+	}
+	in, err := actInputs(op, act, y, z, "dy", dy)
+	if err != nil {
+		return err
+	}
+	if dy.Rows == 0 {
+		return shapeErr(op, "dy has no rows (empty batch)")
+	}
+	outs := [...]Matrix{dy, dw, db, acc}
+	for i, o := range outs {
+		if overlaps(o, in) || overlaps(o, w) {
+			return shapeErr(op, "dy, dw, db and acc may not alias y, z or w")
+		}
+		for _, o2 := range outs[i+1:] {
+			if overlaps(o, o2) {
+				return shapeErr(op, "dy, dw, db and acc may not alias each other")
+			}
+		}
+	}
+	if !finiteNonNeg(lambda) {
+		return shapeErr(op, "lambda must be finite and ≥ 0, got %v", lambda)
+	}
+	return nil
+}
+
+// CheckActJVP validates ActJVP's arguments.
+func CheckActJVP(u, s, y, z Matrix, act Act) error {
+	const op = "ActJVP"
+	if err := present(op, "u", u); err != nil {
+		return err
+	}
+	if err := present(op, "s", s); err != nil {
+		return err
+	}
+	if err := same(op, "u", u, "s", s); err != nil {
+		return err
+	}
+	in, err := actInputs(op, act, y, z, "s", s)
+	if err != nil {
+		return err
+	}
+	if !sameOrDisjoint(u, s) {
+		return shapeErr(op, "u may equal s but not overlap it partially")
+	}
+	if overlaps(u, in) {
+		return shapeErr(op, "u may not alias y or z")
+	}
+	return nil
+}
+
+// CheckActJVPBackward validates ActJVPBackward's arguments.
+func CheckActJVPBackward(ds, dzExtra, du, s, y, z Matrix, act Act) error {
+	const op = "ActJVPBackward"
+	for _, p := range []arg{{"ds", ds}, {"dzExtra", dzExtra}, {"du", du}, {"s", s}} {
+		if err := present(op, p.n, p.m); err != nil {
+			return err
+		}
+	}
+	for _, p := range []arg{{"ds", ds}, {"dzExtra", dzExtra}, {"s", s}} {
+		if err := same(op, p.n, p.m, "du", du); err != nil {
+			return err
+		}
+	}
+	in, err := actInputs(op, act, y, z, "du", du)
+	if err != nil {
+		return err
+	}
+	if !sameOrDisjoint(ds, du) {
+		return shapeErr(op, "ds may equal du but not overlap it partially")
+	}
+	if overlaps(ds, s) || overlaps(ds, in) || overlaps(ds, dzExtra) {
+		return shapeErr(op, "ds may not alias s, y, z or dzExtra")
+	}
+	if overlaps(dzExtra, du) || overlaps(dzExtra, s) || overlaps(dzExtra, in) {
+		return shapeErr(op, "dzExtra may not alias du, s, y or z")
+	}
+	return nil
+}
+
+// CheckActBackward validates ActBackward's arguments.
+func CheckActBackward(dy, extra, y, z Matrix, act Act) error {
+	const op = "ActBackward"
+	if err := present(op, "dy", dy); err != nil {
+		return err
+	}
+	if !extra.Empty() {
+		if err := present(op, "extra", extra); err != nil {
+			return err
+		}
+		if err := same(op, "extra", extra, "dy", dy); err != nil {
+			return err
+		}
+	}
+	in, err := actInputs(op, act, y, z, "dy", dy)
+	if err != nil {
+		return err
+	}
+	if overlaps(dy, extra) || overlaps(dy, in) {
+		return shapeErr(op, "dy may not alias extra, y or z")
+	}
+	return nil
+}
+
+// CheckReparameterize validates Reparameterize's arguments.
+func CheckReparameterize(z, mu, logvar, eps Matrix) error {
+	const op = "Reparameterize"
+	for _, p := range []arg{{"z", z}, {"mu", mu}, {"logvar", logvar}, {"eps", eps}} {
+		if err := present(op, p.n, p.m); err != nil {
+			return err
+		}
+		if err := same(op, p.n, p.m, "mu", mu); err != nil {
+			return err
+		}
+	}
+	if overlaps(z, mu) || overlaps(z, logvar) || overlaps(z, eps) {
+		return shapeErr(op, "z may not alias mu, logvar or eps")
+	}
+	return nil
+}
+
+// CheckReparamBackward validates ReparamBackward's arguments.
+func CheckReparamBackward(dmu, dlogvar, acc, beta, dz, mu, logvar, eps Matrix) error {
+	const op = "ReparamBackward"
+	for _, p := range []arg{{"dmu", dmu}, {"dlogvar", dlogvar}, {"dz", dz}, {"mu", mu}, {"logvar", logvar}, {"eps", eps}} {
+		if err := present(op, p.n, p.m); err != nil {
+			return err
+		}
+		if err := same(op, p.n, p.m, "mu", mu); err != nil {
+			return err
+		}
+	}
+	if err := scalar(op, "acc", acc); err != nil {
+		return err
+	}
+	if err := scalar(op, "beta", beta); err != nil {
+		return err
+	}
+	outs := [...]Matrix{dmu, dlogvar, acc}
+	for i, o := range outs {
+		for _, in := range [...]Matrix{beta, dz, mu, logvar, eps} {
+			if overlaps(o, in) {
+				return shapeErr(op, "dmu, dlogvar and acc may not alias beta, dz, mu, logvar or eps")
+			}
+		}
+		for _, o2 := range outs[i+1:] {
+			if overlaps(o, o2) {
+				return shapeErr(op, "dmu, dlogvar and acc may not alias each other")
+			}
+		}
 	}
 	return nil
 }

@@ -6,3 +6,4 @@
 #include "gemm.cu"
 #include "reduce.cu"
 #include "elementwise.cu"
+#include "penalty.cu"

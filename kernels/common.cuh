@@ -136,10 +136,54 @@ __host__ __device__ __forceinline__ float act_forward(int act, float v) {
   }
 }
 
+// act_prime is act′ from the output y (or from the pre-activation z for
+// GELU), as act_backward applies it (cpu_fallback's actPrime):
+//   relu: y > 0 ? 1 : 0;  leaky: y > 0 ? 1 : slope;  tanh: 1 − y²;
+//   sigmoid: y(1 − y);  gelu: gelu′(z);  linear: 1.
+__host__ __device__ __forceinline__ float act_prime(int act, float y, float z) {
+  switch (act) {
+    case ACT_RELU:
+      return y > 0.0f ? 1.0f : 0.0f;
+    case ACT_LEAKY_RELU:
+      return y > 0.0f ? 1.0f : AEGPU_LEAKY_SLOPE;
+    case ACT_TANH:
+      return 1.0f - y * y;
+    case ACT_SIGMOID:
+      return y * (1.0f - y);
+    case ACT_GELU:
+      return gelu_gradf(z);
+    default:
+      return 1.0f;
+  }
+}
+
+// act_has_second: act″ is not identically 0 (tanh, sigmoid, gelu).
+__host__ __device__ __forceinline__ bool act_has_second(int act) {
+  return act == ACT_TANH || act == ACT_SIGMOID || act == ACT_GELU;
+}
+
+// act_second is act″ from y (or z for GELU), cpu_fallback's actSecond:
+//   tanh: −2y·(1 − y²);  sigmoid: y(1 − y)·(1 − 2y);  gelu: φ(z)·(2 − z²);
+//   0 for linear, relu and leaky_relu (piecewise linear).
+__host__ __device__ __forceinline__ float act_second(int act, float y, float z) {
+  switch (act) {
+    case ACT_TANH:
+      return -2.0f * y * act_prime(act, y, z);
+    case ACT_SIGMOID:
+      return act_prime(act, y, z) * (1.0f - 2.0f * y);
+    case ACT_GELU:
+      return 0.39894228040143268f * expf(-0.5f * z * z) * (2.0f - z * z);
+    default:
+      return 0.0f;
+  }
+}
+
 // act_backward is dy ⊙ act′, act′ from the output y (or from the
 // pre-activation z for GELU):
 //   relu: y > 0 ? dy : 0;  leaky: y > 0 ? dy : slope·dy;
 //   tanh: dy·(1 − y²);  sigmoid: dy·y(1 − y);  gelu: dy·gelu′(z).
+// ReLU and leaky ReLU select (a NaN dy where y ≤ 0 gives 0 for relu), as
+// the CPU backend's actGrad does; the others multiply by act_prime.
 __host__ __device__ __forceinline__ float act_backward(int act, float dy, float y, float z) {
   switch (act) {
     case ACT_RELU:
@@ -147,11 +191,9 @@ __host__ __device__ __forceinline__ float act_backward(int act, float dy, float 
     case ACT_LEAKY_RELU:
       return y > 0.0f ? dy : dy * AEGPU_LEAKY_SLOPE;
     case ACT_TANH:
-      return dy * (1.0f - y * y);
     case ACT_SIGMOID:
-      return dy * (y * (1.0f - y));
     case ACT_GELU:
-      return dy * gelu_gradf(z);
+      return dy * act_prime(act, y, z);
     default:
       return dy;
   }

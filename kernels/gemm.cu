@@ -277,19 +277,22 @@ __device__ __forceinline__ void dense_epilogue(const float* __restrict__ bias, f
   }
 }
 
-// Dense forward: Z = X·Wᵀ + b, Y = act(Z); Z written only when non-null.
-template <int BM, int BN, int BK, int TM, int TN>
-__device__ __forceinline__ void gemm_nt_bias_act_body(const float* __restrict__ X,
-                                                      const float* __restrict__ W,
-                                                      const float* __restrict__ bias,
-                                                      float* __restrict__ Z, float* __restrict__ Y,
-                                                      int M, int N, int K, int act,
-                                                      GemmSmem<BM, BN, BK>& sm) {
+// Dense forward: Z = X·op(W) + b, Y = act(Z); Z written only when non-null.
+// W_KC: W is [N×K] and op(W) = Wᵀ (gemm_nt_bias_act, an untied layer);
+// else W is [K×N] and op(W) = W (gemm_nn_bias_act, a tied layer using its
+// encoder's weight as stored). X [M×K] is K-contiguous in both.
+template <int BM, int BN, int BK, int TM, int TN, bool W_KC>
+__device__ __forceinline__ void gemm_bias_act_body(const float* __restrict__ X,
+                                                   const float* __restrict__ W,
+                                                   const float* __restrict__ bias,
+                                                   float* __restrict__ Z, float* __restrict__ Y,
+                                                   int M, int N, int K, int act,
+                                                   GemmSmem<BM, BN, BK>& sm) {
   typedef GemmShape<BM, BN, BK, TM, TN> S;
   gemm_check_block(S::THREADS);
   const int m0 = (int)blockIdx.y * BM, n0 = (int)blockIdx.x * BN;
   float acc[TM][TN];
-  gemm_mainloop<BM, BN, BK, TM, TN, true, true>(X, K, W, K, M, N, K, m0, n0, acc, sm.As, sm.Bs);
+  gemm_mainloop<BM, BN, BK, TM, TN, true, W_KC>(X, K, W, W_KC ? K : N, M, N, K, m0, n0, acc, sm.As, sm.Bs);
 
   const int tid = (int)threadIdx.x;
   const int tx = tid % S::TX, ty = tid / S::TX;
@@ -317,17 +320,20 @@ __device__ __forceinline__ void gemm_nt_bias_act_body(const float* __restrict__ 
   }
 }
 
-// C = A·B + beta·C with A read as A_KC (NN) or not (TN), B [K×N] rows
-// contiguous. beta 0: C is not read.
-template <int BM, int BN, int BK, int TM, int TN, bool A_KC>
-__device__ __forceinline__ void gemm_xn_body(const float* __restrict__ A, const float* __restrict__ B,
-                                             float* __restrict__ C, int M, int N, int K, float beta,
-                                             GemmSmem<BM, BN, BK>& sm) {
+// C = op(A)·op(B) + beta·C. A_KC: A is [M×K] (op(A) = A), else [K×M]
+// (op(A) = Aᵀ); B_KC: B is [N×K] (op(B) = Bᵀ), else [K×N] (op(B) = B).
+// gemm_nn: A_KC, !B_KC; gemm_tn: !A_KC, !B_KC; gemm_nt: A_KC, B_KC.
+// beta 0: C is not read.
+template <int BM, int BN, int BK, int TM, int TN, bool A_KC, bool B_KC>
+__device__ __forceinline__ void gemm_beta_body(const float* __restrict__ A, const float* __restrict__ B,
+                                               float* __restrict__ C, int M, int N, int K, float beta,
+                                               GemmSmem<BM, BN, BK>& sm) {
   typedef GemmShape<BM, BN, BK, TM, TN> S;
   gemm_check_block(S::THREADS);
   const int m0 = (int)blockIdx.y * BM, n0 = (int)blockIdx.x * BN;
   float acc[TM][TN];
-  gemm_mainloop<BM, BN, BK, TM, TN, A_KC, false>(A, A_KC ? K : M, B, N, M, N, K, m0, n0, acc, sm.As, sm.Bs);
+  gemm_mainloop<BM, BN, BK, TM, TN, A_KC, B_KC>(A, A_KC ? K : M, B, B_KC ? K : N, M, N, K, m0, n0, acc, sm.As,
+                                                sm.Bs);
 
   const int tid = (int)threadIdx.x;
   const int tx = tid % S::TX, ty = tid / S::TX;
@@ -348,46 +354,41 @@ __device__ __forceinline__ void gemm_xn_body(const float* __restrict__ A, const 
 }
 
 // ---------------------------------------------------------------------------
-// The exported kernels (kernels/ABI.md).
+// The exported kernels (kernels/ABI.md). Each GEMM comes in two tile
+// configurations, TILE = GEMM (128×128, name) and GEMM64 (64×64, name_64),
+// sharing one body; the shared memory is declared in the kernel itself
+// (see GemmSmem).
 
-extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 2)
-gemm_nt_bias_act(const float* __restrict__ X, const float* __restrict__ W, const float* __restrict__ b,
-                 float* __restrict__ Z, float* __restrict__ Y, int M, int N, int K, int act) {
-  __shared__ __align__(16) GemmSmem<GEMM_BM, GEMM_BN, GEMM_BK> sm;
-  gemm_nt_bias_act_body<GEMM_BM, GEMM_BN, GEMM_BK, GEMM_TM, GEMM_TN>(X, W, b, Z, Y, M, N, K, act, sm);
-}
+#define GEMM_TILE_ARGS(TILE) TILE##_BM, TILE##_BN, TILE##_BK, TILE##_TM, TILE##_TN
 
-extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 2)
-gemm_nn(const float* __restrict__ A, const float* __restrict__ B, float* __restrict__ C,
-        int M, int N, int K, float beta) {
-  __shared__ __align__(16) GemmSmem<GEMM_BM, GEMM_BN, GEMM_BK> sm;
-  gemm_xn_body<GEMM_BM, GEMM_BN, GEMM_BK, GEMM_TM, GEMM_TN, true>(A, B, C, M, N, K, beta, sm);
-}
+// Dense forward kernels: Z = X·op(W) + b, Y = act(Z) (gemm_bias_act_body).
+#define DEFINE_GEMM_BIAS_ACT(name, TILE, W_KC)                                                       \
+  extern "C" __global__ void __launch_bounds__(TILE##_THREADS, 2)                                   \
+  name(const float* __restrict__ X, const float* __restrict__ W, const float* __restrict__ b,        \
+       float* __restrict__ Z, float* __restrict__ Y, int M, int N, int K, int act) {                 \
+    __shared__ __align__(16) GemmSmem<TILE##_BM, TILE##_BN, TILE##_BK> sm;                          \
+    gemm_bias_act_body<GEMM_TILE_ARGS(TILE), W_KC>(X, W, b, Z, Y, M, N, K, act, sm);                \
+  }
 
-extern "C" __global__ void __launch_bounds__(GEMM_THREADS, 2)
-gemm_tn(const float* __restrict__ A, const float* __restrict__ B, float* __restrict__ C,
-        int M, int N, int K, float beta) {
-  __shared__ __align__(16) GemmSmem<GEMM_BM, GEMM_BN, GEMM_BK> sm;
-  gemm_xn_body<GEMM_BM, GEMM_BN, GEMM_BK, GEMM_TM, GEMM_TN, false>(A, B, C, M, N, K, beta, sm);
-}
+// C = op(A)·op(B) + beta·C (gemm_beta_body).
+#define DEFINE_GEMM_BETA(name, TILE, A_KC, B_KC)                                                     \
+  extern "C" __global__ void __launch_bounds__(TILE##_THREADS, 2)                                   \
+  name(const float* __restrict__ A, const float* __restrict__ B, float* __restrict__ C, int M, int N, \
+       int K, float beta) {                                                                          \
+    __shared__ __align__(16) GemmSmem<TILE##_BM, TILE##_BN, TILE##_BK> sm;                          \
+    gemm_beta_body<GEMM_TILE_ARGS(TILE), A_KC, B_KC>(A, B, C, M, N, K, beta, sm);                   \
+  }
 
-extern "C" __global__ void __launch_bounds__(GEMM64_THREADS, 2)
-gemm_nt_bias_act_64(const float* __restrict__ X, const float* __restrict__ W, const float* __restrict__ b,
-                    float* __restrict__ Z, float* __restrict__ Y, int M, int N, int K, int act) {
-  __shared__ __align__(16) GemmSmem<GEMM64_BM, GEMM64_BN, GEMM64_BK> sm;
-  gemm_nt_bias_act_body<GEMM64_BM, GEMM64_BN, GEMM64_BK, GEMM64_TM, GEMM64_TN>(X, W, b, Z, Y, M, N, K, act, sm);
-}
+DEFINE_GEMM_BIAS_ACT(gemm_nt_bias_act, GEMM, true)
+DEFINE_GEMM_BETA(gemm_nn, GEMM, true, false)
+DEFINE_GEMM_BETA(gemm_tn, GEMM, false, false)
+DEFINE_GEMM_BIAS_ACT(gemm_nt_bias_act_64, GEMM64, true)
+DEFINE_GEMM_BETA(gemm_nn_64, GEMM64, true, false)
+DEFINE_GEMM_BETA(gemm_tn_64, GEMM64, false, false)
 
-extern "C" __global__ void __launch_bounds__(GEMM64_THREADS, 2)
-gemm_nn_64(const float* __restrict__ A, const float* __restrict__ B, float* __restrict__ C,
-           int M, int N, int K, float beta) {
-  __shared__ __align__(16) GemmSmem<GEMM64_BM, GEMM64_BN, GEMM64_BK> sm;
-  gemm_xn_body<GEMM64_BM, GEMM64_BN, GEMM64_BK, GEMM64_TM, GEMM64_TN, true>(A, B, C, M, N, K, beta, sm);
-}
-
-extern "C" __global__ void __launch_bounds__(GEMM64_THREADS, 2)
-gemm_tn_64(const float* __restrict__ A, const float* __restrict__ B, float* __restrict__ C,
-           int M, int N, int K, float beta) {
-  __shared__ __align__(16) GemmSmem<GEMM64_BM, GEMM64_BN, GEMM64_BK> sm;
-  gemm_xn_body<GEMM64_BM, GEMM64_BN, GEMM64_BK, GEMM64_TM, GEMM64_TN, false>(A, B, C, M, N, K, beta, sm);
-}
+// Tied layers (engine.TransW): the forward pass with W [K×N] as stored,
+// and dX = dZ·Wᵀ with W [N×K] for the backward pass.
+DEFINE_GEMM_BIAS_ACT(gemm_nn_bias_act, GEMM, false)
+DEFINE_GEMM_BIAS_ACT(gemm_nn_bias_act_64, GEMM64, false)
+DEFINE_GEMM_BETA(gemm_nt, GEMM, true, true)
+DEFINE_GEMM_BETA(gemm_nt_64, GEMM64, true, true)

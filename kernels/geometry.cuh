@@ -4,7 +4,8 @@
 // fatbin (make kernels).
 #pragma once
 
-// GEMMs, large tile (gemm_nt_bias_act, gemm_nn, gemm_tn): a block computes a
+// GEMMs, large tile (gemm_nt_bias_act, gemm_nn, gemm_tn, gemm_nn_bias_act,
+// gemm_nt): a block computes a
 // GEMM_BM×GEMM_BN tile of C with GEMM_THREADS threads, each an
 // GEMM_TM×GEMM_TN register block; K advances GEMM_BK at a time.
 // Grid: (ceil(N/GEMM_BN), ceil(M/GEMM_BM)), block (GEMM_THREADS, 1, 1).

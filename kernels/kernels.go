@@ -51,8 +51,8 @@ func stampField(key string) string {
 // Launch geometry (geometry.cuh). Kernel parameters of C type int are int32
 // on the Go side, long long int64, unsigned long long uint64.
 const (
-	// gemm_nt_bias_act, gemm_nn, gemm_tn: grid (⌈N/GemmBN⌉, ⌈M/GemmBM⌉),
-	// block GemmThreads.
+	// gemm_nt_bias_act, gemm_nn, gemm_tn, gemm_nn_bias_act, gemm_nt: grid
+	// (⌈N/GemmBN⌉, ⌈M/GemmBM⌉), block GemmThreads.
 	GemmBM      = 128 // GEMM_BM
 	GemmBN      = 128 // GEMM_BN
 	GemmBK      = 8   // GEMM_BK
@@ -93,12 +93,15 @@ const (
 var Names = []string{
 	"gemm_nt_bias_act", "gemm_nn", "gemm_tn",
 	"gemm_nt_bias_act_64", "gemm_nn_64", "gemm_tn_64",
+	"gemm_nn_bias_act", "gemm_nn_bias_act_64", "gemm_nt", "gemm_nt_64",
 	"act_grad_bias",
 	"loss_grad_partial", "loss_finish", "row_loss", "col_mean",
 	"sumsq_partial", "sumsq_finish", "clip_scale",
 	"adam_step", "sgd_step",
 	"fill_f32", "copy_f32", "axpy_f32", "scale_f32", "rand_uniform", "rand_normal",
 	"corrupt_f32",
+	"sparsity_grad", "contractive_exact", "act_jvp", "act_jvp_backward", "act_grad_add",
+	"reparam_f32", "reparam_grad_partial",
 }
 
 func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }

@@ -7,16 +7,18 @@
 #include "common.cuh"
 
 // act_grad_bias: dY ← dY ⊙ act′ in place (act ≠ linear), db[c] = Σ_rows dY[·, c]
-// + beta·db[c] (beta 0: db not read). Block (ACTGRAD_COLS, ACTGRAD_ROWS):
-// thread (x, y) takes column c0 + x and rows y, y + ACTGRAD_ROWS, …, summing
-// in double in row order; the ACTGRAD_ROWS partials are then added in y order.
-// Grid-stride over column groups, so any grid is correct.
+// + beta·db[c] (beta 0: db not read; db null: no sum, only dY). Block
+// (ACTGRAD_COLS, ACTGRAD_ROWS): thread (x, y) takes column c0 + x and rows
+// y, y + ACTGRAD_ROWS, …, summing in double in row order; the ACTGRAD_ROWS
+// partials are then added in y order. Grid-stride over column groups, so
+// any grid is correct.
 extern "C" __global__ void __launch_bounds__(ACTGRAD_COLS * ACTGRAD_ROWS)
 act_grad_bias(float* __restrict__ dY, const float* __restrict__ Y, const float* __restrict__ Z,
               float* __restrict__ db, int M, int N, int act, float beta) {
   __shared__ double part[ACTGRAD_ROWS][ACTGRAD_COLS + 1];
   if (blockDim.x != ACTGRAD_COLS || blockDim.y != ACTGRAD_ROWS || blockDim.z != 1u) __trap();
   const int tx = (int)threadIdx.x, ty = (int)threadIdx.y;
+  const bool sum = db != nullptr;  // uniform over the grid
   for (int cb = (int)blockIdx.x * ACTGRAD_COLS; cb < N; cb += (int)gridDim.x * ACTGRAD_COLS) {
     const int c = cb + tx;
     double s = 0.0;
@@ -28,9 +30,10 @@ act_grad_bias(float* __restrict__ dY, const float* __restrict__ Y, const float* 
           d = act_backward(act, d, Y != nullptr ? Y[i] : 0.0f, Z != nullptr ? Z[i] : 0.0f);
           dY[i] = d;
         }
-        s += (double)d;
+        if (sum) s += (double)d;
       }
     }
+    if (!sum) continue;  // the whole block: no barrier is skipped by some threads only
     part[ty][tx] = s;
     __syncthreads();
     if (ty == 0 && c < N) {

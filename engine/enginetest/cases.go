@@ -72,7 +72,9 @@ func allCases() []opCase {
 	for _, s := range [][2]int{{1, 1}, {3, 17}, {257, 3}, {17, 33}, {2000, 20}, {1, 40000}} {
 		cs = append(cs, colMeanCase(s[0], s[1], next()))
 	}
-	return append(cs, corruptCases(next)...)
+	cs = append(cs, corruptCases(next)...)
+	cs = append(cs, denseOptCases(next)...)
+	return append(cs, penaltyCases(next)...)
 }
 
 func optimizers() []engine.OptStep {
@@ -95,136 +97,11 @@ func denseInputs(g gen, B, in, out int) (x, w, b []float32) {
 }
 
 func denseCase(B, in, out int, act engine.Act, withZ bool, seed uint64) opCase {
-	g := newGen(seed)
-	x, w, b := denseInputs(g, B, in, out)
-	name := fmt.Sprintf("%s/%dx%dx%d", act, B, in, out)
-	if withZ {
-		name += "/z"
-	}
-	return opCase{op: "Dense", name: name,
-		run: func(d *dev) [][]float32 {
-			// w and b share one buffer, as a model's parameters do.
-			wb := d.place([2]int{out, in}, [2]int{1, out})
-			d.setIn(wb[0], w)
-			d.setIn(wb[1], b)
-			xm := d.in(B, in, x)
-			y := d.out(B, out)
-			var z engine.Matrix
-			if withZ {
-				z = d.out(B, out)
-			}
-			d.must(d.b.Dense(y, z, xm, wb[0], wb[1], act, 0))
-			res := [][]float32{d.get(y)}
-			if withZ {
-				res = append(res, d.get(z))
-			}
-			return res
-		},
-		ref: func() []expect {
-			z, y := refDense(B, in, out, to64(x), to64(w), to64(b), act)
-			absZ, _ := refDense(B, in, out, abs64(to64(x)), abs64(to64(w)), abs64(to64(b)), engine.Linear)
-			// z: a float32 dot product of in terms plus the bias.
-			zt := dotTol(in+1, maxAbs(absZ), 0)
-			// y = act(z): act is at most 1.13-Lipschitz (GELU's steepest
-			// slope), so z's error carries over ×1.13, and evaluating act in
-			// float32 (exp, tanh, erf) adds a few ulps: rel 8ε.
-			yt := tol{abs: 1.13 * zt.abs, rel: zt.rel + 8*eps32}
-			res := []expect{{"y", y, yt}}
-			if withZ {
-				res = append(res, expect{"z", z, zt})
-			}
-			return res
-		},
-	}
+	return denseOptCase(B, in, out, act, withZ, 0, seed)
 }
 
 func denseBackwardCase(B, in, out int, act engine.Act, accumulate, withDx bool, seed uint64) opCase {
-	g := newGen(seed)
-	x, w, b := denseInputs(g, B, in, out)
-	z64, y64 := refDense(B, in, out, to64(x), to64(w), to64(b), act)
-	z, y := to32(z64), to32(y64)
-	dy := g.uniform(B*out, -1, 1)
-	var dw0, db0 []float32
-	if accumulate {
-		dw0, db0 = g.uniform(out*in, -1, 1), g.uniform(out, -1, 1)
-	}
-	needY := act != engine.Linear && !act.NeedsPre()
-	name := fmt.Sprintf("%s/%dx%dx%d", act, B, in, out)
-	if accumulate {
-		name += "/acc"
-	}
-	if !withDx {
-		name += "/nodx"
-	}
-	return opCase{op: "DenseBackward", name: name,
-		run: func(d *dev) [][]float32 {
-			// dw and db share one buffer, as a model's gradients do.
-			grads := d.place([2]int{out, in}, [2]int{1, out})
-			if accumulate {
-				d.must(d.b.Upload(grads[0], dw0))
-				d.must(d.b.Upload(grads[1], db0))
-			}
-			xm, wm := d.in(B, in, x), d.in(out, in, w)
-			dym := d.inout(B, out, dy)
-			var ym, zm, dx engine.Matrix
-			if needY {
-				ym = d.in(B, out, y)
-			}
-			if act.NeedsPre() {
-				zm = d.in(B, out, z)
-			}
-			if withDx {
-				dx = d.out(B, in)
-			}
-			d.must(d.b.DenseBackward(dx, grads[0], grads[1], dym, ym, zm, xm, wm, act, engine.AccumulateIf(accumulate)))
-			res := [][]float32{d.get(dym), d.get(grads[0]), d.get(grads[1])}
-			if withDx {
-				res = append(res, d.get(dx))
-			}
-			return res
-		},
-		ref: func() []expect {
-			dy64, x64, w64 := to64(dy), to64(x), to64(w)
-			dz, dx, dw, db := refDenseBackward(B, in, out, dy64, to64(y), to64(z), x64, w64, act)
-			adz, ady := abs64(dz), abs64(dy64)
-			// dz = dy·act′ with act′ evaluated in float32 from the float32
-			// y or z: a few roundings (rel 8ε), and 1 − y² or y(1 − y)
-			// lose up to ε·|dy| absolute to cancellation.
-			dzt := tol{abs: 2 * eps32 * maxAbs(dy64), rel: 8 * eps32}
-			// Each dz fed to the products below is off by ≤ 8ε|dz| + 2ε|dy|.
-			absDW := matTN(out, in, B, adz, abs64(x64))
-			errDW := matTN(out, in, B, ady, abs64(x64))
-			absDB := make([]float64, out)
-			errDB := make([]float64, out)
-			for i := range B {
-				for j := range out {
-					absDB[j] += adz[i*out+j]
-					errDB[j] += ady[i*out+j]
-				}
-			}
-			if accumulate {
-				for i := range dw {
-					dw[i] += float64(dw0[i])
-					absDW[i] += math.Abs(float64(dw0[i]))
-				}
-				for j := range db {
-					db[j] += float64(db0[j])
-					absDB[j] += math.Abs(float64(db0[j]))
-				}
-			}
-			// dw: float32 sums over the batch (B terms, +1 for dw0).
-			dwt := dotTol(B+1, maxAbs(absDW), 8*eps32*maxAbs(absDW)+2*eps32*maxAbs(errDW))
-			dbt := dotTol(B+1, maxAbs(absDB), 8*eps32*maxAbs(absDB)+2*eps32*maxAbs(errDB))
-			res := []expect{{"dz (in dy)", dz, dzt}, {"dw", dw, dwt}, {"db", db, dbt}}
-			if withDx {
-				// dx: float32 sums over out terms.
-				absDX := matNN(B, in, out, adz, abs64(w64))
-				errDX := matNN(B, in, out, ady, abs64(w64))
-				res = append(res, expect{"dx", dx, dotTol(out, maxAbs(absDX), 8*eps32*maxAbs(absDX)+2*eps32*maxAbs(errDX))})
-			}
-			return res
-		},
-	}
+	return denseBackwardOptCase(B, in, out, act, engine.AccumulateIf(accumulate), withDx, true, seed)
 }
 
 // lossInputs draws predictions and targets in each loss's domain. edge

@@ -14,12 +14,32 @@ import (
 // float32 result is off by at most eps32/2 relative.
 const eps32 = 1.0 / (1 << 23)
 
-// tol is an allowed error: |got − want| ≤ abs + rel·|want|. Every tol in this
-// package is built next to a comment giving the reason for its size.
-type tol struct{ abs, rel float64 }
+// tol is an allowed error: |got − want| ≤ abs + rel·|want| (+ each[i] for
+// element i when each is set, for errors that depend on each element's
+// inputs). Every tol in this package is built next to a comment giving the
+// reason for its size.
+type tol struct {
+	abs, rel float64
+	each     []float64
+}
 
 // widen scales a tolerance, for comparing two backends each off the truth.
-func (t tol) widen(f float64) tol { return tol{t.abs * f, t.rel * f} }
+func (t tol) widen(f float64) tol {
+	w := tol{abs: t.abs * f, rel: t.rel * f}
+	for _, e := range t.each {
+		w.each = append(w.each, e*f)
+	}
+	return w
+}
+
+// allowed is the error allowed for element i whose reference value is w.
+func (t tol) allowed(i int, w float64) float64 {
+	a := t.abs + t.rel*math.Abs(w)
+	if t.each != nil {
+		a += t.each[i]
+	}
+	return a
+}
 
 // checkClose is the one numeric assertion of the suite: it fails the test,
 // listing the first few mismatches (index, got, want) and how many there are,
@@ -27,8 +47,8 @@ func (t tol) widen(f float64) tol { return tol{t.abs * f, t.rel * f} }
 // requires a NaN; an infinite want requires the same infinity.
 func checkClose(t testing.TB, what string, got []float32, want []float64, tl tol) {
 	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("%s: got %d values, want %d", what, len(got), len(want))
+	if len(got) != len(want) || (tl.each != nil && len(tl.each) != len(want)) {
+		t.Fatalf("%s: got %d values, want %d (tolerances for %d)", what, len(got), len(want), len(tl.each))
 	}
 	const show = 5
 	var msg strings.Builder
@@ -43,12 +63,12 @@ func checkClose(t testing.TB, what string, got []float32, want []float64, tl tol
 		case math.IsInf(w, 0):
 			ok = g64 == w
 		default:
-			ok = math.Abs(g64-w) <= tl.abs+tl.rel*math.Abs(w)
+			ok = math.Abs(g64-w) <= tl.allowed(i, w)
 		}
 		if !ok {
 			if bad < show {
 				fmt.Fprintf(&msg, "\n\t[%d] got %.9g, want %.9g (|diff| %.3g, allowed %.3g)",
-					i, g64, w, math.Abs(g64-w), tl.abs+tl.rel*math.Abs(w))
+					i, g64, w, math.Abs(g64-w), tl.allowed(i, w))
 			}
 			bad++
 		}

@@ -7,7 +7,8 @@
 //
 // Run checks every op against float64 reference implementations in this
 // package: dense forward for every activation, backward (dx, dw, db, with
-// and without accumulation), each loss and its gradient, RowLoss, the SGD,
+// and without accumulation), both also tied (DenseOpt TransW) and with dx
+// accumulated or db absent, each loss and its gradient, RowLoss, the SGD,
 // Adam and AdamW steps, ClipGradNorm, Fill, Copy, Axpy, Scale, SumSquares,
 // ColMean, the random streams against engine.FillUniform/FillNormal, and
 // Corrupt (every kind of noise, in place and not) against a float32
@@ -46,6 +47,8 @@ func Run(t *testing.T, b engine.Backend) {
 	t.Run("ByHand", func(t *testing.T) { byHand(t, b) })
 	t.Run("CorruptStats", func(t *testing.T) { corruptStats(t, b) })
 	t.Run("ShapeErrors", func(t *testing.T) { shapeErrors(t, b) })
+	t.Run("PenaltyGradCheck", func(t *testing.T) { penaltyGradCheck(t, b) })
+	t.Run("PenaltyErrors", func(t *testing.T) { penaltyErrors(t, b) })
 }
 
 // Compare runs the same random ops on ref and got and checks that got's

@@ -59,6 +59,34 @@ func shapeErrors(t *testing.T, b engine.Backend) {
 			return b.DenseBackward(none, left, m(1, 4), m(4, 4), none, none, right, m(4, 3), engine.Linear, 0)
 		}},
 		{"OptimizerStep state aliases params", func() error { return b.OptimizerStep(adam, w, dw, w, s2) }},
+		// Tied (TransW): w and dw are [in×out] = [3×5] for x [4×3], y [4×5].
+		{"Dense TransW w not transposed", func() error { return b.Dense(y, none, x, w, bias, engine.ReLU, engine.TransW) }},
+		{"Dense TransW bias length", func() error { return b.Dense(y, none, x, m(3, 5), m(1, 3), engine.ReLU, engine.TransW) }},
+		{"Dense TransW y shape", func() error { return b.Dense(m(4, 3), none, x, m(3, 5), bias, engine.ReLU, engine.TransW) }},
+		{"Dense TransW x inner mismatch", func() error { return b.Dense(y, none, m(4, 5), m(3, 5), bias, engine.ReLU, engine.TransW) }},
+		{"Dense Accumulate option", func() error { return b.Dense(y, none, x, w, bias, engine.ReLU, engine.Accumulate) }},
+		{"Dense unknown option", func() error { return b.Dense(y, none, x, w, bias, engine.ReLU, 1<<6) }},
+		{"DenseBackward TransW w not transposed", func() error {
+			return b.DenseBackward(dx, dw, db, dy, y, z, x, w, engine.ReLU, engine.TransW)
+		}},
+		{"DenseBackward TransW dw not transposed", func() error {
+			return b.DenseBackward(dx, dw, db, dy, y, z, x, m(3, 5), engine.ReLU, engine.TransW)
+		}},
+		{"DenseBackward TransW dy shape", func() error {
+			return b.DenseBackward(dx, m(3, 5), db, m(4, 3), y, z, x, m(3, 5), engine.Linear, engine.TransW)
+		}},
+		{"DenseBackward TransW db length", func() error {
+			return b.DenseBackward(dx, m(3, 5), m(1, 3), dy, y, z, x, m(3, 5), engine.ReLU, engine.TransW|engine.Accumulate)
+		}},
+		{"DenseBackward TransW dx shape", func() error {
+			return b.DenseBackward(m(4, 5), m(3, 5), none, dy, y, z, x, m(3, 5), engine.ReLU, engine.TransW|engine.AccumulateDX)
+		}},
+		{"DenseBackward TransW y shape", func() error {
+			return b.DenseBackward(dx, m(3, 5), none, dy, m(4, 3), z, x, m(3, 5), engine.Sigmoid, engine.TransW)
+		}},
+		{"DenseBackward unknown option", func() error {
+			return b.DenseBackward(dx, dw, db, dy, y, z, x, w, engine.ReLU, 1<<5)
+		}},
 		{"ClipGradNorm norm not 1×1", func() error { return b.ClipGradNorm(dw, m(1, 2), 1) }},
 		{"ClipGradNorm non-positive max", func() error { return b.ClipGradNorm(dw, acc, 0) }},
 		{"Axpy partial overlap", func() error { return b.Axpy(1, left, right) }},

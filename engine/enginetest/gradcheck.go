@@ -137,6 +137,30 @@ func gradCheck(t *testing.T, b engine.Backend) {
 			})
 		}
 	}
+	// The same layers tied (TransW): w and dw stored [in×out].
+	for _, s := range fdShapes {
+		for _, act := range acts {
+			seed++
+			c := newDenseFD(s[0], s[1], s[2], act, seed)
+			t.Run(fmt.Sprintf("DenseTransW/%s/%dx%dx%d", act, s[0], s[1], s[2]), func(t *testing.T) {
+				d := newDev(t, b)
+				defer d.finish()
+				wb := d.place([2]int{c.in, c.out}, [2]int{1, c.out})
+				d.setIn(wb[0], transpose(c.w, c.out, c.in))
+				d.setIn(wb[1], c.b)
+				x := d.in(c.B, c.in, c.x)
+				y, z := d.out(c.B, c.out), d.out(c.B, c.out)
+				d.must(b.Dense(y, z, x, wb[0], wb[1], act, engine.TransW))
+				dy := d.inout(c.B, c.out, c.g)
+				dx, dw, db := d.out(c.B, c.in), d.out(c.in, c.out), d.out(1, c.out)
+				d.must(b.DenseBackward(dx, dw, db, dy, y, z, x, wb[0], act, engine.TransW))
+				fx, fw, fb := c.fd()
+				checkClose(t, "dx", d.get(dx), fx, fdTol)
+				checkClose(t, "dw", d.get(dw), transpose(fw, c.out, c.in), fdTol)
+				checkClose(t, "db", d.get(db), fb, fdTol)
+			})
+		}
+	}
 	for _, kind := range losses {
 		for _, n := range [][2]int{{1, 1}, {3, 7}} {
 			seed++

@@ -84,6 +84,20 @@ int emu_launch_gemm_nn_64(emu_dims d, const float* A, const float* B, float* C, 
 int emu_launch_gemm_tn_64(emu_dims d, const float* A, const float* B, float* C, int M, int N, int K, float beta) {
   return EMU_LAUNCH(gemm_tn_64, d, A, B, C, M, N, K, beta);
 }
+int emu_launch_gemm_nn_bias_act(emu_dims d, const float* X, const float* W, const float* b, float* Z, float* Y,
+                                int M, int N, int K, int act) {
+  return EMU_LAUNCH(gemm_nn_bias_act, d, X, W, b, Z, Y, M, N, K, act);
+}
+int emu_launch_gemm_nn_bias_act_64(emu_dims d, const float* X, const float* W, const float* b, float* Z, float* Y,
+                                   int M, int N, int K, int act) {
+  return EMU_LAUNCH(gemm_nn_bias_act_64, d, X, W, b, Z, Y, M, N, K, act);
+}
+int emu_launch_gemm_nt(emu_dims d, const float* A, const float* B, float* C, int M, int N, int K, float beta) {
+  return EMU_LAUNCH(gemm_nt, d, A, B, C, M, N, K, beta);
+}
+int emu_launch_gemm_nt_64(emu_dims d, const float* A, const float* B, float* C, int M, int N, int K, float beta) {
+  return EMU_LAUNCH(gemm_nt_64, d, A, B, C, M, N, K, beta);
+}
 int emu_launch_act_grad_bias(emu_dims d, float* dY, const float* Y, const float* Z, float* db, int M, int N, int act,
                              float beta) {
   return EMU_LAUNCH(act_grad_bias, d, dY, Y, Z, db, M, N, act, beta);
@@ -139,6 +153,33 @@ int emu_launch_rand_normal(emu_dims d, float* x, long long n, unsigned long long
 int emu_launch_corrupt_f32(emu_dims d, float* dst, const float* src, long long n, int kind, float level,
                            unsigned long long seed, unsigned long long stream) {
   return EMU_LAUNCH(corrupt_f32, d, dst, src, n, kind, level, seed, stream);
+}
+int emu_launch_sparsity_grad(emu_dims d, const float* H, float* dH, float* rho, double* partial, int B, int D, float l1,
+                             float beta, float target) {
+  return EMU_LAUNCH(sparsity_grad, d, H, dH, rho, partial, B, D, l1, beta, target);
+}
+int emu_launch_contractive_exact(emu_dims d, float* dY, const float* Y, const float* Z, const float* W, float* dW,
+                                 float* db, double* partial, int B, int D, int K, int act, float lambda) {
+  return EMU_LAUNCH(contractive_exact, d, dY, Y, Z, W, dW, db, partial, B, D, K, act, lambda);
+}
+int emu_launch_act_jvp(emu_dims d, float* U, const float* S, const float* Y, const float* Z, long long n, int act) {
+  return EMU_LAUNCH(act_jvp, d, U, S, Y, Z, n, act);
+}
+int emu_launch_act_jvp_backward(emu_dims d, float* dS, float* dZE, const float* dU, const float* S, const float* Y,
+                                const float* Z, long long n, int act) {
+  return EMU_LAUNCH(act_jvp_backward, d, dS, dZE, dU, S, Y, Z, n, act);
+}
+int emu_launch_act_grad_add(emu_dims d, float* dY, const float* E, const float* Y, const float* Z, long long n,
+                            int act) {
+  return EMU_LAUNCH(act_grad_add, d, dY, E, Y, Z, n, act);
+}
+int emu_launch_reparam_f32(emu_dims d, float* Zo, const float* MU, const float* LV, const float* EPS, long long n) {
+  return EMU_LAUNCH(reparam_f32, d, Zo, MU, LV, EPS, n);
+}
+int emu_launch_reparam_grad_partial(emu_dims d, float* dMU, float* dLV, const float* beta, const float* dZ,
+                                    const float* MU, const float* LV, const float* EPS, double* partial, long long n,
+                                    float scale) {
+  return EMU_LAUNCH(reparam_grad_partial, d, dMU, dLV, beta, dZ, MU, LV, EPS, partial, n, scale);
 }
 int emu_launch_selftest(emu_dims d, int which, float* out) { return EMU_LAUNCH(selftest_kernel, d, which, out); }
 

@@ -128,6 +128,36 @@ func GemmTN64(grid, block Dim3, A, B, Cm []float32, M, N, K int, beta float32) e
 	})
 }
 
+// GemmNNBiasAct launches gemm_nn_bias_act: Z = X·W + b, Y = act(Z) (W [K×N]).
+func GemmNNBiasAct(grid, block Dim3, X, W, b, Z, Y []float32, M, N, K, act int) error {
+	return launch(func() C.int {
+		return C.emu_launch_gemm_nn_bias_act(dims(grid, block), f32(X), f32(W), f32(b), f32(Z), f32(Y),
+			C.int(M), C.int(N), C.int(K), C.int(act))
+	})
+}
+
+// GemmNNBiasAct64 launches gemm_nn_bias_act_64.
+func GemmNNBiasAct64(grid, block Dim3, X, W, b, Z, Y []float32, M, N, K, act int) error {
+	return launch(func() C.int {
+		return C.emu_launch_gemm_nn_bias_act_64(dims(grid, block), f32(X), f32(W), f32(b), f32(Z), f32(Y),
+			C.int(M), C.int(N), C.int(K), C.int(act))
+	})
+}
+
+// GemmNT launches gemm_nt: C = A·Bᵀ + beta·C (B [N×K]).
+func GemmNT(grid, block Dim3, A, B, Cm []float32, M, N, K int, beta float32) error {
+	return launch(func() C.int {
+		return C.emu_launch_gemm_nt(dims(grid, block), f32(A), f32(B), f32(Cm), C.int(M), C.int(N), C.int(K), C.float(beta))
+	})
+}
+
+// GemmNT64 launches gemm_nt_64.
+func GemmNT64(grid, block Dim3, A, B, Cm []float32, M, N, K int, beta float32) error {
+	return launch(func() C.int {
+		return C.emu_launch_gemm_nt_64(dims(grid, block), f32(A), f32(B), f32(Cm), C.int(M), C.int(N), C.int(K), C.float(beta))
+	})
+}
+
 // ActGradBias launches act_grad_bias.
 func ActGradBias(grid, block Dim3, dY, Y, Z, db []float32, M, N, act int, beta float32) error {
 	return launch(func() C.int {
@@ -244,6 +274,59 @@ func Corrupt(grid, block Dim3, dst, src []float32, n int64, kind int, level floa
 	return launch(func() C.int {
 		return C.emu_launch_corrupt_f32(dims(grid, block), f32(dst), f32(src), C.longlong(n), C.int(kind), C.float(level),
 			C.ulonglong(seed), C.ulonglong(stream))
+	})
+}
+
+// SparsityGrad launches sparsity_grad.
+func SparsityGrad(grid, block Dim3, H, dH, rho []float32, partial []float64, B, D int, l1, beta, target float32) error {
+	return launch(func() C.int {
+		return C.emu_launch_sparsity_grad(dims(grid, block), f32(H), f32(dH), f32(rho), f64(partial), C.int(B), C.int(D),
+			C.float(l1), C.float(beta), C.float(target))
+	})
+}
+
+// ContractiveExact launches contractive_exact.
+func ContractiveExact(grid, block Dim3, dY, Y, Z, W, dW, db []float32, partial []float64, B, D, K, act int, lambda float32) error {
+	return launch(func() C.int {
+		return C.emu_launch_contractive_exact(dims(grid, block), f32(dY), f32(Y), f32(Z), f32(W), f32(dW), f32(db),
+			f64(partial), C.int(B), C.int(D), C.int(K), C.int(act), C.float(lambda))
+	})
+}
+
+// ActJVP launches act_jvp (U and S may be the same slice).
+func ActJVP(grid, block Dim3, U, S, Y, Z []float32, n int64, act int) error {
+	return launch(func() C.int {
+		return C.emu_launch_act_jvp(dims(grid, block), f32(U), f32(S), f32(Y), f32(Z), C.longlong(n), C.int(act))
+	})
+}
+
+// ActJVPBackward launches act_jvp_backward (dS and dU may be the same slice).
+func ActJVPBackward(grid, block Dim3, dS, dZE, dU, S, Y, Z []float32, n int64, act int) error {
+	return launch(func() C.int {
+		return C.emu_launch_act_jvp_backward(dims(grid, block), f32(dS), f32(dZE), f32(dU), f32(S), f32(Y), f32(Z),
+			C.longlong(n), C.int(act))
+	})
+}
+
+// ActGradAdd launches act_grad_add.
+func ActGradAdd(grid, block Dim3, dY, E, Y, Z []float32, n int64, act int) error {
+	return launch(func() C.int {
+		return C.emu_launch_act_grad_add(dims(grid, block), f32(dY), f32(E), f32(Y), f32(Z), C.longlong(n), C.int(act))
+	})
+}
+
+// Reparam launches reparam_f32.
+func Reparam(grid, block Dim3, Zo, MU, LV, EPS []float32, n int64) error {
+	return launch(func() C.int {
+		return C.emu_launch_reparam_f32(dims(grid, block), f32(Zo), f32(MU), f32(LV), f32(EPS), C.longlong(n))
+	})
+}
+
+// ReparamGradPartial launches reparam_grad_partial.
+func ReparamGradPartial(grid, block Dim3, dMU, dLV, beta, dZ, MU, LV, EPS []float32, partial []float64, n int64, scale float32) error {
+	return launch(func() C.int {
+		return C.emu_launch_reparam_grad_partial(dims(grid, block), f32(dMU), f32(dLV), f32(beta), f32(dZ), f32(MU),
+			f32(LV), f32(EPS), f64(partial), C.longlong(n), C.float(scale))
 	})
 }
 

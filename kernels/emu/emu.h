@@ -28,6 +28,12 @@ int emu_launch_gemm_nt_bias_act_64(emu_dims d, const float* X, const float* W, c
                                    int M, int N, int K, int act);
 int emu_launch_gemm_nn_64(emu_dims d, const float* A, const float* B, float* C, int M, int N, int K, float beta);
 int emu_launch_gemm_tn_64(emu_dims d, const float* A, const float* B, float* C, int M, int N, int K, float beta);
+int emu_launch_gemm_nn_bias_act(emu_dims d, const float* X, const float* W, const float* b, float* Z, float* Y,
+                                int M, int N, int K, int act);
+int emu_launch_gemm_nn_bias_act_64(emu_dims d, const float* X, const float* W, const float* b, float* Z, float* Y,
+                                   int M, int N, int K, int act);
+int emu_launch_gemm_nt(emu_dims d, const float* A, const float* B, float* C, int M, int N, int K, float beta);
+int emu_launch_gemm_nt_64(emu_dims d, const float* A, const float* B, float* C, int M, int N, int K, float beta);
 int emu_launch_act_grad_bias(emu_dims d, float* dY, const float* Y, const float* Z, float* db, int M, int N, int act,
                              float beta);
 int emu_launch_loss_grad_partial(emu_dims d, int kind, const float* P, const float* T, float* G, double* partial,
@@ -52,6 +58,21 @@ int emu_launch_rand_normal(emu_dims d, float* x, long long n, unsigned long long
                            float mean, float std);
 int emu_launch_corrupt_f32(emu_dims d, float* dst, const float* src, long long n, int kind, float level,
                            unsigned long long seed, unsigned long long stream);
+
+/* The variant regularizers (penalty.cu). */
+int emu_launch_sparsity_grad(emu_dims d, const float* H, float* dH, float* rho, double* partial, int B, int D, float l1,
+                             float beta, float target);
+int emu_launch_contractive_exact(emu_dims d, float* dY, const float* Y, const float* Z, const float* W, float* dW,
+                                 float* db, double* partial, int B, int D, int K, int act, float lambda);
+int emu_launch_act_jvp(emu_dims d, float* U, const float* S, const float* Y, const float* Z, long long n, int act);
+int emu_launch_act_jvp_backward(emu_dims d, float* dS, float* dZE, const float* dU, const float* S, const float* Y,
+                                const float* Z, long long n, int act);
+int emu_launch_act_grad_add(emu_dims d, float* dY, const float* E, const float* Y, const float* Z, long long n,
+                            int act);
+int emu_launch_reparam_f32(emu_dims d, float* Zo, const float* MU, const float* LV, const float* EPS, long long n);
+int emu_launch_reparam_grad_partial(emu_dims d, float* dMU, float* dLV, const float* beta, const float* dZ,
+                                    const float* MU, const float* LV, const float* EPS, double* partial, long long n,
+                                    float scale);
 
 /* Deliberately broken kernels that check the emulator itself (which = 0:
  * early return before a barrier, 1: __trap, 2: a shared-memory race (no

@@ -19,6 +19,14 @@ func GemmNTBiasAct64(grid, block Dim3, X, W, b, Z, Y []float32, M, N, K, act int
 }
 func GemmNN64(grid, block Dim3, A, B, Cm []float32, M, N, K int, beta float32) error { return ErrNoCgo }
 func GemmTN64(grid, block Dim3, A, B, Cm []float32, M, N, K int, beta float32) error { return ErrNoCgo }
+func GemmNNBiasAct(grid, block Dim3, X, W, b, Z, Y []float32, M, N, K, act int) error {
+	return ErrNoCgo
+}
+func GemmNNBiasAct64(grid, block Dim3, X, W, b, Z, Y []float32, M, N, K, act int) error {
+	return ErrNoCgo
+}
+func GemmNT(grid, block Dim3, A, B, Cm []float32, M, N, K int, beta float32) error   { return ErrNoCgo }
+func GemmNT64(grid, block Dim3, A, B, Cm []float32, M, N, K int, beta float32) error { return ErrNoCgo }
 func ActGradBias(grid, block Dim3, dY, Y, Z, db []float32, M, N, act int, beta float32) error {
 	return ErrNoCgo
 }
@@ -54,6 +62,21 @@ func RandNormal(grid, block Dim3, x []float32, n int64, seed, stream uint64, mea
 	return ErrNoCgo
 }
 func Corrupt(grid, block Dim3, dst, src []float32, n int64, kind int, level float32, seed, stream uint64) error {
+	return ErrNoCgo
+}
+func SparsityGrad(grid, block Dim3, H, dH, rho []float32, partial []float64, B, D int, l1, beta, target float32) error {
+	return ErrNoCgo
+}
+func ContractiveExact(grid, block Dim3, dY, Y, Z, W, dW, db []float32, partial []float64, B, D, K, act int, lambda float32) error {
+	return ErrNoCgo
+}
+func ActJVP(grid, block Dim3, U, S, Y, Z []float32, n int64, act int) error { return ErrNoCgo }
+func ActJVPBackward(grid, block Dim3, dS, dZE, dU, S, Y, Z []float32, n int64, act int) error {
+	return ErrNoCgo
+}
+func ActGradAdd(grid, block Dim3, dY, E, Y, Z []float32, n int64, act int) error { return ErrNoCgo }
+func Reparam(grid, block Dim3, Zo, MU, LV, EPS []float32, n int64) error         { return ErrNoCgo }
+func ReparamGradPartial(grid, block Dim3, dMU, dLV, beta, dZ, MU, LV, EPS []float32, partial []float64, n int64, scale float32) error {
 	return ErrNoCgo
 }
 func sharedBytes() int64 { return 0 }

@@ -49,13 +49,17 @@ func TestABICovered(t *testing.T) {
 	launchers := map[string]any{
 		"gemm_nt_bias_act": GemmNTBiasAct, "gemm_nn": GemmNN, "gemm_tn": GemmTN,
 		"gemm_nt_bias_act_64": GemmNTBiasAct64, "gemm_nn_64": GemmNN64, "gemm_tn_64": GemmTN64,
+		"gemm_nn_bias_act": GemmNNBiasAct, "gemm_nn_bias_act_64": GemmNNBiasAct64, "gemm_nt": GemmNT, "gemm_nt_64": GemmNT64,
 		"act_grad_bias":     ActGradBias,
 		"loss_grad_partial": LossGradPartial, "loss_finish": LossFinish, "row_loss": RowLoss, "col_mean": ColMean,
 		"sumsq_partial": SumsqPartial, "sumsq_finish": SumsqFinish, "clip_scale": ClipScale,
 		"adam_step": AdamStep, "sgd_step": SGDStep,
 		"fill_f32": Fill, "copy_f32": Copy, "axpy_f32": Axpy, "scale_f32": Scale,
 		"rand_uniform": RandUniform, "rand_normal": RandNormal,
-		"corrupt_f32": Corrupt,
+		"corrupt_f32":   Corrupt,
+		"sparsity_grad": SparsityGrad, "contractive_exact": ContractiveExact, "act_jvp": ActJVP,
+		"act_jvp_backward": ActJVPBackward, "act_grad_add": ActGradAdd,
+		"reparam_f32": Reparam, "reparam_grad_partial": ReparamGradPartial,
 	}
 	for _, n := range kernels.Names {
 		if launchers[n] == nil {

@@ -22,17 +22,21 @@ var gemmShapes = [][3]int{
 	{132, 260, 36}, {256, 128, 64}, {64, 64, 16}, {127, 63, 20}, {63, 127, 24},
 }
 
-// gemmCfg is one tile configuration of the GEMM kernels.
+// gemmCfg is one tile configuration of the GEMM kernels: the Dense
+// forward kernels with W [N×K] (nt: gemm_nt_bias_act) and W [K×N] (nnBias:
+// gemm_nn_bias_act), and the products with beta (gemm_nn, gemm_tn, gemm_nt).
 type gemmCfg struct {
 	name           string
 	bm, bn, thread int
-	nt             func(grid, block Dim3, X, W, b, Z, Y []float32, M, N, K, act int) error
-	nn, tn         func(grid, block Dim3, A, B, C []float32, M, N, K int, beta float32) error
+	nt, nnBias     func(grid, block Dim3, X, W, b, Z, Y []float32, M, N, K, act int) error
+	nn, tn, ntBeta func(grid, block Dim3, A, B, C []float32, M, N, K int, beta float32) error
 }
 
 var (
-	cfg128 = gemmCfg{"128", kernels.GemmBM, kernels.GemmBN, kernels.GemmThreads, GemmNTBiasAct, GemmNN, GemmTN}
-	cfg64  = gemmCfg{"64", kernels.Gemm64BM, kernels.Gemm64BN, kernels.Gemm64Threads, GemmNTBiasAct64, GemmNN64, GemmTN64}
+	cfg128 = gemmCfg{"128", kernels.GemmBM, kernels.GemmBN, kernels.GemmThreads,
+		GemmNTBiasAct, GemmNNBiasAct, GemmNN, GemmTN, GemmNT}
+	cfg64 = gemmCfg{"64", kernels.Gemm64BM, kernels.Gemm64BN, kernels.Gemm64Threads,
+		GemmNTBiasAct64, GemmNNBiasAct64, GemmNN64, GemmTN64, GemmNT64}
 )
 
 func (c gemmCfg) grid(M, N int) (Dim3, Dim3) {
@@ -102,20 +106,36 @@ func refAct(a engine.Act, z float64) float64 {
 
 var allActs = []engine.Act{engine.Linear, engine.ReLU, engine.LeakyReLU, engine.Tanh, engine.Sigmoid, engine.GELU}
 
-func TestGemmNTBiasAct(t *testing.T) {
+// TestGemmNTBiasAct: gemm_nt_bias_act (W [N×K], an untied layer);
+// TestGemmNNBiasAct: gemm_nn_bias_act (W [K×N], a tied layer, TransW).
+func TestGemmNTBiasAct(t *testing.T) { testGemmBiasAct(t, false) }
+func TestGemmNNBiasAct(t *testing.T) { testGemmBiasAct(t, true) }
+
+func testGemmBiasAct(t *testing.T, tied bool) {
 	need(t)
 	cpu := newCPU(t)
 	for ci, s := range gemmShapes {
 		M, N, K := s[0], s[1], s[2]
 		act := allActs[ci%len(allActs)]
 		withZ := act.NeedsPre() || ci%2 == 0
+		if tied { // other activations and z on the same shapes
+			act = allActs[(ci+3)%len(allActs)]
+			withZ = act.NeedsPre() || ci%2 == 1
+		}
 		t.Run(fmt.Sprintf("%dx%dx%d/%s/z=%v", M, N, K, act, withZ), func(t *testing.T) {
-			g := newGen(uint64(1000 + ci))
+			seed := uint64(1000 + ci)
+			if tied {
+				seed += 5000
+			}
+			g := newGen(seed)
 			sc := 1 / math.Sqrt(float64(K))
 			x, w, b := g.uniform(M*K, -1, 1), g.uniform(N*K, -sc, sc), g.uniform(N, -0.5, 0.5)
+			wAt := func(k, j int) float64 { return float64(w[j*K+k]) } // W [N×K]
+			if tied {
+				wAt = func(k, j int) float64 { return float64(w[k*N+j]) } // W [K×N]
+			}
 			z, absZ := refGemm(M, N, K,
-				func(i, k int) float64 { return float64(x[i*K+k]) },
-				func(k, j int) float64 { return float64(w[j*K+k]) },
+				func(i, k int) float64 { return float64(x[i*K+k]) }, wAt,
 				func(i, j int) float64 { return float64(b[j]) })
 			y := make([]float64, len(z))
 			for i := range z {
@@ -138,7 +158,11 @@ func TestGemmNTBiasAct(t *testing.T) {
 				}
 				grid, block := v.cfg.grid(M, N)
 				mode := nextMode()
-				must(t, v.cfg.nt(grid, block, X, W, B, Z, Y, M, N, K, int(act)))
+				launch := v.cfg.nt
+				if tied {
+					launch = v.cfg.nnBias
+				}
+				must(t, launch(grid, block, X, W, B, Z, Y, M, N, K, int(act)))
 				bs.check()
 				what := fmt.Sprintf("tiles %s, %s, %s", v.cfg.name, v.pl, mode)
 				if vi == 0 {
@@ -159,8 +183,12 @@ func TestGemmNTBiasAct(t *testing.T) {
 			// The CPU backend, itself off the truth by as much: twice the
 			// tolerances.
 			xm, wm, bm := cpu.mat(M, K, x), cpu.mat(N, K, w), cpu.mat(1, N, b)
+			opt := engine.DenseOpt(0)
+			if tied {
+				wm, opt = cpu.mat(K, N, w), engine.TransW
+			}
 			ym, zm := cpu.mat(M, N, nil), cpu.mat(M, N, nil)
-			must(t, cpu.b.Dense(ym, zm, xm, wm, bm, act, 0))
+			must(t, cpu.b.Dense(ym, zm, xm, wm, bm, act, opt))
 			cy, cz := cpu.get(ym), cpu.get(zm)
 			checkTol(t, "y vs the CPU backend", firstY, to64(cy), func(i int) float64 { return 2 * yTol(i) })
 			if withZ {
@@ -204,31 +232,49 @@ func TestGemmNTAllActs(t *testing.T) {
 // read), 1 (accumulate) and 0.5.
 var betas = []float32{0, 1, 0.5}
 
-func TestGemmNN(t *testing.T) { testGemmXN(t, false) }
-func TestGemmTN(t *testing.T) { testGemmXN(t, true) }
+// The operand layouts of the GEMMs with beta.
+type gemmLayout int
 
-func testGemmXN(t *testing.T, trans bool) {
+const (
+	layoutNN gemmLayout = iota // gemm_nn: A [M×K], B [K×N]
+	layoutTN                   // gemm_tn: A [K×M], B [K×N]
+	layoutNT                   // gemm_nt: A [M×K], B [N×K]
+)
+
+func TestGemmNN(t *testing.T) { testGemmBeta(t, layoutNN) }
+func TestGemmTN(t *testing.T) { testGemmBeta(t, layoutTN) }
+func TestGemmNT(t *testing.T) { testGemmBeta(t, layoutNT) }
+
+func testGemmBeta(t *testing.T, layout gemmLayout) {
 	need(t)
 	cpu := newCPU(t)
 	for ci, s := range gemmShapes {
 		M, N, K := s[0], s[1], s[2]
-		beta := betas[ci%len(betas)]
+		beta := betas[(ci+int(layout)/2)%len(betas)] // gemm_nt: other betas on the same shapes
 		t.Run(fmt.Sprintf("%dx%dx%d/beta=%g", M, N, K, beta), func(t *testing.T) {
-			g := newGen(uint64(3000 + ci))
+			seed := uint64(3000 + ci)
+			if layout == layoutNT {
+				seed += 3000
+			}
+			g := newGen(seed)
 			a, b := g.uniform(M*K, -1, 1), g.uniform(K*N, -1, 1)
 			var c0 []float32
 			if beta != 0 {
 				c0 = g.uniform(M*N, -1, 1)
 			}
-			aAt := func(i, k int) float64 { return float64(a[i*K+k]) } // NN: A [M×K]
-			if trans {
-				aAt = func(i, k int) float64 { return float64(a[k*M+i]) } // TN: A [K×M]
+			aAt := func(i, k int) float64 { return float64(a[i*K+k]) } // A [M×K]
+			if layout == layoutTN {
+				aAt = func(i, k int) float64 { return float64(a[k*M+i]) } // A [K×M]
+			}
+			bAt := func(k, j int) float64 { return float64(b[k*N+j]) } // B [K×N]
+			if layout == layoutNT {
+				bAt = func(k, j int) float64 { return float64(b[j*K+k]) } // B [N×K]
 			}
 			var extra func(i, j int) float64
 			if beta != 0 {
 				extra = func(i, j int) float64 { return float64(beta) * float64(c0[i*N+j]) }
 			}
-			want, abs := refGemm(M, N, K, aAt, func(k, j int) float64 { return float64(b[k*N+j]) }, extra)
+			want, abs := refGemm(M, N, K, aAt, bAt, extra)
 			tol := gemmTol(K, abs, want)
 
 			var first []float32
@@ -243,10 +289,8 @@ func testGemmXN(t *testing.T, trans bool) {
 				}
 				grid, block := v.cfg.grid(M, N)
 				mode := nextMode()
-				launch := v.cfg.nn
-				if trans {
-					launch = v.cfg.tn
-				}
+				launch := [...]func(grid, block Dim3, A, B, C []float32, M, N, K int, beta float32) error{
+					layoutNN: v.cfg.nn, layoutTN: v.cfg.tn, layoutNT: v.cfg.ntBeta}[layout]
 				must(t, launch(grid, block, A, B, C, M, N, K, beta))
 				bs.check()
 				what := fmt.Sprintf("c (tiles %s, %s, %s)", v.cfg.name, v.pl, mode)
@@ -259,19 +303,30 @@ func testGemmXN(t *testing.T, trans bool) {
 			}
 
 			// The CPU backend's DenseBackward with a linear activation
-			// computes both products: dx = dz·w is gemm_nn (A = dz [M×K],
-			// B = w [K×N]); dw (+)= dzᵀ·x is gemm_tn with beta 1 (A = dz
-			// [K×M], B = x [K×N]). Twice the tolerance (both off the truth).
-			if beta == 0.5 || (!trans && beta != 0) { // dx is never accumulated
+			// computes both products: dx (+)= dz·w is gemm_nn (A = dz
+			// [M×K], B = w [K×N]), with TransW dx (+)= dz·wᵀ is gemm_nt (B
+			// = w [N×K]), beta 1 for AccumulateDX; dw (+)= dzᵀ·x is gemm_tn
+			// (A = dz [K×M], B = x [K×N]), beta 1 for Accumulate. Twice the
+			// tolerance (both off the truth).
+			if beta == 0.5 {
 				return
 			}
 			var got []float32
-			if !trans {
+			none := engine.Matrix{}
+			switch layout {
+			case layoutNN, layoutNT:
 				dy, w := cpu.mat(M, K, a), cpu.mat(K, N, b)
-				dx, dw, db := cpu.mat(M, N, nil), cpu.mat(K, N, nil), cpu.mat(1, K, nil)
-				must(t, cpu.b.DenseBackward(dx, dw, db, dy, engine.Matrix{}, engine.Matrix{}, cpu.mat(M, N, nil), w, engine.Linear, 0))
+				opt := engine.DenseOpt(0)
+				if layout == layoutNT {
+					w, opt = cpu.mat(N, K, b), engine.TransW
+				}
+				if beta == 1 {
+					opt |= engine.AccumulateDX
+				}
+				dx, dw := cpu.mat(M, N, c0), cpu.mat(w.Rows, w.Cols, nil)
+				must(t, cpu.b.DenseBackward(dx, dw, none, dy, none, none, cpu.mat(M, N, nil), w, engine.Linear, opt))
 				got = cpu.get(dx)
-			} else {
+			default:
 				dy, x := cpu.mat(K, M, a), cpu.mat(K, N, b)
 				dw, db := cpu.mat(M, N, c0), cpu.mat(1, M, nil)
 				must(t, cpu.b.DenseBackward(engine.Matrix{}, dw, db, dy, engine.Matrix{}, engine.Matrix{}, x, cpu.mat(M, N, nil), engine.Linear, engine.AccumulateIf(beta == 1)))

@@ -52,10 +52,11 @@
 //     the live allocations with the extent the ABI implies (for example
 //     M·K floats for X of gemm_nt_bias_act), its alignment, and the nulls
 //     the ABI allows (bias of a GEMM, Y/Z of act_grad_bias for activations
-//     that need them). A violation, like a kernel fault (__trap, barrier
-//     divergence), prints a line to stderr and becomes the context's
-//     sticky error (CUDA_ERROR_ILLEGAL_ADDRESS 700 / ILLEGAL_INSTRUCTION
-//     715), returned by every later call until the context is destroyed.
+//     that need them; act_grad_bias's db may be null). A violation, like a
+//     kernel fault (__trap, barrier divergence), prints a line to stderr and
+//     becomes the context's sticky error (CUDA_ERROR_ILLEGAL_ADDRESS 700 /
+//     ILLEGAL_INSTRUCTION 715), returned by every later call until the
+//     context is destroyed.
 //     Overlapping __restrict__ parameters of one launch where one of them
 //     is written are reported on stderr and counted (statistics), and so is
 //     a 4-byte parameter passed as an 8-byte value (cu.Args gives each
@@ -332,11 +333,32 @@ const Kernel kernels[] = {
      RUN(emu_launch_gemm_tn_64(d, a.p(0), a.p(1), a.p(2), a.i32(3), a.i32(4), a.i32(5), a.f32(6))),
      EXT(long long M = a.i32(3), N = a.i32(4), K = a.i32(5); E(0, fl(prod(K, M)), 4, false, false);
          E(1, fl(prod(K, N)), 4, false, false); E(2, fl(prod(M, N)), 4, false, true))},
+    {"gemm_nn_bias_act", "pppppiiii",
+     RUN(emu_launch_gemm_nn_bias_act(d, a.p(0), a.p(1), a.p(2), a.p(3), a.p(4), a.i32(5), a.i32(6), a.i32(7),
+                                     a.i32(8))),
+     EXT(long long M = a.i32(5), N = a.i32(6), K = a.i32(7); E(0, fl(prod(M, K)), 4, false, false);
+         E(1, fl(prod(K, N)), 4, false, false); E(2, fl(N), 4, false, false);
+         E(3, fl(prod(M, N)), 4, true, true); E(4, fl(prod(M, N)), 4, false, true))},
+    {"gemm_nn_bias_act_64", "pppppiiii",
+     RUN(emu_launch_gemm_nn_bias_act_64(d, a.p(0), a.p(1), a.p(2), a.p(3), a.p(4), a.i32(5), a.i32(6),
+                                        a.i32(7), a.i32(8))),
+     EXT(long long M = a.i32(5), N = a.i32(6), K = a.i32(7); E(0, fl(prod(M, K)), 4, false, false);
+         E(1, fl(prod(K, N)), 4, false, false); E(2, fl(N), 4, false, false);
+         E(3, fl(prod(M, N)), 4, true, true); E(4, fl(prod(M, N)), 4, false, true))},
+    {"gemm_nt", "pppiiif",
+     RUN(emu_launch_gemm_nt(d, a.p(0), a.p(1), a.p(2), a.i32(3), a.i32(4), a.i32(5), a.f32(6))),
+     EXT(long long M = a.i32(3), N = a.i32(4), K = a.i32(5); E(0, fl(prod(M, K)), 4, false, false);
+         E(1, fl(prod(N, K)), 4, false, false); E(2, fl(prod(M, N)), 4, false, true))},
+    {"gemm_nt_64", "pppiiif",
+     RUN(emu_launch_gemm_nt_64(d, a.p(0), a.p(1), a.p(2), a.i32(3), a.i32(4), a.i32(5), a.f32(6))),
+     EXT(long long M = a.i32(3), N = a.i32(4), K = a.i32(5); E(0, fl(prod(M, K)), 4, false, false);
+         E(1, fl(prod(N, K)), 4, false, false); E(2, fl(prod(M, N)), 4, false, true))},
+    // db may be null: DenseBackward without a bias gradient.
     {"act_grad_bias", "ppppiiif",
      RUN(emu_launch_act_grad_bias(d, a.p(0), a.p(1), a.p(2), a.p(3), a.i32(4), a.i32(5), a.i32(6), a.f32(7))),
      EXT(long long M = a.i32(4), N = a.i32(5); int act = a.i32(6); E(0, fl(prod(M, N)), 4, false, act != 0);
          E(1, fl(prod(M, N)), 4, !act_needs_y(act), false); E(2, fl(prod(M, N)), 4, !act_needs_z(act), false);
-         E(3, fl(N), 4, false, true))},
+         E(3, fl(N), 4, true, true))},
     {"loss_grad_partial", "ipppplf",
      RUN(emu_launch_loss_grad_partial(d, a.i32(0), a.p(1), a.p(2), a.p(3), a.d(4), a.i64(5), a.f32(6))),
      EXT(long long n = a.i64(5); E(1, fl(n), 4, false, false); E(2, fl(n), 4, false, false);
@@ -383,6 +405,42 @@ const Kernel kernels[] = {
     {"corrupt_f32", "pplifuu",
      RUN(emu_launch_corrupt_f32(d, a.p(0), a.p(1), a.i64(2), a.i32(3), a.f32(4), a.u64(5), a.u64(6))),
      EXT(long long n = a.i64(2); E(0, fl(n), 4, false, true); if (a.u(1) != a.u(0)) E(1, fl(n), 4, false, false))},
+    // The variant regularizers (kernels/penalty.cu). partial: one double per block.
+    {"sparsity_grad", "ppppiifff",
+     RUN(emu_launch_sparsity_grad(d, a.p(0), a.p(1), a.p(2), a.d(3), a.i32(4), a.i32(5), a.f32(6), a.f32(7),
+                                  a.f32(8))),
+     EXT(long long B = a.i32(4), D = a.i32(5); E(0, fl(prod(B, D)), 4, false, false);
+         E(1, fl(prod(B, D)), 4, false, true); E(2, fl(D), 4, false, true); E(3, 8LL * g.x, 8, false, true))},
+    {"contractive_exact", "pppppppiiiif",
+     RUN(emu_launch_contractive_exact(d, a.p(0), a.p(1), a.p(2), a.p(3), a.p(4), a.p(5), a.d(6), a.i32(7), a.i32(8),
+                                      a.i32(9), a.i32(10), a.f32(11))),
+     EXT(long long B = a.i32(7), D = a.i32(8), K = a.i32(9); int act = a.i32(10);
+         E(0, fl(prod(B, D)), 4, false, true); E(1, fl(prod(B, D)), 4, !act_needs_y(act), false);
+         E(2, fl(prod(B, D)), 4, !act_needs_z(act), false); E(3, fl(prod(D, K)), 4, false, false);
+         E(4, fl(prod(D, K)), 4, false, true); E(5, fl(D), 4, true, true); E(6, 8LL * g.x, 8, false, true))},
+    // U may be S itself (in place), as dS may be dU: the input's extent is
+    // checked only when it is another pointer.
+    {"act_jvp", "ppppli", RUN(emu_launch_act_jvp(d, a.p(0), a.p(1), a.p(2), a.p(3), a.i64(4), a.i32(5))),
+     EXT(long long n = a.i64(4); int act = a.i32(5); E(0, fl(n), 4, false, true);
+         if (a.u(1) != a.u(0)) E(1, fl(n), 4, false, false); E(2, fl(n), 4, !act_needs_y(act), false);
+         E(3, fl(n), 4, !act_needs_z(act), false))},
+    {"act_jvp_backward", "ppppppli",
+     RUN(emu_launch_act_jvp_backward(d, a.p(0), a.p(1), a.p(2), a.p(3), a.p(4), a.p(5), a.i64(6), a.i32(7))),
+     EXT(long long n = a.i64(6); int act = a.i32(7); E(0, fl(n), 4, false, true); E(1, fl(n), 4, false, true);
+         if (a.u(2) != a.u(0)) E(2, fl(n), 4, false, false); E(3, fl(n), 4, false, false);
+         E(4, fl(n), 4, !act_needs_y(act), false); E(5, fl(n), 4, !act_needs_z(act), false))},
+    {"act_grad_add", "ppppli", RUN(emu_launch_act_grad_add(d, a.p(0), a.p(1), a.p(2), a.p(3), a.i64(4), a.i32(5))),
+     EXT(long long n = a.i64(4); int act = a.i32(5); E(0, fl(n), 4, false, true); E(1, fl(n), 4, true, false);
+         E(2, fl(n), 4, !act_needs_y(act), false); E(3, fl(n), 4, !act_needs_z(act), false))},
+    {"reparam_f32", "ppppl", RUN(emu_launch_reparam_f32(d, a.p(0), a.p(1), a.p(2), a.p(3), a.i64(4))),
+     EXT(long long n = a.i64(4); E(0, fl(n), 4, false, true); E(1, fl(n), 4, false, false);
+         E(2, fl(n), 4, false, false); E(3, fl(n), 4, false, false))},
+    {"reparam_grad_partial", "pppppppplf",
+     RUN(emu_launch_reparam_grad_partial(d, a.p(0), a.p(1), a.p(2), a.p(3), a.p(4), a.p(5), a.p(6), a.d(7), a.i64(8),
+                                         a.f32(9))),
+     EXT(long long n = a.i64(8); E(0, fl(n), 4, false, true); E(1, fl(n), 4, false, true); E(2, 4, 4, false, false);
+         E(3, fl(n), 4, false, false); E(4, fl(n), 4, false, false); E(5, fl(n), 4, false, false);
+         E(6, fl(n), 4, false, false); E(7, 8LL * g.x, 8, false, true))},
 };
 const int nkernels = sizeof kernels / sizeof kernels[0];
 
