@@ -29,6 +29,13 @@ type Arch struct {
 	Hidden engine.Act `json:"-"`
 	Latent engine.Act `json:"-"`
 	Output engine.Act `json:"-"`
+	// Tied decoder layers use their mirrored encoder layer's weight,
+	// transposed (and have only their own bias).
+	Tied bool `json:"-"`
+	// VAE makes a variational autoencoder: the encoder's last layer is two
+	// linear heads, fc_mu and fc_logvar, each d(k−1) → dk, and the decoder
+	// reads a sample z = μ + σ·ε (or μ itself outside training).
+	VAE bool `json:"-"`
 }
 
 // ParseLayers parses "784,512,256,32".
@@ -52,6 +59,9 @@ func ParseLayers(s string) ([]int, error) {
 func (a Arch) Validate() error {
 	if len(a.Layers) < 2 {
 		return fmt.Errorf("architecture needs at least two widths (input, latent), got %v", a.Layers)
+	}
+	if a.Tied && a.VAE {
+		return fmt.Errorf("tied weights are for plain, denoising, sparse and contractive autoencoders, not VAEs")
 	}
 	for i, n := range a.Layers {
 		if n <= 0 {
@@ -87,26 +97,50 @@ func (a Arch) String() string {
 	return sb.String()
 }
 
+// Role is what a layer does in the model.
+type Role int
+
+const (
+	RoleEncoder Role = iota // an encoder layer (the last one outputs the code)
+	RoleMu                  // a VAE's mean head
+	RoleLogVar              // a VAE's log-variance head
+	RoleDecoder             // a decoder layer
+)
+
 // LayerSpec describes one Linear layer and the activation after it.
 type LayerSpec struct {
 	Name    string // PyTorch prefix, e.g. "encoder.2"
 	In, Out int
 	Act     engine.Act
-	Encoder bool
+	Encoder bool // part of the encoder (including a VAE's heads)
+	Role    Role
+	// TiedTo is, for a tied decoder layer, the index in Specs of the
+	// encoder layer whose weight it uses transposed; −1 otherwise.
+	TiedTo int
 }
 
-// Specs lists the Linear layers in forward order: encoder then decoder.
+// Specs lists the Linear layers in forward order: the encoder (for a VAE:
+// its hidden layers, then fc_mu and fc_logvar), then the decoder.
 func (a Arch) Specs() []LayerSpec {
 	k := len(a.Layers) - 1 // linear layers per half
 	var out []LayerSpec
 	idx := 0
-	for i := 0; i < k; i++ {
+	body := k
+	if a.VAE {
+		body = k - 1
+	}
+	for i := 0; i < body; i++ {
 		act := a.Hidden
 		if i == k-1 {
 			act = a.Latent
 		}
-		out = append(out, LayerSpec{Name: fmt.Sprintf("encoder.%d", idx), In: a.Layers[i], Out: a.Layers[i+1], Act: act, Encoder: true})
+		out = append(out, LayerSpec{Name: fmt.Sprintf("encoder.%d", idx), In: a.Layers[i], Out: a.Layers[i+1], Act: act, Encoder: true, TiedTo: -1})
 		idx += 1 + moduleCount(act)
+	}
+	if a.VAE {
+		out = append(out,
+			LayerSpec{Name: "fc_mu", In: a.Layers[k-1], Out: a.Layers[k], Act: engine.Linear, Encoder: true, Role: RoleMu, TiedTo: -1},
+			LayerSpec{Name: "fc_logvar", In: a.Layers[k-1], Out: a.Layers[k], Act: engine.Linear, Encoder: true, Role: RoleLogVar, TiedTo: -1})
 	}
 	idx = 0
 	for i := k; i > 0; i-- {
@@ -114,10 +148,24 @@ func (a Arch) Specs() []LayerSpec {
 		if i == 1 {
 			act = a.Output
 		}
-		out = append(out, LayerSpec{Name: fmt.Sprintf("decoder.%d", idx), In: a.Layers[i], Out: a.Layers[i-1], Act: act})
+		s := LayerSpec{Name: fmt.Sprintf("decoder.%d", idx), In: a.Layers[i], Out: a.Layers[i-1], Act: act, Role: RoleDecoder, TiedTo: -1}
+		if a.Tied {
+			s.TiedTo = i - 1 // encoder layer i−1 maps Layers[i−1] → Layers[i]
+		}
+		out = append(out, s)
 		idx += 1 + moduleCount(act)
 	}
 	return out
+}
+
+// Variant-independent positions in Specs.
+
+// DecoderStart is the index in Specs of the decoder's first layer.
+func (a Arch) DecoderStart() int {
+	if a.VAE {
+		return len(a.Layers)
+	}
+	return len(a.Layers) - 1
 }
 
 // moduleCount is 1 when an activation is its own nn.Sequential module.
@@ -145,14 +193,16 @@ func torchModule(a engine.Act) string {
 	return ""
 }
 
-// PyTorch returns Python code defining the nn.Sequential pair that
-// load_state_dict accepts for this architecture's model.safetensors.
+// PyTorch returns Python code defining the modules (an nn.Sequential
+// encoder and decoder; a VAE's nn.Linear heads fc_mu and fc_logvar) whose
+// state dicts load this architecture's model.safetensors. A tied decoder's
+// weights are not stored: they are its encoder layers' weights transposed.
 func (a Arch) PyTorch() string {
 	var sb strings.Builder
 	half := func(name string, enc bool) {
 		fmt.Fprintf(&sb, "%s = nn.Sequential(\n", name)
 		for _, s := range a.Specs() {
-			if s.Encoder != enc {
+			if s.Encoder != enc || s.Role == RoleMu || s.Role == RoleLogVar {
 				continue
 			}
 			fmt.Fprintf(&sb, "    nn.Linear(%d, %d),\n", s.In, s.Out)
@@ -163,7 +213,15 @@ func (a Arch) PyTorch() string {
 		sb.WriteString(")\n")
 	}
 	half("encoder", true)
+	for _, s := range a.Specs() {
+		if s.Role == RoleMu || s.Role == RoleLogVar {
+			fmt.Fprintf(&sb, "%s = nn.Linear(%d, %d)\n", s.Name, s.In, s.Out)
+		}
+	}
 	half("decoder", false)
+	if a.Tied {
+		sb.WriteString("# tied weights: decoder.N.weight is not stored; set it to the mirrored\n# encoder layer's weight transposed, e.g. decoder[0].weight = nn.Parameter(encoder[-k].weight.t())\n")
+	}
 	return sb.String()
 }
 
@@ -177,8 +235,12 @@ func alignUp(n int) int { return (n + paramAlign - 1) / paramAlign * paramAlign 
 // the buffer's total length.
 func (a Arch) layout() (wOff, bOff []int, total int) {
 	for _, s := range a.Specs() {
-		wOff = append(wOff, total)
-		total += alignUp(s.In * s.Out)
+		if s.TiedTo >= 0 {
+			wOff = append(wOff, wOff[s.TiedTo])
+		} else {
+			wOff = append(wOff, total)
+			total += alignUp(s.In * s.Out)
+		}
 		bOff = append(bOff, total)
 		total += alignUp(s.Out)
 	}
@@ -189,7 +251,10 @@ func (a Arch) layout() (wOff, bOff []int, total int) {
 func (a Arch) NumParams() int {
 	n := 0
 	for _, s := range a.Specs() {
-		n += s.In*s.Out + s.Out
+		n += s.Out
+		if s.TiedTo < 0 {
+			n += s.In * s.Out
+		}
 	}
 	return n
 }

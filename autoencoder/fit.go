@@ -111,6 +111,9 @@ func NewRun(opts FitOptions) (*Run, error) {
 	if err := opts.Arch.Validate(); err != nil {
 		return nil, err
 	}
+	if opts.Arch.VAE != (opts.Train.Variant() == "vae") {
+		return nil, fmt.Errorf("the architecture (VAE heads: %v) does not match the variant %s", opts.Arch.VAE, opts.Train.Variant())
+	}
 	if opts.Data.Cols != opts.Arch.Input() {
 		return nil, fmt.Errorf("%s has %d columns but the layers start at %d: use --layers %d,… (the first width is the data width)",
 			opts.Source, opts.Data.Cols, opts.Arch.Input(), opts.Data.Cols)

@@ -12,8 +12,9 @@ import (
 // model's flat parameter and gradient buffers.
 type Layer struct {
 	LayerSpec
-	W, B   engine.Matrix // [Out×In], [1×Out]
-	GW, GB engine.Matrix // their gradients
+	W, B   engine.Matrix // [Out×In] ([In×Out] for a tied layer: its encoder layer's), [1×Out]
+	GW, GB engine.Matrix // their gradients (a tied layer shares its encoder layer's GW)
+	Opt    engine.DenseOpt
 }
 
 // Model is an autoencoder's parameters on a backend. All weights and biases
@@ -43,12 +44,17 @@ func NewModel(b engine.Backend, a Arch) (*Model, error) {
 		return nil, fmt.Errorf("allocate %d gradients: %w", total, err)
 	}
 	for i, s := range a.Specs() {
+		wr, wc, opt := s.Out, s.In, engine.DenseOpt(0)
+		if s.TiedTo >= 0 {
+			wr, wc, opt = s.In, s.Out, engine.TransW
+		}
 		m.Layers = append(m.Layers, Layer{
 			LayerSpec: s,
-			W:         m.Params.View(wOff[i], s.Out, s.In),
+			W:         m.Params.View(wOff[i], wr, wc),
 			B:         m.Params.View(bOff[i], 1, s.Out),
-			GW:        m.Grads.View(wOff[i], s.Out, s.In),
+			GW:        m.Grads.View(wOff[i], wr, wc),
 			GB:        m.Grads.View(bOff[i], 1, s.Out),
+			Opt:       opt,
 		})
 	}
 	return m, nil
@@ -68,10 +74,12 @@ func (m *Model) Free() {
 func (m *Model) Init(seed uint64) error {
 	for l, L := range m.Layers {
 		bound := float32(1 / math.Sqrt(float64(L.In)))
-		w := make([]float32, L.W.Len())
-		engine.FillUniform(w, seed, engine.StreamInit+2*uint64(l), 0, -bound, bound)
-		if err := m.Backend.Upload(L.W, w); err != nil {
-			return err
+		if L.TiedTo < 0 {
+			w := make([]float32, L.W.Len())
+			engine.FillUniform(w, seed, engine.StreamInit+2*uint64(l), 0, -bound, bound)
+			if err := m.Backend.Upload(L.W, w); err != nil {
+				return err
+			}
 		}
 		bias := make([]float32, L.B.Len())
 		engine.FillUniform(bias, seed, engine.StreamInit+2*uint64(l)+1, 0, -bound, bound)
@@ -82,23 +90,43 @@ func (m *Model) Init(seed uint64) error {
 	return nil
 }
 
-// Tensors downloads the parameters as named tensors (PyTorch names/shapes).
+// Tensors downloads the parameters as named tensors (PyTorch names/shapes;
+// a tied layer has only its bias).
 func (m *Model) Tensors() ([]safetensors.Tensor, error) {
 	var out []safetensors.Tensor
 	for _, L := range m.Layers {
-		w := make([]float32, L.W.Len())
-		if err := m.Backend.Download(w, L.W); err != nil {
-			return nil, err
+		if L.TiedTo < 0 {
+			w := make([]float32, L.W.Len())
+			if err := m.Backend.Download(w, L.W); err != nil {
+				return nil, err
+			}
+			out = append(out, safetensors.Tensor{Name: L.Name + ".weight", Shape: []int{L.Out, L.In}, Data: w})
 		}
 		b := make([]float32, L.B.Len())
 		if err := m.Backend.Download(b, L.B); err != nil {
 			return nil, err
 		}
-		out = append(out,
-			safetensors.Tensor{Name: L.Name + ".weight", Shape: []int{L.Out, L.In}, Data: w},
-			safetensors.Tensor{Name: L.Name + ".bias", Shape: []int{L.Out}, Data: b})
+		out = append(out, safetensors.Tensor{Name: L.Name + ".bias", Shape: []int{L.Out}, Data: b})
 	}
 	return out, nil
+}
+
+// params lists a layer's stored tensors: name, view and PyTorch shape.
+func (L Layer) params() []struct {
+	name  string
+	dst   engine.Matrix
+	shape []int
+} {
+	type p = struct {
+		name  string
+		dst   engine.Matrix
+		shape []int
+	}
+	var out []p
+	if L.TiedTo < 0 {
+		out = append(out, p{L.Name + ".weight", L.W, []int{L.Out, L.In}})
+	}
+	return append(out, p{L.Name + ".bias", L.B, []int{L.Out}})
 }
 
 // SetTensors uploads named tensors; every parameter must be present with
@@ -106,14 +134,7 @@ func (m *Model) Tensors() ([]safetensors.Tensor, error) {
 func (m *Model) SetTensors(ts map[string]safetensors.Tensor) error {
 	seen := 0
 	for _, L := range m.Layers {
-		for _, p := range []struct {
-			name  string
-			dst   engine.Matrix
-			shape []int
-		}{
-			{L.Name + ".weight", L.W, []int{L.Out, L.In}},
-			{L.Name + ".bias", L.B, []int{L.Out}},
-		} {
+		for _, p := range L.params() {
 			t, ok := ts[p.name]
 			if !ok {
 				return fmt.Errorf("tensor %s %v is missing", p.name, p.shape)
@@ -144,8 +165,10 @@ func (m *Model) SetTensors(ts map[string]safetensors.Tensor) error {
 
 func (m *Model) hasTensor(name string) bool {
 	for _, L := range m.Layers {
-		if name == L.Name+".weight" || name == L.Name+".bias" {
-			return true
+		for _, p := range L.params() {
+			if name == p.name {
+				return true
+			}
 		}
 	}
 	return false
@@ -163,8 +186,17 @@ func sameShape(a, b []int) bool {
 	return true
 }
 
-// EncoderLayers is the number of encoder layers (the first half).
-func (m *Model) EncoderLayers() int { return len(m.Layers) / 2 }
+// decStart is the index of the decoder's first layer.
+func (m *Model) decStart() int { return m.Arch.DecoderStart() }
+
+// codeLayer is the index of the layer whose output is the latent code (a
+// VAE's fc_mu).
+func (m *Model) codeLayer() int {
+	if m.Arch.VAE {
+		return m.decStart() - 2
+	}
+	return m.decStart() - 1
+}
 
 // workspace holds the activations of one batch: per layer its output y,
 // its pre-activation z (only where needed) and its gradient buffer g.
@@ -175,7 +207,9 @@ type workspace struct {
 	target engine.Matrix // reconstruction target (absent: x)
 	y, z   []engine.Matrix
 	g      []engine.Matrix // absent in inference workspaces
-	allocs []engine.Matrix
+	// A VAE's sampled code z = μ + σ·ε, its noise ε and its gradient.
+	code, eps, gcode engine.Matrix
+	allocs           []engine.Matrix
 }
 
 func (w *workspace) alloc(rows, cols int) (engine.Matrix, error) {
@@ -232,6 +266,18 @@ func (m *Model) newWorkspace(batch int, train, logits, separateTarget bool) (*wo
 		}
 		w.y, w.z, w.g = append(w.y, y), append(w.z, z), append(w.g, g)
 	}
+	if m.Arch.VAE {
+		lat := m.Arch.LatentDim()
+		for _, p := range []*engine.Matrix{&w.code, &w.eps, &w.gcode} {
+			if p == &w.gcode && !train {
+				continue
+			}
+			if *p, err = w.alloc(batch, lat); err != nil {
+				w.free()
+				return nil, err
+			}
+		}
+	}
 	return w, nil
 }
 
@@ -243,14 +289,65 @@ func rowsOf(a engine.Matrix, n int) engine.Matrix {
 	return a.RowSlice(0, n)
 }
 
-// forward runs layers [from, to) on the first n rows; layer from reads in.
-func (m *Model) forward(w *workspace, in engine.Matrix, from, to, n int) error {
-	for i := from; i < to; i++ {
-		L := m.Layers[i]
-		if err := m.Backend.Dense(rowsOf(w.y[i], n), rowsOf(w.z[i], n), in, L.W, L.B, L.Act, 0); err != nil {
-			return fmt.Errorf("layer %s: %w", L.Name, err)
+// dense runs layer i on the first n rows of in.
+func (m *Model) dense(w *workspace, i int, in engine.Matrix, n int) error {
+	L := m.Layers[i]
+	if err := m.Backend.Dense(rowsOf(w.y[i], n), rowsOf(w.z[i], n), in, L.W, L.B, L.Act, L.Opt); err != nil {
+		return fmt.Errorf("layer %s: %w", L.Name, err)
+	}
+	return nil
+}
+
+// encode runs the encoder on the first n rows of x and returns the latent
+// code (a VAE's μ).
+func (m *Model) encode(w *workspace, x engine.Matrix, n int) (engine.Matrix, error) {
+	in := x
+	body := m.decStart()
+	if m.Arch.VAE {
+		body -= 2
+	}
+	for i := 0; i < body; i++ {
+		if err := m.dense(w, i, in, n); err != nil {
+			return engine.Matrix{}, err
 		}
 		in = rowsOf(w.y[i], n)
 	}
-	return nil
+	if m.Arch.VAE {
+		for _, i := range []int{body, body + 1} {
+			if err := m.dense(w, i, in, n); err != nil {
+				return engine.Matrix{}, err
+			}
+		}
+	}
+	return rowsOf(w.y[m.codeLayer()], n), nil
+}
+
+// decode runs the decoder on the first n rows of code and returns the
+// output activations.
+func (m *Model) decode(w *workspace, code engine.Matrix, n int) (engine.Matrix, error) {
+	in := code
+	for i := m.decStart(); i < len(m.Layers); i++ {
+		if err := m.dense(w, i, in, n); err != nil {
+			return engine.Matrix{}, err
+		}
+		in = rowsOf(w.y[i], n)
+	}
+	return in, nil
+}
+
+// forward runs the whole model on the first n rows of x. A VAE decodes a
+// sample μ + σ·ε when sample is set (ε must already be in w.eps), else μ.
+func (m *Model) forward(w *workspace, x engine.Matrix, n int, sample bool) (engine.Matrix, error) {
+	code, err := m.encode(w, x, n)
+	if err != nil {
+		return engine.Matrix{}, err
+	}
+	if m.Arch.VAE && sample {
+		lv := rowsOf(w.y[m.codeLayer()+1], n)
+		if err := m.Backend.Reparameterize(rowsOf(w.code, n), code, lv, rowsOf(w.eps, n)); err != nil {
+			return engine.Matrix{}, err
+		}
+		code = rowsOf(w.code, n)
+	}
+	return m.decode(w, code, n)
 }

@@ -15,6 +15,7 @@ type Predictor struct {
 	ws      *workspace
 	rowErr  engine.Matrix
 	scratch engine.Matrix // [batch×d0], allocated on first use
+	code    engine.Matrix // [batch×latent], allocated on first use
 	host    []float32
 	out     []float32
 }
@@ -41,6 +42,7 @@ func (p *Predictor) Free() {
 	p.ws.free()
 	p.Model.Backend.Free(p.rowErr)
 	p.Model.Backend.Free(p.scratch)
+	p.Model.Backend.Free(p.code)
 }
 
 func (p *Predictor) checkCols(cols int) error {
@@ -66,7 +68,6 @@ func (p *Predictor) Encode(data []float32, cols int) ([]float32, error) {
 		return nil, err
 	}
 	rows := len(data) / cols
-	k := p.Model.EncoderLayers()
 	lat := p.Model.Arch.LatentDim()
 	out := make([]float32, rows*lat)
 	for lo := 0; lo < rows; lo += p.ws.batch {
@@ -74,10 +75,11 @@ func (p *Predictor) Encode(data []float32, cols int) ([]float32, error) {
 		if err := p.load(data, cols, lo, n); err != nil {
 			return nil, err
 		}
-		if err := p.Model.forward(p.ws, rowsOf(p.ws.x, n), 0, k, n); err != nil {
+		code, err := p.Model.encode(p.ws, rowsOf(p.ws.x, n), n)
+		if err != nil {
 			return nil, err
 		}
-		if err := p.Model.Backend.Download(out[lo*lat:(lo+n)*lat], rowsOf(p.ws.y[k-1], n)); err != nil {
+		if err := p.Model.Backend.Download(out[lo*lat:(lo+n)*lat], code); err != nil {
 			return nil, err
 		}
 	}
@@ -92,7 +94,6 @@ func (p *Predictor) Reconstruct(data []float32, cols int) (recon, rowErr []float
 		return nil, nil, err
 	}
 	rows := len(data) / cols
-	L := len(p.Model.Layers)
 	recon = make([]float32, rows*cols)
 	rowErr = make([]float32, rows)
 	for lo := 0; lo < rows; lo += p.ws.batch {
@@ -101,10 +102,10 @@ func (p *Predictor) Reconstruct(data []float32, cols int) (recon, rowErr []float
 			return nil, nil, err
 		}
 		x := rowsOf(p.ws.x, n)
-		if err := p.Model.forward(p.ws, x, 0, L, n); err != nil {
+		y, err := p.Model.forward(p.ws, x, n, false)
+		if err != nil {
 			return nil, nil, err
 		}
-		y := rowsOf(p.ws.y[L-1], n)
 		if err := p.Model.Backend.RowLoss(engine.MSE, rowsOf(p.rowErr, n), y, x); err != nil {
 			return nil, nil, err
 		}
@@ -125,11 +126,11 @@ func (p *Predictor) Reconstruct(data []float32, cols int) (recon, rowErr []float
 // and returns the reconstructions in that space (for display and metrics).
 func (p *Predictor) ReconstructScaled(scaled []float32, cols int) ([]float32, error) {
 	return p.eachBatch(scaled, cols, func(x, out engine.Matrix, n int) error {
-		L := len(p.Model.Layers)
-		if err := p.Model.forward(p.ws, x, 0, L, n); err != nil {
+		y, err := p.Model.forward(p.ws, x, n, false)
+		if err != nil {
 			return err
 		}
-		return p.Model.Backend.Copy(out, rowsOf(p.ws.y[L-1], n))
+		return p.Model.Backend.Copy(out, y)
 	})
 }
 
@@ -182,4 +183,90 @@ func (p *Predictor) eachBatch(scaled []float32, cols int, fn func(x, out engine.
 		}
 	}
 	return res, nil
+}
+
+// Decode maps latent codes [rows×latent] through the decoder and returns
+// the outputs in the data's own units (the scaler inverted).
+func (p *Predictor) Decode(codes []float32) ([]float32, error) {
+	out, err := p.DecodeScaled(codes)
+	if err != nil {
+		return nil, err
+	}
+	return out, p.Config.Scaler.Invert(out, p.Model.Arch.Input())
+}
+
+// DecodeScaled is Decode without the inverse scaling (outputs in the
+// model's space, e.g. [0,1] pixels).
+func (p *Predictor) DecodeScaled(codes []float32) ([]float32, error) {
+	lat, d := p.Model.Arch.LatentDim(), p.Model.Arch.Input()
+	if len(codes)%lat != 0 {
+		return nil, fmt.Errorf("%d code values are not a whole number of %d-wide codes", len(codes), lat)
+	}
+	if p.code.Empty() {
+		m, err := p.Model.Backend.Alloc(p.ws.batch, lat)
+		if err != nil {
+			return nil, err
+		}
+		p.code = m
+	}
+	rows := len(codes) / lat
+	out := make([]float32, rows*d)
+	for lo := 0; lo < rows; lo += p.ws.batch {
+		n := min(p.ws.batch, rows-lo)
+		c := rowsOf(p.code, n)
+		if err := p.Model.Backend.Upload(c, codes[lo*lat:(lo+n)*lat]); err != nil {
+			return nil, err
+		}
+		y, err := p.Model.decode(p.ws, c, n)
+		if err != nil {
+			return nil, err
+		}
+		if err := p.Model.Backend.Download(out[lo*d:(lo+n)*d], y); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Sample draws n codes from a VAE's prior N(0, I) (Philox stream
+// StreamSample of seed, the same on every backend) and decodes them; it
+// returns the codes and the outputs in the data's own units.
+func (p *Predictor) Sample(n int, seed uint64) (codes, out []float32, err error) {
+	if !p.Model.Arch.VAE {
+		return nil, nil, fmt.Errorf("sampling needs a variational autoencoder (--variant vae); this model is %s", p.Config.Variant)
+	}
+	if n < 1 {
+		return nil, nil, fmt.Errorf("number of samples must be ≥ 1, got %d", n)
+	}
+	codes = make([]float32, n*p.Model.Arch.LatentDim())
+	engine.FillNormal(codes, seed, engine.StreamSample, 0, 0, 1)
+	out, err = p.Decode(codes)
+	return codes, out, err
+}
+
+// Interpolate encodes rows a and b of data [rows×cols] and decodes steps
+// codes evenly spaced on the segment between their codes (both ends
+// included). It returns the codes and the outputs in the data's units.
+func (p *Predictor) Interpolate(data []float32, cols, a, b, steps int) (codes, out []float32, err error) {
+	rows := len(data) / max(cols, 1)
+	if a < 0 || a >= rows || b < 0 || b >= rows {
+		return nil, nil, fmt.Errorf("interpolation rows %d,%d: the data has rows 0..%d", a, b, rows-1)
+	}
+	if steps < 2 {
+		return nil, nil, fmt.Errorf("interpolation needs at least 2 steps, got %d", steps)
+	}
+	ends, err := p.Encode(append(append([]float32(nil), data[a*cols:(a+1)*cols]...), data[b*cols:(b+1)*cols]...), cols)
+	if err != nil {
+		return nil, nil, err
+	}
+	lat := p.Model.Arch.LatentDim()
+	codes = make([]float32, steps*lat)
+	for s := range steps {
+		t := float32(s) / float32(steps-1)
+		for j := range lat {
+			codes[s*lat+j] = (1-t)*ends[j] + t*ends[lat+j]
+		}
+	}
+	out, err = p.Decode(codes)
+	return codes, out, err
 }

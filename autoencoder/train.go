@@ -57,21 +57,35 @@ type EpochMetrics struct {
 	ValDenoisedMSE  *float64 `json:"val_denoised_mse,omitempty"`
 	ValPSNRNoisy    *float64 `json:"val_psnr_noisy_db,omitempty"`
 	ValPSNRDenoised *float64 `json:"val_psnr_denoised_db,omitempty"`
+	// Sparse and contractive models (and any with L2): the mean penalty
+	// added to the training objective (train_loss + train_penalty is the
+	// objective minimised).
+	TrainPenalty *float64 `json:"train_penalty,omitempty"`
+	// Sparse models: each penalized layer's mean activation per unit on
+	// the validation rows, and its mean over the units.
+	MeanActivation    map[string][]float64 `json:"mean_activation,omitempty"`
+	MeanActivationAvg *float64             `json:"mean_activation_avg,omitempty"`
+	// VAEs: the mean KL divergence per row (nats) and the β in force at
+	// the epoch's end.
+	TrainKL *float64 `json:"train_kl,omitempty"`
+	KLBeta  *float64 `json:"kl_beta,omitempty"`
 }
 
 // State is the trainer's position, saved in checkpoints so a resumed run
 // continues exactly where the interrupted one stopped.
 type State struct {
-	Epoch        int            `json:"epoch"`       // epochs completed
-	Batch        int            `json:"batch"`       // batches done in the current epoch
-	Step         int64          `json:"step"`        // optimizer steps done
-	EpochLoss    float32        `json:"epoch_loss"`  // the device loss accumulator mid-epoch
-	EpochSecs    float64        `json:"epoch_secs"`  // time spent in the current epoch so far
-	BestVal      float64        `json:"best_val"`    // best validation loss (when BestEpoch > 0)
-	BestEpoch    int            `json:"best_epoch"`  // epoch of BestVal
-	BadEpochs    int            `json:"bad_epochs"`  // epochs since BestVal improved
-	Finished     bool           `json:"finished"`    // the run completed
-	StopReason   string         `json:"stop_reason"` // "", "epochs", "early_stopping"
+	Epoch        int            `json:"epoch"`                   // epochs completed
+	Batch        int            `json:"batch"`                   // batches done in the current epoch
+	Step         int64          `json:"step"`                    // optimizer steps done
+	EpochLoss    float32        `json:"epoch_loss"`              // the device loss accumulator mid-epoch
+	EpochPen     float32        `json:"epoch_penalty,omitempty"` // the penalty accumulator mid-epoch
+	EpochKL      float32        `json:"epoch_kl,omitempty"`      // a VAE's KL accumulator mid-epoch
+	EpochSecs    float64        `json:"epoch_secs"`              // time spent in the current epoch so far
+	BestVal      float64        `json:"best_val"`                // best validation loss (when BestEpoch > 0)
+	BestEpoch    int            `json:"best_epoch"`              // epoch of BestVal
+	BadEpochs    int            `json:"bad_epochs"`              // epochs since BestVal improved
+	Finished     bool           `json:"finished"`                // the run completed
+	StopReason   string         `json:"stop_reason"`             // "", "epochs", "early_stopping"
 	Metrics      []EpochMetrics `json:"metrics"`
 	TrainSeconds float64        `json:"train_seconds"`
 }
@@ -110,6 +124,7 @@ type Trainer struct {
 	best           []float32        // host copy of the best parameters
 	bestSaved      int              // BestEpoch last written to best.safetensors
 	replays        [2]engine.Replay // per input buffer (a recording binds ws.x)
+	reg            regularizer
 
 	// Double-buffered input on backends with a copy stream (prefetch).
 	xAlt       engine.Matrix // the spare input buffer
@@ -172,6 +187,10 @@ func NewTrainer(m *Model, cfg TrainConfig, train, val []float32, cols int) (*Tra
 			t.Free()
 			return nil, fmt.Errorf("allocate optimizer state: %w", err)
 		}
+	}
+	if err := t.initRegularizer(batch); err != nil {
+		t.Free()
+		return nil, err
 	}
 	if _, ok := b.(engine.AsyncUploader); ok {
 		if t.xAlt, err = t.ws.alloc(batch, cols); err != nil {
@@ -252,13 +271,14 @@ func (t *Trainer) readScalar(m engine.Matrix) (float32, error) {
 	return v[0], err
 }
 
-// forwardBackward runs the forward pass, adds the batch loss to t.acc and
-// leaves the gradients of the first n rows of ws.x in the model's Grads.
+// forwardBackward runs the forward pass, adds the batch loss to t.acc (and
+// the variant's penalty to its accumulator) and leaves the gradients of the
+// first n rows of ws.x in the model's Grads.
 func (t *Trainer) forwardBackward(n int) error {
 	m, ws, b := t.Model, t.ws, t.Model.Backend
 	last := len(m.Layers) - 1
 	x := rowsOf(ws.x, n)
-	if err := m.forward(ws, x, 0, len(m.Layers), n); err != nil {
+	if _, err := m.forward(ws, x, n, true); err != nil {
 		return err
 	}
 	pred := rowsOf(ws.y[last], n)
@@ -272,21 +292,80 @@ func (t *Trainer) forwardBackward(n int) error {
 	if err := b.LossGrad(t.loss, t.acc, rowsOf(ws.g[last], n), pred, target, float32(n)); err != nil {
 		return err
 	}
-	for i := last; i >= 0; i-- {
+	t.beginBackward()
+	ds := m.decStart()
+	code := rowsOf(ws.y[ds-1], n)
+	gcode := rowsOf(ws.g[ds-1], n)
+	if m.Arch.VAE {
+		code, gcode = rowsOf(ws.code, n), rowsOf(ws.gcode, n)
+	}
+	for i := last; i >= ds; i-- {
 		L := m.Layers[i]
-		in, dx := x, engine.Matrix{}
-		if i > 0 {
-			in, dx = rowsOf(ws.y[i-1], n), rowsOf(ws.g[i-1], n)
+		in, dx := rowsOf(ws.y[i-1], n), rowsOf(ws.g[i-1], n)
+		if i == ds {
+			in, dx = code, gcode
 		}
 		act := L.Act
 		if i == last && t.logits {
 			act = engine.Linear // σ′ is folded into the loss gradient
 		}
-		if err := b.DenseBackward(dx, L.GW, L.GB, rowsOf(ws.g[i], n), rowsOf(ws.y[i], n), rowsOf(ws.z[i], n), in, L.W, act, 0); err != nil {
-			return fmt.Errorf("layer %s backward: %w", L.Name, err)
+		if err := t.backward(i, dx, rowsOf(ws.g[i], n), rowsOf(ws.y[i], n), rowsOf(ws.z[i], n), in, act, 0, false); err != nil {
+			return err
 		}
 	}
-	return nil
+	body := ds
+	if m.Arch.VAE {
+		body = ds - 2
+		mu, lv := ds-2, ds-1
+		d0 := m.Arch.Input()
+		if err := b.ReparamBackward(rowsOf(ws.g[mu], n), rowsOf(ws.g[lv], n), t.reg.kl, t.reg.beta, gcode,
+			rowsOf(ws.y[mu], n), rowsOf(ws.y[lv], n), rowsOf(ws.eps, n), float32(1/float64(n*d0)), 1); err != nil {
+			return err
+		}
+		in, dx := x, engine.Matrix{}
+		if body > 0 {
+			in, dx = rowsOf(ws.y[body-1], n), rowsOf(ws.g[body-1], n)
+		}
+		if err := t.backward(mu, dx, rowsOf(ws.g[mu], n), engine.Matrix{}, engine.Matrix{}, in, engine.Linear, 0, false); err != nil {
+			return err
+		}
+		if err := t.backward(lv, dx, rowsOf(ws.g[lv], n), engine.Matrix{}, engine.Matrix{}, in, engine.Linear, engine.AccumulateDX, false); err != nil {
+			return err
+		}
+	}
+	tangent := !t.reg.proj.Empty()
+	if tangent {
+		if err := t.contractiveTangent(x, n); err != nil {
+			return err
+		}
+	}
+	for i := body - 1; i >= 0; i-- {
+		L := m.Layers[i]
+		if err := t.sparsity(i, n); err != nil {
+			return err
+		}
+		if t.reg.exactCA {
+			if err := t.contractiveExact(x, n); err != nil {
+				return err
+			}
+			continue
+		}
+		in, dx := x, engine.Matrix{}
+		if i > 0 {
+			in, dx = rowsOf(ws.y[i-1], n), rowsOf(ws.g[i-1], n)
+		}
+		dy, y, z, act := rowsOf(ws.g[i], n), rowsOf(ws.y[i], n), rowsOf(ws.z[i], n), L.Act
+		if tangent {
+			if err := b.ActBackward(dy, rowsOf(t.reg.tex[i], n), y, z, act); err != nil {
+				return err
+			}
+			act = engine.Linear
+		}
+		if err := t.backward(i, dx, dy, y, z, in, act, 0, false); err != nil {
+			return err
+		}
+	}
+	return t.l2(n)
 }
 
 // prefetch, on a backend with a copy stream, starts copying the next batch
@@ -338,12 +417,10 @@ func (t *Trainer) gradients(n int) error {
 // and step count change every step, runs after it.
 func (t *Trainer) step(n int, lr float64) error {
 	m, b := t.Model, t.Model.Backend
-	if t.denoising() {
-		// Fresh noise every step: outside any recording, whose arguments
-		// (the stream) would be fixed.
-		if err := t.corrupt(n, engine.StepStream(engine.StreamNoise, t.State.Step)); err != nil {
-			return err
-		}
+	// Fresh noise every step: outside any recording, whose arguments (the
+	// streams) would be fixed.
+	if err := t.preStep(n); err != nil {
+		return err
 	}
 	rec, ok := b.(engine.Recorder)
 	switch {
@@ -380,7 +457,7 @@ func (t *Trainer) Validate() (float64, error) {
 	}
 	m, ws, b := t.Model, t.ws, t.Model.Backend
 	last := len(m.Layers) - 1
-	for _, acc := range []engine.Matrix{t.valAcc, t.valNoisy, t.valDenoised} {
+	for _, acc := range append([]engine.Matrix{t.valAcc, t.valNoisy, t.valDenoised}, t.reg.actSum...) {
 		if err := b.Fill(acc, 0); err != nil {
 			return 0, err
 		}
@@ -414,7 +491,7 @@ func (t *Trainer) Validate() (float64, error) {
 				return 0, err
 			}
 		}
-		if err := m.forward(ws, x, 0, len(m.Layers), n); err != nil {
+		if _, err := m.forward(ws, x, n, false); err != nil {
 			return 0, err
 		}
 		pred := rowsOf(ws.y[last], n)
@@ -423,6 +500,14 @@ func (t *Trainer) Validate() (float64, error) {
 		}
 		if err := addRowMean(t.valAcc, t.loss, pred, target, n); err != nil {
 			return 0, err
+		}
+		for s, l := range t.reg.sparse {
+			if err := b.ColMean(t.reg.rowTmp[s], rowsOf(ws.y[l], n)); err != nil {
+				return 0, err
+			}
+			if err := b.Axpy(float32(n), t.reg.rowTmp[s], t.reg.actSum[s]); err != nil {
+				return 0, err
+			}
 		}
 		if t.denoising() {
 			if err := addRowMean(t.valNoisy, engine.MSE, x, target, n); err != nil {
@@ -484,6 +569,12 @@ func (t *Trainer) Train(ctx context.Context) error {
 		if err := b.Fill(t.acc, t.State.EpochLoss); err != nil {
 			return err
 		}
+		if err := b.Fill(t.reg.pen, t.State.EpochPen); err != nil {
+			return err
+		}
+		if err := b.Fill(t.reg.kl, t.State.EpochKL); err != nil {
+			return err
+		}
 		t.prevMark, t.prefetched = nil, false
 		epochStart := time.Now().Add(-time.Duration(t.State.EpochSecs * float64(time.Second)))
 		lastReport, segStart := time.Now(), time.Now()
@@ -538,6 +629,9 @@ func (t *Trainer) Train(ctx context.Context) error {
 		secs := time.Since(epochStart).Seconds()
 		em := EpochMetrics{Epoch: e + 1, Step: t.State.Step, TrainLoss: float64(acc) / float64(t.nTrain),
 			LR: lr, Seconds: secs, SamplesPerSec: float64(t.nTrain) / max(secs, 1e-9)}
+		if err := t.variantMetrics(&em, e); err != nil {
+			return err
+		}
 		if t.nVal > 0 {
 			v, err := t.Validate()
 			if err != nil {
@@ -547,6 +641,17 @@ func (t *Trainer) Train(ctx context.Context) error {
 				return &NaNError{Epoch: e + 1, Step: t.State.Step, LastGood: lastGood, LastSaved: t.State.Epoch}
 			}
 			em.ValLoss = &v
+			if act, err := t.meanActivations(t.nVal); err != nil {
+				return err
+			} else if act != nil {
+				em.MeanActivation = act
+				var all []float64
+				for _, v := range act {
+					all = append(all, v...)
+				}
+				avg := meanOf(all)
+				em.MeanActivationAvg = &avg
+			}
 			if t.denoising() {
 				noisy, den := t.lastVal.noisy, t.lastVal.denoised
 				em.ValNoisyMSE, em.ValDenoisedMSE = &noisy, &den
@@ -570,7 +675,7 @@ func (t *Trainer) Train(ctx context.Context) error {
 		}
 		t.State.Epoch++
 		t.State.Batch = 0
-		t.State.EpochLoss = 0
+		t.State.EpochLoss, t.State.EpochPen, t.State.EpochKL = 0, 0, 0
 		t.State.EpochSecs = 0
 		t.State.Metrics = append(t.State.Metrics, em)
 		t.State.TrainSeconds = prevTrainSecs + time.Since(runStart).Seconds()
@@ -597,6 +702,28 @@ func (t *Trainer) Train(ctx context.Context) error {
 	return nil
 }
 
+// variantMetrics adds the variant's training figures of epoch e (0-based).
+func (t *Trainer) variantMetrics(em *EpochMetrics, e int) error {
+	if t.hasPenalty() {
+		p, err := t.readScalar(t.reg.pen)
+		if err != nil {
+			return err
+		}
+		v := float64(p) / float64(t.nTrain)
+		em.TrainPenalty = &v
+	}
+	if t.Model.Arch.VAE {
+		kl, err := t.readScalar(t.reg.kl)
+		if err != nil {
+			return err
+		}
+		v := float64(kl) / float64(t.nTrain)
+		beta := t.klBeta(float64(e + 1))
+		em.TrainKL, em.KLBeta = &v, &beta
+	}
+	return nil
+}
+
 // checkedLoss reads the epoch's loss accumulator; a NaN or infinite value
 // is a *NaNError naming epoch e and the steps since the last finite read.
 func (t *Trainer) checkedLoss(e int, lastGood *int64) (float32, error) {
@@ -618,6 +745,12 @@ func (t *Trainer) pause(epochStart, runStart time.Time, prevTrainSecs float64) e
 		return err
 	}
 	t.State.EpochLoss = acc
+	if t.State.EpochPen, err = t.readScalar(t.reg.pen); err != nil {
+		return err
+	}
+	if t.State.EpochKL, err = t.readScalar(t.reg.kl); err != nil {
+		return err
+	}
 	t.State.EpochSecs = time.Since(epochStart).Seconds()
 	t.State.TrainSeconds = prevTrainSecs + time.Since(runStart).Seconds()
 	return nil

@@ -47,3 +47,34 @@ func TestGPUMatchesCPUOverTraining(t *testing.T) {
 		}
 	}
 }
+
+// TestGPUVariantsMatchCPU runs every variant 20 steps (5 epochs of 4
+// batches of 37 rows) from one seed on the GPU and the CPU.
+func TestGPUVariantsMatchCPU(t *testing.T) {
+	gpu, _, err := engine.Open("cuda")
+	if err != nil {
+		t.Skipf("no CUDA device: %v", err)
+	}
+	defer gpu.Close()
+	cpu, _, err := engine.Open("cpu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cpu.Close()
+	for _, v := range paritytest.Variants {
+		t.Run(v.Name, func(t *testing.T) {
+			r := paritytest.Run{Rows: 4 * 37, Epochs: 5, Batch: 37, Hidden: engine.Tanh, Loss: "mse", Variant: &v}
+			lc, _ := r.Train(t, cpu)
+			lg, _ := r.Train(t, gpu)
+			if len(lc) != 20 || len(lg) != 20 {
+				t.Fatalf("%d and %d steps, want 20", len(lc), len(lg))
+			}
+			for i := range lc {
+				// fp32 on both, different summation orders: rel 1e-4.
+				if math.Abs(lc[i]-lg[i]) > 1e-4*math.Abs(lc[i]) {
+					t.Errorf("step %d: cpu loss %.8g, gpu %.8g", i+1, lc[i], lg[i])
+				}
+			}
+		})
+	}
+}

@@ -43,7 +43,7 @@ const envEmulated = "AEGPU_EMULATED_GPU"
 var emulatedTests = []string{
 	"TestConformance", "TestMatchesCPU", "TestRecordAndReplay", "TestAllocatorReusesBlocks", "TestBadDeviceIndex",
 	"TestOutOfMemoryIsAClearError",
-	"TestEmulatedDevice", "TestEmulatedOutOfMemory", "TestEmulatedLargeVectors", "TestEmulatedTraining",
+	"TestEmulatedDevice", "TestEmulatedOutOfMemory", "TestEmulatedLargeVectors", "TestEmulatedTraining", "TestEmulatedVariants",
 }
 
 // unusedKernels are bound by the backend but never launched by it:
@@ -609,6 +609,40 @@ func TestEmulatedTraining(t *testing.T) {
 				t.Errorf("parameters differ from the CPU's by up to %g", maxDiff)
 			}
 			t.Logf("%d steps: final loss cpu %.8g gpu %.8g; parameters within %.2g of the CPU's", steps, lc[steps-1], lg[steps-1], maxDiff)
+		})
+	}
+}
+
+// TestEmulatedVariants trains every variant (paritytest.Variants) for 12
+// steps on the CPU and the emulated GPU (recorded steps, partial batches op
+// by op) and requires the same losses and parameters.
+func TestEmulatedVariants(t *testing.T) {
+	g := emulated(t)
+	c := cpu_fallback.New(1)
+	defer c.Close()
+	for _, v := range paritytest.Variants {
+		t.Run(v.Name, func(t *testing.T) {
+			r := paritytest.Run{Rows: 150, Epochs: 3, Batch: 37, ValSplit: 0.2, Hidden: engine.Tanh, Loss: "mse", Variant: &v}
+			lc, pc := r.Train(t, c)
+			lg, pg := r.Train(t, g)
+			if len(lc) != 12 || len(lg) != 12 {
+				t.Fatalf("%d and %d steps, want 12", len(lc), len(lg))
+			}
+			for i := range lc {
+				// fp32 on both, different summation orders: rel 1e-4.
+				if math.Abs(lc[i]-lg[i]) > 1e-4*math.Abs(lc[i]) {
+					t.Errorf("step %d: cpu loss %.8g, gpu %.8g", i+1, lc[i], lg[i])
+				}
+			}
+			var maxDiff float64
+			for i := range pg {
+				maxDiff = max(maxDiff, math.Abs(float64(pg[i])-float64(pc[i])))
+			}
+			// 12 Adam steps of lr 1e-3 from the same start: parameters
+			// within 1e-4 (a step moves a parameter by ≤ 1e-3).
+			if maxDiff > 1e-4 {
+				t.Errorf("parameters differ from the CPU's by up to %g", maxDiff)
+			}
 		})
 	}
 }

@@ -171,7 +171,10 @@ const (
 	StreamInit    uint64 = 1       // weight initialisation (one stream per tensor: +index)
 	StreamSplit   uint64 = 1 << 20 // train/validation split
 	StreamShuffle uint64 = 2 << 20 // per-epoch shuffles: +epoch
-	StreamNoise   uint64 = 1 << 40 // per-step corruption/sampling noise: +step
+	StreamNoise   uint64 = 1 << 40 // per-step input corruption: +step
+	StreamLatent  uint64 = 2 << 40 // per-step VAE reparameterization noise ε: +step
+	StreamProject uint64 = 3 << 40 // per-step random projections of the contractive penalty: +step
+	StreamSample  uint64 = 4 << 40 // codes drawn from a VAE's prior by generate
 )
 
 // StepStream returns the stream for random numbers used in training step t

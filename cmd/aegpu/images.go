@@ -15,18 +15,12 @@ const gridColumns = 8
 // writeImageGrid draws up to gridColumns rows of data (unscaled) as a PNG:
 // one grid row of inputs, one of their corrupted versions for a denoising
 // model, one of reconstructions (of the corrupted input when denoising),
-// all in the model's scaled space.
+// and for a VAE one of samples from the prior, all in the model's scaled
+// space.
 func writeImageGrid(path string, p *autoencoder.Predictor, data []float32, cols int, seed uint64) error {
-	shape := p.Config.ImageShape
-	h, w, ch := 0, 0, 1
-	switch len(shape) {
-	case 2:
-		h, w = shape[0], shape[1]
-	case 3:
-		h, w, ch = shape[0], shape[1], shape[2]
-	}
-	if h*w*ch != cols {
-		return fmt.Errorf("--images: the model has no image shape matching its %d inputs (train with --image-shape HxW)", cols)
+	h, w, ch, err := imageDims(p.Config, cols)
+	if err != nil {
+		return err
 	}
 	n := min(gridColumns, len(data)/cols)
 	x := slices.Clone(data[:n*cols])
@@ -36,7 +30,6 @@ func writeImageGrid(path string, p *autoencoder.Predictor, data []float32, cols 
 	in := x
 	rows := [][]float32{x}
 	if p.Config.Train.Noise != "" {
-		var err error
 		if in, err = p.CorruptScaled(x, cols, seed, engine.StreamNoise-2<<32); err != nil {
 			return err
 		}
@@ -47,6 +40,15 @@ func writeImageGrid(path string, p *autoencoder.Predictor, data []float32, cols 
 		return err
 	}
 	rows = append(rows, rec)
+	if p.Model.Arch.VAE {
+		codes := make([]float32, n*p.Model.Arch.LatentDim())
+		engine.FillNormal(codes, seed, engine.StreamSample, 0, 0, 1)
+		gen, err := p.DecodeScaled(codes)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, gen)
+	}
 	g := imagegrid.Grid{H: h, W: w, C: ch, Scale: 3, Gap: 4}
 	for _, r := range rows {
 		var cells [][]float32
@@ -56,4 +58,19 @@ func writeImageGrid(path string, p *autoencoder.Predictor, data []float32, cols 
 		g.Rows = append(g.Rows, cells)
 	}
 	return g.WritePNG(path)
+}
+
+// imageDims is the model's image shape, checked against its cols inputs.
+func imageDims(cfg autoencoder.Config, cols int) (h, w, ch int, err error) {
+	ch = 1
+	switch shape := cfg.ImageShape; len(shape) {
+	case 2:
+		h, w = shape[0], shape[1]
+	case 3:
+		h, w, ch = shape[0], shape[1], shape[2]
+	}
+	if h*w*ch != cols {
+		return 0, 0, 0, fmt.Errorf("--images: the model has no image shape matching its %d inputs (train with --image-shape HxW)", cols)
+	}
+	return h, w, ch, nil
 }

@@ -51,6 +51,7 @@ Start with 'aegpu train' (no flags: the built-in MNIST digits), then
 			trainCommand(),
 			encodeCommand(),
 			reconstructCommand(),
+			generateCommand(),
 			benchCommand(),
 			devicesCommand(),
 			versionCommand(),

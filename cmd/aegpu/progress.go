@@ -73,7 +73,17 @@ func (r *reporter) epoch(m autoencoder.EpochMetrics, epochs int) {
 		}
 		val += ")"
 	}
-	r.printf("epoch %d/%d  train %.5f%s  %.1fs  %s samples/s\n", m.Epoch, epochs, m.TrainLoss, val, m.Seconds, humanRate(m.SamplesPerSec))
+	train := fmt.Sprintf("%.5f", m.TrainLoss)
+	if m.TrainPenalty != nil {
+		train += fmt.Sprintf(" + penalty %.5f", *m.TrainPenalty)
+	}
+	if m.TrainKL != nil {
+		train += fmt.Sprintf(" + KL %.3f nats (β %.3g)", *m.TrainKL, *m.KLBeta)
+	}
+	if m.MeanActivationAvg != nil {
+		val += fmt.Sprintf("  mean activation %.4f", *m.MeanActivationAvg)
+	}
+	r.printf("epoch %d/%d  train %s%s  %.1fs  %s samples/s\n", m.Epoch, epochs, train, val, m.Seconds, humanRate(m.SamplesPerSec))
 }
 
 func humanRate(v float64) string {

@@ -40,8 +40,18 @@ Examples:
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "data", Usage: "training data `FILE` (.npy, .csv, IDX .gz); default: built-in MNIST test digits"},
 			&cli.StringFlag{Name: "layers", Usage: "encoder widths from input to latent, e.g. 784,512,256,32 (the decoder mirrors them); default: D,512,256,32 for D > 512 columns, else D,⌈3D/4⌉,⌈D/2⌉"},
-			&cli.StringFlag{Name: "variant", Value: "plain", Usage: "plain, or denoising (with --noise); sparse, contractive and vae are not built yet"},
-			&cli.StringFlag{Name: "noise", Usage: "input corruption of a denoising autoencoder: gaussian:σ, masking:p, salt_pepper:p (implies --variant denoising)"},
+			&cli.StringFlag{Name: "variant", Value: "plain", Usage: "plain, denoising (with --noise), sparse, contractive or vae"},
+			&cli.StringFlag{Name: "noise", Usage: "input corruption of a denoising autoencoder: gaussian:σ, masking:p, salt_pepper:p (implies --variant denoising; may be added to sparse, contractive and vae too)"},
+			&cli.BoolFlag{Name: "tied", Usage: "tie the decoder's weights to the encoder's (transposed); not for vae"},
+			&cli.Float64Flag{Name: "l2", Usage: "L2 weight regularization: adds ½·λ·Σw² over the weights (not biases) to the objective"},
+			&cli.Float64Flag{Name: "l1", Usage: "sparse: L1 penalty weight on the sparse layers' activations (mean over rows of Σ|h|)"},
+			&cli.Float64Flag{Name: "sparsity-beta", Value: 1, Usage: "sparse: weight β of the KL sparsity penalty on sigmoid units (0: off)"},
+			&cli.Float64Flag{Name: "sparsity-target", Value: 0.05, Usage: "sparse: target mean activation ρ of each unit"},
+			&cli.StringFlag{Name: "sparse-layers", Usage: "sparse: encoder layers (1-based, e.g. 1,2) whose outputs are penalized; default: the latent layer"},
+			&cli.Float64Flag{Name: "contractive-lambda", Value: 0.01, Usage: "contractive: weight λ of the penalty λ·‖J_f(x)‖²_F on the encoder's Jacobian"},
+			&cli.IntFlag{Name: "projections", Value: 1, Usage: "contractive, encoders of 2+ layers: random projections per row of the unbiased ‖J‖² estimator (one-layer encoders are exact)"},
+			&cli.Float64Flag{Name: "kl-beta", Value: 1, Usage: "vae: weight β of the KL term (objective = reconstruction + β·KL/d, d the input width)"},
+			&cli.Float64Flag{Name: "kl-warmup", Usage: "vae: epochs over which β ramps linearly from 0"},
 			&cli.StringFlag{Name: "hidden", Value: "relu", Usage: "hidden activation: relu, leaky_relu, tanh, sigmoid, gelu, linear"},
 			&cli.StringFlag{Name: "latent-act", Value: "linear", Usage: "activation of the latent code"},
 			&cli.StringFlag{Name: "output", Value: "auto", Usage: "output activation: auto (sigmoid when the scaled data lies in [0,1], else linear), sigmoid, linear, …"},
@@ -139,24 +149,45 @@ func trainConfig(c *cli.Context) autoencoder.TrainConfig {
 		StepSize: c.Int("step-size"), Gamma: c.Float64("gamma"), MinLR: c.Float64("min-lr"),
 		ClipNorm: c.Float64("clip-norm"), Seed: c.Uint64("seed"), ValSplit: c.Float64("val-split"),
 		Patience: c.Int("patience"), Shuffle: !c.Bool("no-shuffle"), Noise: c.String("noise"),
+		L2: c.Float64("l2"),
 	}
 }
 
-// checkVariant reconciles --variant and --noise.
-func checkVariant(c *cli.Context) error {
-	switch v := c.String("variant"); v {
-	case "plain":
-		if c.String("noise") != "" && c.IsSet("variant") {
-			return fmt.Errorf("--noise makes a denoising autoencoder; drop --variant plain or use --variant denoising")
+// variantConfig sets the variant and its settings from the flags.
+func variantConfig(c *cli.Context, cfg *autoencoder.TrainConfig) error {
+	v := c.String("variant")
+	if v == "plain" && c.String("noise") != "" {
+		v = "denoising"
+	}
+	cfg.Kind = v
+	only := map[string][]string{
+		"sparse":      {"l1", "sparsity-beta", "sparsity-target", "sparse-layers"},
+		"contractive": {"contractive-lambda", "projections"},
+		"vae":         {"kl-beta", "kl-warmup"},
+	}
+	for owner, flags := range only {
+		for _, f := range flags {
+			if c.IsSet(f) && v != owner {
+				return fmt.Errorf("--%s is a setting of --variant %s (this run is %s)", f, owner, v)
+			}
 		}
-	case "denoising":
-		if c.String("noise") == "" {
-			return fmt.Errorf("--variant denoising needs --noise, e.g. --noise gaussian:0.3 or --noise masking:0.25")
+	}
+	switch v {
+	case "sparse":
+		cfg.SparsityL1, cfg.SparsityBeta, cfg.SparsityTarget = c.Float64("l1"), c.Float64("sparsity-beta"), c.Float64("sparsity-target")
+		if s := c.String("sparse-layers"); s != "" {
+			for _, f := range strings.Split(s, ",") {
+				n, err := strconv.Atoi(strings.TrimSpace(f))
+				if err != nil {
+					return fmt.Errorf("--sparse-layers %q: %q is not a layer number", s, f)
+				}
+				cfg.SparseLayers = append(cfg.SparseLayers, n)
+			}
 		}
-	case "sparse", "contractive", "vae":
-		return fmt.Errorf("--variant %s is not built yet (plain and denoising are)", v)
-	default:
-		return fmt.Errorf("unknown --variant %q (want plain or denoising)", v)
+	case "contractive":
+		cfg.Contractive, cfg.Projections = c.Float64("contractive-lambda"), c.Int("projections")
+	case "vae":
+		cfg.KLBeta, cfg.KLWarmup = c.Float64("kl-beta"), c.Float64("kl-warmup")
 	}
 	return nil
 }
@@ -174,18 +205,29 @@ func newTrainRun(c *cli.Context, data *dataset.Table, source string, b engine.Ba
 			return nil, err
 		}
 	}
-	a := autoencoder.Arch{Layers: layers}
+	cfg := trainConfig(c)
+	if err := variantConfig(c, &cfg); err != nil {
+		return nil, err
+	}
+	a := autoencoder.Arch{Layers: layers, Tied: c.Bool("tied"), VAE: cfg.Kind == "vae"}
 	var err error
 	if a.Hidden, err = engine.ParseAct(c.String("hidden")); err != nil {
 		return nil, fmt.Errorf("--hidden: %w", err)
 	}
-	if a.Latent, err = engine.ParseAct(c.String("latent-act")); err != nil {
+	latent := c.String("latent-act")
+	switch {
+	case cfg.Kind == "sparse" && !c.IsSet("latent-act") && cfg.SparsityBeta > 0 && len(cfg.SparseLayers) == 0:
+		latent = "sigmoid" // the KL sparsity penalty is defined on units in (0,1)
+		rep.printf("latent activation: sigmoid (the KL sparsity penalty needs units in (0,1))\n")
+	case cfg.Kind == "vae" && latent != "linear":
+		return nil, fmt.Errorf("--latent-act %s: a VAE's code is the linear μ/log σ² heads' sample; leave --latent-act out", latent)
+	}
+	if a.Latent, err = engine.ParseAct(latent); err != nil {
 		return nil, fmt.Errorf("--latent-act: %w", err)
 	}
-	if err := checkVariant(c); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cfg := trainConfig(c)
 	scale := c.String("scale")
 	if scale == "auto" {
 		scale = dataset.ScaleNone

@@ -23,6 +23,37 @@ type Run struct {
 	Hidden   engine.Act
 	Loss     string // mse or bce
 	NoReplay bool   // run every step op by op
+	// Variant, when set, turns the plain model into another variant.
+	Variant *Variant
+}
+
+// Variant is a named change of the parity model and its training settings.
+type Variant struct {
+	Name string
+	Mod  func(a *autoencoder.Arch, c *autoencoder.TrainConfig)
+}
+
+// Variants are the variants every parity test runs: each regularizer path
+// of the trainer (with tied weights where they apply).
+var Variants = []Variant{
+	{"denoising-masking", func(a *autoencoder.Arch, c *autoencoder.TrainConfig) { c.Noise = "masking:0.3" }},
+	{"sparse-kl-l1-l2", func(a *autoencoder.Arch, c *autoencoder.TrainConfig) {
+		a.Latent = engine.Sigmoid
+		c.Kind, c.SparsityBeta, c.SparsityTarget, c.SparsityL1, c.L2 = "sparse", 0.5, 0.1, 0.01, 1e-3
+	}},
+	{"contractive-exact-tied", func(a *autoencoder.Arch, c *autoencoder.TrainConfig) {
+		a.Layers, a.Latent, a.Tied = []int{a.Layers[0], 7}, engine.Sigmoid, true
+		c.Kind, c.Contractive = "contractive", 0.1
+	}},
+	{"contractive-projections", func(a *autoencoder.Arch, c *autoencoder.TrainConfig) {
+		a.Latent = engine.Tanh
+		c.Kind, c.Contractive, c.Projections = "contractive", 0.1, 2
+	}},
+	{"vae-warmup", func(a *autoencoder.Arch, c *autoencoder.TrainConfig) {
+		a.VAE = true
+		c.Kind, c.KLBeta, c.KLWarmup = "vae", 1, 2
+	}},
+	{"tied", func(a *autoencoder.Arch, c *autoencoder.TrainConfig) { a.Tied = true }},
 }
 
 // Train runs r on b and returns the running training loss after every step
@@ -35,10 +66,13 @@ func (r Run) Train(t *testing.T, b engine.Backend) (losses []float64, params []f
 	cfg := autoencoder.DefaultTrainConfig()
 	cfg.Epochs, cfg.Batch, cfg.ValSplit, cfg.Loss, cfg.Seed = r.Epochs, r.Batch, r.ValSplit, r.Loss, 9
 	cfg.ClipNorm = r.ClipNorm
+	arch := autoencoder.Arch{Layers: []int{cols, 17, 7}, Hidden: r.Hidden, Latent: engine.Linear, Output: engine.Sigmoid}
+	if r.Variant != nil {
+		r.Variant.Mod(&arch, &cfg)
+	}
 	run, err := autoencoder.NewRun(autoencoder.FitOptions{
 		Data:   &dataset.Table{Rows: r.Rows, Cols: cols, Data: x, Shape: []int{r.Rows, cols}},
-		Source: "random", Scale: "none", Dir: t.TempDir(), Backend: b, Train: cfg,
-		Arch: autoencoder.Arch{Layers: []int{cols, 17, 7}, Hidden: r.Hidden, Latent: engine.Linear, Output: engine.Sigmoid},
+		Source: "random", Scale: "none", Dir: t.TempDir(), Backend: b, Train: cfg, Arch: arch,
 	})
 	if err != nil {
 		t.Fatal(err)
