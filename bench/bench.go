@@ -18,14 +18,35 @@ type Model struct {
 	Name   string
 	Layers []int // encoder widths; the decoder mirrors them
 	Batch  int
+	// Variant, when set, changes the plain model into another variant.
+	Variant func(a *autoencoder.Arch, c *autoencoder.TrainConfig)
 }
 
 // Models are BENCH.md's models at their benchmark batch sizes.
 var Models = []Model{
-	{"toy", []int{8, 6, 4}, 256},
-	{"mnist", []int{784, 512, 256, 32}, 256},
-	{"mnist", []int{784, 512, 256, 32}, 4096},
-	{"wide", []int{1024, 4096, 4096, 256}, 8192},
+	{Name: "toy", Layers: []int{8, 6, 4}, Batch: 256},
+	{Name: "mnist", Layers: []int{784, 512, 256, 32}, Batch: 256},
+	{Name: "mnist", Layers: []int{784, 512, 256, 32}, Batch: 4096},
+	{Name: "wide", Layers: []int{1024, 4096, 4096, 256}, Batch: 8192},
+}
+
+// VariantModels are the mnist model at batch 256 as each variant (the
+// plain one first, as the reference), with the settings the README uses.
+var VariantModels = []Model{
+	{"mnist", []int{784, 512, 256, 32}, 256, nil},
+	{"m-tied", []int{784, 512, 256, 32}, 256, func(a *autoencoder.Arch, c *autoencoder.TrainConfig) { a.Tied = true }},
+	{"m-dae", []int{784, 512, 256, 32}, 256, func(a *autoencoder.Arch, c *autoencoder.TrainConfig) { c.Noise = "gaussian:0.3" }},
+	{"m-sparse", []int{784, 512, 256, 32}, 256, func(a *autoencoder.Arch, c *autoencoder.TrainConfig) {
+		a.Latent = engine.Sigmoid
+		c.Kind, c.SparsityBeta, c.SparsityTarget = "sparse", 1, 0.05
+	}},
+	{"m-cae", []int{784, 512, 256, 32}, 256, func(a *autoencoder.Arch, c *autoencoder.TrainConfig) {
+		c.Kind, c.Contractive, c.Projections = "contractive", 0.01, 1
+	}},
+	{"m-vae", []int{784, 512, 256, 32}, 256, func(a *autoencoder.Arch, c *autoencoder.TrainConfig) {
+		a.VAE = true
+		c.Kind, c.KLBeta = "vae", 1
+	}},
 }
 
 // FLOPsPerSample is 6·Σ in·out over the autoencoder's layers (forward 2,
@@ -76,6 +97,9 @@ func Run(b engine.Backend, m Model, o Options) (Result, error) {
 	cfg := autoencoder.DefaultTrainConfig()
 	cfg.Batch, cfg.ValSplit, cfg.Epochs = m.Batch, 0, 1
 	arch := autoencoder.Arch{Layers: m.Layers, Hidden: engine.ReLU, Latent: engine.Linear, Output: engine.Sigmoid}
+	if m.Variant != nil {
+		m.Variant(&arch, &cfg)
+	}
 	model, err := autoencoder.NewModel(b, arch)
 	if err != nil {
 		return Result{}, err
@@ -128,7 +152,7 @@ func Run(b engine.Backend, m Model, o Options) (Result, error) {
 
 // Header is the first line of the results table.
 func Header() string {
-	return fmt.Sprintf("%-6s %6s  %-34s %14s %19s %10s %8s %6s %8s\n", "model", "batch", "device", "samples/s", "min–max", "µs/step", "TFLOP/s", "%peak", "vs cpu")
+	return fmt.Sprintf("%-8s %6s  %-34s %14s %19s %10s %8s %6s %8s\n", "model", "batch", "device", "samples/s", "min–max", "µs/step", "TFLOP/s", "%peak", "vs cpu")
 }
 
 // Row formats one result; speedup ≤ 0 means none (no CPU result to compare).
@@ -144,7 +168,7 @@ func Row(r Result, speedup float64) string {
 	if len(dev) > 34 {
 		dev = dev[:33] + "…"
 	}
-	return fmt.Sprintf("%-6s %6d  %-34s %14.0f %9.0f–%-9.0f %10.1f %8.3f %6s %8s\n",
+	return fmt.Sprintf("%-8s %6d  %-34s %14.0f %9.0f–%-9.0f %10.1f %8.3f %6s %8s\n",
 		r.Model, r.Batch, dev, r.SamplesPerSec, r.MinSPS, r.MaxSPS, r.MicrosPerStep, r.TFLOPS, peak, sp)
 }
 

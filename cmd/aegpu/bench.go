@@ -36,6 +36,7 @@ unless --cpu-wide is given.`,
 			&cli.StringFlag{Name: "devices", Value: "all", Usage: "comma-separated devices (cpu, cuda:0, …) or all"},
 			&cli.IntFlag{Name: "windows", Value: 5, Usage: "timed windows per configuration (median reported)"},
 			&cli.BoolFlag{Name: "cpu-wide", Usage: "also run the wide model on the CPU"},
+			&cli.BoolFlag{Name: "variants", Usage: "instead of --models, run the mnist model at batch 256 as every variant (plain, tied, denoising, sparse, contractive, vae)"},
 			&cli.StringFlag{Name: "json", Usage: "write the results as JSON to `FILE`"},
 			&cli.BoolFlag{Name: "reference", Usage: "also run the PyTorch reference and compare"},
 			&cli.StringFlag{Name: "python", Value: "python3", Usage: "Python interpreter for --reference"},
@@ -70,6 +71,9 @@ func runBench(c *cli.Context) error {
 		if slices.Contains(want, m.Name) {
 			models = append(models, m)
 		}
+	}
+	if c.Bool("variants") {
+		models = bench.VariantModels
 	}
 	if len(models) == 0 {
 		return fmt.Errorf("--models %q: no such model (toy, mnist, wide)", c.String("models"))
