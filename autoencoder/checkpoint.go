@@ -110,6 +110,18 @@ func loadWeights(path string, m *Model) (int64, error) {
 	return step, nil
 }
 
+// SaveModel writes a usable model directory (config.json and
+// model.safetensors; no training state) into dir.
+func SaveModel(dir string, m *Model, c Config) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create model directory: %w", err)
+	}
+	if err := WriteConfig(dir, c); err != nil {
+		return err
+	}
+	return SaveWeights(filepath.Join(dir, WeightsFile), m, 0)
+}
+
 // SaveCheckpoint writes everything needed to use the model and to resume
 // training into dir: config, weights, optimizer state, best weights, the
 // trainer state and metrics.jsonl.

@@ -103,7 +103,8 @@ func InUnitRange(data []float32) bool {
 }
 
 // NewRun prepares a fresh training run: splits and scales the data, builds
-// and initialises the model, and sets up checkpointing into opts.Dir.
+// and initialises the model, and sets up checkpointing into opts.Dir (none
+// when it is empty).
 func NewRun(opts FitOptions) (*Run, error) {
 	if err := opts.Train.Validate(); err != nil {
 		return nil, err
@@ -121,8 +122,10 @@ func NewRun(opts FitOptions) (*Run, error) {
 	if opts.Data.Rows < 2 {
 		return nil, fmt.Errorf("%s has %d row(s); training needs at least 2", opts.Source, opts.Data.Rows)
 	}
-	if err := checkDirWritable(opts.Dir); err != nil {
-		return nil, err
+	if opts.Dir != "" {
+		if err := checkDirWritable(opts.Dir); err != nil {
+			return nil, err
+		}
 	}
 	var scaler dataset.Scaler
 	train, val, err := prepare(opts.Data, opts.Train, &scaler, opts.Scale)
@@ -202,7 +205,9 @@ func ResumeRun(dir string, data *dataset.Table, b engine.Backend, epochs int, on
 func (r *Run) hook(onProgress func(Progress), onEpoch func(EpochMetrics)) {
 	r.Trainer.OnProgress = onProgress
 	r.Trainer.OnEpoch = onEpoch
-	r.Trainer.Checkpoint = func(t *Trainer) error { return t.SaveCheckpoint(r.Dir, r.Config) }
+	if r.Dir != "" {
+		r.Trainer.Checkpoint = func(t *Trainer) error { return t.SaveCheckpoint(r.Dir, r.Config) }
+	}
 }
 
 // Train runs the prepared run to its end (see Trainer.Train).

@@ -230,17 +230,12 @@ func newTrainRun(c *cli.Context, data *dataset.Table, source string, b engine.Ba
 	}
 	scale := c.String("scale")
 	if scale == "auto" {
-		scale = dataset.ScaleNone
-		if len(data.Shape) >= 3 && !autoencoder.InUnitRange(data.Data) {
-			scale = dataset.ScaleGlobal
+		if scale = autoencoder.AutoScale(data); scale == dataset.ScaleGlobal {
 			rep.printf("scaling: global (image data, values mapped together onto [0,1]); --scale none to keep them\n")
 		}
 	}
 	if o := c.String("output"); o == "auto" {
-		a.Output = engine.Linear
-		if scale == dataset.ScaleMinMax || scale == dataset.ScaleGlobal || (scale == dataset.ScaleNone && autoencoder.InUnitRange(data.Data)) {
-			a.Output = engine.Sigmoid
-		}
+		a.Output = autoencoder.AutoOutput(scale, data)
 		rep.printf("output activation: %s (data %s in [0,1])\n", a.Output, map[bool]string{true: "lies", false: "does not lie"}[a.Output == engine.Sigmoid])
 	} else if a.Output, err = engine.ParseAct(o); err != nil {
 		return nil, fmt.Errorf("--output: %w", err)
