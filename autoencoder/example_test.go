@@ -40,7 +40,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	codes, _ := ae.Transform(X)           // 600×2
+	codes, _ := ae.Transform(X)            // 600×2
 	recon, _ := ae.InverseTransform(codes) // 600×8, in the data's units
 	scores, _ := ae.Score(X[:3*8])         // one reconstruction error per row
 	m := ae.Metrics()

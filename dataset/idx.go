@@ -62,48 +62,14 @@ func ReadIDX(r io.Reader, name string) (*Table, error) {
 // readIDX reads an uncompressed IDX stream; sz says what is known of its
 // size.
 func readIDX(r io.Reader, sz sizeInfo) (*Table, error) {
-	var magic [4]byte
-	n, err := readFull(r, magic[:])
-	if err == io.EOF {
-		if n == 0 {
-			return nil, fmt.Errorf("not an IDX file: empty")
-		}
-		if magic[0] != 0 || (n > 1 && magic[1] != 0) {
-			return nil, fmt.Errorf("not an IDX file: bad magic % x (want 00 00 <type> <ndims>)", magic[:n])
-		}
-		return nil, fmt.Errorf("truncated header: expected 4 bytes of magic number, found %d", n)
-	}
+	et, dims, _, err := readIDXHeader(r, &sz)
 	if err != nil {
 		return nil, err
-	}
-	if magic[0] != 0 || magic[1] != 0 {
-		return nil, fmt.Errorf("not an IDX file: bad magic % x (want 00 00 <type> <ndims>)", magic)
-	}
-	et := idxTypes[magic[2]]
-	if et.size == 0 {
-		return nil, fmt.Errorf("unsupported IDX data type 0x%02x (want 0x08 ubyte, 0x09 int8, 0x0b int16, 0x0c int32, 0x0d float32 or 0x0e float64)", magic[2])
-	}
-	nd := int(magic[3])
-	if nd == 0 {
-		return nil, fmt.Errorf("IDX header has 0 dimensions")
-	}
-	sz.consume(4)
-	if sz.avail >= 0 && sz.avail < int64(4*nd) {
-		return nil, fmt.Errorf("truncated header: expected %d bytes of dimensions, found %d", 4*nd, sz.avail)
-	}
-	db := make([]byte, 4*nd)
-	if err := readHeader(r, db, "dimensions"); err != nil {
-		return nil, err
-	}
-	dims := make([]int64, nd)
-	for i := range dims {
-		dims[i] = int64(binary.BigEndian.Uint32(db[4*i:]))
 	}
 	rows, cols, shape, err := tableShape(dims)
 	if err != nil {
 		return nil, err
 	}
-	sz.consume(int64(4 * nd))
 	data, err := readValues(r, int64(rows)*int64(cols), et.size, sz, et.decoder())
 	if err != nil {
 		if isTruncated(err) {
@@ -112,4 +78,51 @@ func readIDX(r io.Reader, sz sizeInfo) (*Table, error) {
 		return nil, err
 	}
 	return &Table{Rows: rows, Cols: cols, Data: data, Shape: shape}, nil
+}
+
+// readIDXHeader reads and checks an uncompressed IDX header (magic number
+// and dimensions) from r, leaving r at the first byte of data. It returns the
+// element type, the dimensions and the header's length in bytes. sz is
+// updated for the bytes consumed.
+func readIDXHeader(r io.Reader, sz *sizeInfo) (elemType, []int64, int64, error) {
+	var none elemType
+	var magic [4]byte
+	n, err := readFull(r, magic[:])
+	if err == io.EOF {
+		if n == 0 {
+			return none, nil, 0, fmt.Errorf("not an IDX file: empty")
+		}
+		if magic[0] != 0 || (n > 1 && magic[1] != 0) {
+			return none, nil, 0, fmt.Errorf("not an IDX file: bad magic % x (want 00 00 <type> <ndims>)", magic[:n])
+		}
+		return none, nil, 0, fmt.Errorf("truncated header: expected 4 bytes of magic number, found %d", n)
+	}
+	if err != nil {
+		return none, nil, 0, err
+	}
+	if magic[0] != 0 || magic[1] != 0 {
+		return none, nil, 0, fmt.Errorf("not an IDX file: bad magic % x (want 00 00 <type> <ndims>)", magic)
+	}
+	et := idxTypes[magic[2]]
+	if et.size == 0 {
+		return none, nil, 0, fmt.Errorf("unsupported IDX data type 0x%02x (want 0x08 ubyte, 0x09 int8, 0x0b int16, 0x0c int32, 0x0d float32 or 0x0e float64)", magic[2])
+	}
+	nd := int(magic[3])
+	if nd == 0 {
+		return none, nil, 0, fmt.Errorf("IDX header has 0 dimensions")
+	}
+	sz.consume(4)
+	if sz.avail >= 0 && sz.avail < int64(4*nd) {
+		return none, nil, 0, fmt.Errorf("truncated header: expected %d bytes of dimensions, found %d", 4*nd, sz.avail)
+	}
+	db := make([]byte, 4*nd)
+	if err := readHeader(r, db, "dimensions"); err != nil {
+		return none, nil, 0, err
+	}
+	dims := make([]int64, nd)
+	for i := range dims {
+		dims[i] = int64(binary.BigEndian.Uint32(db[4*i:]))
+	}
+	sz.consume(int64(4 * nd))
+	return et, dims, int64(4 + 4*nd), nil
 }

@@ -39,69 +39,9 @@ func ReadNPY(r io.Reader, name string) (*Table, error) {
 
 // readNPY reads a .npy stream; sz says what is known of its size.
 func readNPY(r io.Reader, sz sizeInfo) (*Table, error) {
-	var pre [8]byte
-	if n, err := readFull(r, pre[:6]); err != nil {
-		if err == io.EOF {
-			if n == 0 {
-				return nil, fmt.Errorf("not a .npy file: empty")
-			}
-			if string(pre[:n]) != string(npyMagic[:n]) {
-				return nil, fmt.Errorf("not a .npy file: bad magic %q (want %q)", pre[:n], npyMagic)
-			}
-			return nil, fmt.Errorf("truncated header: expected at least 10 bytes, found %d", n)
-		}
-		return nil, err
-	}
-	if string(pre[:6]) != string(npyMagic) {
-		return nil, fmt.Errorf("not a .npy file: bad magic %q (want %q)", pre[:6], npyMagic)
-	}
-	if err := readHeader(r, pre[6:8], "version"); err != nil {
-		return nil, err
-	}
-	major, minor := pre[6], pre[7]
-	var hlen int64
-	consumed := int64(8)
-	switch major {
-	case 1:
-		var b [2]byte
-		if err := readHeader(r, b[:], "header length"); err != nil {
-			return nil, err
-		}
-		hlen = int64(binary.LittleEndian.Uint16(b[:]))
-		consumed += 2
-	case 2, 3:
-		var b [4]byte
-		if err := readHeader(r, b[:], "header length"); err != nil {
-			return nil, err
-		}
-		hlen = int64(binary.LittleEndian.Uint32(b[:]))
-		consumed += 4
-	default:
-		return nil, fmt.Errorf("unsupported .npy format version %d.%d (want 1.0, 2.0 or 3.0)", major, minor)
-	}
-	if hlen > maxNPYHeader {
-		return nil, fmt.Errorf("header length %d is implausibly large (limit %d)", hlen, maxNPYHeader)
-	}
-	sz.consume(consumed)
-	if sz.avail >= 0 && sz.avail < hlen {
-		return nil, fmt.Errorf("truncated header: expected %d bytes of header dictionary, found %d", hlen, sz.avail)
-	}
-	hdr := make([]byte, hlen)
-	if err := readHeader(r, hdr, "header dictionary"); err != nil {
-		return nil, err
-	}
-	sz.consume(hlen)
-
-	h, err := parseNPYHeader(string(hdr))
-	if err != nil {
-		return nil, fmt.Errorf("bad header %q: %w", clip(string(hdr), 200), err)
-	}
-	et, err := parseDescr(h.descr)
+	h, et, _, err := readNPYHeader(r, &sz)
 	if err != nil {
 		return nil, err
-	}
-	if h.fortran && len(h.shape) >= 2 {
-		return nil, fmt.Errorf("Fortran-order arrays are not supported; save with np.ascontiguousarray")
 	}
 	rows, cols, shape, err := tableShape(h.shape)
 	if err != nil {
@@ -116,6 +56,80 @@ func readNPY(r io.Reader, sz sizeInfo) (*Table, error) {
 		return nil, err
 	}
 	return &Table{Rows: rows, Cols: cols, Data: data, Shape: shape}, nil
+}
+
+// readNPYHeader reads and checks a .npy header (magic, version, length and
+// dictionary) from r, leaving r at the first byte of array data. It returns
+// the header, the element type, and the header's length in bytes, which is
+// the offset of the data. sz is updated for the bytes consumed.
+func readNPYHeader(r io.Reader, sz *sizeInfo) (npyHeader, elemType, int64, error) {
+	var none npyHeader
+	var noType elemType
+	var pre [8]byte
+	if n, err := readFull(r, pre[:6]); err != nil {
+		if err == io.EOF {
+			if n == 0 {
+				return none, noType, 0, fmt.Errorf("not a .npy file: empty")
+			}
+			if string(pre[:n]) != string(npyMagic[:n]) {
+				return none, noType, 0, fmt.Errorf("not a .npy file: bad magic %q (want %q)", pre[:n], npyMagic)
+			}
+			return none, noType, 0, fmt.Errorf("truncated header: expected at least 10 bytes, found %d", n)
+		}
+		return none, noType, 0, err
+	}
+	if string(pre[:6]) != string(npyMagic) {
+		return none, noType, 0, fmt.Errorf("not a .npy file: bad magic %q (want %q)", pre[:6], npyMagic)
+	}
+	if err := readHeader(r, pre[6:8], "version"); err != nil {
+		return none, noType, 0, err
+	}
+	major, minor := pre[6], pre[7]
+	var hlen int64
+	consumed := int64(8)
+	switch major {
+	case 1:
+		var b [2]byte
+		if err := readHeader(r, b[:], "header length"); err != nil {
+			return none, noType, 0, err
+		}
+		hlen = int64(binary.LittleEndian.Uint16(b[:]))
+		consumed += 2
+	case 2, 3:
+		var b [4]byte
+		if err := readHeader(r, b[:], "header length"); err != nil {
+			return none, noType, 0, err
+		}
+		hlen = int64(binary.LittleEndian.Uint32(b[:]))
+		consumed += 4
+	default:
+		return none, noType, 0, fmt.Errorf("unsupported .npy format version %d.%d (want 1.0, 2.0 or 3.0)", major, minor)
+	}
+	if hlen > maxNPYHeader {
+		return none, noType, 0, fmt.Errorf("header length %d is implausibly large (limit %d)", hlen, maxNPYHeader)
+	}
+	sz.consume(consumed)
+	if sz.avail >= 0 && sz.avail < hlen {
+		return none, noType, 0, fmt.Errorf("truncated header: expected %d bytes of header dictionary, found %d", hlen, sz.avail)
+	}
+	hdr := make([]byte, hlen)
+	if err := readHeader(r, hdr, "header dictionary"); err != nil {
+		return none, noType, 0, err
+	}
+	sz.consume(hlen)
+
+	h, err := parseNPYHeader(string(hdr))
+	if err != nil {
+		return none, noType, 0, fmt.Errorf("bad header %q: %w", clip(string(hdr), 200), err)
+	}
+	et, err := parseDescr(h.descr)
+	if err != nil {
+		return none, noType, 0, err
+	}
+	if h.fortran && len(h.shape) >= 2 {
+		return none, noType, 0, fmt.Errorf("Fortran-order arrays are not supported; save with np.ascontiguousarray")
+	}
+	return h, et, consumed + hlen, nil
 }
 
 // clip shortens s for an error message.
