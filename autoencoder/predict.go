@@ -2,6 +2,7 @@ package autoencoder
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/aegpu/aegpu/engine"
 )
@@ -269,4 +270,58 @@ func (p *Predictor) Interpolate(data []float32, cols, a, b, steps int) (codes, o
 	}
 	out, err = p.Decode(codes)
 	return codes, out, err
+}
+
+// Errors returns each row's reconstruction error of kind (engine.MSE or
+// engine.MAE, the mean over the row's features in the model's scaled space,
+// as the training loss) and, with perFeature, every feature's error
+// (rows × cols: squared or absolute difference). A VAE reconstructs from
+// its mean code; a denoising model from the row as given.
+func (p *Predictor) Errors(data []float32, cols int, kind engine.Loss, perFeature bool) (rowErr, featErr []float32, err error) {
+	if err := p.checkCols(cols); err != nil {
+		return nil, nil, err
+	}
+	if kind != engine.MSE && kind != engine.MAE {
+		return nil, nil, fmt.Errorf("error metric %s: want mse or mae", kind)
+	}
+	rows := len(data) / cols
+	rowErr = make([]float32, rows)
+	var recon []float32
+	if perFeature {
+		featErr = make([]float32, rows*cols)
+		recon = make([]float32, p.ws.batch*cols)
+	}
+	for lo := 0; lo < rows; lo += p.ws.batch {
+		n := min(p.ws.batch, rows-lo)
+		if err := p.load(data, cols, lo, n); err != nil {
+			return nil, nil, err
+		}
+		x := rowsOf(p.ws.x, n)
+		y, err := p.Model.forward(p.ws, x, n, false)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := p.Model.Backend.RowLoss(kind, rowsOf(p.rowErr, n), y, x); err != nil {
+			return nil, nil, err
+		}
+		if err := p.Model.Backend.Download(rowErr[lo:lo+n], rowsOf(p.rowErr, n)); err != nil {
+			return nil, nil, err
+		}
+		if perFeature {
+			if err := p.Model.Backend.Download(recon[:n*cols], y); err != nil {
+				return nil, nil, err
+			}
+			scaled := p.host[:n*cols] // the scaled inputs load left there
+			out := featErr[lo*cols : (lo+n)*cols]
+			for i, r := range recon[:n*cols] {
+				d := float64(r) - float64(scaled[i])
+				if kind == engine.MSE {
+					out[i] = float32(d * d)
+				} else {
+					out[i] = float32(math.Abs(d))
+				}
+			}
+		}
+	}
+	return rowErr, featErr, nil
 }

@@ -53,6 +53,7 @@ Start with 'aegpu train' (no flags: the built-in MNIST digits), then
 			reconstructCommand(),
 			generateCommand(),
 			denoiseCommand(),
+			scoreCommand(),
 			exportCommand(),
 			importCommand(),
 			benchCommand(),

@@ -1,0 +1,261 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/aegpu/aegpu/autoencoder"
+	"github.com/aegpu/aegpu/dataset"
+	"github.com/aegpu/aegpu/engine"
+	"github.com/aegpu/aegpu/internal/metrics"
+)
+
+func scoreCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "score",
+		Usage: "anomaly detection: score every row by its reconstruction error and flag outliers",
+		Description: `Writes each row's anomaly score (its reconstruction error: the mean over the
+features of the squared (mse) or absolute (mae) error, in the model's scaled
+space) and a 0/1 flag to --out (.csv columns score,flag; .npy rows×2).
+
+The threshold comes from, in order: --threshold (a fixed value such as 0.035,
+or a rule: mean+3std, median+3mad, q0.99, p99), --contamination q (flag the
+top q fraction), or the threshold saved with the model. Rules are fitted on
+the errors of --fit-on FILE (normally the training data) or, without it, of
+--data; a fitted threshold is saved with the model (threshold.json) and used
+by later calls that give no rule.
+
+With --labels FILE (1 = anomaly, 0 = normal, one per row; IDX, .npy or .csv)
+or --anomalies FILE (rows known to be anomalies, appended after --data's
+rows), it prints ROC-AUC, PR-AUC (average precision) and precision, recall
+and F1 at the threshold. --explain k lists the k features with the largest
+error of each flagged row; --per-feature FILE writes every feature's error.
+
+Examples:
+  aegpu score --model mnist-ae --data data/mnist/t10k-images-idx3-ubyte.gz \
+      --anomalies data/fashion-mnist/t10k-images-idx3-ubyte.gz --contamination 0.5 --out scores.csv
+  aegpu score --model tab-ae --data new.csv --fit-on train.csv --threshold mean+3std --explain 3 --out s.csv`,
+		Flags: append(slices.Clone(inferFlags),
+			&cli.StringFlag{Name: "metric", Value: "mse", Usage: "row error: mse or mae"},
+			&cli.StringFlag{Name: "threshold", Usage: "fixed threshold, or rule: mean+3std, median+3mad, q0.99, p99"},
+			&cli.Float64Flag{Name: "contamination", Usage: "expected fraction q of anomalies: threshold at the (1−q) quantile"},
+			&cli.StringFlag{Name: "fit-on", Usage: "fit the threshold rule on this `FILE`'s errors (default: --data)"},
+			&cli.StringFlag{Name: "labels", Usage: "ground-truth `FILE` (1 = anomaly) for ROC-AUC, PR-AUC, precision/recall/F1"},
+			&cli.StringFlag{Name: "anomalies", Usage: "rows known to be anomalies (`FILE`), scored after --data's and labelled 1"},
+			&cli.IntFlag{Name: "explain", Usage: "list the k features with the largest error of each flagged row"},
+			&cli.IntFlag{Name: "explain-rows", Value: 20, Usage: "at most this many flagged rows are explained"},
+			&cli.StringFlag{Name: "per-feature", Usage: "write every feature's error (rows × features) to `FILE`"},
+		),
+		Action: runScore,
+	}
+}
+
+func runScore(c *cli.Context) error {
+	quiet := c.Bool("quiet")
+	for _, f := range []string{"per-feature"} {
+		if p := c.String(f); p != "" {
+			if err := checkOutputPath(p); err != nil {
+				return err
+			}
+		}
+	}
+	kind, err := engine.ParseLoss(c.String("metric"))
+	if err != nil || (kind != engine.MSE && kind != engine.MAE) {
+		return fmt.Errorf("--metric %q: want mse or mae", c.String("metric"))
+	}
+	var rule *metrics.Rule
+	switch {
+	case c.IsSet("threshold") && c.IsSet("contamination"):
+		return fmt.Errorf("give --threshold or --contamination, not both")
+	case c.IsSet("threshold"):
+		r, err := metrics.ParseThreshold(c.String("threshold"))
+		if err != nil {
+			return fmt.Errorf("--threshold: %w", err)
+		}
+		rule = &r
+	case c.IsSet("contamination"):
+		r, err := metrics.ContaminationRule(c.Float64("contamination"))
+		if err != nil {
+			return fmt.Errorf("--contamination: %w", err)
+		}
+		rule = &r
+	}
+	if c.IsSet("labels") && c.IsSet("anomalies") {
+		return fmt.Errorf("give --labels or --anomalies, not both")
+	}
+	p, data, done, err := openPredictor(c)
+	if err != nil {
+		return err
+	}
+	defer done()
+	dir := c.String("model")
+	var labels []bool
+	if path := c.String("anomalies"); path != "" {
+		extra, err := dataset.Load(path, dataset.LoadOptions{})
+		if err != nil {
+			return err
+		}
+		if extra.Cols != data.Cols {
+			return fmt.Errorf("--anomalies %s has %d columns, --data has %d", path, extra.Cols, data.Cols)
+		}
+		labels = make([]bool, data.Rows+extra.Rows)
+		for i := data.Rows; i < len(labels); i++ {
+			labels[i] = true
+		}
+		merged := *data
+		merged.Data = append(slices.Clone(data.Data), extra.Data...)
+		merged.Rows += extra.Rows
+		data = &merged
+	}
+	if path := c.String("labels"); path != "" {
+		ls, err := dataset.LoadLabels(path)
+		if err != nil {
+			return err
+		}
+		if len(ls) != data.Rows {
+			return fmt.Errorf("--labels %s has %d labels, --data has %d rows", path, len(ls), data.Rows)
+		}
+		labels = make([]bool, len(ls))
+		for i, l := range ls {
+			if l > 1 {
+				return fmt.Errorf("--labels %s row %d: label %d, want 0 (normal) or 1 (anomaly)", path, i, l)
+			}
+			labels[i] = l == 1
+		}
+	}
+	explain := c.Int("explain")
+	rowErr, featErr, err := p.Errors(data.Data, data.Cols, kind, explain > 0 || c.String("per-feature") != "")
+	if err != nil {
+		return err
+	}
+	scores := make([]float64, len(rowErr))
+	for i, v := range rowErr {
+		scores[i] = float64(v)
+	}
+
+	// The threshold: fitted now, or the one saved with the model.
+	var th *autoencoder.Threshold
+	if rule != nil {
+		sample, src := scores, "--data"
+		if path := c.String("fit-on"); path != "" {
+			fit, err := dataset.Load(path, dataset.LoadOptions{})
+			if err != nil {
+				return err
+			}
+			fe, _, err := p.Errors(fit.Data, fit.Cols, kind, false)
+			if err != nil {
+				return fmt.Errorf("--fit-on %s: %w", path, err)
+			}
+			sample, src = make([]float64, len(fe)), path
+			for i, v := range fe {
+				sample[i] = float64(v)
+			}
+		} else if c.String("data") != "" {
+			src = c.String("data")
+		}
+		t := autoencoder.Threshold{Value: rule.Fit(sample), Rule: rule.String(), Metric: kind.String(), FittedOn: src, Rows: len(sample)}
+		if err := autoencoder.SaveThreshold(dir, t); err != nil {
+			return fmt.Errorf("save the threshold with the model: %w", err)
+		}
+		th = &t
+		if !quiet {
+			fmt.Fprintf(os.Stderr, "threshold %.6g (%s on %d rows of %s), saved in %s/%s\n", t.Value, t.Rule, t.Rows, src, dir, autoencoder.ThresholdFile)
+		}
+	} else if t, ok, err := autoencoder.ReadThreshold(dir); err != nil {
+		return err
+	} else if ok {
+		if t.Metric != kind.String() {
+			return fmt.Errorf("the threshold saved with %s is for --metric %s, not %s: refit it with --threshold or --contamination", dir, t.Metric, kind)
+		}
+		th = &t
+		if !quiet {
+			fmt.Fprintf(os.Stderr, "threshold %.6g from %s/%s (%s on %s)\n", t.Value, dir, autoencoder.ThresholdFile, t.Rule, t.FittedOn)
+		}
+	}
+
+	out := make([]float32, 2*len(scores))
+	flagged := 0
+	for i, s := range scores {
+		out[2*i] = float32(s)
+		if th != nil && s > th.Value {
+			out[2*i+1] = 1
+			flagged++
+		}
+	}
+	if err := dataset.Save(c.String("out"), []string{"score", "flag"}, len(scores), 2, out); err != nil {
+		return err
+	}
+	if path := c.String("per-feature"); path != "" {
+		if err := dataset.Save(path, data.Header, data.Rows, data.Cols, featErr); err != nil {
+			return err
+		}
+	}
+	if quiet {
+		return nil
+	}
+	mean, std := metrics.MeanStd(scores)
+	fmt.Fprintf(os.Stderr, "wrote %s: %d rows; %s mean %.6g, std %.6g, median %.6g, p99 %.6g\n", c.String("out"), len(scores), kind, mean, std,
+		metrics.Quantile(scores, 0.5), metrics.Quantile(scores, 0.99))
+	if th != nil {
+		fmt.Fprintf(os.Stderr, "flagged %d of %d rows (%.2f%%) above %.6g\n", flagged, len(scores), 100*float64(flagged)/float64(len(scores)), th.Value)
+	}
+	if labels != nil {
+		auc, err := metrics.ROCAUC(scores, labels)
+		if err != nil {
+			return fmt.Errorf("labels: %w", err)
+		}
+		ap, err := metrics.AveragePrecision(scores, labels)
+		if err != nil {
+			return fmt.Errorf("labels: %w", err)
+		}
+		fmt.Fprintf(os.Stderr, "ROC-AUC %.4f, PR-AUC (average precision) %.4f", auc, ap)
+		if th != nil {
+			k := metrics.Confusion(scores, labels, th.Value)
+			fmt.Fprintf(os.Stderr, "; at the threshold: precision %.4f, recall %.4f, F1 %.4f (%s)", k.Precision(), k.Recall(), k.F1(), k)
+		}
+		fmt.Fprintln(os.Stderr)
+	}
+	if explain > 0 && th != nil {
+		printExplanations(scores, featErr, data, th.Value, explain, c.Int("explain-rows"))
+	} else if explain > 0 {
+		fmt.Fprintln(os.Stderr, "--explain: no threshold (give --threshold or --contamination), so no row is flagged")
+	}
+	return nil
+}
+
+// printExplanations lists, for up to maxRows flagged rows, the k features
+// with the largest error.
+func printExplanations(scores []float64, featErr []float32, data *dataset.Table, th float64, k, maxRows int) {
+	cols := data.Cols
+	shown := 0
+	for i, s := range scores {
+		if s <= th {
+			continue
+		}
+		if shown == maxRows {
+			fmt.Fprintf(os.Stderr, "… (more flagged rows; --explain-rows raises the limit, --per-feature writes them all)\n")
+			return
+		}
+		shown++
+		idx := make([]int, cols)
+		for j := range idx {
+			idx[j] = j
+		}
+		fe := featErr[i*cols : (i+1)*cols]
+		sort.SliceStable(idx, func(a, b int) bool { return fe[idx[a]] > fe[idx[b]] })
+		var parts []string
+		for _, j := range idx[:min(k, cols)] {
+			name := fmt.Sprintf("#%d", j)
+			if j < len(data.Header) && data.Header[j] != "" {
+				name = data.Header[j]
+			}
+			parts = append(parts, fmt.Sprintf("%s %.4g", name, fe[j]))
+		}
+		fmt.Fprintf(os.Stderr, "row %d: score %.5g; largest errors: %s\n", i, s, strings.Join(parts, ", "))
+	}
+}
