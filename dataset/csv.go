@@ -78,26 +78,14 @@ func readCSV(r io.Reader, sz sizeInfo) (*Table, error) {
 			}
 		}
 		if len(rec) != t.Cols {
-			what := "the first row"
-			if t.Header != nil {
-				what = "the header"
-			}
-			return nil, fmt.Errorf("line %d: expected %d columns (as in %s), found %d", line, t.Cols, what, len(rec))
+			return nil, csvWidthError(line, t.Cols, len(rec), t.Header != nil)
 		}
 		for i, f := range rec {
-			v, err := strconv.ParseFloat(strings.TrimSpace(f), 32)
+			v, err := parseCSVField(f, line, i, t.Header)
 			if err != nil {
-				col := fmt.Sprintf("column %d", i+1)
-				if t.Header != nil {
-					col += fmt.Sprintf(" (%q)", t.Header[i])
-				}
-				why := "not a number"
-				if errors.Is(err, strconv.ErrRange) {
-					why = "out of float32 range"
-				}
-				return nil, fmt.Errorf("line %d, %s: %s: %q", line, col, why, clip(f, 40))
+				return nil, err
 			}
-			t.Data = append(t.Data, float32(v))
+			t.Data = append(t.Data, v)
 		}
 		t.lines = append(t.lines, line)
 		t.Rows++
@@ -123,6 +111,47 @@ func readCSV(r io.Reader, sz sizeInfo) (*Table, error) {
 	}
 	t.Shape = []int{t.Rows, t.Cols}
 	return t, nil
+}
+
+// csvWidthError reports a row of got fields at line where want were
+// expected (as in the header, or else the first row).
+func csvWidthError(line, want, got int, header bool) error {
+	what := "the first row"
+	if header {
+		what = "the header"
+	}
+	return fmt.Errorf("line %d: expected %d columns (as in %s), found %d", line, want, what, got)
+}
+
+// parseCSVField parses field i (0-based) of the row at line as a float32.
+// header, when not nil, names the columns for the error message.
+func parseCSVField(f string, line, i int, header []string) (float32, error) {
+	v, err := strconv.ParseFloat(strings.TrimSpace(f), 32)
+	if err != nil {
+		col := fmt.Sprintf("column %d", i+1)
+		if i < len(header) {
+			col += fmt.Sprintf(" (%q)", header[i])
+		}
+		why := "not a number"
+		if errors.Is(err, strconv.ErrRange) {
+			why = "out of float32 range"
+		}
+		return 0, fmt.Errorf("line %d, %s: %s: %q", line, col, why, clip(f, 40))
+	}
+	return float32(v), nil
+}
+
+// appendCSVRow appends row as one line of comma-separated numbers, each in
+// strconv's 'g' format at float32 precision (so that parsing gives back the
+// same value), followed by a newline.
+func appendCSVRow(buf []byte, row []float32) []byte {
+	for c, v := range row {
+		if c > 0 {
+			buf = append(buf, ',')
+		}
+		buf = strconv.AppendFloat(buf, float64(v), 'g', -1, 32)
+	}
+	return append(buf, '\n')
 }
 
 // allNumeric reports whether every field parses as a number.
@@ -163,13 +192,7 @@ func WriteCSV(path string, header []string, rows, cols int, data []float32) erro
 		}
 		buf := make([]byte, 0, 64<<10)
 		for r := 0; r < rows; r++ {
-			for c, v := range data[r*cols : (r+1)*cols] {
-				if c > 0 {
-					buf = append(buf, ',')
-				}
-				buf = strconv.AppendFloat(buf, float64(v), 'g', -1, 32)
-			}
-			buf = append(buf, '\n')
+			buf = appendCSVRow(buf, data[r*cols:(r+1)*cols])
 			if len(buf) > 60<<10 {
 				if _, err := w.Write(buf); err != nil {
 					return err

@@ -330,15 +330,26 @@ func applyNaNPolicy(t *Table, path string, p NaNPolicy) error {
 }
 
 func nanError(t *Table, path string, row, col int, v float32) error {
+	line := 0
+	if t.lines != nil {
+		line = t.lines[row]
+	}
+	return nanErrorAt(path, int64(row), col, v, line, t.Header)
+}
+
+// nanErrorAt reports the non-finite value v at row, col (0-based) of the
+// file at path; line, when not 0, is the row's line in a CSV file, whose
+// header (or nil) names the column.
+func nanErrorAt(path string, row int64, col int, v float32, line int, header []string) error {
 	what := "NaN"
 	if !math.IsNaN(float64(v)) {
 		what = fmt.Sprintf("%v", v)
 	}
 	where := fmt.Sprintf("row %d, column %d (0-based)", row, col)
-	if t.lines != nil {
-		where += fmt.Sprintf(", line %d field %d", t.lines[row], col+1)
-		if col < len(t.Header) {
-			where += fmt.Sprintf(" %q", t.Header[col])
+	if line > 0 {
+		where += fmt.Sprintf(", line %d field %d", line, col+1)
+		if col < len(header) {
+			where += fmt.Sprintf(" %q", header[col])
 		}
 	}
 	return fmt.Errorf("read %s: %s: value is %s; use --nan skip to drop rows with NaN/Inf or --nan zero to replace them with 0", path, where, what)

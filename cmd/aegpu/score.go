@@ -155,8 +155,14 @@ func runScore(c *cli.Context) error {
 			for i, v := range fe {
 				sample[i] = float64(v)
 			}
-		} else if c.String("data") != "" {
+		} else {
 			src = c.String("data")
+			if src == "" {
+				src = dataset.BuiltinName
+			}
+			if c.String("anomalies") != "" {
+				src += " and " + c.String("anomalies")
+			}
 		}
 		t := autoencoder.Threshold{Value: rule.Fit(sample), Rule: rule.String(), Metric: kind.String(), FittedOn: src, Rows: len(sample)}
 		if err := autoencoder.SaveThreshold(dir, t); err != nil {
