@@ -33,7 +33,7 @@ latent codes, one row per input row, to --out (.npy float32 or .csv).
 
 Example:
   aegpu encode --model aegpu-model --data x.npy --out codes.npy`,
-		Flags:  inferFlags,
+		Flags:  append(slices.Clone(inferFlags), comparePCAFlag),
 		Action: runEncode,
 	}
 }
@@ -180,6 +180,9 @@ func runEncode(c *cli.Context) error {
 	}
 	if !c.Bool("quiet") {
 		fmt.Fprintf(os.Stderr, "wrote %s: %d rows × %d latent dimensions\n", out, data.Rows, k)
+		if c.Bool("compare-pca") {
+			return printPCAComparison(p, data.Data, data.Data, data.Cols, fmt.Sprintf("the %d encoded rows (PCA fitted on them too)", data.Rows))
+		}
 	}
 	return nil
 }

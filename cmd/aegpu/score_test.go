@@ -86,6 +86,13 @@ func TestScore(t *testing.T) {
 			t.Fatalf("row %d: per-feature mean %v, score %v", r, sum/6, s.Data[2*r])
 		}
 	}
+	// --compare-pca on encode and train runs PCA at the latent size.
+	if _, err := run(t, "encode", "--model", model, "--data", test, "--out", filepath.Join(dir, "z.npy"), "--compare-pca", "--device", "cpu"); err != nil {
+		t.Errorf("encode --compare-pca: %v", err)
+	}
+	if _, err := run(t, "train", "--data", train, "--layers", "6,3", "--epochs", "1", "--out", filepath.Join(dir, "p"), "--compare-pca", "--device", "cpu"); err != nil {
+		t.Errorf("train --compare-pca: %v", err)
+	}
 	// No rule: the saved threshold is used.
 	out2 := filepath.Join(dir, "s2.npy")
 	if _, err := run(t, "score", "--model", model, "--data", test, "--out", out2, "--device", "cpu", "--quiet"); err != nil {

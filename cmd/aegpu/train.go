@@ -77,6 +77,7 @@ Examples:
 			&cli.StringFlag{Name: "scale", Value: "auto", Usage: "feature scaling fitted on the training rows and stored with the model: none, minmax (each feature to [0,1]), global (all values together to [0,1], e.g. pixels/255), standard (zero mean, unit variance), auto (global for images outside [0,1], else none)"},
 			&cli.StringFlag{Name: "nan", Value: "error", Usage: "rows with NaN/Inf: error, skip, zero"},
 			&cli.StringFlag{Name: "image-shape", Usage: "HxW of image rows, recorded for image tools (IDX data sets it)"},
+			comparePCAFlag,
 			&cli.StringFlag{Name: "images", Usage: "after training, draw validation rows as a PNG grid (inputs, [noisy inputs,] reconstructions) to `FILE`"},
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "aegpu-model", Usage: "model `DIR` to create"},
 			&cli.BoolFlag{Name: "force", Usage: "overwrite a model already in --out"},
@@ -325,6 +326,11 @@ func runTrain(c *cli.Context) error {
 		}
 		if st.BestEpoch > 0 {
 			summary["best_epoch"], summary["best_val_loss"] = st.BestEpoch, st.BestVal
+		}
+	}
+	if c.Bool("compare-pca") && !c.Bool("quiet") {
+		if err := trainPCAComparison(run, data); err != nil {
+			return err
 		}
 	}
 	if path := c.String("images"); path != "" {
