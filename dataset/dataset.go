@@ -8,6 +8,9 @@
 // [N, prod(rest)] (the original shape is kept in Table.Shape); 1-D arrays
 // become a single column.
 //
+// Data larger than memory is read with OpenStream, a chunk of rows at a
+// time, optionally as one shard of several, and written with a Writer.
+//
 // Errors name the file first ("read data/x.npy: ...") and then say where in
 // it the problem is and what was expected. Writers never leave a partial file
 // under the final name.

@@ -1,0 +1,863 @@
+package dataset
+
+import (
+	"bufio"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/bits"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// StreamOptions tunes OpenStream.
+type StreamOptions struct {
+	// NaN says what to do with NaN and ±Inf values, as in LoadOptions: fail
+	// naming the file, row and column (and line, for CSV); drop the row; or
+	// replace the value with 0.
+	NaN NaNPolicy
+	// Shard and ShardCount select part Shard (0-based) of ShardCount equal
+	// parts of the rows. The zero value (0 of 0) means the whole dataset, as
+	// does 0 of 1. See OpenStream.
+	Shard, ShardCount int
+}
+
+// Stream reads a dataset of one or more files chunk by chunk, holding only a
+// fixed buffer of its own (a few hundred KB) besides what the caller passes
+// to Read, whatever the size of the files. It is not safe for concurrent
+// use.
+type Stream struct {
+	files  []*streamFile
+	opt    StreamOptions
+	cols   int
+	shape  []int
+	header []string
+	// lo and hi are the global rows this stream covers; hi is -1 when the
+	// total is unknown (unsharded CSV).
+	lo, hi int64
+	plan   []span
+	// starts[i] is the stream row at which plan[i] begins; nil unless every
+	// span's length is known.
+	starts []int64
+
+	pi     int     // next span to open when cur is nil
+	cur    *cursor // the file being read, or nil
+	buf    []byte  // raw bytes being decoded
+	lines  []int   // CSV line of each row of the current chunk
+	err    error   // sticky error from Read
+	closed bool
+
+	ra    *os.File // file handle kept for ReadRows
+	raIdx int      // its index in files
+}
+
+// streamFile is what OpenStream learned about one input file from its
+// header.
+type streamFile struct {
+	path   string
+	kind   format
+	gz     bool
+	rows   int64 // -1 when not known (CSV that has not been counted)
+	cols   int   // 0 for a CSV file with no record at all
+	shape  []int // shape of one row
+	header []string
+
+	// For .npy and IDX: element type, its decoder and the header's length.
+	et      elemType
+	dec     func(dst []float32, src []byte)
+	dataOff int64
+}
+
+// span is the part [from, to) of file's rows that a stream reads; to is -1
+// when the file is read to its end without knowing how many rows it has.
+type span struct {
+	file     int
+	from, to int64
+}
+
+// OpenStream opens the files named by paths as one dataset whose rows are
+// the files' rows one after another. Entries of paths may be glob patterns
+// (see filepath.Glob); each pattern's matches are taken in sorted order and
+// a pattern that matches nothing is an error. All files must have the same
+// number of columns.
+//
+// Formats are recognised as by Load: .npy (every dtype and format version
+// ReadNPY accepts, C order), .csv and .txt (as ReadCSV; a header row may
+// only be the first line of each file, and files that both have one must
+// agree), and IDX (raw or gzip-compressed); any of them may be gzipped.
+// Only headers are read here; data is read by Read in bounded chunks.
+//
+// With opt.ShardCount = n > 1, the stream reads only the global rows
+// [⌊i·R/n⌋, ⌊(i+1)·R/n⌋) for i = opt.Shard, where R is the total number of
+// rows (before NaNSkip drops any), so shards 0…n−1 read one after another
+// give exactly the whole dataset. Uncompressed .npy and IDX files are read
+// from the shard's first row directly. The number of rows of a CSV file is
+// not in any header, so sharding makes OpenStream read every CSV file once
+// to count its rows, and the stream then skips (without parsing the
+// numbers) the rows before the shard; compressed files are likewise
+// decompressed from their start.
+func OpenStream(paths []string, opt StreamOptions) (*Stream, error) {
+	if opt.NaN < NaNError || opt.NaN > NaNZero {
+		return nil, fmt.Errorf("open stream: invalid NaN policy %d", int(opt.NaN))
+	}
+	if (opt.ShardCount != 0 || opt.Shard != 0) && (opt.ShardCount < 1 || opt.Shard < 0 || opt.Shard >= opt.ShardCount) {
+		return nil, fmt.Errorf("open stream: invalid shard %d/%d: want i/n with 0 ≤ i < n", opt.Shard, opt.ShardCount)
+	}
+	sharded := opt.ShardCount > 1 // 0/1 is the whole dataset
+	names, err := expandPaths(paths)
+	if err != nil {
+		return nil, err
+	}
+	s := &Stream{opt: opt, hi: -1, raIdx: -1}
+	var first *streamFile // the first file with columns
+	var firstHeader *streamFile
+	for _, p := range names {
+		sf, err := probeFile(p)
+		if err != nil {
+			return nil, err
+		}
+		s.files = append(s.files, sf)
+		if sf.cols == 0 {
+			continue
+		}
+		if first == nil {
+			first = sf
+			s.cols, s.shape = sf.cols, sf.shape
+		} else if sf.cols != first.cols {
+			return nil, fmt.Errorf("read %s: %d columns, but %s has %d: every file must have the same number of columns", sf.path, sf.cols, first.path, first.cols)
+		}
+		if sf.header != nil {
+			if firstHeader == nil {
+				firstHeader = sf
+				s.header = sf.header
+			} else if !reflect.DeepEqual(sf.header, firstHeader.header) {
+				return nil, fmt.Errorf("read %s: header %q differs from the header %q of %s", sf.path, sf.header, firstHeader.header, firstHeader.path)
+			}
+		}
+	}
+	if first == nil {
+		return nil, fmt.Errorf("read %s: no rows: the file is empty", names[0])
+	}
+
+	if sharded {
+		for _, sf := range s.files {
+			if sf.rows < 0 {
+				if sf.rows, err = countCSVRows(sf); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	total := int64(0)
+	for _, sf := range s.files {
+		if sf.rows < 0 {
+			total = -1
+			break
+		}
+		if total > math.MaxInt64-sf.rows {
+			return nil, fmt.Errorf("read %s: too many rows in all", sf.path)
+		}
+		total += sf.rows
+	}
+	s.lo, s.hi = 0, total
+	if sharded && total >= 0 {
+		s.lo = shardBound(opt.Shard, opt.ShardCount, total)
+		s.hi = shardBound(opt.Shard+1, opt.ShardCount, total)
+	}
+	// Plan the spans of files to read.
+	var at int64 // global row at which file i starts (when known)
+	for i, sf := range s.files {
+		switch {
+		case total < 0: // unsharded, some CSV not counted
+			if sf.rows != 0 {
+				s.plan = append(s.plan, span{i, 0, sf.rows})
+			}
+		default:
+			from, to := max(s.lo-at, 0), min(s.hi-at, sf.rows)
+			if from < to {
+				s.plan = append(s.plan, span{i, from, to})
+			}
+			at += sf.rows
+		}
+	}
+	if total >= 0 {
+		s.starts = make([]int64, len(s.plan))
+		var n int64
+		for i, sp := range s.plan {
+			s.starts[i] = n
+			n += sp.to - sp.from
+		}
+	}
+	return s, nil
+}
+
+// shardBound returns ⌊i·total/n⌋ without overflow.
+func shardBound(i, n int, total int64) int64 {
+	hi, lo := bits.Mul64(uint64(i), uint64(total))
+	q, _ := bits.Div64(hi, lo, uint64(n)) // i ≤ n, so hi < n
+	return int64(q)
+}
+
+// ParseShard parses a shard spec "i/n" (0-based i, 0 ≤ i < n), e.g. "2/8"
+// for the third of eight shards.
+func ParseShard(spec string) (i, n int, err error) {
+	bad := fmt.Errorf("invalid shard %q: want i/n with 0 ≤ i < n, e.g. 0/4", spec)
+	a, b, ok := strings.Cut(spec, "/")
+	if !ok {
+		return 0, 0, bad
+	}
+	i, err1 := strconv.Atoi(strings.TrimSpace(a))
+	n, err2 := strconv.Atoi(strings.TrimSpace(b))
+	if err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
+		return 0, 0, bad
+	}
+	return i, n, nil
+}
+
+// expandPaths expands glob patterns; names without pattern characters are
+// kept as they are, so that a missing file is reported when opened.
+func expandPaths(paths []string) ([]string, error) {
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("open stream: no input files")
+	}
+	var out []string
+	for _, p := range paths {
+		if !strings.ContainsAny(p, `*?[\`) {
+			out = append(out, p)
+			continue
+		}
+		m, err := filepath.Glob(p)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: bad pattern: %w", p, err)
+		}
+		if len(m) == 0 {
+			return nil, fmt.Errorf("read %s: the pattern matches no files", p)
+		}
+		sort.Strings(m)
+		out = append(out, m...)
+	}
+	return out, nil
+}
+
+// probeFile reads the header of the file at path.
+func probeFile(path string) (*streamFile, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, unwrapPathError(err))
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, unwrapPathError(err))
+	}
+	if st.IsDir() {
+		return nil, fmt.Errorf("read %s: is a directory", path)
+	}
+	sf := &streamFile{path: path}
+	sz := sizeOf(f) // before open reads ahead
+	r, zr, err := sf.open(f, true)
+	if err != nil {
+		return nil, err
+	}
+	if zr != nil {
+		defer zr.Close()
+	}
+	if sf.gz {
+		sz = sizeInfo{avail: -1, hint: -1}
+	}
+	switch sf.kind {
+	case formatNPY:
+		h, et, n, err := readNPYHeader(r, &sz)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
+		sf.et, sf.dataOff = et, n
+		if err := sf.setDims(h.shape); err != nil {
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
+	case formatIDX:
+		et, dims, n, err := readIDXHeader(r, &sz)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
+		sf.et, sf.dataOff = et, n
+		if err := sf.setDims(dims); err != nil {
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
+	case formatCSV:
+		c, err := newCSVRows(r)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
+		sf.rows, sf.cols, sf.header = -1, c.cols, c.header
+		if c.cols == 0 {
+			sf.rows = 0
+		}
+		sf.shape = []int{c.cols}
+		return sf, nil
+	}
+	sf.dec = sf.et.decoder()
+	if !sf.gz {
+		if need := sf.dataOff + sf.dataBytes(); st.Size() < need {
+			return nil, sf.truncated(st.Size())
+		}
+	}
+	return sf, nil
+}
+
+// open prepares f, at its start, for reading sf's content: it decompresses
+// gzip, and when probe is set it also works out sf.kind and sf.gz as Load
+// does (by name, else by magic number). It returns the reader of the
+// content and the gzip reader, if any, for the caller to close.
+func (sf *streamFile) open(f *os.File, probe bool) (io.Reader, *gzip.Reader, error) {
+	if probe {
+		name := sf.path
+		if strings.HasSuffix(strings.ToLower(name), ".gz") {
+			name = name[:len(name)-3]
+		}
+		sf.kind = formatByName(name)
+		var head [2]byte
+		n, _ := f.ReadAt(head[:], 0)
+		sf.gz = isGzip(head[:n])
+	}
+	var r io.Reader = f
+	var zr *gzip.Reader
+	if sf.gz {
+		var err error
+		if zr, err = gzip.NewReader(bufio.NewReaderSize(f, 64<<10)); err != nil {
+			return nil, nil, fmt.Errorf("read %s: corrupt gzip stream: %w", sf.path, err)
+		}
+		r = gzipErrors{zr}
+	}
+	if probe && sf.kind == formatUnknown {
+		br := bufio.NewReaderSize(r, 4096)
+		p, _ := br.Peek(8)
+		if sf.kind = formatByMagic(p); sf.kind == formatUnknown {
+			if zr != nil {
+				zr.Close()
+			}
+			return nil, nil, fmt.Errorf("read %s: unknown file type: want .npy, .csv, .txt or IDX (a name ending in -ubyte or .idx), optionally with .gz", sf.path)
+		}
+		r = br
+	}
+	return r, zr, nil
+}
+
+// setDims sets rows, cols and the row shape from an array's dimensions:
+// 0-D is one row of one value, 1-D N rows of one value, and more
+// dimensions N rows of prod(rest) values. Unlike Load, a stream accepts
+// arrays of any number of rows, none included, but one row must fit in
+// memory.
+func (sf *streamFile) setDims(dims []int64) error {
+	sf.rows, sf.cols, sf.shape = 1, 1, []int{1}
+	if len(dims) == 0 {
+		return nil
+	}
+	sf.rows = dims[0]
+	if len(dims) >= 2 {
+		c := int64(1)
+		sf.shape = make([]int, len(dims)-1)
+		for i, d := range dims[1:] {
+			if d != 0 && c > maxElements/d {
+				return fmt.Errorf("rows of shape %v are too large (limit %d values per row)", dims[1:], int64(maxElements))
+			}
+			c *= d
+			sf.shape[i] = int(d)
+		}
+		if c == 0 {
+			return fmt.Errorf("no columns: shape %v", dims)
+		}
+		sf.cols = int(c)
+	}
+	if rowBytes := int64(sf.cols) * int64(sf.et.size); sf.rows > (math.MaxInt64-sf.dataOff)/rowBytes {
+		return fmt.Errorf("shape %v is too large", dims)
+	}
+	return nil
+}
+
+// dataBytes is the size of a binary file's array data.
+func (sf *streamFile) dataBytes() int64 {
+	return sf.rows * int64(sf.cols) * int64(sf.et.size)
+}
+
+// truncated reports a binary file whose data ends at byte end (of the
+// decompressed content, for gzip).
+func (sf *streamFile) truncated(end int64) error {
+	what := "data ends"
+	if sf.gz {
+		what = "decompressed data ends"
+	}
+	return fmt.Errorf("read %s: %s at byte %d, expected %d bytes (a %d-byte header and %d rows of %d %s)",
+		sf.path, what, end, sf.dataOff+sf.dataBytes(), sf.dataOff, sf.rows, sf.cols, sf.et)
+}
+
+// String names an element type, e.g. "float32" or "big-endian int16".
+func (t elemType) String() string {
+	var name string
+	switch t.kind {
+	case 'f':
+		name = fmt.Sprintf("float%d", 8*t.size)
+	case 'i':
+		name = fmt.Sprintf("int%d", 8*t.size)
+	case 'u':
+		name = fmt.Sprintf("uint%d", 8*t.size)
+	case 'b':
+		return "bool"
+	default:
+		return fmt.Sprintf("%c%d", t.kind, t.size)
+	}
+	if t.big && t.size > 1 {
+		name = "big-endian " + name
+	}
+	return name
+}
+
+// countCSVRows reads a whole CSV file to count its data rows.
+func countCSVRows(sf *streamFile) (int64, error) {
+	f, err := os.Open(sf.path)
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", sf.path, unwrapPathError(err))
+	}
+	defer f.Close()
+	r, zr, err := sf.open(f, false)
+	if err != nil {
+		return 0, err
+	}
+	if zr != nil {
+		defer zr.Close()
+	}
+	c, err := newCSVRows(r)
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", sf.path, err)
+	}
+	var n int64
+	for {
+		_, _, err := c.next()
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("read %s: %w", sf.path, err)
+		}
+		n++
+	}
+}
+
+// Cols returns the number of values in a row.
+func (s *Stream) Cols() int { return s.cols }
+
+// Shape returns the shape of one row, as stored in the first file: [28 28]
+// for MNIST images in IDX or an (N, 28, 28) .npy array, [cols] otherwise.
+func (s *Stream) Shape() []int { return append([]int(nil), s.shape...) }
+
+// Header returns the column names from a CSV header row, or nil.
+func (s *Stream) Header() []string { return s.header }
+
+// Files returns the files the stream reads, in order, with glob patterns
+// expanded.
+func (s *Stream) Files() []string {
+	out := make([]string, len(s.files))
+	for i, sf := range s.files {
+		out[i] = sf.path
+	}
+	return out
+}
+
+// Rows returns the number of rows the stream covers (the shard's, when
+// sharded), before NaNSkip drops any, or -1 when that is not known without
+// reading the data: an unsharded stream with a CSV file.
+func (s *Stream) Rows() int64 {
+	if s.hi < 0 {
+		return -1
+	}
+	return s.hi - s.lo
+}
+
+// ShardRange returns the global rows [start, end) of the concatenated files
+// that the stream covers: [0, Rows()) without sharding; end is -1 when
+// Rows is.
+func (s *Stream) ShardRange() (start, end int64) { return s.lo, s.hi }
+
+// errClosed is returned by a closed stream.
+var errClosed = errors.New("read: stream is closed")
+
+// Read reads up to len(dst)/Cols() whole rows into dst, continuing from one
+// file into the next, and returns how many it read. At the end of the
+// stream it returns 0 and io.EOF. On an error it returns the rows read
+// before it (valid in dst) and the error, which every later call returns
+// too. dst must hold at least one row.
+//
+// Rows that NaNSkip drops are not counted; a call returns fewer rows than
+// fit in dst only at the end of the stream.
+func (s *Stream) Read(dst []float32) (int, error) {
+	if s.closed {
+		return 0, errClosed
+	}
+	if s.err != nil {
+		return 0, s.err
+	}
+	want := len(dst) / s.cols
+	if want == 0 {
+		return 0, fmt.Errorf("read: dst holds %d values, less than one row of %d", len(dst), s.cols)
+	}
+	if s.buf == nil {
+		s.buf = make([]byte, readChunk)
+	}
+	n := 0
+	for n < want {
+		if s.cur == nil {
+			if s.pi >= len(s.plan) {
+				break
+			}
+			c, err := s.openCursor(s.plan[s.pi])
+			if err != nil {
+				s.err = err
+				return n, err
+			}
+			s.cur = c
+		}
+		c := s.cur
+		row0 := c.row
+		chunk := dst[n*s.cols : want*s.cols]
+		var lines []int
+		if c.sf.kind == formatCSV {
+			if cap(s.lines) < want-n {
+				s.lines = make([]int, want)
+			}
+			lines = s.lines[:want-n]
+		}
+		k, err := c.read(chunk, s.buf, lines)
+		if k > 0 {
+			kept, perr := s.applyNaN(chunk[:k*s.cols], c.sf, row0, lines)
+			if perr != nil {
+				s.err = perr
+				return n, perr
+			}
+			n += kept
+		}
+		if err == io.EOF {
+			c.close()
+			s.cur = nil
+			s.pi++
+			continue
+		}
+		if err != nil {
+			s.err = err
+			return n, err
+		}
+	}
+	if n == 0 {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// applyNaN enforces the NaN policy on the rows in data (read from sf,
+// starting at its row row0; lines, for CSV, holds their lines) and returns
+// how many rows are left at the front of data.
+func (s *Stream) applyNaN(data []float32, sf *streamFile, row0 int64, lines []int) (int, error) {
+	cols := s.cols
+	k := len(data) / cols
+	if sf.kind != formatCSV && sf.et.kind != 'f' {
+		return k, nil // integers are always finite
+	}
+	switch s.opt.NaN {
+	case NaNError:
+		for i, v := range data {
+			if !isFinite(v) {
+				r, line := i/cols, 0
+				if lines != nil {
+					line = lines[r]
+				}
+				return 0, nanErrorAt(sf.path, row0+int64(r), i%cols, v, line, sf.header)
+			}
+		}
+	case NaNZero:
+		for i, v := range data {
+			if !isFinite(v) {
+				data[i] = 0
+			}
+		}
+	case NaNSkip:
+		kept := 0
+	rows:
+		for r := 0; r < k; r++ {
+			row := data[r*cols : (r+1)*cols]
+			for _, v := range row {
+				if !isFinite(v) {
+					continue rows
+				}
+			}
+			if kept != r {
+				copy(data[kept*cols:], row)
+			}
+			kept++
+		}
+		return kept, nil
+	}
+	return k, nil
+}
+
+// ReadRows reads up to len(dst)/Cols() rows starting at row start of the
+// stream (row 0 is the first row Read would return, the shard's first when
+// sharded) into dst, without moving Read's position. It needs every file to
+// be an uncompressed .npy file, so that any row can be read directly. It
+// returns io.EOF when start is at or past Rows(). With NaNSkip, dropped rows
+// are left out, so fewer rows, even none, may come back.
+func (s *Stream) ReadRows(start int64, dst []float32) (int, error) {
+	if s.closed {
+		return 0, errClosed
+	}
+	for _, sf := range s.files {
+		if sf.kind != formatNPY || sf.gz {
+			what := "an IDX file"
+			switch {
+			case sf.kind == formatCSV:
+				what = "a CSV file"
+			case sf.kind == formatNPY:
+				what = "a compressed .npy file"
+			}
+			return 0, fmt.Errorf("read %s: random access (ReadRows) needs uncompressed .npy input, and this is %s", sf.path, what)
+		}
+	}
+	if start < 0 {
+		return 0, fmt.Errorf("read: ReadRows from negative row %d", start)
+	}
+	if start >= s.Rows() {
+		return 0, io.EOF
+	}
+	want := len(dst) / s.cols
+	if want == 0 {
+		return 0, fmt.Errorf("read: dst holds %d values, less than one row of %d", len(dst), s.cols)
+	}
+	if s.buf == nil {
+		s.buf = make([]byte, readChunk)
+	}
+	// The span holding start: the last one that begins at or before it.
+	i := sort.Search(len(s.starts), func(i int) bool { return s.starts[i] > start }) - 1
+	n := 0
+	for ; i < len(s.plan) && n < want; i++ {
+		sp := s.plan[i]
+		sf := s.files[sp.file]
+		row := sp.from + max(start-s.starts[i], 0)
+		k := int(min(int64(want-n), sp.to-row))
+		if s.raIdx != sp.file {
+			if s.ra != nil {
+				s.ra.Close()
+				s.ra, s.raIdx = nil, -1
+			}
+			f, err := os.Open(sf.path)
+			if err != nil {
+				return n, fmt.Errorf("read %s: %w", sf.path, unwrapPathError(err))
+			}
+			s.ra, s.raIdx = f, sp.file
+		}
+		chunk := dst[n*s.cols : (n+k)*s.cols]
+		if err := readBinaryAt(s.ra, sf, row, chunk, s.buf); err != nil {
+			return n, err
+		}
+		kept, err := s.applyNaN(chunk, sf, row, nil)
+		if err != nil {
+			return n, err
+		}
+		n += kept
+	}
+	return n, nil
+}
+
+// Close releases the stream's files. Read and ReadRows fail after it.
+func (s *Stream) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	var err error
+	if s.cur != nil {
+		err = s.cur.close()
+		s.cur = nil
+	}
+	if s.ra != nil {
+		if e := s.ra.Close(); err == nil {
+			err = e
+		}
+		s.ra = nil
+	}
+	return err
+}
+
+// cursor reads the rows of one span of a file.
+type cursor struct {
+	sf  *streamFile
+	f   *os.File
+	zr  *gzip.Reader // when compressed
+	r   io.Reader    // the content, for compressed and CSV files
+	csv *csvRows
+	row int64 // next row of the file
+	end int64 // row to stop before, or -1: the end of the file
+}
+
+// openCursor opens the file of sp and positions it at sp.from.
+func (s *Stream) openCursor(sp span) (c *cursor, err error) {
+	sf := s.files[sp.file]
+	f, err := os.Open(sf.path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", sf.path, unwrapPathError(err))
+	}
+	c = &cursor{sf: sf, f: f, end: sp.to}
+	defer func() {
+		if err != nil {
+			c.close()
+		}
+	}()
+	if sf.kind != formatCSV && !sf.gz {
+		c.row = sp.from // read with ReadAt
+		return c, nil
+	}
+	if c.r, c.zr, err = sf.open(f, false); err != nil {
+		return nil, err
+	}
+	if sf.kind == formatCSV {
+		if c.csv, err = newCSVRows(c.r); err != nil {
+			return nil, fmt.Errorf("read %s: %w", sf.path, err)
+		}
+		for c.row < sp.from {
+			if _, _, err := c.csv.next(); err != nil {
+				return nil, c.csvEOF(err)
+			}
+			c.row++
+		}
+		return c, nil
+	}
+	// Compressed .npy or IDX: skip the header and the rows before from.
+	skip := sf.dataOff + sp.from*int64(sf.cols)*int64(sf.et.size)
+	n, err := io.CopyN(io.Discard, c.r, skip)
+	if err == io.EOF {
+		return nil, sf.truncated(n)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", sf.path, err)
+	}
+	c.row = sp.from
+	return c, nil
+}
+
+// csvEOF turns the end of a CSV file before the rows counted at open into
+// an error; other errors are wrapped with the file name.
+func (c *cursor) csvEOF(err error) error {
+	if err == io.EOF {
+		return fmt.Errorf("read %s: the file ends after %d rows, but it had %d when the stream was opened (did it change?)", c.sf.path, c.row, c.sf.rows)
+	}
+	return fmt.Errorf("read %s: %w", c.sf.path, err)
+}
+
+// read reads up to len(dst)/cols rows into dst, using buf to decode binary
+// data; lines (CSV only) receives each row's line. It returns io.EOF, with
+// 0 rows, when the span is done.
+func (c *cursor) read(dst []float32, buf []byte, lines []int) (int, error) {
+	sf := c.sf
+	cols := sf.cols
+	k := len(dst) / cols
+	if c.end >= 0 {
+		k = int(min(int64(k), c.end-c.row))
+	}
+	if sf.kind == formatCSV {
+		n := 0
+		for ; n < k; n++ {
+			rec, line, err := c.csv.next()
+			if err == io.EOF && c.end < 0 {
+				break
+			}
+			if err != nil {
+				return n, c.csvEOF(err)
+			}
+			if err := c.csv.parse(rec, line, dst[n*cols:(n+1)*cols]); err != nil {
+				return n, fmt.Errorf("read %s: %w", sf.path, err)
+			}
+			lines[n] = line
+			c.row++
+		}
+		if n == 0 {
+			return 0, c.finish()
+		}
+		return n, nil
+	}
+	if k == 0 {
+		return 0, c.finish()
+	}
+	dst = dst[:k*cols]
+	if c.zr == nil {
+		if err := readBinaryAt(c.f, sf, c.row, dst, buf); err != nil {
+			return 0, err
+		}
+		c.row += int64(k)
+		return k, nil
+	}
+	size := sf.et.size
+	need := len(dst) * size
+	pos := sf.dataOff + c.row*int64(cols)*int64(size)
+	for done := 0; done < need; {
+		m := min(len(buf), need-done)
+		got, err := readFull(c.r, buf[:m])
+		if err == io.EOF {
+			return 0, sf.truncated(pos + int64(done+got))
+		}
+		if err != nil {
+			return 0, fmt.Errorf("read %s: %w", sf.path, err)
+		}
+		sf.dec(dst[done/size:(done+m)/size], buf[:m])
+		done += m
+	}
+	c.row += int64(k)
+	return k, nil
+}
+
+// finish ends a span: when a compressed file has been read to its end, the
+// rest of it is read so that its checksum is verified. It returns io.EOF or
+// the error found.
+func (c *cursor) finish() error {
+	if c.zr != nil && (c.end < 0 || c.end == c.sf.rows) {
+		if err := drainGzip(c.zr); err != nil {
+			return fmt.Errorf("read %s: %w", c.sf.path, err)
+		}
+	}
+	return io.EOF
+}
+
+// close releases the cursor's file.
+func (c *cursor) close() error {
+	if c.zr != nil {
+		c.zr.Close()
+	}
+	return c.f.Close()
+}
+
+// readBinaryAt decodes len(dst)/sf.cols rows of the uncompressed binary
+// file f (described by sf), starting at row, into dst.
+func readBinaryAt(f *os.File, sf *streamFile, row int64, dst []float32, buf []byte) error {
+	size := sf.et.size
+	need := len(dst) * size
+	off := sf.dataOff + row*int64(sf.cols)*int64(size)
+	for done := 0; done < need; {
+		m := min(len(buf), need-done)
+		got, err := f.ReadAt(buf[:m], off+int64(done))
+		if got < m {
+			if err == nil || err == io.EOF {
+				end := off + int64(done+got)
+				if st, err := f.Stat(); err == nil && st.Size() < end {
+					end = st.Size() // the read began past the end
+				}
+				return sf.truncated(end)
+			}
+			return fmt.Errorf("read %s: %w", sf.path, unwrapPathError(err))
+		}
+		sf.dec(dst[done/size:(done+m)/size], buf[:m])
+		done += m
+	}
+	return nil
+}
