@@ -24,20 +24,6 @@ var inferFlags = []cli.Flag{
 	&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but errors"},
 }
 
-func encodeCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "encode",
-		Usage: "write the latent code of every row (dimensionality reduction)",
-		Description: `Applies the model's scaler and encoder to every row of --data and writes the
-latent codes, one row per input row, to --out (.npy float32 or .csv).
-
-Example:
-  aegpu encode --model aegpu-model --data x.npy --out codes.npy`,
-		Flags:  append(slices.Clone(inferFlags), comparePCAFlag),
-		Action: runEncode,
-	}
-}
-
 func reconstructCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "reconstruct",
@@ -157,34 +143,6 @@ func checkOutputPath(path string) error {
 	default:
 		return fmt.Errorf("output %s: unsupported extension %q (want .npy or .csv)", path, ext)
 	}
-}
-
-func runEncode(c *cli.Context) error {
-	p, data, done, err := openPredictor(c)
-	if err != nil {
-		return err
-	}
-	defer done()
-	codes, err := p.Encode(data.Data, data.Cols)
-	if err != nil {
-		return err
-	}
-	k := p.Model.Arch.LatentDim()
-	header := make([]string, k)
-	for i := range header {
-		header[i] = fmt.Sprintf("z%d", i)
-	}
-	out := c.String("out")
-	if err := dataset.Save(out, header, data.Rows, k, codes); err != nil {
-		return err
-	}
-	if !c.Bool("quiet") {
-		fmt.Fprintf(os.Stderr, "wrote %s: %d rows × %d latent dimensions\n", out, data.Rows, k)
-		if c.Bool("compare-pca") {
-			return printPCAComparison(p, data.Data, data.Data, data.Cols, fmt.Sprintf("the %d encoded rows (PCA fitted on them too)", data.Rows))
-		}
-	}
-	return nil
 }
 
 func runReconstruct(c *cli.Context) error {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/aegpu/aegpu/dataset"
+	"github.com/aegpu/aegpu/engine"
 )
 
 // command runs the built binary; it dies with the test process, so a test
@@ -92,5 +93,72 @@ func TestInterruptAndResume(t *testing.T) {
 	w2, _ := os.ReadFile(filepath.Join(part, "model.safetensors"))
 	if !bytes.Equal(w1, w2) {
 		t.Fatal("interrupted and resumed run differs from the uninterrupted run")
+	}
+}
+
+// TestEncodeLargerThanMemoryLimit encodes a 512 MB .npy with the real
+// binary under GOMEMLIMIT=64MiB and requires its peak resident memory to
+// stay far below the file's size, and the codes to equal the in-memory
+// result.
+func TestEncodeLargerThanMemoryLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes a 512 MB file and builds the binary")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "aegpu")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	const cols, rows, chunk = 64, 2 << 20, 1 << 16 // 2 Mi rows × 64 float32 = 512 MiB
+	model := trainTiny(t, dir, cols)
+	big := filepath.Join(dir, "big.npy")
+	w, err := dataset.NewWriter(big, cols, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]float32, chunk*cols)
+	for i := range rows / chunk {
+		engine.FillUniform(buf, 17, 1, uint64(i*len(buf)), 0, 1)
+		if err := w.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "codes.npy")
+	cmd := command(t, bin, "encode", "--model", model, "--data", big, "--out", out, "--chunk", "8192", "--device", "cpu", "--quiet")
+	cmd.Env = append(os.Environ(), "GOMEMLIMIT=64MiB")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("encode: %v\n%s", err, b)
+	}
+	peak := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss * 1024 // KiB on Linux
+	t.Logf("peak RSS %.1f MiB encoding a %d MiB file", float64(peak)/(1<<20), rows*cols*4>>20)
+	// Chunks of 8192 rows: 6 buffers of ≤ 2 MiB plus the runtime and the
+	// model; 128 MiB is a quarter of the file.
+	if peak > 128<<20 {
+		t.Errorf("peak RSS %d MiB, want < 128 MiB for a 512 MiB input", peak>>20)
+	}
+	// In-memory reference, chunk by chunk (same arithmetic per row).
+	z, err := dataset.Load(out, dataset.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if z.Rows != rows || z.Cols != 3 {
+		t.Fatalf("codes %d×%d, want %d×3", z.Rows, z.Cols, rows)
+	}
+	x := make([]float32, chunk*cols)
+	for i := range rows / chunk {
+		if i%8 != 0 && i != rows/chunk-1 {
+			continue // every 8th chunk and the last: enough to catch a misplaced one
+		}
+		engine.FillUniform(x, 17, 1, uint64(i*len(x)), 0, 1)
+		want := referenceCodes(t, model, x, cols)
+		got := z.Data[i*chunk*3 : (i+1)*chunk*3]
+		for j := range want {
+			if got[j] != want[j] {
+				t.Fatalf("chunk %d value %d: streamed %v, in-memory %v", i, j, got[j], want[j])
+			}
+		}
 	}
 }

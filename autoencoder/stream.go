@@ -1,0 +1,146 @@
+package autoencoder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// RowSource yields whole rows in chunks, as dataset.Stream does: Read
+// fills up to len(dst)/cols rows and returns io.EOF (with 0 rows) at the
+// end.
+type RowSource interface {
+	Read(dst []float32) (rows int, err error)
+	Cols() int
+}
+
+// RowSink takes whole rows, as dataset.Writer does.
+type RowSink interface {
+	Write(rows []float32) error
+}
+
+// StreamStats summarises a streamed pass.
+type StreamStats struct {
+	Rows int64
+	// MSE is the mean reconstruction error (scaled space) over the rows
+	// when the pass computed it, else NaN.
+	MSE float64
+}
+
+// EncodeStream encodes every row of src into dst, chunk rows at a time,
+// with reading, computing and writing overlapped (a reader and a writer
+// goroutine around the device work, three buffers each way), so memory is
+// bounded by the chunk size whatever the input's. progress, when set, is
+// called with the rows done after each chunk. Cancelling ctx stops after
+// the chunk in flight with ctx's error.
+func (p *Predictor) EncodeStream(ctx context.Context, src RowSource, dst RowSink, chunk int, progress func(rows int64)) (StreamStats, error) {
+	cols, lat := src.Cols(), p.Model.Arch.LatentDim()
+	if err := p.checkCols(cols); err != nil {
+		return StreamStats{}, err
+	}
+	chunk = max(chunk, 1)
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	type msg struct {
+		buf  []float32
+		rows int
+	}
+	const depth = 3
+	freeIn, full := make(chan []float32, depth), make(chan msg, depth)
+	freeOut, done := make(chan []float32, depth), make(chan msg, depth)
+	for range depth {
+		freeIn <- make([]float32, chunk*cols)
+		freeOut <- make([]float32, chunk*lat)
+	}
+	readErr, writeErr := make(chan error, 1), make(chan error, 1)
+	go func() { // reader
+		defer close(full)
+		for {
+			var buf []float32
+			select {
+			case buf = <-freeIn:
+			case <-ctx.Done():
+				readErr <- nil
+				return
+			}
+			n, err := src.Read(buf)
+			if n > 0 {
+				full <- msg{buf, n}
+			}
+			if err != nil {
+				if errors.Is(err, io.EOF) {
+					err = nil
+				}
+				readErr <- err
+				return
+			}
+		}
+	}()
+	go func() { // writer
+		var err error
+		for m := range done {
+			if err == nil {
+				if err = dst.Write(m.buf[:m.rows*lat]); err != nil {
+					cancel()
+				}
+			}
+			freeOut <- m.buf
+		}
+		writeErr <- err
+	}()
+	var st StreamStats
+	var encErr error
+	for m := range full {
+		if encErr == nil {
+			out := <-freeOut
+			if encErr = p.EncodeInto(out[:m.rows*lat], m.buf[:m.rows*cols], cols); encErr != nil {
+				cancel()
+				freeOut <- out
+			} else {
+				done <- msg{out, m.rows}
+				st.Rows += int64(m.rows)
+				if progress != nil {
+					progress(st.Rows)
+				}
+			}
+		}
+		freeIn <- m.buf
+	}
+	close(done)
+	rerr, werr := <-readErr, <-writeErr
+	for _, err := range []error{rerr, encErr, werr} {
+		if err != nil {
+			return st, err
+		}
+	}
+	return st, parent.Err()
+}
+
+// EncodeInto writes the latent codes of data (rows × cols, unscaled) into
+// out (rows × latent) without allocating.
+func (p *Predictor) EncodeInto(out, data []float32, cols int) error {
+	if err := p.checkCols(cols); err != nil {
+		return err
+	}
+	rows, lat := len(data)/cols, p.Model.Arch.LatentDim()
+	if len(out) != rows*lat {
+		return fmt.Errorf("encode: output holds %d values, %d rows × %d latent need %d", len(out), rows, lat, rows*lat)
+	}
+	for lo := 0; lo < rows; lo += p.ws.batch {
+		n := min(p.ws.batch, rows-lo)
+		if err := p.load(data, cols, lo, n); err != nil {
+			return err
+		}
+		code, err := p.Model.encode(p.ws, rowsOf(p.ws.x, n), n)
+		if err != nil {
+			return err
+		}
+		if err := p.Model.Backend.Download(out[lo*lat:(lo+n)*lat], code); err != nil {
+			return err
+		}
+	}
+	return nil
+}

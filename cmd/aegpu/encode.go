@@ -1,0 +1,251 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/aegpu/aegpu/autoencoder"
+	"github.com/aegpu/aegpu/dataset"
+	"github.com/aegpu/aegpu/engine"
+	"github.com/aegpu/aegpu/internal/pca"
+)
+
+func encodeCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "encode",
+		Usage: "write the latent code of every row (dimensionality reduction), streaming inputs of any size",
+		Description: `Applies the model's scaler and encoder to every row of --data and writes the
+latent codes, one row per input row, to --out (.npy float32 or .csv).
+
+The input streams: --data may be repeated and may be a glob (files are read
+in order as one dataset; .npy, .csv, IDX, also gzipped), and memory stays
+bounded by --chunk rows whatever the input's size. Reading, encoding and
+writing overlap. The output is written to a temporary file and renamed when
+complete, so a killed or failed run leaves nothing under --out.
+
+--shard i/n encodes only the i-th of n equal parts of the rows (0-based), so
+array jobs (Slurm, Kubernetes) can split a dataset across machines: the n
+outputs concatenated in order are the whole dataset's codes.
+
+Examples:
+  aegpu encode --model aegpu-model --data x.npy --out codes.npy
+  aegpu encode --model m --data 'parts/*.npy' --shard $SLURM_ARRAY_TASK_ID/16 --out codes-$SLURM_ARRAY_TASK_ID.npy`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Required: true, Usage: "model `DIR` written by aegpu train"},
+			&cli.StringSliceFlag{Name: "data", Usage: "input `FILE`s or globs (.npy, .csv, IDX; repeatable); default: the built-in MNIST test digits"},
+			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Required: true, Usage: "output `FILE` (.npy or .csv)"},
+			&cli.StringFlag{Name: "shard", Usage: "encode only shard `i/n` (0-based) of the rows"},
+			&cli.IntFlag{Name: "chunk", Value: 16384, Usage: "rows read, encoded and written at a time (memory ≈ 6 chunks)"},
+			&cli.IntFlag{Name: "batch", Value: 1024, Usage: "rows per device batch"},
+			&cli.StringFlag{Name: "nan", Value: "error", Usage: "rows with NaN/Inf: error, skip, zero"},
+			comparePCAFlag,
+			deviceFlag,
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but errors"},
+		},
+		Action: runEncode,
+	}
+}
+
+// tableSource streams an in-memory table (the built-in digits).
+type tableSource struct {
+	t   *dataset.Table
+	pos int
+}
+
+func (s *tableSource) Cols() int { return s.t.Cols }
+func (s *tableSource) Read(dst []float32) (int, error) {
+	n := min(len(dst)/s.t.Cols, s.t.Rows-s.pos)
+	if n == 0 {
+		return 0, io.EOF
+	}
+	copy(dst, s.t.Data[s.pos*s.t.Cols:(s.pos+n)*s.t.Cols])
+	s.pos += n
+	return n, nil
+}
+
+// openSource opens --data (or the built-in digits) as a row stream.
+func openSource(c *cli.Context) (src autoencoder.RowSource, rows int64, closeFn func() error, err error) {
+	pol, err := dataset.ParseNaNPolicy(c.String("nan"))
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	opt := dataset.StreamOptions{NaN: pol}
+	if s := c.String("shard"); s != "" {
+		if opt.Shard, opt.ShardCount, err = dataset.ParseShard(s); err != nil {
+			return nil, 0, nil, fmt.Errorf("--shard: %w", err)
+		}
+	}
+	paths := c.StringSlice("data")
+	if len(paths) == 0 {
+		t, _, err := dataset.Builtin()
+		if err != nil {
+			return nil, 0, nil, err
+		}
+		if opt.ShardCount > 1 {
+			lo, hi := int64(opt.Shard)*int64(t.Rows)/int64(opt.ShardCount), int64(opt.Shard+1)*int64(t.Rows)/int64(opt.ShardCount)
+			t = &dataset.Table{Rows: int(hi - lo), Cols: t.Cols, Data: t.Data[lo*int64(t.Cols) : hi*int64(t.Cols)]}
+		}
+		return &tableSource{t: t}, int64(t.Rows), func() error { return nil }, nil
+	}
+	st, err := dataset.OpenStream(paths, opt)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	return st, st.Rows(), st.Close, nil
+}
+
+func runEncode(c *cli.Context) error {
+	quiet := c.Bool("quiet")
+	out := c.String("out")
+	if err := checkOutputPath(out); err != nil {
+		return err
+	}
+	if c.Int("chunk") < 1 || c.Int("batch") < 1 {
+		return fmt.Errorf("--chunk and --batch must be ≥ 1")
+	}
+	src, rows, closeSrc, err := openSource(c)
+	if err != nil {
+		return err
+	}
+	defer closeSrc()
+	b, err := openDevice(c, quiet)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	m, cfg, err := autoencoder.LoadModel(c.String("model"), b)
+	if err != nil {
+		return err
+	}
+	defer m.Free()
+	if src.Cols() != m.Arch.Input() {
+		return fmt.Errorf("the data has %d columns but the model expects %d (layers %v)", src.Cols(), m.Arch.Input(), m.Arch.Layers)
+	}
+	p, err := autoencoder.NewPredictor(m, cfg, c.Int("batch"))
+	if err != nil {
+		return err
+	}
+	defer p.Free()
+	k := m.Arch.LatentDim()
+	header := make([]string, k)
+	for i := range header {
+		header[i] = fmt.Sprintf("z%d", i)
+	}
+	w, err := dataset.NewWriter(out, k, header)
+	if err != nil {
+		return err
+	}
+	defer w.Abort() // no-op after a successful Close
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	start, last := time.Now(), time.Now()
+	progress := func(done int64) {
+		if quiet || time.Since(last) < time.Second/2 {
+			return
+		}
+		last = time.Now()
+		rate := float64(done) / time.Since(start).Seconds()
+		if rows > 0 {
+			fmt.Fprintf(os.Stderr, "\rencoded %d of %d rows (%.0f%%), %s rows/s   ", done, rows, 100*float64(done)/float64(rows), humanRate(rate))
+		} else {
+			fmt.Fprintf(os.Stderr, "\rencoded %d rows, %s rows/s   ", done, humanRate(rate))
+		}
+	}
+	st, err := p.EncodeStream(ctx, src, w, c.Int("chunk"), progress)
+	if err != nil {
+		return fmt.Errorf("encode: %w (nothing was written to %s)", err, out)
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	if !quiet {
+		secs := time.Since(start).Seconds()
+		fmt.Fprintf(os.Stderr, "\rwrote %s: %d rows × %d latent dimensions in %.1fs (%s rows/s)\n", out, st.Rows, k, secs, humanRate(float64(st.Rows)/secs))
+		if c.Bool("compare-pca") {
+			return streamPCAComparison(c, p)
+		}
+	}
+	return nil
+}
+
+// streamPCAComparison compares the model with PCA at its latent size on
+// the encoded rows, in two more streamed passes (fit PCA and measure the
+// autoencoder; then measure PCA), so memory stays bounded.
+func streamPCAComparison(c *cli.Context, p *autoencoder.Predictor) error {
+	start := time.Now()
+	cols, k := p.Model.Arch.Input(), p.Model.Arch.LatentDim()
+	acc := pca.NewAccumulator(cols)
+	var aeSum float64
+	var n int64
+	err := eachChunk(c, cols, func(rows []float32) error {
+		e, _, err := p.Errors(rows, cols, engine.MSE, false)
+		if err != nil {
+			return err
+		}
+		for _, v := range e {
+			aeSum += float64(v)
+		}
+		n += int64(len(e))
+		if err := p.Config.Scaler.Apply(rows, cols); err != nil {
+			return err
+		}
+		return acc.Add(rows)
+	})
+	if err != nil {
+		return err
+	}
+	pm, err := acc.Fit(min(k, cols))
+	if err != nil {
+		return fmt.Errorf("--compare-pca: %w", err)
+	}
+	var pcaSum float64
+	err = eachChunk(c, cols, func(rows []float32) error {
+		if err := p.Config.Scaler.Apply(rows, cols); err != nil {
+			return err
+		}
+		pcaSum += pm.ReconstructionMSE(rows) * float64(len(rows)/cols)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	explained := 0.0
+	for _, v := range pm.ExplainedVariance() {
+		explained += v
+	}
+	ae, pc := aeSum/float64(n), pcaSum/float64(n)
+	fmt.Fprintf(os.Stderr, "reconstruction MSE on the %d encoded rows at %d dimensions: autoencoder %.6g, PCA %.6g (fitted on the same rows; %.1f%% of the variance; %.1fs) — the autoencoder's error is %.2f× PCA's\n",
+		n, k, ae, pc, 100*explained, time.Since(start).Seconds(), ae/pc)
+	return nil
+}
+
+// eachChunk streams --data again, calling fn with chunks of whole rows.
+func eachChunk(c *cli.Context, cols int, fn func(rows []float32) error) error {
+	src, _, closeSrc, err := openSource(c)
+	if err != nil {
+		return err
+	}
+	defer closeSrc()
+	buf := make([]float32, c.Int("chunk")*cols)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if err := fn(buf[:n*cols]); err != nil {
+				return err
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
