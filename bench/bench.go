@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aegpu/aegpu/autoencoder"
+	"github.com/aegpu/aegpu/dataset"
 	"github.com/aegpu/aegpu/engine"
 )
 
@@ -200,4 +201,69 @@ func Speedups(rs []Result) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// EncodeModels are the encoder throughput benchmarks: the mnist model's
+// encoder on host rows (scaling, upload, encoder, download of the codes),
+// at a small and a large device batch.
+var EncodeModels = []Model{
+	{Name: "enc-mnist", Layers: []int{784, 512, 256, 32}, Batch: 4096},
+	{Name: "enc-mnist", Layers: []int{784, 512, 256, 32}, Batch: 65536},
+}
+
+// RunEncode measures how many rows per second m's encoder turns from host
+// memory into codes in host memory on b (Predictor.EncodeInto over 4
+// batches per call). FLOPs count the encoder's forward pass only.
+func RunEncode(b engine.Backend, m Model, o Options) (Result, error) {
+	cols := m.Layers[0]
+	rows := 4 * m.Batch
+	x := make([]float32, rows*cols)
+	engine.FillUniform(x, o.Seed, 12346, 0, 0, 1)
+	arch := autoencoder.Arch{Layers: m.Layers, Hidden: engine.ReLU, Latent: engine.Linear, Output: engine.Sigmoid}
+	model, err := autoencoder.NewModel(b, arch)
+	if err != nil {
+		return Result{}, err
+	}
+	defer model.Free()
+	if err := model.Init(o.Seed); err != nil {
+		return Result{}, err
+	}
+	cfg := autoencoder.Config{Scaler: dataset.Scaler{Kind: dataset.ScaleNone}}
+	cfg.SetArch(arch)
+	p, err := autoencoder.NewPredictor(model, cfg, m.Batch)
+	if err != nil {
+		return Result{}, err
+	}
+	defer p.Free()
+	out := make([]float32, rows*arch.LatentDim())
+	pass := func() error { return p.EncodeInto(out, x, cols) }
+	if err := pass(); err != nil { // warm-up
+		return Result{}, err
+	}
+	rates := make([]float64, 0, o.Windows)
+	for range o.Windows {
+		start, n := time.Now(), 0
+		for time.Since(start) < o.MinWindow || n == 0 {
+			if err := pass(); err != nil {
+				return Result{}, err
+			}
+			n++
+		}
+		rates = append(rates, float64(n*rows)/time.Since(start).Seconds())
+	}
+	slices.Sort(rates)
+	med := rates[len(rates)/2]
+	flops := 0.0
+	for _, s := range arch.Specs() {
+		if s.Encoder {
+			flops += 2 * float64(s.In) * float64(s.Out)
+		}
+	}
+	info := b.Info()
+	r := Result{Model: m.Name, Batch: m.Batch, Device: info.String(), SamplesPerSec: med, MinSPS: rates[0], MaxSPS: rates[len(rates)-1],
+		MicrosPerStep: 1e6 * float64(m.Batch) / med, TFLOPS: med * flops / 1e12, Windows: o.Windows, StepsPerWin: 4}
+	if info.PeakFLOPS > 0 {
+		r.PeakFraction = r.TFLOPS * 1e12 / info.PeakFLOPS
+	}
+	return r, nil
 }

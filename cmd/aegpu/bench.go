@@ -36,6 +36,7 @@ unless --cpu-wide is given.`,
 			&cli.StringFlag{Name: "devices", Value: "all", Usage: "comma-separated devices (cpu, cuda:0, …) or all"},
 			&cli.IntFlag{Name: "windows", Value: 5, Usage: "timed windows per configuration (median reported)"},
 			&cli.BoolFlag{Name: "cpu-wide", Usage: "also run the wide model on the CPU"},
+			&cli.BoolFlag{Name: "encode", Usage: "instead of training, measure encoding rows/s from host memory (the mnist encoder; the column 'batch' is the device batch, 'samples/s' rows/s)"},
 			&cli.BoolFlag{Name: "variants", Usage: "instead of --models, run the mnist model at batch 256 as every variant (plain, tied, denoising, sparse, contractive, vae)"},
 			&cli.StringFlag{Name: "json", Usage: "write the results as JSON to `FILE`"},
 			&cli.BoolFlag{Name: "reference", Usage: "also run the PyTorch reference and compare"},
@@ -75,6 +76,10 @@ func runBench(c *cli.Context) error {
 	if c.Bool("variants") {
 		models = bench.VariantModels
 	}
+	run := bench.Run
+	if c.Bool("encode") {
+		models, run = bench.EncodeModels, bench.RunEncode
+	}
 	if len(models) == 0 {
 		return fmt.Errorf("--models %q: no such model (toy, mnist, wide)", c.String("models"))
 	}
@@ -100,7 +105,7 @@ func runBench(c *cli.Context) error {
 				continue
 			}
 			fmt.Fprintf(os.Stderr, "%s b%d on %s …\n", m.Name, m.Batch, spec)
-			r, err := bench.Run(b, m, o)
+			r, err := run(b, m, o)
 			if err != nil {
 				b.Close()
 				return fmt.Errorf("%s b%d on %s: %w", m.Name, m.Batch, spec, err)
