@@ -105,7 +105,8 @@ type Trainer struct {
 	// NoReplay runs every step op by op even on a backend that can record.
 	NoReplay bool
 
-	train, val     []float32 // scaled rows
+	src            TrainSource
+	val            []float32 // scaled validation rows
 	nTrain, nVal   int
 	cols           int
 	loss           engine.Loss
@@ -136,17 +137,27 @@ type Trainer struct {
 // NewTrainer prepares training of m on train (and optionally val) rows of
 // width cols, already scaled.
 func NewTrainer(m *Model, cfg TrainConfig, train, val []float32, cols int) (*Trainer, error) {
+	if cols <= 0 || len(train) == 0 || len(train)%cols != 0 {
+		return nil, fmt.Errorf("training data must be a non-empty whole number of %d-wide rows", cols)
+	}
+	return NewTrainerFrom(m, cfg, newMemSource(train, cols, cfg.Seed, cfg.Shuffle), val)
+}
+
+// NewTrainerFrom prepares training of m on the rows of src (and the
+// scaled validation rows val, held in memory).
+func NewTrainerFrom(m *Model, cfg TrainConfig, src TrainSource, val []float32) (*Trainer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cols := src.Cols()
 	if cols != m.Arch.Input() {
 		return nil, fmt.Errorf("the data has %d columns but the model's input layer is %d wide (layers %v)", cols, m.Arch.Input(), m.Arch.Layers)
 	}
-	if len(train) == 0 || len(train)%cols != 0 || len(val)%cols != 0 {
+	if src.Rows() == 0 || len(val)%cols != 0 {
 		return nil, fmt.Errorf("training data must be a non-empty whole number of %d-wide rows", cols)
 	}
-	t := &Trainer{Model: m, Cfg: cfg, train: train, val: val, cols: cols,
-		nTrain: len(train) / cols, nVal: len(val) / cols, ProgressEvery: time.Second / 2}
+	t := &Trainer{Model: m, Cfg: cfg, src: src, val: val, cols: cols,
+		nTrain: src.Rows(), nVal: len(val) / cols, ProgressEvery: time.Second / 2}
 	t.opt, _ = engine.ParseOpt(cfg.Optimizer)
 	if cfg.Noise != "" {
 		t.noise, t.noiseLevel, _ = engine.ParseNoise(cfg.Noise)
@@ -244,18 +255,6 @@ func (t *Trainer) batchesPerEpoch() int { return (t.nTrain + t.ws.batch - 1) / t
 // TotalSteps is the number of optimizer steps of the whole run.
 func (t *Trainer) TotalSteps() int64 { return int64(t.Cfg.Epochs) * int64(t.batchesPerEpoch()) }
 
-// permutation returns epoch e's (0-based) order of training rows.
-func (t *Trainer) permutation(e int) []int {
-	if !t.Cfg.Shuffle {
-		p := make([]int, t.nTrain)
-		for i := range p {
-			p[i] = i
-		}
-		return p
-	}
-	return engine.NewRand(t.Cfg.Seed, engine.StreamShuffle+uint64(e)).Perm(t.nTrain)
-}
-
 // gather copies the given rows of src into t.host and uploads them to dst.
 func (t *Trainer) gather(dst engine.Matrix, src []float32, rows []int) error {
 	c := t.cols
@@ -263,6 +262,15 @@ func (t *Trainer) gather(dst engine.Matrix, src []float32, rows []int) error {
 		copy(t.host[i*c:(i+1)*c], src[r*c:(r+1)*c])
 	}
 	return t.Model.Backend.Upload(dst.RowSlice(0, len(rows)), t.host[:len(rows)*c])
+}
+
+// next uploads the epoch's next n training rows into dst.
+func (t *Trainer) next(dst engine.Matrix, n int) error {
+	h := t.host[:n*t.cols]
+	if err := t.src.Next(h); err != nil {
+		return err
+	}
+	return t.Model.Backend.Upload(dst.RowSlice(0, n), h)
 }
 
 func (t *Trainer) readScalar(m engine.Matrix) (float32, error) {
@@ -372,7 +380,7 @@ func (t *Trainer) forwardBackward(n int) error {
 // of the epoch into the spare input buffer while the step just queued
 // computes, then swaps the buffers. The copy waits only for the step before
 // that one, the last reader of the spare buffer.
-func (t *Trainer) prefetch(perm []int) error {
+func (t *Trainer) prefetch() error {
 	au, ok := t.Model.Backend.(engine.AsyncUploader)
 	if !ok || t.xAlt.Empty() || t.State.Batch*t.ws.batch >= t.nTrain {
 		return nil
@@ -383,11 +391,10 @@ func (t *Trainer) prefetch(perm []int) error {
 	}
 	lo := t.State.Batch * t.ws.batch
 	n := min(t.ws.batch, t.nTrain-lo)
-	c := t.cols
-	for i, r := range perm[lo : lo+n] {
-		copy(t.host[i*c:(i+1)*c], t.train[r*c:(r+1)*c])
+	if err := t.src.Next(t.host[:n*t.cols]); err != nil {
+		return err
 	}
-	if err := au.UploadAfter(t.xAlt.RowSlice(0, n), t.host[:n*c], t.prevMark); err != nil {
+	if err := au.UploadAfter(t.xAlt.RowSlice(0, n), t.host[:n*t.cols], t.prevMark); err != nil {
 		return err
 	}
 	t.prevMark = mark
@@ -565,7 +572,9 @@ func (t *Trainer) Train(ctx context.Context) error {
 	}
 	for t.State.Epoch < t.Cfg.Epochs && !t.State.Finished {
 		e := t.State.Epoch
-		perm := t.permutation(e)
+		if err := t.src.Epoch(e, t.State.Batch*t.ws.batch); err != nil {
+			return err
+		}
 		if err := b.Fill(t.acc, t.State.EpochLoss); err != nil {
 			return err
 		}
@@ -593,7 +602,7 @@ func (t *Trainer) Train(ctx context.Context) error {
 			lo := t.State.Batch * t.ws.batch
 			n := min(t.ws.batch, t.nTrain-lo)
 			if !t.prefetched {
-				if err := t.gather(*t.in(), t.train, perm[lo:lo+n]); err != nil {
+				if err := t.next(*t.in(), n); err != nil {
 					return err
 				}
 			}
@@ -604,7 +613,7 @@ func (t *Trainer) Train(ctx context.Context) error {
 			}
 			t.State.Step++
 			t.State.Batch++
-			if err := t.prefetch(perm); err != nil {
+			if err := t.prefetch(); err != nil {
 				return err
 			}
 			if t.OnProgress != nil && (time.Since(lastReport) >= t.ProgressEvery || t.State.Batch == nb) {
@@ -803,11 +812,10 @@ func (t *Trainer) SetOptimizerState(s1, s2 []float32) error {
 func (t *Trainer) Benchmark(steps int) error {
 	n := min(t.ws.batch, t.nTrain)
 	if t.State.Step == 0 {
-		idx := make([]int, n)
-		for i := range idx {
-			idx[i] = i
+		if err := t.src.Epoch(0, 0); err != nil {
+			return err
 		}
-		if err := t.gather(*t.in(), t.train, idx); err != nil {
+		if err := t.next(*t.in(), n); err != nil {
 			return err
 		}
 	}
