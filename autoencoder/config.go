@@ -255,6 +255,11 @@ type DataInfo struct {
 	Fingerprint string `json:"fingerprint"`
 	TrainRows   int    `json:"train_rows"`
 	ValRows     int    `json:"val_rows"`
+	// Streamed runs read .npy files in chunks of ChunkRows rows instead of
+	// loading them (aegpu train --stream).
+	Streamed  bool     `json:"streamed,omitempty"`
+	Paths     []string `json:"paths,omitempty"`
+	ChunkRows int      `json:"chunk_rows,omitempty"`
 }
 
 // FormatVersion is the model directory format written by this version.

@@ -33,6 +33,7 @@ type Run struct {
 	Trainer *Trainer
 	Config  Config
 	Dir     string
+	disk    *DiskSource // streamed runs
 }
 
 // Fingerprint identifies data by content: FNV-1a over the float32 bits.
@@ -162,6 +163,9 @@ func ResumeRun(dir string, data *dataset.Table, b engine.Backend, epochs int, on
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Data.Streamed {
+		return nil, fmt.Errorf("%s was trained with --stream; resume it with --stream", dir)
+	}
 	a, err := cfg.Arch()
 	if err != nil {
 		return nil, err
@@ -213,10 +217,116 @@ func (r *Run) hook(onProgress func(Progress), onEpoch func(EpochMetrics)) {
 // Train runs the prepared run to its end (see Trainer.Train).
 func (r *Run) Train(ctx context.Context) error { return r.Trainer.Train(ctx) }
 
-// Close frees the run's device memory.
+// Close frees the run's device memory (and closes a streamed run's files).
 func (r *Run) Close() {
 	r.Trainer.Free()
 	r.Trainer.Model.Free()
+	if r.disk != nil {
+		r.disk.Close()
+	}
+}
+
+// NewStreamRun is NewRun for .npy data larger than memory, read from paths
+// in chunks of chunk rows (opts.Data is ignored): one pass fits the scaler
+// on the training rows, collects the validation rows and fingerprints the
+// data; training then holds one chunk at a time.
+func NewStreamRun(opts FitOptions, paths []string, chunk int) (*Run, error) {
+	if err := opts.Train.Validate(); err != nil {
+		return nil, err
+	}
+	if err := opts.Arch.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Arch.VAE != (opts.Train.Variant() == "vae") {
+		return nil, fmt.Errorf("the architecture (VAE heads: %v) does not match the variant %s", opts.Arch.VAE, opts.Train.Variant())
+	}
+	if opts.Dir != "" {
+		if err := checkDirWritable(opts.Dir); err != nil {
+			return nil, err
+		}
+	}
+	src, prep, err := OpenDiskSource(paths, chunk, opts.Train, opts.Scale, dataset.Scaler{})
+	if err != nil {
+		return nil, err
+	}
+	if src.Cols() != opts.Arch.Input() {
+		src.Close()
+		return nil, fmt.Errorf("%v has %d columns but the layers start at %d", paths, src.Cols(), opts.Arch.Input())
+	}
+	cfg := Config{Format: FormatVersion, Version: Version, Variant: opts.Train.Variant(), Scaler: prep.Scaler,
+		ImageShape: opts.ImageShape, Train: opts.Train,
+		Data: DataInfo{Source: opts.Source, Rows: int(prep.Rows), Cols: src.Cols(), Fingerprint: prep.Fingerprint,
+			TrainRows: prep.TrainRows, ValRows: len(prep.Val) / src.Cols(), Streamed: true, Paths: paths, ChunkRows: chunk}}
+	cfg.SetArch(opts.Arch)
+	m, err := NewModel(opts.Backend, opts.Arch)
+	if err != nil {
+		src.Close()
+		return nil, err
+	}
+	if err := m.Init(opts.Train.Seed); err != nil {
+		m.Free()
+		src.Close()
+		return nil, err
+	}
+	t, err := NewTrainerFrom(m, opts.Train, src, prep.Val)
+	if err != nil {
+		m.Free()
+		src.Close()
+		return nil, err
+	}
+	r := &Run{Trainer: t, Config: cfg, Dir: opts.Dir, disk: src}
+	r.hook(opts.OnProgress, opts.OnEpoch)
+	return r, nil
+}
+
+// ResumeStreamRun reopens a streamed run saved in dir on paths (the same
+// data, checked by fingerprint).
+func ResumeStreamRun(dir string, paths []string, b engine.Backend, epochs int, onProgress func(Progress), onEpoch func(EpochMetrics)) (*Run, error) {
+	cfg, err := ReadConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	if !cfg.Data.Streamed {
+		return nil, fmt.Errorf("%s was not trained with --stream; resume it without --stream", dir)
+	}
+	a, err := cfg.Arch()
+	if err != nil {
+		return nil, err
+	}
+	if epochs > 0 {
+		cfg.Train.Epochs = epochs
+	}
+	src, prep, err := OpenDiskSource(paths, cfg.Data.ChunkRows, cfg.Train, cfg.Scaler.Kind, cfg.Scaler)
+	if err != nil {
+		return nil, err
+	}
+	if prep.Fingerprint != cfg.Data.Fingerprint || prep.Rows != int64(cfg.Data.Rows) {
+		src.Close()
+		return nil, fmt.Errorf("cannot resume %s: the data differs from the data it was trained on (%s); fingerprint %s, expected %s", dir, cfg.Data.Source, prep.Fingerprint, cfg.Data.Fingerprint)
+	}
+	m, err := NewModel(b, a)
+	if err != nil {
+		src.Close()
+		return nil, err
+	}
+	t, err := NewTrainerFrom(m, cfg.Train, src, prep.Val)
+	if err != nil {
+		m.Free()
+		src.Close()
+		return nil, err
+	}
+	if err := t.LoadCheckpoint(dir); err != nil {
+		t.Free()
+		m.Free()
+		src.Close()
+		return nil, err
+	}
+	if t.State.Finished && t.State.StopReason == "epochs" && t.State.Epoch < cfg.Train.Epochs {
+		t.State.Finished, t.State.StopReason = false, ""
+	}
+	r := &Run{Trainer: t, Config: cfg, Dir: dir, disk: src}
+	r.hook(onProgress, onEpoch)
+	return r, nil
 }
 
 // checkDirWritable creates dir and checks a file can be written in it,

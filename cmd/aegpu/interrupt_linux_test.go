@@ -162,3 +162,56 @@ func TestEncodeLargerThanMemoryLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestTrainStreamsUnderMemoryLimit trains one epoch on a 256 MB .npy with
+// --stream under GOMEMLIMIT=64MiB: peak resident memory stays far below
+// the file's size and the run completes with a validation loss.
+func TestTrainStreamsUnderMemoryLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes a 256 MB file and builds the binary")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "aegpu")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	const cols, rows, chunk = 64, 1 << 20, 1 << 16
+	big := filepath.Join(dir, "big.npy")
+	w, err := dataset.NewWriter(big, cols, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]float32, chunk*cols)
+	for i := range rows / chunk {
+		engine.FillUniform(buf, 21, 1, uint64(i*len(buf)), 0, 1)
+		if err := w.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	model := filepath.Join(dir, "m")
+	cmd := command(t, bin, "train", "--data", big, "--stream", "--chunk-rows", "16384", "--layers", "64,16,4", "--epochs", "1",
+		"--batch", "1024", "--val-split", "0.01", "--out", model, "--device", "cpu", "--quiet", "--json")
+	cmd.Env = append(os.Environ(), "GOMEMLIMIT=64MiB")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("train --stream: %v\n%s", err, out)
+	}
+	peak := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss * 1024
+	t.Logf("peak RSS %.1f MiB training on a %d MiB file", float64(peak)/(1<<20), rows*cols*4>>20)
+	// Two 4 MiB chunk buffers, ~10 000 validation rows (2.5 MiB), the
+	// batch and the model: 128 MiB is half the file.
+	if peak > 128<<20 {
+		t.Errorf("peak RSS %d MiB, want < 128 MiB for a 256 MiB input", peak>>20)
+	}
+	var sum map[string]any
+	if err := json.Unmarshal(out, &sum); err != nil || sum["val_loss"] == nil || sum["stop_reason"] != "epochs" {
+		t.Errorf("summary %s (%v)", out, err)
+	}
+	cfg, err := os.ReadFile(filepath.Join(model, "config.json"))
+	if err != nil || !strings.Contains(string(cfg), `"streamed": true`) {
+		t.Errorf("config.json does not record the streamed run: %v", err)
+	}
+}

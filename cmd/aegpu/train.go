@@ -82,6 +82,8 @@ Examples:
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "aegpu-model", Usage: "model `DIR` to create"},
 			&cli.BoolFlag{Name: "force", Usage: "overwrite a model already in --out"},
 			&cli.StringFlag{Name: "resume", Usage: "continue the run saved in model `DIR`"},
+			&cli.BoolFlag{Name: "stream", Usage: "train on .npy data larger than memory: read --data (a file or glob) in chunks, shuffling the chunk order and the rows inside each chunk every epoch"},
+			&cli.IntFlag{Name: "chunk-rows", Value: 65536, Usage: "with --stream: rows per chunk (memory ≈ 2 chunks + validation rows, at most 50 000)"},
 			deviceFlag,
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but errors"},
 			&cli.BoolFlag{Name: "json", Usage: "print a JSON summary on stdout at the end"},
@@ -194,7 +196,7 @@ func variantConfig(c *cli.Context, cfg *autoencoder.TrainConfig) error {
 }
 
 // newTrainRun builds a fresh run from the flags.
-func newTrainRun(c *cli.Context, data *dataset.Table, source string, b engine.Backend, rep *reporter) (*autoencoder.Run, error) {
+func newTrainRun(c *cli.Context, data *dataset.Table, source string, b engine.Backend, rep *reporter, stream []string) (*autoencoder.Run, error) {
 	out := c.String("out")
 	if _, err := os.Stat(filepath.Join(out, autoencoder.ConfigFile)); err == nil && !c.Bool("force") {
 		return nil, fmt.Errorf("%s already holds a model: continue it with --resume %s, or pass --force to overwrite it", out, out)
@@ -230,12 +232,22 @@ func newTrainRun(c *cli.Context, data *dataset.Table, source string, b engine.Ba
 		return nil, err
 	}
 	scale := c.String("scale")
-	if scale == "auto" {
+	if scale == "auto" && stream != nil {
+		// No pass over the data yet: images are scaled globally, tables not.
+		scale = dataset.ScaleNone
+		if len(data.Shape) >= 3 {
+			scale = dataset.ScaleGlobal
+			rep.printf("scaling: global (image data, values mapped together onto [0,1]); --scale none to keep them\n")
+		}
+	} else if scale == "auto" {
 		if scale = autoencoder.AutoScale(data); scale == dataset.ScaleGlobal {
 			rep.printf("scaling: global (image data, values mapped together onto [0,1]); --scale none to keep them\n")
 		}
 	}
-	if o := c.String("output"); o == "auto" {
+	if o := c.String("output"); o == "auto" && stream != nil && scale == dataset.ScaleNone {
+		a.Output = engine.Linear
+		rep.printf("output activation: linear (--stream cannot check the data lies in [0,1] before training; --output sigmoid if it does)\n")
+	} else if o == "auto" {
 		a.Output = autoencoder.AutoOutput(scale, data)
 		rep.printf("output activation: %s (data %s in [0,1])\n", a.Output, map[bool]string{true: "lies", false: "does not lie"}[a.Output == engine.Sigmoid])
 	} else if a.Output, err = engine.ParseAct(o); err != nil {
@@ -248,18 +260,34 @@ func newTrainRun(c *cli.Context, data *dataset.Table, source string, b engine.Ba
 	if img == nil && len(data.Shape) == 3 {
 		img = data.Shape[1:]
 	}
-	return autoencoder.NewRun(autoencoder.FitOptions{
+	opts := autoencoder.FitOptions{
 		Data: data, Source: source, Arch: a, Train: cfg, Scale: scale, ImageShape: img,
 		Dir: out, Backend: b, OnProgress: rep.progress,
 		OnEpoch: func(m autoencoder.EpochMetrics) { rep.epoch(m, cfg.Epochs) },
-	})
+	}
+	if stream != nil {
+		if c.Int("chunk-rows") < 1 {
+			return nil, fmt.Errorf("--chunk-rows must be ≥ 1")
+		}
+		rep.printf("streaming %s in chunks of %d rows: one pass to fit the scaler and hold out validation rows…\n", source, c.Int("chunk-rows"))
+		return autoencoder.NewStreamRun(opts, stream, c.Int("chunk-rows"))
+	}
+	return autoencoder.NewRun(opts)
 }
 
 func runTrain(c *cli.Context) error {
 	quiet := c.Bool("quiet")
 	rep := newReporter(os.Stderr, quiet)
-	data, source, err := loadData(c, quiet)
-	if err != nil {
+	var data *dataset.Table
+	var source string
+	var stream []string
+	var err error
+	if c.Bool("stream") {
+		if data, stream, err = streamHeader(c); err != nil {
+			return err
+		}
+		source = strings.Join(stream, ",")
+	} else if data, source, err = loadData(c, quiet); err != nil {
 		return err
 	}
 	b, err := openDevice(c, quiet)
@@ -275,7 +303,11 @@ func runTrain(c *cli.Context) error {
 			epochs = c.Int("epochs")
 		}
 		var r *autoencoder.Run
-		r, err = autoencoder.ResumeRun(dir, data, b, epochs, rep.progress, nil)
+		if stream != nil {
+			r, err = autoencoder.ResumeStreamRun(dir, stream, b, epochs, rep.progress, nil)
+		} else {
+			r, err = autoencoder.ResumeRun(dir, data, b, epochs, rep.progress, nil)
+		}
 		if err == nil {
 			r.Trainer.OnEpoch = func(m autoencoder.EpochMetrics) { rep.epoch(m, r.Config.Train.Epochs) }
 			st := r.Trainer.State
@@ -287,7 +319,7 @@ func runTrain(c *cli.Context) error {
 		}
 		run = r
 	} else {
-		run, err = newTrainRun(c, data, source, b, rep)
+		run, err = newTrainRun(c, data, source, b, rep, stream)
 	}
 	if err != nil {
 		return err
@@ -328,12 +360,14 @@ func runTrain(c *cli.Context) error {
 			summary["best_epoch"], summary["best_val_loss"] = st.BestEpoch, st.BestVal
 		}
 	}
-	if c.Bool("compare-pca") && !c.Bool("quiet") {
+	if stream != nil && (c.Bool("compare-pca") || c.String("images") != "") {
+		rep.printf("--compare-pca and --images need the data in memory: skipped with --stream\n")
+	} else if c.Bool("compare-pca") && !c.Bool("quiet") {
 		if err := trainPCAComparison(run, data); err != nil {
 			return err
 		}
 	}
-	if path := c.String("images"); path != "" {
+	if path := c.String("images"); path != "" && stream == nil {
 		if err := trainImages(path, run, data); err != nil {
 			return err
 		}
@@ -376,4 +410,26 @@ func trainImages(path string, run *autoencoder.Run, data *dataset.Table) error {
 	}
 	defer p.Free()
 	return writeImageGrid(path, p, rows, data.Cols, cfg.Train.Seed)
+}
+
+// streamHeader opens --data as a stream to learn its width and row shape
+// (a header-only table: no values) for a --stream run.
+func streamHeader(c *cli.Context) (*dataset.Table, []string, error) {
+	path := c.String("data")
+	if path == "" {
+		return nil, nil, fmt.Errorf("--stream needs --data (.npy files: a file or a glob)")
+	}
+	st, err := dataset.OpenStream([]string{path}, dataset.StreamOptions{})
+	if err != nil {
+		return nil, nil, err
+	}
+	defer st.Close()
+	if st.Rows() < 0 {
+		return nil, nil, fmt.Errorf("--stream reads .npy files (random access); %s is not", path)
+	}
+	shape := append([]int{int(st.Rows())}, st.Shape()...)
+	if len(st.Shape()) == 1 {
+		shape = []int{int(st.Rows()), st.Cols()}
+	}
+	return &dataset.Table{Rows: int(st.Rows()), Cols: st.Cols(), Shape: shape}, st.Files(), nil
 }

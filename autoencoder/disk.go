@@ -1,0 +1,232 @@
+package autoencoder
+
+import (
+	"fmt"
+	"hash/fnv"
+	"math"
+
+	"github.com/aegpu/aegpu/dataset"
+	"github.com/aegpu/aegpu/engine"
+)
+
+// StreamChunk is the Philox stream base of the disk source's per-epoch,
+// per-chunk row shuffles: StreamChunk + epoch<<24 + chunk.
+const StreamChunk uint64 = 5 << 40
+
+// MaxStreamValRows caps the validation rows a streamed run holds in memory.
+const MaxStreamValRows = 50000
+
+// DiskSource trains on .npy data too large for memory: the rows are cut
+// into chunks of Chunk rows; every epoch visits the chunks in a seeded
+// random order and each chunk's training rows in a seeded random order, so
+// memory holds one chunk (plus the validation rows), whatever the data's
+// size. Rows are assigned to validation by a seeded draw per row (about
+// valSplit of them, at most MaxStreamValRows), fixed for the run.
+type DiskSource struct {
+	st         *dataset.Stream
+	cols       int
+	total      int64 // rows in the data
+	chunk      int
+	scaler     dataset.Scaler
+	seed       uint64
+	valFrac    float64
+	trainCount []int // per chunk
+	nTrain     int
+
+	epoch int
+	order []int // chunk order of the current epoch
+	ci    int   // position in order of the loaded chunk
+	buf   []float32
+	rows  int // training rows in buf
+	pos   int
+	raw   []float32
+	u     []float32
+}
+
+// StreamPrep is what one pass over streamed data finds: the fitted
+// scaler, the validation rows (scaled), the data's fingerprint and size.
+type StreamPrep struct {
+	Scaler      dataset.Scaler
+	Val         []float32
+	Fingerprint string
+	Rows        int64
+	TrainRows   int
+}
+
+// OpenDiskSource opens paths (.npy files, read as one dataset) for
+// training with the given chunk size, making one pass over the data to fit
+// a scaler of kind scale on the training rows (or to use scaler when its
+// Kind is set, when resuming), collect the validation rows and fingerprint
+// the data.
+func OpenDiskSource(paths []string, chunk int, cfg TrainConfig, scale string, scaler dataset.Scaler) (*DiskSource, StreamPrep, error) {
+	st, err := dataset.OpenStream(paths, dataset.StreamOptions{})
+	if err != nil {
+		return nil, StreamPrep{}, err
+	}
+	s := &DiskSource{st: st, cols: st.Cols(), total: st.Rows(), chunk: max(chunk, 1), seed: cfg.Seed}
+	fail := func(err error) (*DiskSource, StreamPrep, error) {
+		st.Close()
+		return nil, StreamPrep{}, err
+	}
+	if s.total < 2 {
+		return fail(fmt.Errorf("streamed training needs .npy input with at least 2 rows (random access); %v has %d", paths, s.total))
+	}
+	if _, err := st.ReadRows(0, make([]float32, s.cols)); err != nil {
+		return fail(fmt.Errorf("streamed training reads .npy files only (random access): %w", err))
+	}
+	s.valFrac = cfg.ValSplit
+	if want := cfg.ValSplit * float64(s.total); want > MaxStreamValRows {
+		s.valFrac = MaxStreamValRows / float64(s.total)
+	}
+	nChunks := int((s.total + int64(s.chunk) - 1) / int64(s.chunk))
+	s.trainCount = make([]int, nChunks)
+	var fit *dataset.ScalerFit
+	if scaler.Kind == "" {
+		if fit, err = dataset.NewScalerFit(scale, s.cols); err != nil {
+			return fail(err)
+		}
+	}
+	h := fnv.New64a()
+	var b4 [4]byte
+	var val []float32
+	for c := range nChunks {
+		raw, isVal, err := s.readChunk(c)
+		if err != nil {
+			return fail(err)
+		}
+		for _, v := range raw {
+			u := math.Float32bits(v)
+			b4[0], b4[1], b4[2], b4[3] = byte(u), byte(u>>8), byte(u>>16), byte(u>>24)
+			h.Write(b4[:])
+		}
+		for r := range len(raw) / s.cols {
+			row := raw[r*s.cols : (r+1)*s.cols]
+			if isVal[r] {
+				val = append(val, row...)
+				continue
+			}
+			s.trainCount[c]++
+			if fit != nil {
+				if err := fit.Add(row); err != nil {
+					return fail(fmt.Errorf("%v: %w", paths, err))
+				}
+			}
+		}
+		s.nTrain += s.trainCount[c]
+	}
+	if s.nTrain == 0 {
+		return fail(fmt.Errorf("no training rows left after the validation split"))
+	}
+	if fit != nil {
+		if scaler, err = fit.Scaler(); err != nil {
+			return fail(err)
+		}
+	}
+	s.scaler = scaler
+	if err := scaler.Apply(val, s.cols); err != nil {
+		return fail(err)
+	}
+	return s, StreamPrep{Scaler: scaler, Val: val, Fingerprint: fmt.Sprintf("fnv1a64:%016x", h.Sum64()), Rows: s.total, TrainRows: s.nTrain}, nil
+}
+
+// readChunk reads chunk c's raw rows and which of them are validation rows.
+func (s *DiskSource) readChunk(c int) ([]float32, []bool, error) {
+	lo := int64(c) * int64(s.chunk)
+	n := int(min(int64(s.chunk), s.total-lo))
+	s.raw = growF32(s.raw, n*s.cols)
+	got, err := s.st.ReadRows(lo, s.raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	if got != n {
+		return nil, nil, fmt.Errorf("chunk %d: read %d of %d rows", c, got, n)
+	}
+	s.u = growF32(s.u, n)
+	engine.FillUniform(s.u, s.seed, engine.StreamSplit, uint64(lo), 0, 1)
+	isVal := make([]bool, n)
+	for r := range n {
+		isVal[r] = float64(s.u[r]) < s.valFrac
+	}
+	return s.raw, isVal, nil
+}
+
+func growF32(b []float32, n int) []float32 {
+	if cap(b) < n {
+		return make([]float32, n)
+	}
+	return b[:n]
+}
+
+// Rows is the number of training rows.
+func (s *DiskSource) Rows() int { return s.nTrain }
+
+// Cols is the row width.
+func (s *DiskSource) Cols() int { return s.cols }
+
+// Close closes the files.
+func (s *DiskSource) Close() error { return s.st.Close() }
+
+// Epoch starts epoch e at row skip of its order.
+func (s *DiskSource) Epoch(e, skip int) error {
+	s.epoch = e
+	s.order = engine.NewRand(s.seed, StreamChunk+uint64(e)<<24).Perm(len(s.trainCount))
+	s.ci, s.rows, s.pos = -1, 0, 0
+	for skip > 0 {
+		s.ci++
+		if s.ci >= len(s.order) {
+			return fmt.Errorf("resume position %d is past the epoch's %d training rows", skip, s.nTrain)
+		}
+		if k := s.trainCount[s.order[s.ci]]; skip >= k {
+			skip -= k
+			continue
+		}
+		if err := s.load(s.order[s.ci]); err != nil {
+			return err
+		}
+		s.pos, skip = skip, 0
+	}
+	return nil
+}
+
+// load reads chunk c's training rows, scaled and shuffled, into buf.
+func (s *DiskSource) load(c int) error {
+	raw, isVal, err := s.readChunk(c)
+	if err != nil {
+		return err
+	}
+	s.buf = growF32(s.buf, s.trainCount[c]*s.cols)
+	k := 0
+	perm := engine.NewRand(s.seed, StreamChunk+uint64(s.epoch)<<24+uint64(c)+1).Perm(s.trainCount[c])
+	for r := range len(isVal) {
+		if isVal[r] {
+			continue
+		}
+		d := perm[k]
+		copy(s.buf[d*s.cols:(d+1)*s.cols], raw[r*s.cols:(r+1)*s.cols])
+		k++
+	}
+	s.rows, s.pos = k, 0
+	return s.scaler.Apply(s.buf, s.cols)
+}
+
+// Next copies the epoch's next rows into dst, loading chunks as needed.
+func (s *DiskSource) Next(dst []float32) error {
+	c := s.cols
+	for len(dst) > 0 {
+		if s.pos == s.rows {
+			s.ci++
+			if s.ci >= len(s.order) {
+				return fmt.Errorf("internal: batch past the epoch's %d training rows", s.nTrain)
+			}
+			if err := s.load(s.order[s.ci]); err != nil {
+				return err
+			}
+			continue
+		}
+		n := min(len(dst)/c, s.rows-s.pos)
+		copy(dst, s.buf[s.pos*c:(s.pos+n)*c])
+		dst = dst[n*c:]
+		s.pos += n
+	}
+	return nil
+}
