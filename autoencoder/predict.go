@@ -17,6 +17,7 @@ type Predictor struct {
 	rowErr  engine.Matrix
 	scratch engine.Matrix // [batch×d0], allocated on first use
 	code    engine.Matrix // [batch×latent], allocated on first use
+	xAlt    engine.Matrix // a second input buffer for copy-stream prefetch (GPU)
 	host    []float32
 	out     []float32
 }
@@ -44,6 +45,7 @@ func (p *Predictor) Free() {
 	p.Model.Backend.Free(p.rowErr)
 	p.Model.Backend.Free(p.scratch)
 	p.Model.Backend.Free(p.code)
+	p.Model.Backend.Free(p.xAlt)
 }
 
 func (p *Predictor) checkCols(cols int) error {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/aegpu/aegpu/engine"
 )
 
 // RowSource yields whole rows in chunks, as dataset.Stream does: Read
@@ -120,7 +122,9 @@ func (p *Predictor) EncodeStream(ctx context.Context, src RowSource, dst RowSink
 }
 
 // EncodeInto writes the latent codes of data (rows × cols, unscaled) into
-// out (rows × latent) without allocating.
+// out (rows × latent) without allocating. On a backend with a copy stream
+// (engine.AsyncUploader: the GPU) the next batch is scaled on the host and
+// copied to the device while the current one is encoded.
 func (p *Predictor) EncodeInto(out, data []float32, cols int) error {
 	if err := p.checkCols(cols); err != nil {
 		return err
@@ -129,17 +133,55 @@ func (p *Predictor) EncodeInto(out, data []float32, cols int) error {
 	if len(out) != rows*lat {
 		return fmt.Errorf("encode: output holds %d values, %d rows × %d latent need %d", len(out), rows, lat, rows*lat)
 	}
+	au, async := p.Model.Backend.(engine.AsyncUploader)
+	if async && p.xAlt.Empty() && rows > p.ws.batch {
+		m, err := p.Model.Backend.Alloc(p.ws.batch, cols)
+		if err != nil {
+			return err
+		}
+		p.xAlt = m
+	}
+	async = async && !p.xAlt.Empty()
+	var prevMark engine.Marker // after the encode that last read xAlt
+	swapped := false
+	defer func() { // the workspace keeps its own input buffer between calls
+		if swapped {
+			p.ws.x, p.xAlt = p.xAlt, p.ws.x
+		}
+	}()
 	for lo := 0; lo < rows; lo += p.ws.batch {
 		n := min(p.ws.batch, rows-lo)
-		if err := p.load(data, cols, lo, n); err != nil {
-			return err
+		if lo == 0 || !async {
+			if err := p.load(data, cols, lo, n); err != nil {
+				return err
+			}
 		}
 		code, err := p.Model.encode(p.ws, rowsOf(p.ws.x, n), n)
 		if err != nil {
 			return err
 		}
+		if next := lo + n; async && next < rows {
+			mark, err := au.Mark()
+			if err != nil {
+				return err
+			}
+			m := min(p.ws.batch, rows-next)
+			h := p.host[:m*cols]
+			copy(h, data[next*cols:(next+m)*cols])
+			if err := p.Config.Scaler.Apply(h, cols); err != nil {
+				return err
+			}
+			if err := au.UploadAfter(rowsOf(p.xAlt, m), h, prevMark); err != nil {
+				return err
+			}
+			prevMark = mark
+		}
 		if err := p.Model.Backend.Download(out[lo*lat:(lo+n)*lat], code); err != nil {
 			return err
+		}
+		if async && lo+n < rows {
+			p.ws.x, p.xAlt = p.xAlt, p.ws.x
+			swapped = !swapped
 		}
 	}
 	return nil

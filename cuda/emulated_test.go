@@ -27,9 +27,11 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/aegpu/aegpu/autoencoder"
 	"github.com/aegpu/aegpu/cpu_fallback"
 	"github.com/aegpu/aegpu/cuda"
 	"github.com/aegpu/aegpu/cuda/internal/cu"
+	"github.com/aegpu/aegpu/dataset"
 	"github.com/aegpu/aegpu/engine"
 	"github.com/aegpu/aegpu/internal/paritytest"
 	"github.com/aegpu/aegpu/kernels"
@@ -43,7 +45,7 @@ const envEmulated = "AEGPU_EMULATED_GPU"
 var emulatedTests = []string{
 	"TestConformance", "TestMatchesCPU", "TestRecordAndReplay", "TestAllocatorReusesBlocks", "TestBadDeviceIndex",
 	"TestOutOfMemoryIsAClearError",
-	"TestEmulatedDevice", "TestEmulatedOutOfMemory", "TestEmulatedLargeVectors", "TestEmulatedTraining", "TestEmulatedVariants",
+	"TestEmulatedDevice", "TestEmulatedOutOfMemory", "TestEmulatedLargeVectors", "TestEmulatedTraining", "TestEmulatedVariants", "TestEmulatedEncode",
 }
 
 // unusedKernels are bound by the backend but never launched by it:
@@ -644,5 +646,56 @@ func TestEmulatedVariants(t *testing.T) {
 				t.Errorf("parameters differ from the CPU's by up to %g", maxDiff)
 			}
 		})
+	}
+}
+
+// TestEmulatedEncode encodes rows in several batches on the emulated GPU,
+// where the next batch is copied on the copy stream while the current one
+// is encoded, and compares with the CPU (twice, so the swapped input
+// buffers are exercised from both starting states).
+func TestEmulatedEncode(t *testing.T) {
+	g := emulated(t)
+	c := cpu_fallback.New(1)
+	defer c.Close()
+	a := autoencoder.Arch{Layers: []int{33, 17, 5}, Hidden: engine.Tanh, Output: engine.Sigmoid}
+	const rows = 101 // batches of 16: six full and a partial one
+	x := make([]float32, rows*33)
+	engine.FillUniform(x, 2, 3, 0, -1, 2)
+	cfg := autoencoder.Config{Scaler: dataset.Scaler{Kind: dataset.ScaleStandard, Offset: make([]float32, 33), Scale: make([]float32, 33)}}
+	for i := range cfg.Scaler.Scale {
+		cfg.Scaler.Offset[i], cfg.Scaler.Scale[i] = 0.5, 1.5
+	}
+	cfg.SetArch(a)
+	codes := func(b engine.Backend) [2][]float32 {
+		m, err := autoencoder.NewModel(b, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Free()
+		if err := m.Init(4); err != nil {
+			t.Fatal(err)
+		}
+		p, err := autoencoder.NewPredictor(m, cfg, 16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Free()
+		var out [2][]float32
+		for i := range out {
+			out[i] = make([]float32, rows*5)
+			if err := p.EncodeInto(out[i], x, 33); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return out
+	}
+	want, got := codes(c), codes(g)
+	for i := range 2 {
+		for j := range want[i] {
+			// fp32, different summation order: abs 1e-5 on codes of size ~1.
+			if d := math.Abs(float64(want[i][j] - got[i][j])); d > 1e-5 {
+				t.Fatalf("pass %d value %d (row %d): gpu %v, cpu %v", i, j, j/5, got[i][j], want[i][j])
+			}
+		}
 	}
 }
