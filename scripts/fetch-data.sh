@@ -153,6 +153,59 @@ fetch_fashion() {
 	done
 }
 
+# --- Breast cancer (Wisconsin diagnostic), a tabular anomaly example ------
+# The CSV ships inside Debian's python3-sklearn package; only the .deb is
+# downloaded and unpacked in a temporary directory (nothing is installed).
+# Benign tumours are the normal class (split into training and test rows),
+# malignant ones the anomalies.
+
+SKLEARN_PKG=python3-sklearn
+BC_NAMES="mean_radius,mean_texture,mean_perimeter,mean_area,mean_smoothness,mean_compactness,mean_concavity,mean_concave_points,mean_symmetry,mean_fractal_dimension,radius_error,texture_error,perimeter_error,area_error,smoothness_error,compactness_error,concavity_error,concave_points_error,symmetry_error,fractal_dimension_error,worst_radius,worst_texture,worst_perimeter,worst_area,worst_smoothness,worst_compactness,worst_concavity,worst_concave_points,worst_symmetry,worst_fractal_dimension"
+
+fetch_breast_cancer() {
+	if [[ -f data/breast-cancer/malignant.csv && -f data/breast-cancer/benign-train.csv && -f data/breast-cancer/benign-test.csv ]]; then
+		return 0
+	fi
+	command -v apt-get >/dev/null 2>&1 && command -v dpkg-deb >/dev/null 2>&1 || {
+		warn "apt-get/dpkg-deb not found: cannot get $SKLEARN_PKG"
+		return 1
+	}
+	local tmp csv
+	tmp=$(mktemp -d)
+	trap 'rm -rf "$tmp"' RETURN
+	chmod 0777 "$tmp"
+	if ! (cd "$tmp" && apt-get download -q "$SKLEARN_PKG" >/dev/null 2>&1); then
+		as_root apt-get update -q >/dev/null 2>&1 || true
+		(cd "$tmp" && apt-get download -q "$SKLEARN_PKG" >/dev/null 2>&1) || {
+			warn "apt-get download $SKLEARN_PKG failed"
+			return 1
+		}
+	fi
+	dpkg-deb -x "$tmp"/${SKLEARN_PKG}_*.deb "$tmp/x" || return 1
+	csv=$(find "$tmp/x" -name breast_cancer.csv | head -n 1)
+	[[ -n $csv ]] || {
+		warn "$SKLEARN_PKG has no breast_cancer.csv"
+		return 1
+	}
+	mkdir -p data/breast-cancer || return 1
+	# Line 1 is "569,30,malignant,benign"; then 30 features and the target
+	# (0 malignant, 1 benign). Benign rows alternate between train (3 of 4)
+	# and test (1 of 4), deterministically.
+	local f
+	for f in benign-train benign-test malignant; do
+		echo "$BC_NAMES" >"$tmp/$f.csv"
+	done
+	awk -F, -v d="$tmp" 'NR > 1 {
+		line = $1; for (i = 2; i <= 30; i++) line = line "," $i
+		if ($31 == 0) print line >> (d "/malignant.csv")
+		else if (nb++ % 4 == 3) print line >> (d "/benign-test.csv")
+		else print line >> (d "/benign-train.csv")
+	}' "$csv" || return 1
+	for f in benign-train benign-test malignant; do
+		place "$tmp/$f.csv" "data/breast-cancer/$f.csv" || return 1
+	done
+}
+
 # --- main ------------------------------------------------------------------
 
 if ! fetch_mnist; then
@@ -166,4 +219,10 @@ if fetch_fashion; then
 else
 	warn "MISSING: Fashion-MNIST (data/fashion-mnist/) is not available; continuing with MNIST only"
 	warn "to get it: apt-get install $FASHION_PKG, then run this script again"
+fi
+
+if fetch_breast_cancer; then
+	say "breast cancer table ready in data/breast-cancer/ (benign-train, benign-test, malignant)"
+else
+	warn "MISSING: the breast cancer table (data/breast-cancer/); continuing without it"
 fi
