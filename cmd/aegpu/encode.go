@@ -163,7 +163,7 @@ func runEncode(c *cli.Context) error {
 		return fmt.Errorf("encode: %w (nothing was written to %s)", err, out)
 	}
 	if err := w.Close(); err != nil {
-		return err
+		return fmt.Errorf("encode: %w (nothing was written to %s)", err, out)
 	}
 	if !quiet {
 		secs := time.Since(start).Seconds()

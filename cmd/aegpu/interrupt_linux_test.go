@@ -215,3 +215,29 @@ func TestTrainStreamsUnderMemoryLimit(t *testing.T) {
 		t.Errorf("config.json does not record the streamed run: %v", err)
 	}
 }
+
+// TestEncodeOutputTooLarge runs encode with a file-size limit far below
+// its output (as a full disk would stop it): a clear error, and nothing
+// left in the output directory.
+func TestEncodeOutputTooLarge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "aegpu")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	model := trainTiny(t, dir, 784)
+	outDir := filepath.Join(dir, "out")
+	os.Mkdir(outDir, 0o755)
+	// ulimit -f 16: 8 KiB; 10 000 rows of 3 codes as CSV are ~300 KiB.
+	cmd := command(t, "bash", "-c", `ulimit -f 16; exec "$0" encode --model "$1" --out "$2" --device cpu --quiet`, bin, model, filepath.Join(outDir, "codes.csv"))
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "file too large") || !strings.Contains(string(out), "nothing was written") {
+		t.Fatalf("encode past the file-size limit: %v\n%s", err, out)
+	}
+	if ents, _ := os.ReadDir(outDir); len(ents) != 0 {
+		t.Errorf("left behind: %v", ents)
+	}
+}
