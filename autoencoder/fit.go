@@ -103,18 +103,30 @@ func InUnitRange(data []float32) bool {
 	return true
 }
 
+// validate checks the settings, the architecture, that they agree, and
+// that the model directory (if any) is writable.
+func (opts FitOptions) validate() error {
+	if err := opts.Train.Validate(); err != nil {
+		return err
+	}
+	if err := opts.Arch.Validate(); err != nil {
+		return err
+	}
+	if opts.Arch.VAE != (opts.Train.Variant() == "vae") {
+		return fmt.Errorf("the architecture (VAE heads: %v) does not match the variant %s", opts.Arch.VAE, opts.Train.Variant())
+	}
+	if opts.Dir != "" {
+		return checkDirWritable(opts.Dir)
+	}
+	return nil
+}
+
 // NewRun prepares a fresh training run: splits and scales the data, builds
 // and initialises the model, and sets up checkpointing into opts.Dir (none
 // when it is empty).
 func NewRun(opts FitOptions) (*Run, error) {
-	if err := opts.Train.Validate(); err != nil {
+	if err := opts.validate(); err != nil {
 		return nil, err
-	}
-	if err := opts.Arch.Validate(); err != nil {
-		return nil, err
-	}
-	if opts.Arch.VAE != (opts.Train.Variant() == "vae") {
-		return nil, fmt.Errorf("the architecture (VAE heads: %v) does not match the variant %s", opts.Arch.VAE, opts.Train.Variant())
 	}
 	if opts.Data.Cols != opts.Arch.Input() {
 		return nil, fmt.Errorf("%s has %d columns but the layers start at %d: use --layers %d,… (the first width is the data width)",
@@ -122,11 +134,6 @@ func NewRun(opts FitOptions) (*Run, error) {
 	}
 	if opts.Data.Rows < 2 {
 		return nil, fmt.Errorf("%s has %d row(s); training needs at least 2", opts.Source, opts.Data.Rows)
-	}
-	if opts.Dir != "" {
-		if err := checkDirWritable(opts.Dir); err != nil {
-			return nil, err
-		}
 	}
 	var scaler dataset.Scaler
 	train, val, err := prepare(opts.Data, opts.Train, &scaler, opts.Scale)
@@ -231,19 +238,8 @@ func (r *Run) Close() {
 // on the training rows, collects the validation rows and fingerprints the
 // data; training then holds one chunk at a time.
 func NewStreamRun(opts FitOptions, paths []string, chunk int) (*Run, error) {
-	if err := opts.Train.Validate(); err != nil {
+	if err := opts.validate(); err != nil {
 		return nil, err
-	}
-	if err := opts.Arch.Validate(); err != nil {
-		return nil, err
-	}
-	if opts.Arch.VAE != (opts.Train.Variant() == "vae") {
-		return nil, fmt.Errorf("the architecture (VAE heads: %v) does not match the variant %s", opts.Arch.VAE, opts.Train.Variant())
-	}
-	if opts.Dir != "" {
-		if err := checkDirWritable(opts.Dir); err != nil {
-			return nil, err
-		}
 	}
 	src, prep, err := OpenDiskSource(paths, chunk, opts.Train, opts.Scale, dataset.Scaler{})
 	if err != nil {

@@ -625,17 +625,7 @@ func TestEmulatedVariants(t *testing.T) {
 	for _, v := range paritytest.Variants {
 		t.Run(v.Name, func(t *testing.T) {
 			r := paritytest.Run{Rows: 150, Epochs: 3, Batch: 37, ValSplit: 0.2, Hidden: engine.Tanh, Loss: "mse", Variant: &v}
-			lc, pc := r.Train(t, c)
-			lg, pg := r.Train(t, g)
-			if len(lc) != 12 || len(lg) != 12 {
-				t.Fatalf("%d and %d steps, want 12", len(lc), len(lg))
-			}
-			for i := range lc {
-				// fp32 on both, different summation orders: rel 1e-4.
-				if math.Abs(lc[i]-lg[i]) > 1e-4*math.Abs(lc[i]) {
-					t.Errorf("step %d: cpu loss %.8g, gpu %.8g", i+1, lc[i], lg[i])
-				}
-			}
+			pc, pg := paritytest.SameLosses(t, r, c, g, 12)
 			var maxDiff float64
 			for i := range pg {
 				maxDiff = max(maxDiff, math.Abs(float64(pg[i])-float64(pc[i])))

@@ -115,16 +115,11 @@ func runEncode(c *cli.Context) error {
 		return err
 	}
 	defer closeSrc()
-	b, err := openDevice(c, quiet)
+	m, cfg, done, err := openModel(c, "")
 	if err != nil {
 		return err
 	}
-	defer b.Close()
-	m, cfg, err := autoencoder.LoadModel(c.String("model"), b)
-	if err != nil {
-		return err
-	}
-	defer m.Free()
+	defer done()
 	if src.Cols() != m.Arch.Input() {
 		return fmt.Errorf("the data has %d columns but the model expects %d (layers %v)", src.Cols(), m.Arch.Input(), m.Arch.Layers)
 	}

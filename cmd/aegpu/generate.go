@@ -68,16 +68,11 @@ func runGenerate(c *cli.Context) error {
 	} else if c.IsSet("data") || c.IsSet("steps") {
 		return fmt.Errorf("--data and --steps go with --interpolate A,B")
 	}
-	b, err := openDevice(c, quiet)
+	m, cfg, done, err := openModel(c, "")
 	if err != nil {
 		return err
 	}
-	defer b.Close()
-	m, cfg, err := autoencoder.LoadModel(c.String("model"), b)
-	if err != nil {
-		return err
-	}
-	defer m.Free()
+	defer done()
 	if !m.Arch.VAE {
 		return fmt.Errorf("%s is a %s autoencoder: generate needs a VAE (aegpu train --variant vae)", c.String("model"), cfg.Variant)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aegpu/aegpu/autoencoder"
 	"github.com/aegpu/aegpu/dataset"
+	"github.com/aegpu/aegpu/engine"
 	"github.com/aegpu/aegpu/internal/imagegrid"
 )
 
@@ -107,6 +108,25 @@ func runDenoise(c *cli.Context) error {
 	return nil
 }
 
+// openModel opens the device (spec "" = --device) and loads --model on it;
+// done frees both.
+func openModel(c *cli.Context, spec string) (m *autoencoder.Model, cfg autoencoder.Config, done func(), err error) {
+	var b engine.Backend
+	if spec == "" {
+		b, err = openDevice(c, c.Bool("quiet"))
+	} else {
+		b, _, err = engine.Open(spec)
+	}
+	if err != nil {
+		return nil, cfg, nil, err
+	}
+	if m, cfg, err = autoencoder.LoadModel(c.String("model"), b); err != nil {
+		b.Close()
+		return nil, cfg, nil, err
+	}
+	return m, cfg, func() { m.Free(); b.Close() }, nil
+}
+
 func openPredictor(c *cli.Context) (*autoencoder.Predictor, *dataset.Table, func(), error) {
 	quiet := c.Bool("quiet")
 	if err := checkOutputPath(c.String("out")); err != nil {
@@ -116,22 +136,16 @@ func openPredictor(c *cli.Context) (*autoencoder.Predictor, *dataset.Table, func
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	b, err := openDevice(c, quiet)
+	m, cfg, done, err := openModel(c, "")
 	if err != nil {
-		return nil, nil, nil, err
-	}
-	m, cfg, err := autoencoder.LoadModel(c.String("model"), b)
-	if err != nil {
-		b.Close()
 		return nil, nil, nil, err
 	}
 	p, err := autoencoder.NewPredictor(m, cfg, min(c.Int("batch"), data.Rows))
 	if err != nil {
-		m.Free()
-		b.Close()
+		done()
 		return nil, nil, nil, err
 	}
-	return p, data, func() { p.Free(); m.Free(); b.Close() }, nil
+	return p, data, func() { p.Free(); done() }, nil
 }
 
 // checkOutputPath rejects an output extension we cannot write before any

@@ -43,16 +43,11 @@ func runExport(c *cli.Context) error {
 	if ext := strings.ToLower(filepath.Ext(out)); ext != ".safetensors" {
 		return fmt.Errorf("--out %s: want a .safetensors file", out)
 	}
-	b, _, err := engine.Open("cpu")
+	m, cfg, done, err := openModel(c, "cpu")
 	if err != nil {
 		return err
 	}
-	defer b.Close()
-	m, cfg, err := autoencoder.LoadModel(c.String("model"), b)
-	if err != nil {
-		return err
-	}
-	defer m.Free()
+	defer done()
 	enc := c.Bool("encoder-only")
 	ts, err := m.ExportTensors(enc)
 	if err != nil {

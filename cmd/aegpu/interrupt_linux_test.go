@@ -35,10 +35,7 @@ func TestInterruptAndResume(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "aegpu")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t, dir)
 	// Enough data that an epoch takes a noticeable time.
 	const rows, cols = 6000, 64
 	x := make([]float32, rows*cols)
@@ -105,27 +102,11 @@ func TestEncodeLargerThanMemoryLimit(t *testing.T) {
 		t.Skip("writes a 512 MB file and builds the binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "aegpu")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t, dir)
 	const cols, rows, chunk = 64, 2 << 20, 1 << 16 // 2 Mi rows × 64 float32 = 512 MiB
 	model := trainTiny(t, dir, cols)
 	big := filepath.Join(dir, "big.npy")
-	w, err := dataset.NewWriter(big, cols, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]float32, chunk*cols)
-	for i := range rows / chunk {
-		engine.FillUniform(buf, 17, 1, uint64(i*len(buf)), 0, 1)
-		if err := w.Write(buf); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	writeUniformNPY(t, big, rows, cols, chunk, 17)
 	out := filepath.Join(dir, "codes.npy")
 	cmd := command(t, bin, "encode", "--model", model, "--data", big, "--out", out, "--chunk", "8192", "--device", "cpu", "--quiet")
 	cmd.Env = append(os.Environ(), "GOMEMLIMIT=64MiB")
@@ -171,26 +152,10 @@ func TestTrainStreamsUnderMemoryLimit(t *testing.T) {
 		t.Skip("writes a 256 MB file and builds the binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "aegpu")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t, dir)
 	const cols, rows, chunk = 64, 1 << 20, 1 << 16
 	big := filepath.Join(dir, "big.npy")
-	w, err := dataset.NewWriter(big, cols, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]float32, chunk*cols)
-	for i := range rows / chunk {
-		engine.FillUniform(buf, 21, 1, uint64(i*len(buf)), 0, 1)
-		if err := w.Write(buf); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	writeUniformNPY(t, big, rows, cols, chunk, 21)
 	model := filepath.Join(dir, "m")
 	cmd := command(t, bin, "train", "--data", big, "--stream", "--chunk-rows", "16384", "--layers", "64,16,4", "--epochs", "1",
 		"--batch", "1024", "--val-split", "0.01", "--out", model, "--device", "cpu", "--quiet", "--json")
@@ -224,10 +189,7 @@ func TestEncodeOutputTooLarge(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "aegpu")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t, dir)
 	model := trainTiny(t, dir, 784)
 	outDir := filepath.Join(dir, "out")
 	os.Mkdir(outDir, 0o755)
@@ -239,5 +201,36 @@ func TestEncodeOutputTooLarge(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(outDir); len(ents) != 0 {
 		t.Errorf("left behind: %v", ents)
+	}
+}
+
+// buildBinary builds aegpu into dir.
+func buildBinary(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "aegpu")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// writeUniformNPY writes rows×cols values of the uniform stream of seed to
+// path chunk rows at a time (row r's values are elements r·cols… of the
+// stream), never holding the whole array.
+func writeUniformNPY(t *testing.T, path string, rows, cols, chunk int, seed uint64) {
+	t.Helper()
+	w, err := dataset.NewWriter(path, cols, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]float32, chunk*cols)
+	for i := range rows / chunk {
+		engine.FillUniform(buf, seed, 1, uint64(i*len(buf)), 0, 1)
+		if err := w.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -5,6 +5,7 @@ package paritytest
 
 import (
 	"context"
+	"math"
 	"testing"
 
 	"github.com/aegpu/aegpu/autoencoder"
@@ -89,4 +90,23 @@ func (r Run) Train(t *testing.T, b engine.Backend) (losses []float64, params []f
 		t.Fatal(err)
 	}
 	return losses, params
+}
+
+// SameLosses trains r on ref and on got and requires steps steps on each
+// with the same running loss after every step: both run fp32 with
+// different summation orders, so within 1e-4 relative. It returns both
+// runs' final parameters.
+func SameLosses(t *testing.T, r Run, ref, got engine.Backend, steps int) (pRef, pGot []float32) {
+	t.Helper()
+	lr, pRef := r.Train(t, ref)
+	lg, pGot := r.Train(t, got)
+	if len(lr) != steps || len(lg) != steps {
+		t.Fatalf("%d and %d steps, want %d", len(lr), len(lg), steps)
+	}
+	for i := range lr {
+		if math.Abs(lr[i]-lg[i]) > 1e-4*math.Abs(lr[i]) {
+			t.Errorf("step %d: %s loss %.8g, %s %.8g", i+1, ref.Info().Backend, lr[i], got.Info().Backend, lg[i])
+		}
+	}
+	return pRef, pGot
 }
