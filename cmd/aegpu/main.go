@@ -59,6 +59,7 @@ Start with 'aegpu train' (no flags: the built-in MNIST digits), then
 			benchCommand(),
 			devicesCommand(),
 			versionCommand(),
+			vizCommand(),
 		},
 	}
 }
