@@ -43,8 +43,11 @@ func newApp() *cli.App {
 		Description: `aegpu trains MLP autoencoders through its own engine: CUDA kernels when a GPU
 answers, pure-Go kernels otherwise (--device auto|cpu|cuda|cuda:N).
 
-Start with 'aegpu train' (no flags: the built-in MNIST digits), then
-'aegpu encode' or 'aegpu reconstruct' with the model directory it wrote.`,
+Start with 'aegpu train' (no flags: the built-in MNIST digits; --variant
+denoising|sparse|contractive|vae), then use the model directory it wrote:
+'aegpu encode' (latent codes, streaming any size), 'reconstruct', 'score'
+(anomaly detection), 'denoise', 'generate' (VAEs), 'export' (PyTorch
+weights). 'aegpu viz' shows training live in the browser.`,
 		Version:              autoencoder.Version,
 		EnableBashCompletion: true,
 		Commands: []*cli.Command{
