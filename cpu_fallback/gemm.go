@@ -2,9 +2,9 @@ package cpu_fallback
 
 import "github.com/aegpu/aegpu/engine"
 
-//go:generate go run gen_kernel.go -mr 3 -nr 3 -u 8
+//go:generate go run gen_kernel.go -mr 6 -nr 16 -sr 2 -sc 4 -u 4
 
-// The GEMM follows the usual Goto/BLIS structure, in pure Go:
+// The GEMM follows the usual Goto/BLIS structure:
 //
 //   - A [m×k] is packed into panels of mr rows and B [k×n] into panels of nr
 //     columns, each panel stored k-major (element p of the panel's mr or nr
@@ -13,8 +13,12 @@ import "github.com/aegpu/aegpu/engine"
 //     three products a dense layer needs.
 //   - C is cut into tiles (one task each, run in parallel); a tile loops
 //     over K blocks of at most kcMax, then over its B panels, then over its
-//     A panels, calling the mr×nr register-tiled micro-kernel (kernel_gen.go)
-//     with a kc×nr B panel that stays in L1 and an A block in L2.
+//     A panels, calling the mr×nr = 6×16 micro-kernel with a kc×nr B panel
+//     that stays in L1 and an A block in L2. On amd64 with AVX2/FMA (chosen
+//     at run time, golang.org/x/sys/cpu) the kernel and the packing are Go
+//     assembly (kernel_amd64.s, pack_amd64.s); elsewhere, with -tags noasm,
+//     or without those instructions, the pure-Go twin (kernel_gen.go)
+//     computes the same sums in the same order over the same panels.
 //   - The Dense epilogue (bias, activation) runs over each tile right after
 //     its last K block, while the tile is still in cache.
 //
@@ -24,10 +28,10 @@ import "github.com/aegpu/aegpu/engine"
 // not how, so results are bitwise independent of threads.
 
 const (
-	kcMax     = 512     // longest K block
+	kcMax     = 384     // longest K block
 	mtMax     = 32 * mr // rows of a C tile
 	ntMax     = 64 * nr // columns of a C tile
-	packGroup = 16      // panels packed per task
+	packTask  = 1 << 15 // floats packed per task (about)
 	smallGemm = 1 << 15 // m·n·k below which a GEMM runs on the caller alone
 )
 
@@ -57,6 +61,8 @@ type gemmJob struct {
 	pa, pb       []float32 // packed panels: A [npa][k][mr], B [npb][k][nr]
 	npa, npb     int
 	packTasksA   int
+	groupA       int // A panels per packing task
+	groupB       int // B panels per packing task
 	kcb, nkb     int // K block length and count
 	mt, nt       int // tile size
 	tilesN       int
@@ -82,8 +88,10 @@ func (b *Backend) runGemm(j *gemmJob) {
 
 	// Pack both operands.
 	j.packingPhase = true
-	j.packTasksA = ceilDiv(j.npa, packGroup)
-	tasks := j.packTasksA + ceilDiv(j.npb, packGroup)
+	j.groupA = max(1, packTask/max(1, mr*j.k))
+	j.groupB = max(1, packTask/max(1, nr*j.k))
+	j.packTasksA = ceilDiv(j.npa, j.groupA)
+	tasks := j.packTasksA + ceilDiv(j.npb, j.groupB)
 	if threads == 1 {
 		for i := range tasks {
 			j.do(i)
@@ -140,7 +148,7 @@ func (j *gemmJob) do(i int) {
 func (j *gemmJob) pack(i int) {
 	k := j.k
 	if i < j.packTasksA {
-		for p := i * packGroup; p < min(j.npa, (i+1)*packGroup); p++ {
+		for p := i * j.groupA; p < min(j.npa, (i+1)*j.groupA); p++ {
 			i0, ni := p*mr, min(mr, j.m-p*mr)
 			dst := j.pa[p*mr*k:][:mr*k]
 			packPanel(dst, j.a, i0, ni, mr, k, j.ars, j.acs)
@@ -160,7 +168,7 @@ func (j *gemmJob) pack(i int) {
 		return
 	}
 	i -= j.packTasksA
-	for p := i * packGroup; p < min(j.npb, (i+1)*packGroup); p++ {
+	for p := i * j.groupB; p < min(j.npb, (i+1)*j.groupB); p++ {
 		j0 := p * nr
 		packPanel(j.pb[p*nr*k:][:nr*k], j.b, j0, min(nr, j.n-j0), nr, k, j.bcs, j.brs)
 	}
@@ -170,6 +178,14 @@ func (j *gemmJob) pack(i int) {
 // S(i,p) = s[i·rs + p·cs], into the panel dst [k×w] as dst[p·w + i],
 // zero-filling rows ni…w−1.
 func packPanel(dst, s []float32, i0, ni, w, k, rs, cs int) {
+	if packFast(dst, s, i0, ni, w, k, rs, cs) {
+		return
+	}
+	packPanelGo(dst, s, i0, ni, w, k, rs, cs)
+}
+
+// packPanelGo is packPanel in Go (edge panels, odd layouts, no AVX2).
+func packPanelGo(dst, s []float32, i0, ni, w, k, rs, cs int) {
 	switch {
 	case cs == 1: // rows of S contiguous
 		for i := range ni {
@@ -206,7 +222,7 @@ func (j *gemmJob) tile(t int) {
 	i0, i1 := ti*j.mt, min(j.m, (ti+1)*j.mt)
 	j0, j1 := tj*j.nt, min(j.n, (tj+1)*j.nt)
 	n, k := j.n, j.k
-	var acc [mr * nr]float32
+	var edge [mr * nr]float32
 	for kb := range j.nkb {
 		k0 := kb * j.kcb
 		k1 := min(k, k0+j.kcb)
@@ -214,27 +230,30 @@ func (j *gemmJob) tile(t int) {
 			k1 = k0
 		}
 		kc := k1 - k0
-		overwrite := kb == 0 && !j.acc
+		accum := kb > 0 || j.acc
 		for jj := j0; jj < j1; jj += nr {
 			bp := j.pb[jj*k+k0*nr:][:kc*nr]
 			nj := min(nr, j1-jj)
 			for ii := i0; ii < i1; ii += mr {
-				kernel(kc, j.pa[ii*k+k0*mr:][:kc*mr], bp, &acc)
+				ap := j.pa[ii*k+k0*mr:][:kc*mr]
 				mi := min(mr, i1-ii)
 				c := j.c[ii*n+jj:]
-				if overwrite {
-					for r := range mi {
-						row := c[r*n:][:nj]
+				if mi == mr && nj == nr {
+					microKernel(kc, ap, bp, c, n, accum)
+					continue
+				}
+				// Edge tile: compute the whole padded tile aside, keep
+				// the part inside C (the same sums as a full tile).
+				microKernel(kc, ap, bp, edge[:], nr, false)
+				for r := range mi {
+					row := c[r*n:][:nj]
+					tr := edge[r*nr:][:nj]
+					if accum {
 						for q := range row {
-							row[q] = acc[r*nr+q]
+							row[q] += tr[q]
 						}
-					}
-				} else {
-					for r := range mi {
-						row := c[r*n:][:nj]
-						for q := range row {
-							row[q] += acc[r*nr+q]
-						}
+					} else {
+						copy(row, tr)
 					}
 				}
 			}

@@ -68,6 +68,9 @@ func geluGrad(z float32) float32 {
 func biasAct(y, c, bias []float32, act engine.Act) {
 	c = c[:len(bias)]
 	y = y[:len(bias)]
+	if done := biasActFast(y, c, bias, act); done > 0 {
+		y, c, bias = y[done:], c[done:], bias[done:]
+	}
 	switch act {
 	case engine.Linear:
 		for i, b := range bias {
@@ -177,6 +180,9 @@ func hasSecond(act engine.Act) bool {
 //
 //	relu: y > 0;  leaky: y > 0 ? 1 : slope;  tanh: 1 − y²;  sigmoid: y(1 − y)
 func actGrad(dy, y, z []float32, act engine.Act) {
+	if done := actGradFast(dy, y, act); done > 0 {
+		dy, y = dy[done:], y[done:]
+	}
 	switch act {
 	case engine.ReLU:
 		y = y[:len(dy)]

@@ -6,6 +6,9 @@ import (
 	"github.com/aegpu/aegpu/engine"
 )
 
+// engineAdamW is engine.AdamW for the build-tagged files.
+const engineAdamW = engine.AdamW
+
 // optJob applies one optimizer step, or (clip) scales grads, over chunks.
 type optJob struct {
 	kind           engine.OptKind
@@ -60,6 +63,8 @@ func (o *optJob) do(i int) {
 		wd, decay := o.wd, o.decay
 		eps, step, bc2 := o.eps, o.stepSize, o.bc2Sqrt
 		adamw := o.kind == engine.AdamW
+		done := adamFast(o, p, g, m, v)
+		p, g, m, v = p[done:], g[done:], m[done:], v[done:]
 		for k, pv := range p {
 			gk := g[k]
 			if adamw {

@@ -1,0 +1,329 @@
+package cpu_fallback
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// The GEMM tests compare the micro-kernel in use (AVX2/FMA assembly on
+// amd64 unless -tags noasm) with its pure-Go twin and with a float64
+// reference, over every small shape and tile remainder.
+//
+// Bitwise or tolerance: the assembly accumulates with FMA (one rounding per
+// step). gc fuses a*b+c into an FMA too when built with GOAMD64=v3, and then
+// the twin does exactly the same arithmetic in the same order, so the two
+// must agree bit for bit. Otherwise (GOAMD64 v1/v2, other architectures)
+// the twin rounds each product, and both are held to the float64 reference
+// within the classic bound for a k-term dot product computed in float32,
+//
+//	|ŝ − s| ≤ γ · Σ_p |a_p·b_p|,   γ = (k+2)·2⁻²⁴ (+ 1e-30 for all-zero terms),
+//
+// the k rounding errors of the sums plus one each for the products and for
+// the addition to C (tolerance written at each assertion as gammaTol).
+
+// goFuses reports whether this build of the Go compiler fuses x*y+z into
+// one FMA (GOAMD64=v3, arm64, …): then the pure-Go twin is bitwise the
+// assembly's arithmetic.
+func goFuses() bool {
+	x, y, z := fmaProbe()
+	return x*y+z != float32(float64(x)*float64(y))+z
+}
+
+//go:noinline
+func fmaProbe() (float32, float32, float32) {
+	// x·y = 1 + 2⁻¹² + 2⁻²⁴ (exact); rounded to float32 the 2⁻²⁴ is lost
+	// (a tie to even), fused it survives in the sum with −1.
+	x := float32(1 + 1.0/(1<<12))
+	return x, x, -1
+}
+
+// gammaTol is the tolerance of a k-term float32 dot product whose terms
+// have absolute sum abs (see above).
+func gammaTol(k int, abs float64) float64 {
+	return float64(k+2)*0x1p-24*abs + 1e-30
+}
+
+// randPanels returns random packed A [kc×mr] and B [kc×nr] panels.
+func randPanels(r *rand.Rand, kc int) (a, b []float32) {
+	a, b = make([]float32, kc*mr), make([]float32, kc*nr)
+	for i := range a {
+		a[i] = float32(r.NormFloat64())
+	}
+	for i := range b {
+		b[i] = float32(r.NormFloat64())
+	}
+	return a, b
+}
+
+// TestMicroKernel: the micro-kernel in use against the pure-Go twin and the
+// float64 reference for kc = 0…33 and a few long panels, storing and
+// accumulating, into a C with a row stride wider than the tile.
+func TestMicroKernel(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	bitwise := goFuses()
+	t.Logf("assembly kernel: %v; Go fuses FMA (bitwise comparison): %v", useAsm, bitwise)
+	const ldc = nr + 5
+	kcs := []int{}
+	for kc := range 34 {
+		kcs = append(kcs, kc)
+	}
+	kcs = append(kcs, 63, 64, 65, 255, 256, 257, 511, 784)
+	for _, kc := range kcs {
+		a, b := randPanels(r, kc)
+		for _, acc := range []bool{false, true} {
+			c0 := make([]float32, (mr-1)*ldc+nr)
+			for i := range c0 {
+				c0[i] = float32(r.NormFloat64())
+			}
+			got := append([]float32(nil), c0...)
+			twin := append([]float32(nil), c0...)
+			microKernel(kc, a, b, got, ldc, acc)
+			kernelGoTile(kc, a, b, twin, ldc, acc)
+			for i := range mr {
+				for j := range ldc {
+					q := i*ldc + j
+					if q >= len(c0) {
+						continue
+					}
+					if j >= nr { // between tile rows: untouched
+						if got[q] != c0[q] {
+							t.Fatalf("kc %d: wrote outside the tile at row %d column %d", kc, i, j)
+						}
+						continue
+					}
+					s, abs := 0.0, 0.0
+					if acc {
+						s, abs = float64(c0[q]), math.Abs(float64(c0[q]))
+					}
+					// Compute the sum of the tile part from zero, then add C,
+					// as the kernel does (the float64 sum is near exact).
+					for p := range kc {
+						v := float64(a[p*mr+i]) * float64(b[p*nr+j])
+						s += v
+						abs += math.Abs(v)
+					}
+					tol := gammaTol(kc, abs) // k roundings + product + C addition
+					for _, c := range []struct {
+						name string
+						v    float32
+					}{{"kernel", got[q]}, {"Go twin", twin[q]}} {
+						if d := math.Abs(float64(c.v) - s); d > tol {
+							t.Fatalf("kc %d acc %v: %s C[%d,%d] = %g, want %g ± %g", kc, acc, c.name, i, j, c.v, s, tol)
+						}
+					}
+					if bitwise && math.Float32bits(got[q]) != math.Float32bits(twin[q]) {
+						t.Fatalf("kc %d acc %v: C[%d,%d] kernel %g ≠ Go twin %g (bitwise)", kc, acc, i, j, got[q], twin[q])
+					}
+				}
+			}
+		}
+	}
+}
+
+// gemmCase is one GEMM of the shape tests: C [m×n] (+)= op(A)·op(B).
+type gemmCase struct {
+	m, n, k     int
+	transA, trB bool
+	acc, rowSum bool
+	threads     int
+}
+
+// runGemmCase runs c on b and returns C, rowSum and the float64 reference
+// with its tolerance per element.
+func runGemmCase(t *testing.T, b *Backend, r *rand.Rand, c gemmCase) (got, gotRS []float32, want, tol, wantRS, tolRS []float64) {
+	m, n, k := c.m, c.n, c.k
+	a, bm := make([]float32, m*k), make([]float32, k*n)
+	for i := range a {
+		a[i] = float32(r.NormFloat64())
+	}
+	for i := range bm {
+		bm[i] = float32(r.NormFloat64())
+	}
+	// A(i,p) stored [m×k] or, transposed, [k×m]; likewise B.
+	ars, acs := k, 1
+	if c.transA {
+		ars, acs = 1, m
+	}
+	brs, bcs := n, 1
+	if c.trB {
+		brs, bcs = 1, k
+	}
+	cm := make([]float32, m*n)
+	for i := range cm {
+		cm[i] = float32(r.NormFloat64())
+	}
+	c0 := append([]float32(nil), cm...)
+	var rs, rs0 []float32
+	if c.rowSum {
+		rs = make([]float32, m)
+		for i := range rs {
+			rs[i] = float32(r.NormFloat64())
+		}
+		rs0 = append([]float32(nil), rs...)
+	}
+	j := &b.gemm
+	*j = gemmJob{m: m, n: n, k: k, a: a, ars: ars, acs: acs, b: bm, brs: brs, bcs: bcs, c: cm, acc: c.acc, rowSum: rs}
+	b.runGemm(j)
+
+	want, tol = make([]float64, m*n), make([]float64, m*n)
+	for i := range m {
+		for jj := range n {
+			s, abs := 0.0, 0.0
+			for p := range k {
+				v := float64(a[i*ars+p*acs]) * float64(bm[p*brs+jj*bcs])
+				s += v
+				abs += math.Abs(v)
+			}
+			if c.acc {
+				s += float64(c0[i*n+jj])
+				abs += math.Abs(float64(c0[i*n+jj]))
+			}
+			// k roundings in the kernel, one per K block added to C,
+			// one for the product: (k + K blocks + 2)·2⁻²⁴·Σ|terms|.
+			want[i*n+jj], tol[i*n+jj] = s, gammaTol(k+ceilDiv(k, kcMax)+1, abs)
+		}
+	}
+	if c.rowSum {
+		wantRS, tolRS = make([]float64, m), make([]float64, m)
+		for i := range m {
+			s, abs := 0.0, 0.0
+			for p := range k {
+				s += float64(a[i*ars+p*acs])
+				abs += math.Abs(float64(a[i*ars+p*acs]))
+			}
+			if c.acc {
+				s += float64(rs0[i])
+				abs += math.Abs(float64(rs0[i]))
+			}
+			// float64 sum rounded once to float32: half an ulp, 2⁻²⁴·|s|,
+			// bounded here by 2⁻²³·Σ|terms|.
+			wantRS[i], tolRS[i] = s, 0x1p-23*abs+1e-30
+		}
+	}
+	return cm, rs, want, tol, wantRS, tolRS
+}
+
+// TestGemmShapes: every m, n in 1…33 with a spread of k (and every k in
+// 1…33 with a spread of m, n), all four transpose combinations, storing
+// and accumulating, against the float64 reference; then the same GEMMs with
+// the pure-Go twin forced, which must agree bitwise when Go fuses FMA.
+func TestGemmShapes(t *testing.T) {
+	var cases []gemmCase
+	ks := []int{1, 2, 3, 4, 5, 7, 8, 16, 17, 31, 33}
+	mns := []int{1, 2, 5, 6, 7, 12, 13, 15, 16, 17, 18, 31, 32, 33}
+	if testing.Short() {
+		ks = []int{1, 5, 17, 33}
+	}
+	i := 0
+	add := func(m, n, k int) {
+		i++
+		cases = append(cases, gemmCase{m: m, n: n, k: k, transA: i%2 == 1, trB: i/2%2 == 1, acc: i/4%2 == 1, rowSum: i%3 == 0, threads: 1 + i%3})
+	}
+	for m := 1; m <= 33; m++ {
+		for n := 1; n <= 33; n++ {
+			for _, k := range ks {
+				add(m, n, k)
+			}
+		}
+	}
+	for k := 1; k <= 33; k++ {
+		for _, m := range mns {
+			for _, n := range mns {
+				add(m, n, k)
+			}
+		}
+	}
+	// Past the tile, K-block and packing-group limits.
+	for _, s := range [][3]int{{mtMax + 7, 40, kcMax + 9}, {13, ntMax + 17, 40}, {97, 300, 2*kcMax + 3}, {256, 64, 256}, {0, 5, 3}, {4, 0, 3}, {3, 5, 0}} {
+		for tr := range 4 {
+			for _, acc := range []bool{false, true} {
+				cases = append(cases, gemmCase{m: s[0], n: s[1], k: s[2], transA: tr%2 == 1, trB: tr/2 == 1, acc: acc, rowSum: tr == 1, threads: 1 + tr})
+			}
+		}
+	}
+	backends := map[int]*Backend{}
+	for _, th := range []int{1, 2, 3, 4} {
+		backends[th] = New(th)
+		defer backends[th].Close()
+	}
+	bitwise := goFuses()
+	asm := useAsm
+	defer func() { useAsm = asm }()
+	for ci, c := range cases {
+		name := fmt.Sprintf("%dx%dx%d transA %v transB %v acc %v threads %d", c.m, c.n, c.k, c.transA, c.trB, c.acc, c.threads)
+		useAsm = asm
+		got, gotRS, want, tol, wantRS, tolRS := runGemmCase(t, backends[c.threads], rand.New(rand.NewPCG(uint64(ci), 9)), c)
+		for q := range got {
+			if d := math.Abs(float64(got[q]) - want[q]); !(d <= tol[q]) {
+				t.Fatalf("%s: C[%d,%d] = %g, want %g ± %g", name, q/c.n, q%c.n, got[q], want[q], tol[q])
+			}
+		}
+		for q := range gotRS {
+			if d := math.Abs(float64(gotRS[q]) - wantRS[q]); !(d <= tolRS[q]) {
+				t.Fatalf("%s: rowSum[%d] = %g, want %g ± %g", name, q, gotRS[q], wantRS[q], tolRS[q])
+			}
+		}
+		if !asm {
+			continue
+		}
+		// The same GEMM (same random operands) on the pure-Go twin.
+		useAsm = false
+		twin, _, _, _, _, _ := runGemmCase(t, backends[c.threads], rand.New(rand.NewPCG(uint64(ci), 9)), c)
+		for q := range got {
+			if bitwise {
+				if math.Float32bits(got[q]) != math.Float32bits(twin[q]) {
+					t.Fatalf("%s: C[%d,%d] assembly %g ≠ Go twin %g (bitwise)", name, q/c.n, q%c.n, got[q], twin[q])
+				}
+			} else if d := math.Abs(float64(twin[q]) - want[q]); !(d <= tol[q]) {
+				t.Fatalf("%s: Go twin C[%d,%d] = %g, want %g ± %g", name, q/c.n, q%c.n, twin[q], want[q], tol[q])
+			}
+		}
+	}
+	t.Logf("%d GEMMs; assembly %v; bitwise twin comparison %v", len(cases), asm, bitwise)
+}
+
+// TestPackPanel: the packing in use (AVX2 routines for whole panels on
+// amd64) gives bitwise the panels of the Go packing, for both panel widths,
+// every k up to 41 (the 8-column groups and their tails), whole and edge
+// panels, row-contiguous (transposing), column-contiguous (copying) and
+// general strides; nothing is written past the panel.
+func TestPackPanel(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	ks := []int{64, 100, 257}
+	for k := range 42 {
+		ks = append(ks, k)
+	}
+	for _, w := range []int{mr, nr} {
+		for _, k := range ks {
+			for _, ni := range []int{w, w - 1, 1} {
+				for _, i0 := range []int{0, 3} {
+					rows := i0 + ni
+					for _, lay := range []struct{ rs, cs int }{
+						{k + 3, 1},    // S rows contiguous
+						{1, rows + 5}, // S columns contiguous
+						{2, 2*rows + 1},
+					} {
+						s := make([]float32, rows*lay.rs+k*lay.cs+8)
+						for i := range s {
+							s[i] = float32(r.NormFloat64())
+						}
+						const guard = 9
+						got, want := make([]float32, w*k+guard), make([]float32, w*k+guard)
+						for i := range got {
+							got[i], want[i] = float32(math.NaN()), float32(math.NaN())
+						}
+						packPanel(got[:w*k], s, i0, ni, w, k, lay.rs, lay.cs)
+						packPanelGo(want[:w*k], s, i0, ni, w, k, lay.rs, lay.cs)
+						for q := range got {
+							if math.Float32bits(got[q]) != math.Float32bits(want[q]) {
+								t.Fatalf("w %d k %d ni %d i0 %d strides %v: element %d = %g, want %g", w, k, ni, i0, lay, q, got[q], want[q])
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}

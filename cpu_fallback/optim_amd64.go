@@ -1,0 +1,32 @@
+//go:build amd64 && !noasm
+
+package cpu_fallback
+
+// adamConsts are adamAVX2's broadcast operands.
+type adamConsts struct {
+	beta1, c1, beta2, c2 float32
+	wdOrDecay, eps       float32
+	step, bc2            float32
+	adamw                uint32
+}
+
+//go:noescape
+func adamAVX2(p, grad, m, v *float32, n int, c *adamConsts)
+
+// adamFast runs the Adam/AdamW update over the largest multiple of 8
+// elements with AVX2 and returns how many it did (0 without AVX2); the
+// caller finishes the rest in Go.
+func adamFast(o *optJob, p, g, m, v []float32) int {
+	n := len(p) &^ 7
+	if !useAsm || n == 0 {
+		return 0
+	}
+	_, _, _ = g[n-1], m[n-1], v[n-1]
+	c := adamConsts{beta1: o.beta1, c1: 1 - o.beta1, beta2: o.beta2, c2: 1 - o.beta2,
+		wdOrDecay: o.wd, eps: o.eps, step: o.stepSize, bc2: o.bc2Sqrt}
+	if o.kind == engineAdamW {
+		c.wdOrDecay, c.adamw = o.decay, 1
+	}
+	adamAVX2(&p[0], &g[0], &m[0], &v[0], n, &c)
+	return n
+}
