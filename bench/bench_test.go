@@ -45,9 +45,23 @@ func TestParseReferenceAndCompare(t *testing.T) {
 	if err != nil || len(refs) != 2 {
 		t.Fatalf("ParseReference: %v %v", refs, err)
 	}
-	s := Compare([]Result{{Model: "mnist", Batch: 256, Device: "cuda:0 (H100)", SamplesPerSec: 1368000, MicrosPerStep: 187}}, refs)
-	if !strings.Contains(s, "2.00×") || !strings.Contains(s, "pytorch graph") {
+	// A CPU reference line (kind "cpu") is compared with the CPU result
+	// only; the GPU result with the GPU lines (no kind: an older script).
+	cpuRef, err := ParseReference([]byte(`{"model": "mnist", "batch": 256, "mode": "eager", "samples_per_sec": 10000, "us_per_step": 25600, "device": "x86_64, 2 threads", "kind": "cpu"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Compare([]Result{
+		{Model: "mnist", Batch: 256, Device: "cuda:0 (H100)", SamplesPerSec: 1368000, MicrosPerStep: 187},
+		{Model: "mnist", Batch: 256, Device: "cpu (AMD EPYC, 2 threads)", SamplesPerSec: 20000, MicrosPerStep: 12800},
+	}, append(refs, cpuRef...))
+	if !strings.Contains(s, "2.00×") || !strings.Contains(s, "pytorch cuda graph") || !strings.Contains(s, "pytorch cpu eager") {
 		t.Errorf("comparison:\n%s", s)
+	}
+	for _, line := range strings.Split(s, "\n") {
+		if strings.Contains(line, "aegpu cpu") && !strings.HasSuffix(strings.TrimSpace(line), "2.00×") {
+			t.Errorf("the CPU result is not compared with the CPU reference: %q", line)
+		}
 	}
 	if _, err := ParseReference([]byte("not json\n")); err == nil || !strings.Contains(err.Error(), "line 1") {
 		t.Errorf("bad output: %v", err)

@@ -29,6 +29,7 @@ type RefResult struct {
 	MicrosPerStep float64 `json:"us_per_step"`
 	TFLOPS        float64 `json:"tflops"`
 	Device        string  `json:"device"`
+	Kind          string  `json:"kind"` // cuda or cpu
 }
 
 // RunReference runs the PyTorch reference with python for the given model
@@ -74,6 +75,9 @@ func ParseReference(out []byte) ([]RefResult, error) {
 // Compare formats aegpu's results next to the reference: for each model and
 // batch, every aegpu device and both PyTorch modes, with aegpu's ratio over
 // PyTorch's best (the CUDA-graph mode).
+//
+// Each aegpu result is compared with the references of the same kind of
+// device (CPU with CPU, GPU with GPU).
 func Compare(rs []Result, refs []RefResult) string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "%-6s %6s  %-40s %14s %10s %10s\n", "model", "batch", "runner", "samples/s", "µs/step", "vs torch")
@@ -90,15 +94,15 @@ func Compare(rs []Result, refs []RefResult) string {
 		}
 	}
 	for _, k := range order {
-		best := 0.0
-		for _, f := range refs {
-			if f.Model == k.m && f.Batch == k.b && f.SamplesPerSec > best {
-				best = f.SamplesPerSec
-			}
-		}
 		for _, r := range rs {
 			if r.Model != k.m || r.Batch != k.b {
 				continue
+			}
+			best := 0.0
+			for _, f := range refs {
+				if f.Model == k.m && f.Batch == k.b && f.SamplesPerSec > best && f.kind() == deviceKind(r.Device) {
+					best = f.SamplesPerSec
+				}
 			}
 			ratio := "—"
 			if best > 0 {
@@ -108,9 +112,26 @@ func Compare(rs []Result, refs []RefResult) string {
 		}
 		for _, f := range refs {
 			if f.Model == k.m && f.Batch == k.b {
-				fmt.Fprintf(&sb, "%-6s %6d  %-40s %14.0f %10.1f %10s\n", k.m, k.b, "pytorch "+f.Mode, f.SamplesPerSec, f.MicrosPerStep, "")
+				fmt.Fprintf(&sb, "%-6s %6d  %-40s %14.0f %10.1f %10s\n", k.m, k.b, "pytorch "+f.kind()+" "+f.Mode, f.SamplesPerSec, f.MicrosPerStep, "")
 			}
 		}
 	}
 	return sb.String()
+}
+
+// kind is the reference's device kind ("cuda" for results of scripts that
+// predate the field, which ran on GPUs only).
+func (f RefResult) kind() string {
+	if f.Kind == "" {
+		return "cuda"
+	}
+	return f.Kind
+}
+
+// deviceKind is "cpu" or "cuda" for an aegpu device description.
+func deviceKind(device string) string {
+	if strings.HasPrefix(device, "cpu") {
+		return "cpu"
+	}
+	return "cuda"
 }

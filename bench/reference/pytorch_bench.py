@@ -3,20 +3,25 @@
 
 Models (ReLU hidden, linear latent, sigmoid output, MSE, Adam lr 1e-3,
 float32, data uniform in [0,1) resident on the device), each timed in two
-modes: eager (fused Adam) and the whole training step captured in one CUDA
-graph. Warm-up steps first, then several timed windows measured with CUDA
-events; the median window is reported with min and max.
+modes on a GPU: eager (fused Adam) and the whole training step captured in
+one CUDA graph; on the CPU (no GPU, or --device cpu) eagerly, on every
+core. Warm-up steps first, then several timed windows
+(CUDA events, or the wall clock on the CPU); the median window is reported
+with min and max.
 
 Prints one JSON object per line:
   {"model", "batch", "mode", "samples_per_sec", "samples_per_sec_min",
-   "samples_per_sec_max", "us_per_step", "tflops", "device"}
+   "samples_per_sec_max", "us_per_step", "tflops", "device", "kind"}
 
-Usage: python3 pytorch_bench.py [--models toy,mnist,wide] [--windows 5]
+Usage: python3 pytorch_bench.py [--models toy,mnist,wide] [--windows 5] [--device auto|cuda|cpu]
 """
 import argparse
 import json
+import os
+import platform
 import statistics
 import sys
+import time
 
 import torch
 import torch.nn as nn
@@ -48,6 +53,24 @@ def flops_per_sample(layers):
     return 6 * 2 * sum(layers[i] * layers[i + 1] for i in range(len(layers) - 1))
 
 
+def time_windows_cpu(step, batch, windows, min_s=0.3):
+    steps = 1
+    while True:
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        if time.perf_counter() - t0 >= min_s or steps >= 1 << 20:
+            break
+        steps *= 2
+    rates = []
+    for _ in range(windows):
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        rates.append(steps * batch / (time.perf_counter() - t0))
+    return rates
+
+
 def time_windows(step, batch, windows, min_ms=300.0):
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     steps = 1
@@ -71,11 +94,11 @@ def time_windows(step, batch, windows, min_ms=300.0):
     return rates
 
 
-def run(name, layers, batch, mode, windows):
+def run(name, layers, batch, mode, windows, kind):
     torch.manual_seed(1)
-    dev = torch.device("cuda")
+    dev = torch.device(kind)
     model = build(layers).to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True) if kind == "cuda" else torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.MSELoss()
     x = torch.rand(batch, layers[0], device=dev)
 
@@ -99,14 +122,19 @@ def run(name, layers, batch, mode, windows):
         with torch.cuda.graph(g):
             eager_step()
         step = g.replay
-    torch.cuda.synchronize()
-    rates = time_windows(step, batch, windows)
+    if kind == "cuda":
+        torch.cuda.synchronize()
+        rates = time_windows(step, batch, windows)
+        device = torch.cuda.get_device_name()
+    else:
+        rates = time_windows_cpu(step, batch, windows)
+        device = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
     med = statistics.median(rates)
     return {
         "model": name, "batch": batch, "mode": mode, "samples_per_sec": med,
         "samples_per_sec_min": min(rates), "samples_per_sec_max": max(rates),
         "us_per_step": 1e6 * batch / med, "tflops": med * flops_per_sample(layers) / 1e12,
-        "device": torch.cuda.get_device_name(),
+        "device": device, "kind": kind,
     }
 
 
@@ -114,18 +142,26 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", default="toy,mnist,wide")
     p.add_argument("--windows", type=int, default=5)
+    p.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
     a = p.parse_args()
-    if not torch.cuda.is_available():
+    kind = a.device
+    if kind == "auto":
+        kind = "cuda" if torch.cuda.is_available() else "cpu"
+    if kind == "cuda" and not torch.cuda.is_available():
         print("pytorch_bench: no CUDA device", file=sys.stderr)
         return 2
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
+    if kind == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    else:
+        # Every core (some builds default to one thread): PyTorch's best.
+        torch.set_num_threads(os.cpu_count() or 1)
     wanted = set(a.models.split(","))
     for name, layers, batch in MODELS:
-        if name not in wanted:
+        if name not in wanted or (kind == "cpu" and name == "wide"):
             continue
-        for mode in ("eager", "graph"):
-            print(json.dumps(run(name, layers, batch, mode, a.windows)), flush=True)
+        for mode in ("eager", "graph") if kind == "cuda" else ("eager",):
+            print(json.dumps(run(name, layers, batch, mode, a.windows, kind)), flush=True)
     return 0
 
 
