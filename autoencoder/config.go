@@ -66,6 +66,11 @@ type TrainConfig struct {
 	// from 0 over KLWarmup epochs.
 	KLBeta   float64 `json:"kl_beta,omitempty"`
 	KLWarmup float64 `json:"kl_warmup_epochs,omitempty"`
+
+	// Precision of the matrix products (engine.ParsePrecision): "fp32"
+	// (also ""), or "tf32" on a GPU with tensor cores. The caller applies
+	// it to the backend (engine.SetPrecision); the trainer only records it.
+	Precision string `json:"precision,omitempty"`
 }
 
 // Variants are the kinds of autoencoder aegpu trains.
@@ -104,6 +109,9 @@ func (c TrainConfig) Validate() error {
 		return fmt.Errorf("momentum must be in [0, 1), got %v", c.Momentum)
 	}
 	if _, err := engine.ParseOpt(c.Optimizer); err != nil {
+		return err
+	}
+	if _, err := engine.ParsePrecision(c.Precision); err != nil {
 		return err
 	}
 	if c.Noise != "" {

@@ -50,3 +50,30 @@ func TestGPUVariantsMatchCPU(t *testing.T) {
 		})
 	}
 }
+
+// TestGPUTF32MatchesCPU: with --precision tf32 (the tensor-core kernels,
+// compute capability ≥ 8.0; skipped below), the same seed gives the CPU's
+// fp32 losses within TF32 accuracy for 50 steps, for every variant too.
+// TF32 products of K terms are off by ≈ 2⁻¹⁰·√K of their scale (K ≤ 37
+// here): 2e-3 relative per step's loss, an average over 37×33 elements.
+func TestGPUTF32MatchesCPU(t *testing.T) {
+	gpu, cpu := devices(t)
+	if err := engine.SetPrecision(gpu, engine.TF32); err != nil {
+		t.Skipf("no TF32 on this GPU: %v", err)
+	}
+	for _, c := range []struct {
+		hidden engine.Act
+		loss   string
+	}{{engine.ReLU, "mse"}, {engine.GELU, "bce"}, {engine.Tanh, "mse"}} {
+		t.Run(c.hidden.String()+"/"+c.loss, func(t *testing.T) {
+			r := paritytest.Run{Rows: 5 * 37, Epochs: 10, Batch: 37, Hidden: c.hidden, Loss: c.loss}
+			paritytest.CloseLosses(t, r, cpu, gpu, 50, 2e-3)
+		})
+	}
+	for _, v := range paritytest.Variants {
+		t.Run(v.Name, func(t *testing.T) {
+			r := paritytest.Run{Rows: 4 * 37, Epochs: 5, Batch: 37, Hidden: engine.Tanh, Loss: "mse", Variant: &v}
+			paritytest.CloseLosses(t, r, cpu, gpu, 20, 2e-3)
+		})
+	}
+}

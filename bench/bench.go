@@ -74,6 +74,8 @@ type Result struct {
 	PeakFraction  float64 `json:"peak_fraction,omitempty"`
 	Windows       int     `json:"windows"`
 	StepsPerWin   int     `json:"steps_per_window"`
+	// Precision of the matrix products ("tf32"; empty: fp32).
+	Precision string `json:"precision,omitempty"`
 }
 
 // Options controls the measurement.
@@ -82,6 +84,9 @@ type Options struct {
 	MinWindow time.Duration // each window runs at least this long
 	Warmup    int           // untimed steps first
 	Seed      uint64
+	// Precision is recorded in the results (the caller sets it on the
+	// backend, engine.SetPrecision).
+	Precision engine.Precision
 }
 
 // DefaultOptions gives a stable median in a few seconds per configuration.
@@ -145,6 +150,9 @@ func Run(b engine.Backend, m Model, o Options) (Result, error) {
 		MinSPS: rates[0], MaxSPS: rates[len(rates)-1], MicrosPerStep: 1e6 * float64(m.Batch) / med,
 		TFLOPS: med * m.FLOPsPerSample() / 1e12, Windows: o.Windows, StepsPerWin: steps,
 	}
+	if o.Precision != engine.FP32 {
+		r.Precision = o.Precision.String()
+	}
 	if info.PeakFLOPS > 0 {
 		r.PeakFraction = r.TFLOPS * 1e12 / info.PeakFLOPS
 	}
@@ -166,6 +174,9 @@ func Row(r Result, speedup float64) string {
 		sp = fmt.Sprintf("%.1f×", speedup)
 	}
 	dev := r.Device
+	if r.Precision != "" {
+		dev = r.Precision + " " + dev
+	}
 	if len(dev) > 34 {
 		dev = dev[:33] + "…"
 	}
@@ -183,7 +194,7 @@ func Table(rs []Result, speedups map[string]float64) string {
 }
 
 // Key identifies a result in the map Speedups returns.
-func Key(r Result) string { return fmt.Sprintf("%s/%d/%s", r.Model, r.Batch, r.Device) }
+func Key(r Result) string { return fmt.Sprintf("%s/%d/%s/%s", r.Model, r.Batch, r.Device, r.Precision) }
 
 // Speedups maps each non-CPU result to its ratio over the CPU result of the
 // same model and batch measured in the same run.
@@ -262,6 +273,9 @@ func RunEncode(b engine.Backend, m Model, o Options) (Result, error) {
 	info := b.Info()
 	r := Result{Model: m.Name, Batch: m.Batch, Device: info.String(), SamplesPerSec: med, MinSPS: rates[0], MaxSPS: rates[len(rates)-1],
 		MicrosPerStep: 1e6 * float64(m.Batch) / med, TFLOPS: med * flops / 1e12, Windows: o.Windows, StepsPerWin: 4}
+	if o.Precision != engine.FP32 {
+		r.Precision = o.Precision.String()
+	}
 	if info.PeakFLOPS > 0 {
 		r.PeakFraction = r.TFLOPS * 1e12 / info.PeakFLOPS
 	}

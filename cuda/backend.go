@@ -38,20 +38,25 @@ type Backend struct {
 	markNext   int
 	closed     bool
 	capturing  bool // inside Record
+
+	prec engine.Precision // of Dense and DenseBackward's products (SetPrecision)
 }
 
 // kernelSet holds the kernels' function handles, resolved once at Open.
 type kernelSet struct {
-	gemmNT, gemmNN, gemmTN                cu.Function
-	gemmNT64, gemmNN64, gemmTN64          cu.Function
-	gemmNNBias, gemmNNBias64              cu.Function // tied layers (TransW)
-	gemmNTBeta, gemmNTBeta64              cu.Function
-	actGradBias                           cu.Function
-	lossPartial, lossFinish, rowLoss      cu.Function
-	colMean, sumsqPartial, sumsqFinish    cu.Function
-	clipScale, adam, sgd                  cu.Function
-	fill, copy, axpy, scale, randU, randN cu.Function
-	corrupt                               cu.Function
+	gemmNT, gemmNN, gemmTN       cu.Function
+	gemmNT64, gemmNN64, gemmTN64 cu.Function
+	gemmNNBias, gemmNNBias64     cu.Function // tied layers (TransW)
+	gemmNTBeta, gemmNTBeta64     cu.Function
+	// The TF32 tensor-core GEMMs (engine.TF32, sm_80+), 128×128 and 64×64.
+	gemmNTtf, gemmNNtf, gemmTNtf, gemmNNBiastf, gemmNTBetatf           cu.Function
+	gemmNTtf64, gemmNNtf64, gemmTNtf64, gemmNNBiastf64, gemmNTBetatf64 cu.Function
+	actGradBias                                                        cu.Function
+	lossPartial, lossFinish, rowLoss                                   cu.Function
+	colMean, sumsqPartial, sumsqFinish                                 cu.Function
+	clipScale, adam, sgd                                               cu.Function
+	fill, copy, axpy, scale, randU, randN                              cu.Function
+	corrupt                                                            cu.Function
 	// The variant regularizers (penalty.go).
 	sparsity, contractive, actJVP, actJVPBack, actGradAdd cu.Function
 	reparam, reparamGrad                                  cu.Function
@@ -69,6 +74,10 @@ func (k *kernelSet) table() []kernelEntry {
 		{&k.gemmNT64, "gemm_nt_bias_act_64"}, {&k.gemmNN64, "gemm_nn_64"}, {&k.gemmTN64, "gemm_tn_64"},
 		{&k.gemmNNBias, "gemm_nn_bias_act"}, {&k.gemmNNBias64, "gemm_nn_bias_act_64"},
 		{&k.gemmNTBeta, "gemm_nt"}, {&k.gemmNTBeta64, "gemm_nt_64"},
+		{&k.gemmNTtf, "gemm_nt_bias_act_tf32"}, {&k.gemmNNtf, "gemm_nn_tf32"}, {&k.gemmTNtf, "gemm_tn_tf32"},
+		{&k.gemmNNBiastf, "gemm_nn_bias_act_tf32"}, {&k.gemmNTBetatf, "gemm_nt_tf32"},
+		{&k.gemmNTtf64, "gemm_nt_bias_act_tf32_64"}, {&k.gemmNNtf64, "gemm_nn_tf32_64"}, {&k.gemmTNtf64, "gemm_tn_tf32_64"},
+		{&k.gemmNNBiastf64, "gemm_nn_bias_act_tf32_64"}, {&k.gemmNTBetatf64, "gemm_nt_tf32_64"},
 		{&k.actGradBias, "act_grad_bias"},
 		{&k.lossPartial, "loss_grad_partial"}, {&k.lossFinish, "loss_finish"}, {&k.rowLoss, "row_loss"},
 		{&k.colMean, "col_mean"}, {&k.sumsqPartial, "sumsq_partial"}, {&k.sumsqFinish, "sumsq_finish"},
@@ -147,6 +156,29 @@ func New(ordinal int) (b *Backend, err error) {
 
 // Info describes the device.
 func (b *Backend) Info() engine.DeviceInfo { return b.info }
+
+// SetPrecision selects the arithmetic of Dense and DenseBackward's
+// products (engine.PrecisionSetter): engine.FP32 (the default), or
+// engine.TF32 — the tensor-core kernels of kernels/gemm_tf32.cu — which
+// needs compute capability ≥ 8.0. It applies to ops issued later (a
+// recorded step keeps the kernels it captured).
+func (b *Backend) SetPrecision(p engine.Precision) error {
+	switch p {
+	case engine.FP32:
+	case engine.TF32:
+		if b.dev.Major < 8 {
+			return fmt.Errorf("--precision tf32 needs a GPU with tensor cores (compute capability ≥ 8.0); %s is sm_%d%d (compute capability %d.%d)",
+				b.dev.Name, b.dev.Major, b.dev.Minor, b.dev.Major, b.dev.Minor)
+		}
+	default:
+		return fmt.Errorf("engine.SetPrecision: unknown precision %v", p)
+	}
+	b.prec = p
+	return nil
+}
+
+// Precision is the precision set by SetPrecision.
+func (b *Backend) Precision() engine.Precision { return b.prec }
 
 // MemoryStats reports the caching allocator's bytes in use, peak and cached.
 func (b *Backend) MemoryStats() cu.AllocStats { return b.alloc.Stats() }

@@ -46,6 +46,7 @@ var emulatedTests = []string{
 	"TestConformance", "TestMatchesCPU", "TestRecordAndReplay", "TestAllocatorReusesBlocks", "TestBadDeviceIndex",
 	"TestOutOfMemoryIsAClearError",
 	"TestEmulatedDevice", "TestEmulatedOutOfMemory", "TestEmulatedLargeVectors", "TestEmulatedTraining", "TestEmulatedVariants", "TestEmulatedEncode",
+	"TestEmulatedTF32Dense", "TestEmulatedTF32Training",
 }
 
 // unusedKernels are bound by the backend but never launched by it:
@@ -147,6 +148,12 @@ func TestEmulatedGPU(t *testing.T) {
 	chk.Env = append(os.Environ(), "LD_LIBRARY_PATH="+ld, envEmulated+"=1")
 	if b, err := chk.CombinedOutput(); err != nil || !strings.Contains(string(b), "--- PASS: TestEmulatedDriverChecks") {
 		t.Errorf("the emulated driver's own checks failed (%v):\n%s", err, b)
+	}
+	// A pre-Ampere device (compute capability 7.5): TF32 is refused.
+	old := exec.Command(os.Args[0], "-test.run=^TestEmulatedTF32NeedsAmpere$", "-test.v", "-test.count=1", "-test.timeout=1m")
+	old.Env = append(os.Environ(), "LD_LIBRARY_PATH="+ld, envEmulated+"=1", "EMUGPU_CC=7.5")
+	if b, err := old.CombinedOutput(); err != nil || !strings.Contains(string(b), "--- PASS: TestEmulatedTF32NeedsAmpere") {
+		t.Errorf("TestEmulatedTF32NeedsAmpere failed (%v):\n%s", err, b)
 	}
 
 	start := time.Now()
@@ -687,5 +694,271 @@ func TestEmulatedEncode(t *testing.T) {
 				t.Fatalf("pass %d value %d (row %d): gpu %v, cpu %v", i, j, j/5, got[i][j], want[i][j])
 			}
 		}
+	}
+}
+
+// ---------------------------------------------------------------------------
+// TF32 (engine.TF32: the tensor-core kernels of kernels/gemm_tf32.cu, run
+// by the emulated mma.sync).
+
+// tf32Bound is the TF32 error allowed against fp32 for a product element
+// whose Σ_k |a_k·b_k| is abs: the operands rounded to 10 mantissa bits move
+// each product by at most 2⁻¹⁰·|a·b| (kernels/ABI.md), plus the two fp32
+// accumulations' errors (4·√(K+1)·2⁻²³·abs each, as enginetest's dotTol).
+func tf32Bound(abs float64, k int) float64 {
+	return 1.001*math.Ldexp(1, -10)*abs + 8*math.Sqrt(float64(k)+1)*math.Ldexp(1, -23)*abs
+}
+
+// TestEmulatedTF32NeedsAmpere runs with EMUGPU_CC=7.5: SetPrecision(TF32)
+// is a clear error naming the capability, and the backend stays fp32.
+func TestEmulatedTF32NeedsAmpere(t *testing.T) {
+	g := emulated(t)
+	err := g.SetPrecision(engine.TF32)
+	if err == nil || !strings.Contains(err.Error(), "compute capability ≥ 8.0") || !strings.Contains(err.Error(), "7.5") {
+		t.Fatalf("SetPrecision(TF32) on compute capability 7.5 = %v, want an error naming 8.0 and 7.5", err)
+	}
+	if g.Precision() != engine.FP32 {
+		t.Errorf("precision %v after the refusal, want fp32", g.Precision())
+	}
+	if err := engine.SetPrecision(g, engine.FP32); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestEmulatedTF32Dense is the Dense/DenseBackward conformance under TF32:
+// every output against the fp32 CPU backend within tf32Bound of each
+// element's Σ|a·b|, for untied and tied layers, with and without
+// accumulation, on shapes that take the 128×128 kernels (≥ EMUGPU_SMS
+// tiles) and the 64×64 ones; then every value must differ from the fp32
+// kernels' somewhere (the TF32 kernels really ran).
+func TestEmulatedTF32Dense(t *testing.T) {
+	g := emulated(t)
+	c := cpu_fallback.New(1)
+	defer c.Close()
+	if err := g.SetPrecision(engine.TF32); err != nil {
+		t.Fatal(err)
+	}
+	tf32DenseCases(t, c, g)
+}
+
+// TestTF32Dense runs TestEmulatedTF32Dense's checks on a real GPU (the GPU
+// check script runs it, also under compute-sanitizer); it skips without
+// one, or on one before compute capability 8.0.
+func TestTF32Dense(t *testing.T) {
+	if os.Getenv(envEmulated) != "" {
+		t.Skip("the emulated GPU runs TestEmulatedTF32Dense")
+	}
+	g, err := cuda.New(0)
+	if err != nil {
+		t.Skipf("no CUDA device: %v", err)
+	}
+	defer g.Close()
+	if err := g.SetPrecision(engine.TF32); err != nil {
+		t.Skipf("no TF32: %v", err)
+	}
+	c := cpu_fallback.New(0)
+	defer c.Close()
+	tf32DenseCases(t, c, g)
+}
+
+func tf32DenseCases(t *testing.T, c, g engine.Backend) {
+	type shape struct{ B, in, out int }
+	for ci, sh := range []shape{{300, 70, 200}, {37, 33, 17}, {1, 7, 1}, {129, 257, 9}, {260, 40, 130}} {
+		for _, opt := range []engine.DenseOpt{0, engine.TransW, engine.TransW | engine.Accumulate | engine.AccumulateDX, engine.Accumulate} {
+			act := []engine.Act{engine.ReLU, engine.GELU, engine.Tanh, engine.Sigmoid, engine.Linear}[ci]
+			t.Run(fmt.Sprintf("%dx%dx%d/%s/opt%d", sh.B, sh.in, sh.out, act, opt), func(t *testing.T) {
+				tf32DenseCase(t, c, g, sh.B, sh.in, sh.out, act, opt, uint64(100+ci))
+			})
+		}
+	}
+}
+
+func tf32DenseCase(t *testing.T, c, g engine.Backend, B, in, out int, act engine.Act, opt engine.DenseOpt, seed uint64) {
+	tied := opt&engine.TransW != 0
+	x, w, bias := make([]float32, B*in), make([]float32, in*out), make([]float32, out)
+	dy, dx0, dw0, db0 := make([]float32, B*out), make([]float32, B*in), make([]float32, in*out), make([]float32, out)
+	engine.FillUniform(x, seed, 1, 0, -1, 1)
+	engine.FillUniform(w, seed, 2, 0, -0.5, 0.5)
+	engine.FillUniform(bias, seed, 3, 0, -0.2, 0.2)
+	engine.FillUniform(dy, seed, 4, 0, -1, 1)
+	engine.FillUniform(dx0, seed, 5, 0, -1, 1)
+	engine.FillUniform(dw0, seed, 6, 0, -1, 1)
+	engine.FillUniform(db0, seed, 7, 0, -1, 1)
+	wRows, wCols := out, in
+	if tied {
+		wRows, wCols = in, out
+	}
+	// The backward pass of both runs starts from the CPU's y and z: act′ is
+	// discontinuous (ReLU), and a z within TF32 error of 0 would otherwise
+	// switch a whole dz element between the backends.
+	run := func(b engine.Backend, yRef, zRef []float32) map[string][]float32 {
+		var bufs []engine.Matrix
+		defer func() {
+			for _, m := range bufs {
+				b.Free(m)
+			}
+		}()
+		mat := func(r, cl int, data []float32) engine.Matrix {
+			m, err := b.Alloc(r, cl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bufs = append(bufs, m)
+			if data != nil {
+				if err := b.Upload(m, data); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return m
+		}
+		get := func(m engine.Matrix) []float32 {
+			v := make([]float32, m.Len())
+			if err := b.Download(v, m); err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		X, W, Bi := mat(B, in, x), mat(wRows, wCols, w), mat(1, out, bias)
+		Y, Z := mat(B, out, nil), mat(B, out, nil)
+		if err := b.Dense(Y, Z, X, W, Bi, act, opt&engine.TransW); err != nil {
+			t.Fatal(err)
+		}
+		res := map[string][]float32{"y": get(Y), "z": get(Z)}
+		if yRef != nil {
+			if err := b.Upload(Y, yRef); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Upload(Z, zRef); err != nil {
+				t.Fatal(err)
+			}
+		}
+		DY, DX, DW, DB := mat(B, out, dy), mat(B, in, dx0), mat(wRows, wCols, dw0), mat(1, out, db0)
+		if err := b.DenseBackward(DX, DW, DB, DY, Y, Z, X, W, act, opt); err != nil {
+			t.Fatal(err)
+		}
+		res["dz"], res["dx"], res["dw"], res["db"] = get(DY), get(DX), get(DW), get(DB)
+		return res
+	}
+	want := run(c, nil, nil)
+	got := run(g, want["y"], want["z"])
+	// Σ|a·b| per element, from the inputs and the CPU's dz.
+	dz := want["dz"]
+	wAt := func(j, k int) float64 { return float64(w[j*in+k]) } // W as [out×in]
+	if tied {
+		wAt = func(j, k int) float64 { return float64(w[k*out+j]) }
+	}
+	absZ := make([]float64, B*out)
+	for i := range B {
+		for j := range out {
+			s := math.Abs(float64(bias[j]))
+			for k := range in {
+				s += math.Abs(float64(x[i*in+k]) * wAt(j, k))
+			}
+			absZ[i*out+j] = s
+		}
+	}
+	absDX := make([]float64, B*in)
+	for i := range B {
+		for k := range in {
+			s := 0.0
+			if opt&engine.AccumulateDX != 0 {
+				s = math.Abs(float64(dx0[i*in+k]))
+			}
+			for j := range out {
+				s += math.Abs(float64(dz[i*out+j]) * wAt(j, k))
+			}
+			absDX[i*in+k] = s
+		}
+	}
+	absDW := make([]float64, in*out) // indexed as dw is stored
+	for j := range out {
+		for k := range in {
+			s := 0.0
+			for i := range B {
+				s += math.Abs(float64(dz[i*out+j]) * float64(x[i*in+k]))
+			}
+			idx := j*in + k
+			if tied {
+				idx = k*out + j
+			}
+			if opt&engine.Accumulate != 0 {
+				s += math.Abs(float64(dw0[idx]))
+			}
+			absDW[idx] = s
+		}
+	}
+	check := func(name string, abs []float64, k int, lip float64) {
+		t.Helper()
+		w, h := want[name], got[name]
+		bad, worst := 0, 0.0
+		for i := range w {
+			d := math.Abs(float64(w[i]) - float64(h[i]))
+			allowed := lip*tf32Bound(abs[i], k) + 1e-6*math.Abs(float64(w[i]))
+			if !(d <= allowed) {
+				if bad < 3 {
+					t.Errorf("%s[%d]: gpu (tf32) %.8g, cpu %.8g: |diff| %.3g > %.3g", name, i, h[i], w[i], d, allowed)
+				}
+				bad++
+			}
+			worst = max(worst, d/max(abs[i], 1e-30))
+		}
+		if bad > 0 {
+			t.Errorf("%s: %d of %d values outside the TF32 tolerance", name, bad, len(w))
+		}
+		t.Logf("%s: largest |diff|/Σ|a·b| %.3g (bound 2⁻¹⁰ = %.3g)", name, worst, math.Ldexp(1, -10))
+	}
+	check("z", absZ, in, 1)
+	check("y", absZ, in, 1.13) // act is at most 1.13-Lipschitz (GELU)
+	check("dx", absDX, out, 1)
+	check("dw", absDW, B, 1)
+	// dz and db are fp32 in both backends (act_grad_bias) from the same
+	// inputs: a few roundings, and the device's erfcf/expf (GELU's act′)
+	// a few ulps off the CPU's: 4e-6 relative (≈ 32 ulps).
+	for _, name := range []string{"dz", "db"} {
+		for i, w := range want[name] {
+			if d := math.Abs(float64(w) - float64(got[name][i])); d > 4e-6*math.Abs(float64(w))+1e-6 {
+				t.Fatalf("%s[%d]: gpu %v, cpu %v", name, i, got[name][i], w)
+			}
+		}
+	}
+}
+
+// TestEmulatedTF32Training trains the parity model on the emulated GPU
+// under TF32 and on the CPU in fp32: every step's loss agrees within TF32
+// accuracy, and the TF32 run replayed from recorded steps equals the same
+// run op by op bitwise (the graph captured the TF32 kernels).
+func TestEmulatedTF32Training(t *testing.T) {
+	g := emulated(t)
+	c := cpu_fallback.New(1)
+	defer c.Close()
+	if err := g.SetPrecision(engine.TF32); err != nil {
+		t.Fatal(err)
+	}
+	for _, hidden := range []engine.Act{engine.ReLU, engine.Tanh} {
+		t.Run(hidden.String(), func(t *testing.T) {
+			r := paritytest.Run{Rows: 150, Epochs: 3, Batch: 37, ValSplit: 0.2, ClipNorm: 0.5, Hidden: hidden, Loss: "mse"}
+			// Products of K ≤ 33 terms off by ≈ 2⁻¹⁰·√33 ≈ 0.6% of their
+			// scale at worst, averaging out over the loss's 37×33
+			// elements: 2e-3 relative per step's loss.
+			pc, pg := paritytest.CloseLosses(t, r, c, g, 12, 2e-3)
+			r.NoReplay = true
+			ln, pn := r.Train(t, g)
+			if len(ln) != 12 {
+				t.Fatalf("%d steps op by op", len(ln))
+			}
+			var maxDiff float64
+			for i := range pg {
+				if math.Float32bits(pg[i]) != math.Float32bits(pn[i]) {
+					t.Fatalf("parameter %d: %v replayed, %v op by op (TF32)", i, pg[i], pn[i])
+				}
+				maxDiff = max(maxDiff, math.Abs(float64(pg[i])-float64(pc[i])))
+			}
+			// 12 Adam steps of lr 1e-3 move a parameter by ≤ 1.2e-2; TF32
+			// gradients change each step's direction slightly: within 1e-3.
+			if maxDiff > 1e-3 {
+				t.Errorf("TF32 parameters differ from the CPU's by up to %g", maxDiff)
+			}
+			t.Logf("TF32 parameters within %.2g of the CPU's fp32 run", maxDiff)
+		})
 	}
 }

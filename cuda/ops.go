@@ -28,12 +28,47 @@ func (b *Backend) gemmKernel(big, small cu.Function, m, n int) (cu.Function, [3]
 	return small, [3]uint32{uint32(x), uint32(y), 1}, dim1(kernels.Gemm64Threads)
 }
 
+// gemmTF32Kernel is gemmKernel for the TF32 kernels (same rule, their tiles).
+func (b *Backend) gemmTF32Kernel(big, small cu.Function, m, n int) (cu.Function, [3]uint32, [3]uint32) {
+	x, y := kernels.GemmGrid(m, n, kernels.GemmTF32BM, kernels.GemmTF32BN)
+	if x*y >= b.dev.SMs {
+		return big, [3]uint32{uint32(x), uint32(y), 1}, dim1(kernels.GemmTF32Threads)
+	}
+	x, y = kernels.GemmGrid(m, n, kernels.GemmTF32x64BM, kernels.GemmTF32x64BN)
+	return small, [3]uint32{uint32(x), uint32(y), 1}, dim1(kernels.GemmTF32x64Threads)
+}
+
+// The GEMMs of Dense and DenseBackward in the backend's precision.
+type gemmOp int
+
+const (
+	opNTBias gemmOp = iota // Z = X·Wᵀ + b (gemm_nt_bias_act)
+	opNNBias               // Z = X·W + b (gemm_nn_bias_act, tied)
+	opNN                   // C = A·B + βC
+	opTN                   // C = Aᵀ·B + βC
+	opNT                   // C = A·Bᵀ + βC (tied dX)
+)
+
+// gemm picks the kernel, grid and block of op producing C [m×n].
+func (b *Backend) gemm(op gemmOp, m, n int) (cu.Function, [3]uint32, [3]uint32) {
+	k := &b.k
+	if b.prec == engine.TF32 {
+		big, small := [...]cu.Function{k.gemmNTtf, k.gemmNNBiastf, k.gemmNNtf, k.gemmTNtf, k.gemmNTBetatf}[op],
+			[...]cu.Function{k.gemmNTtf64, k.gemmNNBiastf64, k.gemmNNtf64, k.gemmTNtf64, k.gemmNTBetatf64}[op]
+		return b.gemmTF32Kernel(big, small, m, n)
+	}
+	big, small := [...]cu.Function{k.gemmNT, k.gemmNNBias, k.gemmNN, k.gemmTN, k.gemmNTBeta}[op],
+		[...]cu.Function{k.gemmNT64, k.gemmNNBias64, k.gemmNN64, k.gemmTN64, k.gemmNTBeta64}[op]
+	return b.gemmKernel(big, small, m, n)
+}
+
 func (b *Backend) launch(f cu.Function, grid, block [3]uint32) error {
 	return cu.Launch(f, grid, block, 0, b.stream, b.args)
 }
 
 // Dense computes y = act(x·wᵀ + b) (and z = x·wᵀ + b when z is present);
 // with TransW, w is [in×out] and the product is x·w (gemm_nn_bias_act).
+// Under engine.TF32 the product runs on the tensor cores (*_tf32 kernels).
 func (b *Backend) Dense(y, z, x, w, bias engine.Matrix, act engine.Act, opt engine.DenseOpt) error {
 	if err := engine.CheckDense(y, z, x, w, bias, act, opt); err != nil {
 		return err
@@ -45,13 +80,13 @@ func (b *Backend) Dense(y, z, x, w, bias engine.Matrix, act engine.Act, opt engi
 	if m == 0 || n == 0 {
 		return nil
 	}
-	big, small := b.k.gemmNT, b.k.gemmNT64
+	op := opNTBias
 	if opt&engine.TransW != 0 {
-		big, small = b.k.gemmNNBias, b.k.gemmNNBias64
+		op = opNNBias
 	}
 	b.args.Reset().Ptr(b.ptr(x)).Ptr(b.ptr(w)).Ptr(b.ptr(bias)).Ptr(b.ptr(z)).Ptr(b.ptr(y)).
 		I32(int32(m)).I32(int32(n)).I32(int32(k)).I32(int32(act))
-	f, grid, block := b.gemmKernel(big, small, m, n)
+	f, grid, block := b.gemm(op, m, n)
 	return b.launch(f, grid, block)
 }
 
@@ -100,13 +135,13 @@ func (b *Backend) DenseBackward(dx, dw, db, dy, y, z, x, w engine.Matrix, act en
 			}
 		case !trans: // dx[m×k] = dz[m×n] · w[n×k]
 			b.args.Reset().Ptr(b.ptr(dy)).Ptr(b.ptr(w)).Ptr(b.ptr(dx)).I32(int32(m)).I32(int32(k)).I32(int32(n)).F32(dxBeta)
-			f, grid, block := b.gemmKernel(b.k.gemmNN, b.k.gemmNN64, m, k)
+			f, grid, block := b.gemm(opNN, m, k)
 			if err := b.launch(f, grid, block); err != nil {
 				return err
 			}
 		default: // dx[m×k] = dz[m×n] · w[k×n]ᵀ
 			b.args.Reset().Ptr(b.ptr(dy)).Ptr(b.ptr(w)).Ptr(b.ptr(dx)).I32(int32(m)).I32(int32(k)).I32(int32(n)).F32(dxBeta)
-			f, grid, block := b.gemmKernel(b.k.gemmNTBeta, b.k.gemmNTBeta64, m, k)
+			f, grid, block := b.gemm(opNT, m, k)
 			if err := b.launch(f, grid, block); err != nil {
 				return err
 			}
@@ -123,11 +158,11 @@ func (b *Backend) DenseBackward(dx, dw, db, dy, y, z, x, w engine.Matrix, act en
 		return b.fill(dw, 0)
 	case !trans: // dw[n×k] = dz[m×n]ᵀ · x[m×k]
 		b.args.Reset().Ptr(b.ptr(dy)).Ptr(b.ptr(x)).Ptr(b.ptr(dw)).I32(int32(n)).I32(int32(k)).I32(int32(m)).F32(beta)
-		f, grid, block := b.gemmKernel(b.k.gemmTN, b.k.gemmTN64, n, k)
+		f, grid, block := b.gemm(opTN, n, k)
 		return b.launch(f, grid, block)
 	default: // dw[k×n] = x[m×k]ᵀ · dz[m×n]
 		b.args.Reset().Ptr(b.ptr(x)).Ptr(b.ptr(dy)).Ptr(b.ptr(dw)).I32(int32(k)).I32(int32(n)).I32(int32(m)).F32(beta)
-		f, grid, block := b.gemmKernel(b.k.gemmTN, b.k.gemmTN64, k, n)
+		f, grid, block := b.gemm(opTN, k, n)
 		return b.launch(f, grid, block)
 	}
 }

@@ -4,6 +4,7 @@
 // in ABI.md; launch geometry in geometry.cuh (mirrored in kernels.go).
 #include "common.cuh"
 #include "gemm.cu"
+#include "gemm_tf32.cu"
 #include "reduce.cu"
 #include "elementwise.cu"
 #include "penalty.cu"

@@ -68,6 +68,24 @@ const (
 	Gemm64TN      = 4   // GEMM64_TN
 	Gemm64Threads = 256 // GEMM64_THREADS
 
+	// The TF32 tensor-core GEMMs (gemm_*_tf32, sm_80+): grid
+	// (⌈N/GemmTF32BN⌉, ⌈M/GemmTF32BM⌉), block GemmTF32Threads, of
+	// GemmTF32WarpsM × GemmTF32WarpsN warps; K steps of GemmTF32BK.
+	GemmTF32BM      = 128 // GEMM_TF32_BM
+	GemmTF32BN      = 128 // GEMM_TF32_BN
+	GemmTF32BK      = 16  // GEMM_TF32_BK
+	GemmTF32WarpsM  = 2   // GEMM_TF32_WARPS_M
+	GemmTF32WarpsN  = 4   // GEMM_TF32_WARPS_N
+	GemmTF32Threads = 256 // GEMM_TF32_THREADS
+
+	// The gemm_*_tf32_64 variants: grid (⌈N/GemmTF32x64BN⌉,
+	// ⌈M/GemmTF32x64BM⌉), block GemmTF32x64Threads.
+	GemmTF32x64BM      = 64  // GEMM_TF32X64_BM
+	GemmTF32x64BN      = 64  // GEMM_TF32X64_BN
+	GemmTF32x64WarpsM  = 2   // GEMM_TF32X64_WARPS_M
+	GemmTF32x64WarpsN  = 2   // GEMM_TF32X64_WARPS_N
+	GemmTF32x64Threads = 128 // GEMM_TF32X64_THREADS
+
 	// act_grad_bias: grid ⌈N/ActGradCols⌉, block (ActGradCols, ActGradRows).
 	ActGradCols = 32 // ACTGRAD_COLS
 	ActGradRows = 8  // ACTGRAD_ROWS
@@ -94,6 +112,8 @@ var Names = []string{
 	"gemm_nt_bias_act", "gemm_nn", "gemm_tn",
 	"gemm_nt_bias_act_64", "gemm_nn_64", "gemm_tn_64",
 	"gemm_nn_bias_act", "gemm_nn_bias_act_64", "gemm_nt", "gemm_nt_64",
+	"gemm_nt_bias_act_tf32", "gemm_nn_tf32", "gemm_tn_tf32", "gemm_nn_bias_act_tf32", "gemm_nt_tf32",
+	"gemm_nt_bias_act_tf32_64", "gemm_nn_tf32_64", "gemm_tn_tf32_64", "gemm_nn_bias_act_tf32_64", "gemm_nt_tf32_64",
 	"act_grad_bias",
 	"loss_grad_partial", "loss_finish", "row_loss", "col_mean",
 	"sumsq_partial", "sumsq_finish", "clip_scale",
@@ -107,7 +127,8 @@ var Names = []string{
 func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
 
 // GemmGrid is the grid (x, y) of a GEMM producing C [m×n] with tiles of
-// bm×bn (GemmBM×GemmBN, or Gemm64BM×Gemm64BN for the *_64 kernels).
+// bm×bn (GemmBM×GemmBN, or Gemm64BM×Gemm64BN for the *_64 kernels;
+// GemmTF32BM×GemmTF32BN or GemmTF32x64BM×GemmTF32x64BN for the TF32 ones).
 func GemmGrid(m, n, bm, bn int) (x, y int) {
 	return int(ceilDiv(int64(n), int64(bn))), int(ceilDiv(int64(m), int64(bm)))
 }

@@ -112,6 +112,10 @@ func TestGeometryMirrored(t *testing.T) {
 		"GEMM_THREADS": GemmThreads,
 		"GEMM64_BM":    Gemm64BM, "GEMM64_BN": Gemm64BN, "GEMM64_BK": Gemm64BK, "GEMM64_TM": Gemm64TM,
 		"GEMM64_TN": Gemm64TN, "GEMM64_THREADS": Gemm64Threads,
+		"GEMM_TF32_BM": GemmTF32BM, "GEMM_TF32_BN": GemmTF32BN, "GEMM_TF32_BK": GemmTF32BK,
+		"GEMM_TF32_WARPS_M": GemmTF32WarpsM, "GEMM_TF32_WARPS_N": GemmTF32WarpsN, "GEMM_TF32_THREADS": GemmTF32Threads,
+		"GEMM_TF32X64_BM": GemmTF32x64BM, "GEMM_TF32X64_BN": GemmTF32x64BN, "GEMM_TF32X64_WARPS_M": GemmTF32x64WarpsM,
+		"GEMM_TF32X64_WARPS_N": GemmTF32x64WarpsN, "GEMM_TF32X64_THREADS": GemmTF32x64Threads,
 		"ACTGRAD_COLS": ActGradCols, "ACTGRAD_ROWS": ActGradRows,
 		"REDUCE_BLOCKS": ReduceBlocks, "REDUCE_THREADS": ReduceThreads,
 		"COLMEAN_THREADS": ColMeanThreads,
@@ -142,6 +146,9 @@ func TestGeometryMirrored(t *testing.T) {
 		if !seen[name] {
 			t.Errorf("kernels.go mirrors %s, which geometry.cuh does not define", name)
 		}
+	}
+	if GemmTF32Threads != 32*GemmTF32WarpsM*GemmTF32WarpsN || GemmTF32x64Threads != 32*GemmTF32x64WarpsM*GemmTF32x64WarpsN {
+		t.Errorf("TF32 GEMM threads do not match their warps")
 	}
 	if ReduceThreads%32 != 0 {
 		t.Errorf("ReduceThreads = %d is not a multiple of 32", ReduceThreads)

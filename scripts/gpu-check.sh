@@ -7,8 +7,9 @@
 #                                PyTorch; no Go): runs them and prints a summary
 #
 # The run half: every GPU test (kernels against the CPU backend, the
-# conformance suite, 50-step training parity), compute-sanitizer memcheck and
-# racecheck on the cuda tests, then `aegpu bench --reference`. Budget: < 5 min.
+# conformance suite, 50-step training parity in fp32 and TF32), compute-sanitizer
+# memcheck and racecheck on the cuda tests, then `aegpu bench --reference` and
+# `aegpu bench --precision tf32`. Budget: < 5 min.
 # Output of each part goes to bin/gpu/logs/; the summary is printed last.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -48,7 +49,7 @@ run() {
   done
   if command -v compute-sanitizer >/dev/null; then
     cudabin=$(realpath "$OUT/cuda.test")
-    step memcheck 300 bash -c "cd cuda && compute-sanitizer --tool memcheck --error-exitcode 1 '$cudabin' -test.count=1 -test.run 'Conformance|MatchesCPU'"
+    step memcheck 300 bash -c "cd cuda && compute-sanitizer --tool memcheck --error-exitcode 1 '$cudabin' -test.count=1 -test.run 'Conformance|MatchesCPU|TF32Dense'"
     step racecheck 300 bash -c "cd cuda && compute-sanitizer --tool racecheck --error-exitcode 1 '$cudabin' -test.count=1 -test.run 'MatchesCPU'"
   else
     summary+=("sanitizer: compute-sanitizer not found")
@@ -56,11 +57,15 @@ run() {
   # Budget: the whole check in under 5 minutes on an H100; bench rows print
   # as they finish, so a timeout still leaves the ones measured.
   step bench 180 "$OUT/aegpu" bench --reference --windows 5 --json "$OUT/logs/bench.json"
+  # TF32 tensor cores (goals on an H100: wide b8192 ≥ 250 TFLOP/s, mnist b4096 ≥ 10M samples/s).
+  step bench-tf32 120 "$OUT/aegpu" bench --precision tf32 --models mnist,wide --devices cuda:0 --windows 5 --json "$OUT/logs/bench-tf32.json"
   step bench-encode 90 "$OUT/aegpu" bench --encode --windows 3 --json "$OUT/logs/bench-encode.json"
   step bench-variants 120 "$OUT/aegpu" bench --variants --windows 3 --json "$OUT/logs/bench-variants.json"
   echo
   echo "== bench"
   cat "$OUT/logs/bench.log" | grep -v '…$'
+  echo "== bench --precision tf32 (goals on an H100: wide b8192 ≥ 250 TFLOP/s, mnist b4096 ≥ 10 000 000 samples/s)"
+  cat "$OUT/logs/bench-tf32.log" | grep -v '…$'
   echo "== encode rows/s from host memory (goal on an H100: ≥ 14M rows/s; PyTorch 11.5M from pinned memory, 30M device-resident)"
   cat "$OUT/logs/bench-encode.log" | grep -v '…$'
   echo "== bench, every variant (mnist b256; 'vs cpu' is each variant's GPU/CPU ratio)"

@@ -36,6 +36,7 @@ unless --cpu-wide is given.`,
 			&cli.StringFlag{Name: "devices", Value: "all", Usage: "comma-separated devices (cpu, cuda:0, …) or all"},
 			&cli.IntFlag{Name: "windows", Value: 5, Usage: "timed windows per configuration (median reported)"},
 			&cli.BoolFlag{Name: "cpu-wide", Usage: "also run the wide model on the CPU"},
+			&cli.StringFlag{Name: "precision", Value: "fp32", Usage: "arithmetic of the GPUs' matrix products: fp32, or tf32 (tensor cores, compute capability ≥ 8.0); the CPU always computes in fp32 (its rows are the speed-up baseline)"},
 			&cli.BoolFlag{Name: "encode", Usage: "instead of training, measure encoding rows/s from host memory (the mnist encoder; the column 'batch' is the device batch, 'samples/s' rows/s)"},
 			&cli.BoolFlag{Name: "variants", Usage: "instead of --models, run the mnist model at batch 256 as every variant (plain, tied, denoising, sparse, contractive, vae)"},
 			&cli.StringFlag{Name: "json", Usage: "write the results as JSON to `FILE`"},
@@ -87,6 +88,10 @@ func runBench(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	prec, err := engine.ParsePrecision(c.String("precision"))
+	if err != nil {
+		return fmt.Errorf("--precision: %w", err)
+	}
 	o := bench.DefaultOptions()
 	o.Windows = c.Int("windows")
 	// Rows print as they complete (a run cut short still shows them); the
@@ -99,6 +104,16 @@ func runBench(c *cli.Context) error {
 			return err
 		}
 		fmt.Fprintln(os.Stderr, note)
+		p := prec
+		if _, ok := b.(engine.PrecisionSetter); !ok && p != engine.FP32 {
+			fmt.Fprintf(os.Stderr, "%s: the %s backend computes in fp32 (--precision %s needs a GPU with tensor cores, compute capability ≥ 8.0)\n", spec, b.Info().Backend, p)
+			p = engine.FP32
+		}
+		if err := engine.SetPrecision(b, p); err != nil {
+			b.Close()
+			return fmt.Errorf("%s: %w", spec, err)
+		}
+		o.Precision = p
 		for _, m := range models {
 			if m.Name == "wide" && b.Info().Backend == "cpu" && !c.Bool("cpu-wide") {
 				fmt.Fprintf(os.Stderr, "skipping wide on %s (minutes per step; --cpu-wide to run it)\n", spec)

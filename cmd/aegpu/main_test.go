@@ -160,3 +160,36 @@ func TestImagesGrid(t *testing.T) {
 		t.Errorf("images without an image shape: %v", err)
 	}
 }
+
+// --precision: tf32 is refused on the CPU with the reason, before anything
+// is written; fp32 is recorded in config.json; a bad value is an error.
+func TestTrainPrecision(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "toy.csv")
+	writeToyCSV(t, data, 100)
+	model := filepath.Join(dir, "model")
+	args := []string{"train", "--data", data, "--layers", "6,4,2", "--epochs", "1", "--batch", "32", "--out", model, "--device", "cpu", "--quiet"}
+	_, err := run(t, append(args, "--precision", "tf32")...)
+	if err == nil || !strings.Contains(err.Error(), "--precision tf32 needs a GPU with tensor cores (compute capability ≥ 8.0); the cpu backend computes in fp32") {
+		t.Fatalf("train --precision tf32 on the CPU: %v", err)
+	}
+	if _, err := os.Stat(model); err == nil {
+		t.Error("the refused run wrote its model directory")
+	}
+	if _, err := run(t, append(args, "--precision", "bf16")...); err == nil || !strings.Contains(err.Error(), "unknown precision") {
+		t.Errorf("train --precision bf16: %v", err)
+	}
+	if _, err := run(t, append(args, "--precision", "fp32")...); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(model, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"precision": "fp32"`) {
+		t.Errorf("config.json does not record the precision:\n%s", b)
+	}
+	if _, err := run(t, "bench", "--models", "toy", "--devices", "cpu", "--windows", "1", "--precision", "tf32"); err != nil {
+		t.Errorf("bench --precision tf32 on the CPU (runs fp32 with a note): %v", err)
+	}
+}

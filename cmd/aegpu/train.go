@@ -70,6 +70,7 @@ Examples:
 			&cli.IntFlag{Name: "step-size", Value: d.StepSize, Usage: "epochs between decays of the step schedule"},
 			&cli.Float64Flag{Name: "gamma", Value: d.Gamma, Usage: "decay factor of the step schedule"},
 			&cli.Float64Flag{Name: "clip-norm", Usage: "clip the global gradient norm to this value (0: off)"},
+			&cli.StringFlag{Name: "precision", Usage: "arithmetic of the matrix products: fp32 (default), or tf32 on a GPU with tensor cores (compute capability ≥ 8.0): operands rounded to 10 mantissa bits, fp32 accumulation and weights; recorded in config.json (a resumed run keeps its precision unless this is given)"},
 			&cli.Uint64Flag{Name: "seed", Value: d.Seed, Usage: "seed of every random choice (init, split, shuffling); same seed, same run"},
 			&cli.Float64Flag{Name: "val-split", Value: d.ValSplit, Usage: "fraction of rows held out for validation (0: none)"},
 			&cli.IntFlag{Name: "patience", Usage: "stop after this many epochs without a better validation loss, keeping the best weights (0: off)"},
@@ -152,7 +153,7 @@ func trainConfig(c *cli.Context) autoencoder.TrainConfig {
 		StepSize: c.Int("step-size"), Gamma: c.Float64("gamma"), MinLR: c.Float64("min-lr"),
 		ClipNorm: c.Float64("clip-norm"), Seed: c.Uint64("seed"), ValSplit: c.Float64("val-split"),
 		Patience: c.Int("patience"), Shuffle: !c.Bool("no-shuffle"), Noise: c.String("noise"),
-		L2: c.Float64("l2"),
+		L2: c.Float64("l2"), Precision: c.String("precision"),
 	}
 }
 
@@ -275,6 +276,23 @@ func newTrainRun(c *cli.Context, data *dataset.Table, source string, b engine.Ba
 	return autoencoder.NewRun(opts)
 }
 
+// applyPrecision sets the backend's precision from a --precision value
+// (engine.SetPrecision: the CPU backend, or a GPU before compute capability
+// 8.0, refuses tf32 with the reason).
+func applyPrecision(b engine.Backend, s string, rep *reporter) error {
+	p, err := engine.ParsePrecision(s)
+	if err != nil {
+		return fmt.Errorf("--precision: %w", err)
+	}
+	if err := engine.SetPrecision(b, p); err != nil {
+		return err
+	}
+	if p != engine.FP32 && rep != nil {
+		rep.printf("precision: %s (tensor cores; fp32 accumulation and weights)\n", p)
+	}
+	return nil
+}
+
 func runTrain(c *cli.Context) error {
 	quiet := c.Bool("quiet")
 	rep := newReporter(os.Stderr, quiet)
@@ -295,6 +313,11 @@ func runTrain(c *cli.Context) error {
 		return err
 	}
 	defer b.Close()
+	if c.IsSet("precision") { // before anything is written
+		if err := applyPrecision(b, c.String("precision"), rep); err != nil {
+			return err
+		}
+	}
 
 	var run *autoencoder.Run
 	if dir := c.String("resume"); dir != "" {
@@ -325,6 +348,11 @@ func runTrain(c *cli.Context) error {
 		return err
 	}
 	defer run.Close()
+	if p := run.Config.Train.Precision; !c.IsSet("precision") && p != "" { // a resumed run's own
+		if err := applyPrecision(b, p, rep); err != nil {
+			return fmt.Errorf("%s was trained with precision %s: %w", run.Dir, p, err)
+		}
+	}
 	cfg := run.Config
 	rep.printf("model %s (%s, %d parameters), %s loss, %s lr %g, batch %d, %d epochs; %d training rows, %d validation rows\n",
 		cfg.Variant, run.Trainer.Model.Arch, cfg.Params, cfg.Train.Loss, cfg.Train.Optimizer, cfg.Train.LR, cfg.Train.Batch, cfg.Train.Epochs, cfg.Data.TrainRows, cfg.Data.ValRows)

@@ -98,13 +98,20 @@ func (r Run) Train(t *testing.T, b engine.Backend) (losses []float64, params []f
 // runs' final parameters.
 func SameLosses(t *testing.T, r Run, ref, got engine.Backend, steps int) (pRef, pGot []float32) {
 	t.Helper()
+	return CloseLosses(t, r, ref, got, steps, 1e-4)
+}
+
+// CloseLosses is SameLosses with the relative tolerance rel on every
+// step's loss (for runs in different precisions, e.g. TF32 against fp32).
+func CloseLosses(t *testing.T, r Run, ref, got engine.Backend, steps int, rel float64) (pRef, pGot []float32) {
+	t.Helper()
 	lr, pRef := r.Train(t, ref)
 	lg, pGot := r.Train(t, got)
 	if len(lr) != steps || len(lg) != steps {
 		t.Fatalf("%d and %d steps, want %d", len(lr), len(lg), steps)
 	}
 	for i := range lr {
-		if math.Abs(lr[i]-lg[i]) > 1e-4*math.Abs(lr[i]) {
+		if math.Abs(lr[i]-lg[i]) > rel*math.Abs(lr[i]) {
 			t.Errorf("step %d: %s loss %.8g, %s %.8g", i+1, ref.Info().Backend, lr[i], got.Info().Backend, lg[i])
 		}
 	}

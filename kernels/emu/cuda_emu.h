@@ -31,14 +31,24 @@
 //   - barrier divergence: some threads wait at __syncthreads while others
 //     of the block have returned (e.g. an early return before a barrier);
 //   - __trap();
-//   - launch configuration (block size, grid size).
+//   - launch configuration (block size, grid size);
+//   - warp-level instructions (the emulated mma.sync of the TF32 GEMMs, see
+//     warp_allgather below): every lane of a full warp must execute the
+//     same one; a lane that has returned, waits at __syncthreads instead,
+//     or belongs to a partial warp is an error (the real instruction is
+//     .aligned: undefined behaviour, usually a hang).
 // A watchdog thread aborts the process, naming the kernel and block, when a
 // block makes no progress (no barrier completes, no thread finishes) for
 // emu_set_watchdog_ms: a deadlock not explained by divergence, or an
 // endless loop.
 //
-// What it cannot see: warp-synchronous behaviour (there are no warps here;
-// aegpu's kernels use none), the performance of anything, memory coalescing,
+// Warps: lanes are the linear thread index mod 32 (warp w = threads 32w …
+// 32w+31), as on the GPU. The only warp-synchronous code is the emulated
+// mma.sync (warp_allgather: a per-warp barrier); plain code between
+// barriers runs thread by thread, so implicit warp synchrony is not
+// modelled (aegpu's kernels rely on none).
+//
+// What it cannot see: the performance of anything, memory coalescing,
 // bank conflicts, register or shared-memory limits, out-of-bounds reads that
 // stay inside the host's mapped memory, and the accuracy of the device's
 // math functions (<cmath> stands in for them).
@@ -92,6 +102,10 @@ struct alignas(16) float4 {
   float x, y, z, w;
 };
 inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
+struct alignas(8) float2 {
+  float x, y;
+};
+inline float2 make_float2(float x, float y) { return float2{x, y}; }
 
 inline thread_local uint3 threadIdx;
 inline thread_local uint3 blockIdx;
@@ -103,6 +117,16 @@ inline thread_local dim3 gridDim;
 inline float __fmul_rn(float a, float b) { return a * b; }
 inline float __fadd_rn(float a, float b) { return a + b; }
 inline float __fsub_rn(float a, float b) { return a - b; }
+inline float __uint_as_float(unsigned int u) {
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+inline unsigned int __float_as_uint(float f) {
+  unsigned int u;
+  memcpy(&u, &f, 4);
+  return u;
+}
 inline void sincospif(float x, float* s, float* c) {
   const double a = 3.14159265358979323846 * (double)x;
   *s = (float)sin(a);
@@ -196,7 +220,9 @@ inline Stacks g_stacks;
 
 // Block runs the threads of one block and implements __syncthreads.
 struct Block {
-  enum State { kReady = 0, kAtBarrier = 1, kExited = 2 };
+  enum State { kReady = 0, kAtBarrier = 1, kExited = 2, kAtWarpBarrier = 3 };
+  static constexpr int kWarp = 32;
+  static constexpr int kMaxXRegs = 64;  // 32-bit registers one lane may publish per warp_allgather
 
   const char* kernel;
   uint3 bid;
@@ -214,6 +240,18 @@ struct Block {
   int arrived = 0, exited = 0;
   std::atomic<unsigned int> gen{0};
 
+  // warps (warp_sync, warp_allgather): per warp, lanes waiting at the warp
+  // barrier and lanes exited (concurrent schedule), its barrier generation,
+  // and a double-buffered exchange area of kWarp × kMaxXRegs words; per
+  // thread, the number of exchanges it has made (the buffer half to use).
+  int nwarps;
+  int warp_waiting = 0;  // concurrent: threads waiting at some warp barrier
+  std::vector<int> warp_arrived, warp_exited;
+  std::unique_ptr<std::atomic<unsigned int>[]> warp_gen;
+  std::vector<uint32_t> xbuf;  // allocated by the first exchange
+  std::once_flag xbuf_once;
+  std::vector<unsigned> xcount;
+
   // serial schedules
   std::vector<ucontext_t> ctx;
   ucontext_t main_ctx;
@@ -221,7 +259,16 @@ struct Block {
   unsigned long long rng = 0;
 
   Block(const char* k, uint3 b, dim3 g, dim3 bl, int m, const std::function<void()>* f)
-      : kernel(k), bid(b), grid(g), block(bl), n((int)(bl.x * bl.y * bl.z)), mode(m), body(f) {}
+      : kernel(k), bid(b), grid(g), block(bl), n((int)(bl.x * bl.y * bl.z)), mode(m), body(f) {
+    nwarps = (n + kWarp - 1) / kWarp;
+    warp_arrived.assign(nwarps, 0);
+    warp_exited.assign(nwarps, 0);
+    warp_gen.reset(new std::atomic<unsigned int>[nwarps]);
+    for (int w = 0; w < nwarps; ++w) warp_gen[w] = 0;
+    xcount.assign(n, 0);
+  }
+
+  int lanes(int w) const { return std::min(kWarp, n - kWarp * w); }
 
   std::string where() const {
     char buf[256];
@@ -237,6 +284,10 @@ struct Block {
     poisoned = true;
     gen.fetch_add(1);
     gen.notify_all();
+    for (int w = 0; w < nwarps; ++w) {
+      warp_gen[w].fetch_add(1);
+      warp_gen[w].notify_all();
+    }
   }
 
   void set_thread(int t) {
@@ -276,20 +327,80 @@ struct Block {
         gen.notify_all();
         return;
       }
+      if (arrived + warp_waiting + exited == n) {  // nobody left to complete either barrier
+        fail_mixed_locked(arrived, warp_waiting);
+        return;
+      }
       g = gen.load();
     }
     while (gen.load() == g) gen.wait(g);
   }
 
+  void fail_mixed_locked(int at_block, int at_warp) {
+    char buf[256];
+    snprintf(buf, sizeof buf,
+             "barrier mismatch: %d threads wait at __syncthreads while %d wait at a warp-level "
+             "instruction (mma.sync) that not all lanes of their warp reach",
+             at_block, at_warp);
+    fail_locked(buf);
+  }
+
+  void warp_divergence_locked(int w, int waiting, int gone) {
+    char buf[256];
+    snprintf(buf, sizeof buf,
+             "warp divergence: in warp %d, %d lanes execute a warp-level instruction (mma.sync) while %d "
+             "have returned",
+             w, waiting, gone);
+    fail_locked(buf);
+  }
+
   void exit_concurrent() {
     std::lock_guard<std::mutex> lk(mu);
     ++exited;
+    const int w = tl_tid / kWarp;
+    ++warp_exited[w];
     g_progress.fetch_add(1);
-    if (!poisoned && arrived > 0 && arrived + exited == n) {
+    if (poisoned) return;
+    if (warp_arrived[w] > 0 && warp_arrived[w] + warp_exited[w] == lanes(w)) {
+      warp_divergence_locked(w, warp_arrived[w], warp_exited[w]);
+    } else if (arrived > 0 && arrived + exited == n) {
       char buf[256];
       snprintf(buf, sizeof buf, kDivergence, arrived, exited);
       fail_locked(buf);
+    } else if ((arrived > 0 || warp_waiting > 0) && arrived + warp_waiting + exited == n) {
+      fail_mixed_locked(arrived, warp_waiting);
     }
+  }
+
+  // The warp barrier, concurrent schedule: the lanes of one warp wait for
+  // each other (and for nobody else).
+  void warp_sync_concurrent() {
+    const int w = tl_tid / kWarp;
+    unsigned int g;
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      if (poisoned) return;
+      ++warp_arrived[w];
+      ++warp_waiting;
+      if (warp_arrived[w] + warp_exited[w] == lanes(w)) {
+        if (warp_exited[w] > 0) {
+          warp_divergence_locked(w, warp_arrived[w], warp_exited[w]);
+          return;
+        }
+        warp_waiting -= warp_arrived[w];
+        warp_arrived[w] = 0;
+        g_progress.fetch_add(1);
+        warp_gen[w].fetch_add(1);
+        warp_gen[w].notify_all();
+        return;
+      }
+      if (arrived + warp_waiting + exited == n) {
+        fail_mixed_locked(arrived, warp_waiting);
+        return;
+      }
+      g = warp_gen[w].load();
+    }
+    while (warp_gen[w].load() == g) warp_gen[w].wait(g);
   }
 
   void run_concurrent() {
@@ -334,6 +445,36 @@ struct Block {
     swapcontext(&ctx[t], &main_ctx);
   }
 
+  void warp_sync_serial() {
+    if (poisoned) return;
+    const int t = tl_tid;
+    state[t] = kAtWarpBarrier;
+    swapcontext(&ctx[t], &main_ctx);
+  }
+
+  // release_warps readies the lanes of every warp whose live lanes all wait
+  // at the warp barrier (after running the ready threads); true when some
+  // warp was released.
+  bool release_warps() {
+    bool released = false;
+    for (int w = 0; w < nwarps; ++w) {
+      int at = 0, ex = 0;
+      for (int t = kWarp * w; t < kWarp * w + lanes(w); ++t) {
+        if (state[t] == kAtWarpBarrier) ++at;
+        if (state[t] == kExited) ++ex;
+      }
+      if (at == 0 || at + ex != lanes(w)) continue;
+      if (ex > 0 && !poisoned) {
+        std::lock_guard<std::mutex> lk(mu);
+        warp_divergence_locked(w, at, ex);
+      }
+      for (int t = kWarp * w; t < kWarp * w + lanes(w); ++t)
+        if (state[t] == kAtWarpBarrier) state[t] = kReady;
+      released = true;
+    }
+    return released;
+  }
+
   void run_serial() {
     ctx.resize(n);
     state.assign(n, kReady);
@@ -356,9 +497,23 @@ struct Block {
         set_thread(t);
         swapcontext(&main_ctx, &ctx[t]);  // runs t until its next barrier or its end
       }
-      int at = 0, ex = 0;
-      for (int st : state) (st == kAtBarrier ? at : ex)++;
-      if (at == 0) break;  // every thread has finished
+      if (release_warps()) {
+        g_progress.fetch_add(1);
+        if (mode == kSerialShuffle) shuffle_order();
+        continue;
+      }
+      int at = 0, ex = 0, aw = 0;
+      for (int st : state) (st == kAtBarrier ? at : st == kAtWarpBarrier ? aw : ex)++;
+      if (at == 0 && aw == 0) break;  // every thread has finished
+      if (aw > 0) {  // lanes at a warp barrier that the rest of their warp never reaches
+        if (!poisoned) {
+          std::lock_guard<std::mutex> lk(mu);
+          fail_mixed_locked(at, aw);
+        }
+        for (int& st : state)  // poisoned: the barriers return at once, the threads run out
+          if (st == kAtBarrier || st == kAtWarpBarrier) st = kReady;
+        continue;
+      }
       if (ex > 0 && !poisoned) {
         char buf[256];
         snprintf(buf, sizeof buf, kDivergence, at, ex);
@@ -379,6 +534,45 @@ struct Block {
     } else {
       sync_serial();
     }
+  }
+
+  void warp_sync() {
+    if (mode == kConcurrent) {
+      warp_sync_concurrent();
+    } else {
+      warp_sync_serial();
+    }
+  }
+
+  // fail reports msg as the launch's error (the thread then unwinds with Trap).
+  void fail(const std::string& msg) {
+    std::lock_guard<std::mutex> lk(mu);
+    fail_locked(msg);
+  }
+
+  // allgather: this lane publishes nregs words, and after the warp barrier
+  // all[l·nregs + i] is word i of lane l, for the 32 lanes of its warp.
+  // The exchange area has two halves used alternately: a lane writes half h
+  // again only two exchanges later, after the barrier of the exchange in
+  // between, which every lane reaches only after reading half h.
+  void allgather(const uint32_t* mine, int nregs, uint32_t* all) {
+    const int t = tl_tid, w = t / kWarp, lane = t % kWarp;
+    if (nregs < 1 || nregs > kMaxXRegs) {
+      fprintf(stderr, "emu: warp_allgather of %d registers (at most %d)\n", nregs, kMaxXRegs);
+      abort();
+    }
+    if (lanes(w) != kWarp) {
+      char buf[200];
+      snprintf(buf, sizeof buf, "a warp-level instruction (mma.sync) in warp %d of only %d lanes", w, lanes(w));
+      fail(buf);
+      throw Trap{};
+    }
+    std::call_once(xbuf_once, [this] { xbuf.assign((size_t)nwarps * 2 * kWarp * kMaxXRegs, 0); });
+    const unsigned h = xcount[t]++ & 1u;
+    uint32_t* half = &xbuf[((size_t)w * 2 + h) * kWarp * kMaxXRegs];
+    memcpy(half + (size_t)lane * kMaxXRegs, mine, sizeof(uint32_t) * (size_t)nregs);
+    warp_sync();
+    for (int l = 0; l < kWarp; ++l) memcpy(all + (size_t)l * nregs, half + (size_t)l * kMaxXRegs, sizeof(uint32_t) * (size_t)nregs);
   }
 
   void trap() {
@@ -443,3 +637,151 @@ inline void __syncthreads() { emu::tl_block->sync(); }
   emu::tl_block->trap();
   throw emu::Trap{};
 }
+
+// ---------------------------------------------------------------------------
+// Tensor cores, TF32 (sm_80+): the two PTX instructions of the TF32 GEMMs
+// (kernels/gemm_tf32.cu), which g++ cannot assemble, emulated. The kernel
+// side calls them through its own inline wrappers (tf32_round,
+// mma_tf32_tile), whose GPU path is the inline PTX.
+//
+//   cvt.rna.tf32.f32 d, a   a rounded to TF32 (8-bit exponent, 10-bit
+//                           mantissa: the low 13 bits of the .b32 result are
+//                           0), to nearest, ties away from zero; NaN stays
+//                           NaN, ±Inf stays ±Inf, values that round past the
+//                           largest finite TF32 become ±Inf.
+//
+//   mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {d0..d3}, {a0..a3}, {b0, b1}, {c0..c3}
+//                           D[16×8] = A[16×8]·B[8×8] + C for the warp, each
+//                           lane holding the fragments of the PTX ISA,
+//                           §9.7.14.5.7 "Matrix Fragments for mma.m16n8k8"
+//                           (docs.nvidia.com/cuda/parallel-thread-execution,
+//                           #warp-level-matrix-fragment-mma-1688), with
+//                           groupID = laneid >> 2, threadID_in_group = laneid % 4:
+//                             A (.tf32, four .b32):  row = groupID      for a0, a2
+//                                                          groupID + 8  for a1, a3
+//                                                    col = threadID_in_group      for a0, a1
+//                                                          threadID_in_group + 4  for a2, a3
+//                             B (.tf32, two .b32):   row = threadID_in_group      for b0
+//                                                          threadID_in_group + 4  for b1
+//                                                    col = groupID
+//                             C, D (four .f32):      row = groupID      for c0, c1
+//                                                          groupID + 8  for c2, c3
+//                                                    col = threadID_in_group·2 + (i & 1) for ci
+//
+// The emulation is warp-collective like the instruction: every lane
+// publishes its A and B registers (warp_allgather, a barrier over the 32
+// lanes of its warp), then computes its own four D elements from the
+// gathered matrices: products exact (TF32 × TF32 fits a double), summed with
+// C in double and rounded once to fp32. The hardware's internal summation
+// order and rounding are not specified by the ISA (it accumulates in at
+// least fp32), so tests compare with a tolerance, never bitwise against the
+// device. Stricter than the hardware: an operand register whose low 13 bits
+// are not 0 (a float that did not go through cvt.rna.tf32.f32) fails the
+// launch, and so does a warp with fewer than 32 lanes or one whose lanes do
+// not all reach the instruction.
+namespace emu {
+
+inline uint32_t cvt_rna_tf32(float x) {
+  uint32_t u;
+  memcpy(&u, &x, 4);
+  if ((u & 0x7F800000u) == 0x7F800000u) {  // Inf or NaN
+    if ((u & 0x007FFFFFu) == 0) return u;   // ±Inf
+    return (u | 0x00400000u) & 0xFFFFE000u; // NaN: quiet, payload's top bits kept
+  }
+  // Sign-magnitude: adding half a unit of bit 13 to the magnitude, then
+  // truncating, rounds to nearest with ties away from zero; a carry into the
+  // exponent is the correct result (up to Inf).
+  return (u + 0x00001000u) & 0xFFFFE000u;
+}
+
+inline void warp_allgather(const uint32_t* mine, int nregs, uint32_t* all) {
+  tl_block->allgather(mine, nregs, all);
+}
+
+// The fragment layouts above, as (lane, register) of each matrix element,
+// built from the ISA's formulas (lane, register) → (row, col).
+struct Mma1688Tf32Layout {
+  int a_lane[16][8], a_reg[16][8];
+  int b_lane[8][8], b_reg[8][8];
+  Mma1688Tf32Layout() {
+    for (int i = 0; i < 16; ++i)
+      for (int k = 0; k < 8; ++k) a_lane[i][k] = -1;
+    for (int k = 0; k < 8; ++k)
+      for (int j = 0; j < 8; ++j) b_lane[k][j] = -1;
+    for (int lane = 0; lane < 32; ++lane) {
+      const int groupID = lane >> 2, threadID_in_group = lane % 4;
+      for (int i = 0; i < 4; ++i) {  // a0 … a3
+        const int row = (i == 0 || i == 2) ? groupID : groupID + 8;
+        const int col = (i == 0 || i == 1) ? threadID_in_group : threadID_in_group + 4;
+        a_lane[row][col] = lane;
+        a_reg[row][col] = i;
+      }
+      for (int i = 0; i < 2; ++i) {  // b0, b1
+        const int row = i == 0 ? threadID_in_group : threadID_in_group + 4;
+        const int col = groupID;
+        b_lane[row][col] = lane;
+        b_reg[row][col] = i;
+      }
+    }
+    for (int i = 0; i < 16; ++i)
+      for (int k = 0; k < 8; ++k)
+        if (a_lane[i][k] < 0) abort();  // every element held by some lane
+    for (int k = 0; k < 8; ++k)
+      for (int j = 0; j < 8; ++j)
+        if (b_lane[k][j] < 0) abort();
+  }
+};
+inline const Mma1688Tf32Layout g_mma1688;
+
+inline float tf32_operand(uint32_t r) {
+  if (r & 0x1FFFu) {
+    char buf[160];
+    snprintf(buf, sizeof buf,
+             "mma .tf32 operand 0x%08x has low bits set: not a TF32 value (convert with cvt.rna.tf32.f32)", r);
+    tl_block->fail(buf);
+    throw Trap{};
+  }
+  float f;
+  memcpy(&f, &r, 4);
+  return f;
+}
+
+// mma_m16n8k8_tf32_lane computes lane's D fragment d[0…3] (holding its C
+// fragment on entry) from the registers every lane of the warp published:
+// lane l's a0…a3 at regs[l·stride + aoff …], b0, b1 at regs[l·stride + boff …].
+inline void mma_m16n8k8_tf32_lane(int lane, const uint32_t* regs, int stride, int aoff, int boff, float (&d)[4]) {
+  const Mma1688Tf32Layout& L = g_mma1688;
+  const int groupID = lane >> 2, threadID_in_group = lane % 4;
+  for (int i = 0; i < 4; ++i) {
+    const int row = i < 2 ? groupID : groupID + 8;
+    const int col = threadID_in_group * 2 + (i & 1);
+    double s = (double)d[i];
+    for (int k = 0; k < 8; ++k) {
+      const double a = tf32_operand(regs[L.a_lane[row][k] * stride + aoff + L.a_reg[row][k]]);
+      const double b = tf32_operand(regs[L.b_lane[k][col] * stride + boff + L.b_reg[k][col]]);
+      s += a * b;
+    }
+    d[i] = (float)s;
+  }
+}
+
+// mma_m16n8k8_tf32_tile is MI×NI independent mma.sync instructions of the
+// warp, D[i][j] = A[i]·B[j] + C[i][j] (acc holds C on entry, D on return),
+// with one exchange: each lane publishes a[i][0…3] for every i, then
+// b[j][0…1] for every j.
+template <int MI, int NI>
+inline void mma_m16n8k8_tf32_tile(float (&acc)[MI][NI][4], const uint32_t (&a)[MI][4], const uint32_t (&b)[NI][2]) {
+  constexpr int R = MI * 4 + NI * 2;
+  static_assert(R <= Block::kMaxXRegs, "too many registers for one exchange");
+  uint32_t mine[R], all[32 * R];
+  for (int i = 0; i < MI; ++i)
+    for (int r = 0; r < 4; ++r) mine[4 * i + r] = a[i][r];
+  for (int j = 0; j < NI; ++j)
+    for (int r = 0; r < 2; ++r) mine[4 * MI + 2 * j + r] = b[j][r];
+  warp_allgather(mine, R, all);
+  const int lane = tl_tid % 32;
+  for (int i = 0; i < MI; ++i)
+    for (int j = 0; j < NI; ++j) mma_m16n8k8_tf32_lane(lane, all, R, 4 * i, 4 * MI + 2 * j, acc[i][j]);
+}
+
+}  // namespace emu

@@ -50,6 +50,28 @@ extern "C" __global__ void selftest_kernel(int which, float* out) {
   }
 }
 
+// A kernel that runs one warp-level TF32 mma per warp with registers given
+// per lane, to check the emulated mma.sync against the PTX ISA's fragment
+// layouts (emu_launch_mma_selftest in emu.h).
+extern "C" __global__ void mma_selftest_kernel(const unsigned int* regs, const float* c, float* d, int mode) {
+  const int t = (int)(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
+  if (mode == 1 && t % 32 == 5) return;  // a lane that never reaches the mma
+  unsigned int a[1][4], b[1][2];
+  float acc[1][1][4];
+  for (int i = 0; i < 4; ++i) a[0][i] = regs[6 * t + i];
+  for (int i = 0; i < 2; ++i) b[0][i] = regs[6 * t + 4 + i];
+  for (int i = 0; i < 4; ++i) acc[0][0][i] = c[4 * t + i];
+  if (mode == 2 && t == 0) __syncthreads();  // lane 0 waits at a block barrier, its warp at the mma
+  mma_tf32_tile<1, 1>(acc, a, b);
+  for (int i = 0; i < 4; ++i) d[4 * t + i] = acc[0][0][i];
+}
+
+// The kernels' cvt.rna.tf32.f32 (tf32_round) on n values, one thread each.
+extern "C" __global__ void cvt_selftest_kernel(const float* x, unsigned int* out, int n) {
+  const int i = (int)(blockIdx.x * blockDim.x + threadIdx.x);
+  if (i < n) out[i] = tf32_round(x[i]);
+}
+
 #define EMU_LAUNCH(name, d, ...) \
   emu::launch(#name, grid_of(d), block_of(d), [=] { name(__VA_ARGS__); })
 
@@ -97,6 +119,31 @@ int emu_launch_gemm_nt(emu_dims d, const float* A, const float* B, float* C, int
 }
 int emu_launch_gemm_nt_64(emu_dims d, const float* A, const float* B, float* C, int M, int N, int K, float beta) {
   return EMU_LAUNCH(gemm_nt_64, d, A, B, C, M, N, K, beta);
+}
+#define EMU_TF32_BIAS_ACT(name)                                                                       \
+  int emu_launch_##name(emu_dims d, const float* X, const float* W, const float* b, float* Z, float* Y, int M, \
+                        int N, int K, int act) {                                                            \
+    return EMU_LAUNCH(name, d, X, W, b, Z, Y, M, N, K, act);                                                \
+  }
+#define EMU_TF32_BETA(name)                                                                                 \
+  int emu_launch_##name(emu_dims d, const float* A, const float* B, float* C, int M, int N, int K, float beta) { \
+    return EMU_LAUNCH(name, d, A, B, C, M, N, K, beta);                                                    \
+  }
+EMU_TF32_BIAS_ACT(gemm_nt_bias_act_tf32)
+EMU_TF32_BETA(gemm_nn_tf32)
+EMU_TF32_BETA(gemm_tn_tf32)
+EMU_TF32_BIAS_ACT(gemm_nn_bias_act_tf32)
+EMU_TF32_BETA(gemm_nt_tf32)
+EMU_TF32_BIAS_ACT(gemm_nt_bias_act_tf32_64)
+EMU_TF32_BETA(gemm_nn_tf32_64)
+EMU_TF32_BETA(gemm_tn_tf32_64)
+EMU_TF32_BIAS_ACT(gemm_nn_bias_act_tf32_64)
+EMU_TF32_BETA(gemm_nt_tf32_64)
+int emu_launch_mma_selftest(emu_dims d, const unsigned int* regs, const float* c, float* out, int mode) {
+  return EMU_LAUNCH(mma_selftest_kernel, d, regs, c, out, mode);
+}
+int emu_launch_cvt_selftest(emu_dims d, const float* x, unsigned int* out, int n) {
+  return EMU_LAUNCH(cvt_selftest_kernel, d, x, out, n);
 }
 int emu_launch_act_grad_bias(emu_dims d, float* dY, const float* Y, const float* Z, float* db, int M, int N, int act,
                              float beta) {

@@ -158,6 +158,102 @@ func GemmNT64(grid, block Dim3, A, B, Cm []float32, M, N, K int, beta float32) e
 	})
 }
 
+// The TF32 tensor-core GEMMs (gemm_tf32.cu), with the parameters of their
+// fp32 counterparts.
+
+// GemmNTBiasActTF32 launches gemm_nt_bias_act_tf32.
+func GemmNTBiasActTF32(grid, block Dim3, X, W, b, Z, Y []float32, M, N, K, act int) error {
+	return launch(func() C.int {
+		return C.emu_launch_gemm_nt_bias_act_tf32(dims(grid, block), f32(X), f32(W), f32(b), f32(Z), f32(Y),
+			C.int(M), C.int(N), C.int(K), C.int(act))
+	})
+}
+
+// GemmNNBiasActTF32 launches gemm_nn_bias_act_tf32.
+func GemmNNBiasActTF32(grid, block Dim3, X, W, b, Z, Y []float32, M, N, K, act int) error {
+	return launch(func() C.int {
+		return C.emu_launch_gemm_nn_bias_act_tf32(dims(grid, block), f32(X), f32(W), f32(b), f32(Z), f32(Y),
+			C.int(M), C.int(N), C.int(K), C.int(act))
+	})
+}
+
+// GemmNNTF32 launches gemm_nn_tf32.
+func GemmNNTF32(grid, block Dim3, A, B, Cm []float32, M, N, K int, beta float32) error {
+	return launch(func() C.int {
+		return C.emu_launch_gemm_nn_tf32(dims(grid, block), f32(A), f32(B), f32(Cm), C.int(M), C.int(N), C.int(K), C.float(beta))
+	})
+}
+
+// GemmTNTF32 launches gemm_tn_tf32.
+func GemmTNTF32(grid, block Dim3, A, B, Cm []float32, M, N, K int, beta float32) error {
+	return launch(func() C.int {
+		return C.emu_launch_gemm_tn_tf32(dims(grid, block), f32(A), f32(B), f32(Cm), C.int(M), C.int(N), C.int(K), C.float(beta))
+	})
+}
+
+// GemmNTTF32 launches gemm_nt_tf32.
+func GemmNTTF32(grid, block Dim3, A, B, Cm []float32, M, N, K int, beta float32) error {
+	return launch(func() C.int {
+		return C.emu_launch_gemm_nt_tf32(dims(grid, block), f32(A), f32(B), f32(Cm), C.int(M), C.int(N), C.int(K), C.float(beta))
+	})
+}
+
+// GemmNTBiasActTF32x64 launches gemm_nt_bias_act_tf32_64.
+func GemmNTBiasActTF32x64(grid, block Dim3, X, W, b, Z, Y []float32, M, N, K, act int) error {
+	return launch(func() C.int {
+		return C.emu_launch_gemm_nt_bias_act_tf32_64(dims(grid, block), f32(X), f32(W), f32(b), f32(Z), f32(Y),
+			C.int(M), C.int(N), C.int(K), C.int(act))
+	})
+}
+
+// GemmNNBiasActTF32x64 launches gemm_nn_bias_act_tf32_64.
+func GemmNNBiasActTF32x64(grid, block Dim3, X, W, b, Z, Y []float32, M, N, K, act int) error {
+	return launch(func() C.int {
+		return C.emu_launch_gemm_nn_bias_act_tf32_64(dims(grid, block), f32(X), f32(W), f32(b), f32(Z), f32(Y),
+			C.int(M), C.int(N), C.int(K), C.int(act))
+	})
+}
+
+// GemmNNTF32x64 launches gemm_nn_tf32_64.
+func GemmNNTF32x64(grid, block Dim3, A, B, Cm []float32, M, N, K int, beta float32) error {
+	return launch(func() C.int {
+		return C.emu_launch_gemm_nn_tf32_64(dims(grid, block), f32(A), f32(B), f32(Cm), C.int(M), C.int(N), C.int(K), C.float(beta))
+	})
+}
+
+// GemmTNTF32x64 launches gemm_tn_tf32_64.
+func GemmTNTF32x64(grid, block Dim3, A, B, Cm []float32, M, N, K int, beta float32) error {
+	return launch(func() C.int {
+		return C.emu_launch_gemm_tn_tf32_64(dims(grid, block), f32(A), f32(B), f32(Cm), C.int(M), C.int(N), C.int(K), C.float(beta))
+	})
+}
+
+// GemmNTTF32x64 launches gemm_nt_tf32_64.
+func GemmNTTF32x64(grid, block Dim3, A, B, Cm []float32, M, N, K int, beta float32) error {
+	return launch(func() C.int {
+		return C.emu_launch_gemm_nt_tf32_64(dims(grid, block), f32(A), f32(B), f32(Cm), C.int(M), C.int(N), C.int(K), C.float(beta))
+	})
+}
+
+// mmaSelftest runs one emulated mma.sync.m16n8k8 TF32 per warp (emu.h):
+// regs holds 6 words per thread (a0…a3, b0, b1), c 4 floats (its C
+// fragment), d receives 4 (its D fragment).
+func mmaSelftest(grid, block Dim3, regs []uint32, c, d []float32, mode int) error {
+	var rp *C.uint
+	if len(regs) > 0 {
+		rp = (*C.uint)(unsafe.Pointer(&regs[0]))
+	}
+	return launch(func() C.int { return C.emu_launch_mma_selftest(dims(grid, block), rp, f32(c), f32(d), C.int(mode)) })
+}
+
+// cvtSelftest runs the kernels' cvt.rna.tf32.f32 on every x.
+func cvtSelftest(x []float32, out []uint32) error {
+	n := len(x)
+	return launch(func() C.int {
+		return C.emu_launch_cvt_selftest(dims(D1((n+255)/256), D1(256)), f32(x), (*C.uint)(unsafe.Pointer(&out[0])), C.int(n))
+	})
+}
+
 // ActGradBias launches act_grad_bias.
 func ActGradBias(grid, block Dim3, dY, Y, Z, db []float32, M, N, act int, beta float32) error {
 	return launch(func() C.int {

@@ -34,6 +34,28 @@ int emu_launch_gemm_nn_bias_act_64(emu_dims d, const float* X, const float* W, c
                                    int M, int N, int K, int act);
 int emu_launch_gemm_nt(emu_dims d, const float* A, const float* B, float* C, int M, int N, int K, float beta);
 int emu_launch_gemm_nt_64(emu_dims d, const float* A, const float* B, float* C, int M, int N, int K, float beta);
+/* The TF32 tensor-core GEMMs (gemm_tf32.cu): same parameters as the fp32 ones. */
+int emu_launch_gemm_nt_bias_act_tf32(emu_dims d, const float* X, const float* W, const float* b, float* Z, float* Y,
+                                     int M, int N, int K, int act);
+int emu_launch_gemm_nn_tf32(emu_dims d, const float* A, const float* B, float* C, int M, int N, int K, float beta);
+int emu_launch_gemm_tn_tf32(emu_dims d, const float* A, const float* B, float* C, int M, int N, int K, float beta);
+int emu_launch_gemm_nn_bias_act_tf32(emu_dims d, const float* X, const float* W, const float* b, float* Z, float* Y,
+                                     int M, int N, int K, int act);
+int emu_launch_gemm_nt_tf32(emu_dims d, const float* A, const float* B, float* C, int M, int N, int K, float beta);
+int emu_launch_gemm_nt_bias_act_tf32_64(emu_dims d, const float* X, const float* W, const float* b, float* Z, float* Y,
+                                        int M, int N, int K, int act);
+int emu_launch_gemm_nn_tf32_64(emu_dims d, const float* A, const float* B, float* C, int M, int N, int K, float beta);
+int emu_launch_gemm_tn_tf32_64(emu_dims d, const float* A, const float* B, float* C, int M, int N, int K, float beta);
+int emu_launch_gemm_nn_bias_act_tf32_64(emu_dims d, const float* X, const float* W, const float* b, float* Z, float* Y,
+                                        int M, int N, int K, int act);
+int emu_launch_gemm_nt_tf32_64(emu_dims d, const float* A, const float* B, float* C, int M, int N, int K, float beta);
+/* Checks of the emulated tensor-core instructions: one mma.sync.m16n8k8
+ * TF32 per warp, lane t's registers a0..a3, b0, b1 at regs[6t..6t+5], its C
+ * fragment at c[4t..4t+3], its D fragment to out[4t..4t+3] (mode 0; mode
+ * 1: lane 5 of each warp returns first; mode 2: thread 0 waits at
+ * __syncthreads instead); and cvt.rna.tf32.f32 of x[i] into out[i]. */
+int emu_launch_mma_selftest(emu_dims d, const unsigned int* regs, const float* c, float* out, int mode);
+int emu_launch_cvt_selftest(emu_dims d, const float* x, unsigned int* out, int n);
 int emu_launch_act_grad_bias(emu_dims d, float* dY, const float* Y, const float* Z, float* db, int M, int N, int act,
                              float beta);
 int emu_launch_loss_grad_partial(emu_dims d, int kind, const float* P, const float* T, float* G, double* partial,

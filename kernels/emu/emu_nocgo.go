@@ -27,6 +27,38 @@ func GemmNNBiasAct64(grid, block Dim3, X, W, b, Z, Y []float32, M, N, K, act int
 }
 func GemmNT(grid, block Dim3, A, B, Cm []float32, M, N, K int, beta float32) error   { return ErrNoCgo }
 func GemmNT64(grid, block Dim3, A, B, Cm []float32, M, N, K int, beta float32) error { return ErrNoCgo }
+func GemmNTBiasActTF32(grid, block Dim3, X, W, b, Z, Y []float32, M, N, K, act int) error {
+	return ErrNoCgo
+}
+func GemmNNBiasActTF32(grid, block Dim3, X, W, b, Z, Y []float32, M, N, K, act int) error {
+	return ErrNoCgo
+}
+func GemmNNTF32(grid, block Dim3, A, B, Cm []float32, M, N, K int, beta float32) error {
+	return ErrNoCgo
+}
+func GemmTNTF32(grid, block Dim3, A, B, Cm []float32, M, N, K int, beta float32) error {
+	return ErrNoCgo
+}
+func GemmNTTF32(grid, block Dim3, A, B, Cm []float32, M, N, K int, beta float32) error {
+	return ErrNoCgo
+}
+func GemmNTBiasActTF32x64(grid, block Dim3, X, W, b, Z, Y []float32, M, N, K, act int) error {
+	return ErrNoCgo
+}
+func GemmNNBiasActTF32x64(grid, block Dim3, X, W, b, Z, Y []float32, M, N, K, act int) error {
+	return ErrNoCgo
+}
+func GemmNNTF32x64(grid, block Dim3, A, B, Cm []float32, M, N, K int, beta float32) error {
+	return ErrNoCgo
+}
+func GemmTNTF32x64(grid, block Dim3, A, B, Cm []float32, M, N, K int, beta float32) error {
+	return ErrNoCgo
+}
+func GemmNTTF32x64(grid, block Dim3, A, B, Cm []float32, M, N, K int, beta float32) error {
+	return ErrNoCgo
+}
+func mmaSelftest(grid, block Dim3, regs []uint32, c, d []float32, mode int) error { return ErrNoCgo }
+func cvtSelftest(x []float32, out []uint32) error                                 { return ErrNoCgo }
 func ActGradBias(grid, block Dim3, dY, Y, Z, db []float32, M, N, act int, beta float32) error {
 	return ErrNoCgo
 }

@@ -47,10 +47,7 @@ func (c gemmCfg) grid(M, N int) (Dim3, Dim3) {
 // Each GEMM case runs three variants: the first is checked against the
 // float64 reference, the others must equal it bitwise (every C element is
 // one FMA chain over k in order, whatever the tiles and load paths).
-var gemmVariants = []struct {
-	cfg gemmCfg
-	pl  placement
-}{{cfg128, aligned}, {cfg64, aligned}, {cfg128, misaligned}, {cfg64, fenceEnd}, {cfg128, fenceStart}}
+var gemmVariants = []gemmVariant{{cfg128, aligned}, {cfg64, aligned}, {cfg128, misaligned}, {cfg64, fenceEnd}, {cfg128, fenceStart}}
 
 // refGemm returns C = A·B (+ extra) in float64 and, per element, Σ_k |A||B|
 // (+ |extra|), the scale of its rounding error.
@@ -108,13 +105,45 @@ var allActs = []engine.Act{engine.Linear, engine.ReLU, engine.LeakyReLU, engine.
 
 // TestGemmNTBiasAct: gemm_nt_bias_act (W [N×K], an untied layer);
 // TestGemmNNBiasAct: gemm_nn_bias_act (W [K×N], a tied layer, TransW).
-func TestGemmNTBiasAct(t *testing.T) { testGemmBiasAct(t, false) }
-func TestGemmNNBiasAct(t *testing.T) { testGemmBiasAct(t, true) }
+func TestGemmNTBiasAct(t *testing.T) { testGemmBiasAct(t, false, fp32) }
+func TestGemmNNBiasAct(t *testing.T) { testGemmBiasAct(t, true, fp32) }
 
-func testGemmBiasAct(t *testing.T, tied bool) {
+// gemmPrecision is what the GEMM tests run: the fp32 kernels, or the TF32
+// tensor-core ones (tf32_test.go) with their own shapes and variants.
+type gemmPrecision struct {
+	name     string
+	shapes   [][3]int
+	variants []gemmVariant
+	// round is applied to the operands (not to the bias or beta·C) of the
+	// float64 reference: the identity for fp32, TF32 rounding for TF32.
+	round func(float32) float32
+	// cpuExtra is the error allowed on top of twice the tolerance against
+	// the reference when comparing with the fp32 CPU backend, given the
+	// element's Σ|a·b| (0 for fp32; the TF32 rounding of the operands for
+	// TF32, see tf32_test.go).
+	cpuExtra func(abs float64) float64
+}
+
+type gemmVariant struct {
+	cfg gemmCfg
+	pl  placement
+}
+
+var fp32 = gemmPrecision{name: "fp32", shapes: gemmShapes, variants: gemmVariants,
+	round: func(v float32) float32 { return v }, cpuExtra: func(float64) float64 { return 0 }}
+
+func roundAll(x []float32, round func(float32) float32) []float32 {
+	y := make([]float32, len(x))
+	for i, v := range x {
+		y[i] = round(v)
+	}
+	return y
+}
+
+func testGemmBiasAct(t *testing.T, tied bool, prec gemmPrecision) {
 	need(t)
 	cpu := newCPU(t)
-	for ci, s := range gemmShapes {
+	for ci, s := range prec.shapes {
 		M, N, K := s[0], s[1], s[2]
 		act := allActs[ci%len(allActs)]
 		withZ := act.NeedsPre() || ci%2 == 0
@@ -130,12 +159,13 @@ func testGemmBiasAct(t *testing.T, tied bool) {
 			g := newGen(seed)
 			sc := 1 / math.Sqrt(float64(K))
 			x, w, b := g.uniform(M*K, -1, 1), g.uniform(N*K, -sc, sc), g.uniform(N, -0.5, 0.5)
-			wAt := func(k, j int) float64 { return float64(w[j*K+k]) } // W [N×K]
+			xr, wr := roundAll(x, prec.round), roundAll(w, prec.round)
+			wAt := func(k, j int) float64 { return float64(wr[j*K+k]) } // W [N×K]
 			if tied {
-				wAt = func(k, j int) float64 { return float64(w[k*N+j]) } // W [K×N]
+				wAt = func(k, j int) float64 { return float64(wr[k*N+j]) } // W [K×N]
 			}
 			z, absZ := refGemm(M, N, K,
-				func(i, k int) float64 { return float64(x[i*K+k]) }, wAt,
+				func(i, k int) float64 { return float64(xr[i*K+k]) }, wAt,
 				func(i, j int) float64 { return float64(b[j]) })
 			y := make([]float64, len(z))
 			for i := range z {
@@ -148,7 +178,7 @@ func testGemmBiasAct(t *testing.T, tied bool) {
 			yTol := func(i int) float64 { return 1.13*zTol(i) + 10*eps32*math.Abs(y[i]) }
 
 			var firstY, firstZ []float32
-			for vi, v := range gemmVariants {
+			for vi, v := range prec.variants {
 				bs := newBufs(t, v.pl)
 				X, W, B := bs.in("x", x), bs.in("w", w), bs.in("b", b)
 				Y := bs.out("y", M*N)
@@ -190,9 +220,9 @@ func testGemmBiasAct(t *testing.T, tied bool) {
 			ym, zm := cpu.mat(M, N, nil), cpu.mat(M, N, nil)
 			must(t, cpu.b.Dense(ym, zm, xm, wm, bm, act, opt))
 			cy, cz := cpu.get(ym), cpu.get(zm)
-			checkTol(t, "y vs the CPU backend", firstY, to64(cy), func(i int) float64 { return 2 * yTol(i) })
+			checkTol(t, "y vs the CPU backend", firstY, to64(cy), func(i int) float64 { return 2*yTol(i) + 1.13*prec.cpuExtra(absZ[i]) })
 			if withZ {
-				checkTol(t, "z vs the CPU backend", firstZ, to64(cz), func(i int) float64 { return 2 * zTol(i) })
+				checkTol(t, "z vs the CPU backend", firstZ, to64(cz), func(i int) float64 { return 2*zTol(i) + prec.cpuExtra(absZ[i]) })
 			}
 		})
 	}
@@ -241,14 +271,14 @@ const (
 	layoutNT                   // gemm_nt: A [M×K], B [N×K]
 )
 
-func TestGemmNN(t *testing.T) { testGemmBeta(t, layoutNN) }
-func TestGemmTN(t *testing.T) { testGemmBeta(t, layoutTN) }
-func TestGemmNT(t *testing.T) { testGemmBeta(t, layoutNT) }
+func TestGemmNN(t *testing.T) { testGemmBeta(t, layoutNN, fp32) }
+func TestGemmTN(t *testing.T) { testGemmBeta(t, layoutTN, fp32) }
+func TestGemmNT(t *testing.T) { testGemmBeta(t, layoutNT, fp32) }
 
-func testGemmBeta(t *testing.T, layout gemmLayout) {
+func testGemmBeta(t *testing.T, layout gemmLayout, prec gemmPrecision) {
 	need(t)
 	cpu := newCPU(t)
-	for ci, s := range gemmShapes {
+	for ci, s := range prec.shapes {
 		M, N, K := s[0], s[1], s[2]
 		beta := betas[(ci+int(layout)/2)%len(betas)] // gemm_nt: other betas on the same shapes
 		t.Run(fmt.Sprintf("%dx%dx%d/beta=%g", M, N, K, beta), func(t *testing.T) {
@@ -262,13 +292,14 @@ func testGemmBeta(t *testing.T, layout gemmLayout) {
 			if beta != 0 {
 				c0 = g.uniform(M*N, -1, 1)
 			}
-			aAt := func(i, k int) float64 { return float64(a[i*K+k]) } // A [M×K]
+			ar, br := roundAll(a, prec.round), roundAll(b, prec.round)
+			aAt := func(i, k int) float64 { return float64(ar[i*K+k]) } // A [M×K]
 			if layout == layoutTN {
-				aAt = func(i, k int) float64 { return float64(a[k*M+i]) } // A [K×M]
+				aAt = func(i, k int) float64 { return float64(ar[k*M+i]) } // A [K×M]
 			}
-			bAt := func(k, j int) float64 { return float64(b[k*N+j]) } // B [K×N]
+			bAt := func(k, j int) float64 { return float64(br[k*N+j]) } // B [K×N]
 			if layout == layoutNT {
-				bAt = func(k, j int) float64 { return float64(b[j*K+k]) } // B [N×K]
+				bAt = func(k, j int) float64 { return float64(br[j*K+k]) } // B [N×K]
 			}
 			var extra func(i, j int) float64
 			if beta != 0 {
@@ -278,7 +309,7 @@ func testGemmBeta(t *testing.T, layout gemmLayout) {
 			tol := gemmTol(K, abs, want)
 
 			var first []float32
-			for vi, v := range gemmVariants {
+			for vi, v := range prec.variants {
 				bs := newBufs(t, v.pl)
 				A, B := bs.in("a", a), bs.in("b", b)
 				var C []float32
@@ -332,7 +363,7 @@ func testGemmBeta(t *testing.T, layout gemmLayout) {
 				must(t, cpu.b.DenseBackward(engine.Matrix{}, dw, db, dy, engine.Matrix{}, engine.Matrix{}, x, cpu.mat(M, N, nil), engine.Linear, engine.AccumulateIf(beta == 1)))
 				got = cpu.get(dw)
 			}
-			checkTol(t, "c vs the CPU backend", first, to64(got), func(i int) float64 { return 2 * tol(i) })
+			checkTol(t, "c vs the CPU backend", first, to64(got), func(i int) float64 { return 2*tol(i) + prec.cpuExtra(abs[i]) })
 		})
 	}
 }

@@ -70,6 +70,9 @@
 //   EMUGPU_SMS       multiprocessor count reported (default 132, an H100);
 //                    the Go backend's choice of 128×128 or 64×64 GEMM tiles
 //                    depends on it
+//   EMUGPU_CC        compute capability reported, MAJOR.MINOR (default 9.0,
+//                    an H100): below 8.0 the backend refuses TF32, as on a
+//                    real pre-Ampere GPU (the emulated kernels run anyway)
 //   EMUGPU_MEM       device memory in bytes (default 4 GiB), so OOM is
 //                    reachable
 //   EMUGPU_SCHEDULE  emulator schedule: 0 concurrent (a thread per CUDA
@@ -168,6 +171,14 @@ long env_long(const char* name, long def) {
   const char* v = getenv(name);
   if (!v || !*v) return def;
   return strtol(v, nullptr, 10);
+}
+
+// cc_part is the major (0) or minor (1) compute capability of EMUGPU_CC.
+int cc_part(int which) {
+  int major = 9, minor = 0;
+  const char* v = getenv("EMUGPU_CC");
+  if (v && *v && sscanf(v, "%d.%d", &major, &minor) < 1) major = 9, minor = 0;
+  return which == 0 ? major : minor;
 }
 
 bool trace() {
@@ -351,6 +362,51 @@ const Kernel kernels[] = {
          E(1, fl(prod(N, K)), 4, false, false); E(2, fl(prod(M, N)), 4, false, true))},
     {"gemm_nt_64", "pppiiif",
      RUN(emu_launch_gemm_nt_64(d, a.p(0), a.p(1), a.p(2), a.i32(3), a.i32(4), a.i32(5), a.f32(6))),
+     EXT(long long M = a.i32(3), N = a.i32(4), K = a.i32(5); E(0, fl(prod(M, K)), 4, false, false);
+         E(1, fl(prod(N, K)), 4, false, false); E(2, fl(prod(M, N)), 4, false, true))},
+    // The TF32 tensor-core GEMMs: the extents of their fp32 namesakes.
+    {"gemm_nt_bias_act_tf32", "pppppiiii",
+     RUN(emu_launch_gemm_nt_bias_act_tf32(d, a.p(0), a.p(1), a.p(2), a.p(3), a.p(4), a.i32(5), a.i32(6), a.i32(7), a.i32(8))),
+     EXT(long long M = a.i32(5), N = a.i32(6), K = a.i32(7); E(0, fl(prod(M, K)), 4, false, false);
+         E(1, fl(prod(N, K)), 4, false, false); E(2, fl(N), 4, false, false);
+         E(3, fl(prod(M, N)), 4, true, true); E(4, fl(prod(M, N)), 4, false, true))},
+    {"gemm_nn_tf32", "pppiiif",
+     RUN(emu_launch_gemm_nn_tf32(d, a.p(0), a.p(1), a.p(2), a.i32(3), a.i32(4), a.i32(5), a.f32(6))),
+     EXT(long long M = a.i32(3), N = a.i32(4), K = a.i32(5); E(0, fl(prod(M, K)), 4, false, false);
+         E(1, fl(prod(K, N)), 4, false, false); E(2, fl(prod(M, N)), 4, false, true))},
+    {"gemm_tn_tf32", "pppiiif",
+     RUN(emu_launch_gemm_tn_tf32(d, a.p(0), a.p(1), a.p(2), a.i32(3), a.i32(4), a.i32(5), a.f32(6))),
+     EXT(long long M = a.i32(3), N = a.i32(4), K = a.i32(5); E(0, fl(prod(K, M)), 4, false, false);
+         E(1, fl(prod(K, N)), 4, false, false); E(2, fl(prod(M, N)), 4, false, true))},
+    {"gemm_nn_bias_act_tf32", "pppppiiii",
+     RUN(emu_launch_gemm_nn_bias_act_tf32(d, a.p(0), a.p(1), a.p(2), a.p(3), a.p(4), a.i32(5), a.i32(6), a.i32(7), a.i32(8))),
+     EXT(long long M = a.i32(5), N = a.i32(6), K = a.i32(7); E(0, fl(prod(M, K)), 4, false, false);
+         E(1, fl(prod(N, K)), 4, false, false); E(2, fl(N), 4, false, false);
+         E(3, fl(prod(M, N)), 4, true, true); E(4, fl(prod(M, N)), 4, false, true))},
+    {"gemm_nt_tf32", "pppiiif",
+     RUN(emu_launch_gemm_nt_tf32(d, a.p(0), a.p(1), a.p(2), a.i32(3), a.i32(4), a.i32(5), a.f32(6))),
+     EXT(long long M = a.i32(3), N = a.i32(4), K = a.i32(5); E(0, fl(prod(M, K)), 4, false, false);
+         E(1, fl(prod(N, K)), 4, false, false); E(2, fl(prod(M, N)), 4, false, true))},
+    {"gemm_nt_bias_act_tf32_64", "pppppiiii",
+     RUN(emu_launch_gemm_nt_bias_act_tf32_64(d, a.p(0), a.p(1), a.p(2), a.p(3), a.p(4), a.i32(5), a.i32(6), a.i32(7), a.i32(8))),
+     EXT(long long M = a.i32(5), N = a.i32(6), K = a.i32(7); E(0, fl(prod(M, K)), 4, false, false);
+         E(1, fl(prod(N, K)), 4, false, false); E(2, fl(N), 4, false, false);
+         E(3, fl(prod(M, N)), 4, true, true); E(4, fl(prod(M, N)), 4, false, true))},
+    {"gemm_nn_tf32_64", "pppiiif",
+     RUN(emu_launch_gemm_nn_tf32_64(d, a.p(0), a.p(1), a.p(2), a.i32(3), a.i32(4), a.i32(5), a.f32(6))),
+     EXT(long long M = a.i32(3), N = a.i32(4), K = a.i32(5); E(0, fl(prod(M, K)), 4, false, false);
+         E(1, fl(prod(K, N)), 4, false, false); E(2, fl(prod(M, N)), 4, false, true))},
+    {"gemm_tn_tf32_64", "pppiiif",
+     RUN(emu_launch_gemm_tn_tf32_64(d, a.p(0), a.p(1), a.p(2), a.i32(3), a.i32(4), a.i32(5), a.f32(6))),
+     EXT(long long M = a.i32(3), N = a.i32(4), K = a.i32(5); E(0, fl(prod(K, M)), 4, false, false);
+         E(1, fl(prod(K, N)), 4, false, false); E(2, fl(prod(M, N)), 4, false, true))},
+    {"gemm_nn_bias_act_tf32_64", "pppppiiii",
+     RUN(emu_launch_gemm_nn_bias_act_tf32_64(d, a.p(0), a.p(1), a.p(2), a.p(3), a.p(4), a.i32(5), a.i32(6), a.i32(7), a.i32(8))),
+     EXT(long long M = a.i32(5), N = a.i32(6), K = a.i32(7); E(0, fl(prod(M, K)), 4, false, false);
+         E(1, fl(prod(N, K)), 4, false, false); E(2, fl(N), 4, false, false);
+         E(3, fl(prod(M, N)), 4, true, true); E(4, fl(prod(M, N)), 4, false, true))},
+    {"gemm_nt_tf32_64", "pppiiif",
+     RUN(emu_launch_gemm_nt_tf32_64(d, a.p(0), a.p(1), a.p(2), a.i32(3), a.i32(4), a.i32(5), a.f32(6))),
      EXT(long long M = a.i32(3), N = a.i32(4), K = a.i32(5); E(0, fl(prod(M, K)), 4, false, false);
          E(1, fl(prod(N, K)), 4, false, false); E(2, fl(prod(M, N)), 4, false, true))},
     // db may be null: DenseBackward without a bias gradient.
@@ -850,8 +906,8 @@ EXPORT CUresult cuDeviceGetAttribute(int* v, int attr, CUdevice d) {
     case 36: *v = 2619000; return OK;                        // memory clock (kHz)
     case 37: *v = 5120; return OK;                           // bus width
     case 38: *v = 50 << 20; return OK;                       // L2
-    case 75: *v = 9; return OK;                              // CC major
-    case 76: *v = 0; return OK;                              // CC minor
+    case 75: *v = cc_part(0); return OK;                     // CC major
+    case 76: *v = cc_part(1); return OK;                     // CC minor
     case 81: *v = 228 << 10; return OK;                      // shared per SM
     case 97: *v = 227 << 10; return OK;                      // shared per block opt-in
     default: return INVALID_VALUE;

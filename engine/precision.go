@@ -1,0 +1,64 @@
+package engine
+
+import "fmt"
+
+// Precision is the arithmetic a backend uses for the matrix products of
+// Dense and DenseBackward. Everything else (bias, activations, losses,
+// reductions, optimizer, the parameters themselves) stays fp32 in every
+// precision.
+type Precision int
+
+const (
+	// FP32: products in float32 throughout (every backend's default).
+	FP32 Precision = iota
+	// TF32: the operands of the products rounded to TF32 (10 mantissa
+	// bits, as NVIDIA's tensor cores take them), accumulated in fp32, on
+	// GPUs of compute capability ≥ 8.0. Relative error of a product of
+	// inner dimension K ≈ 2⁻¹⁰·√K of its scale (against 2⁻²⁴·√K in fp32).
+	TF32
+)
+
+var precisionNames = [...]string{"fp32", "tf32"}
+
+func (p Precision) String() string {
+	if p >= 0 && int(p) < len(precisionNames) {
+		return precisionNames[p]
+	}
+	return fmt.Sprintf("Precision(%d)", int(p))
+}
+
+// ParsePrecision parses "fp32" or "tf32" ("" is fp32).
+func ParsePrecision(s string) (Precision, error) {
+	if s == "" {
+		return FP32, nil
+	}
+	for i, n := range precisionNames {
+		if s == n {
+			return Precision(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown precision %q (want fp32 or tf32)", s)
+}
+
+// PrecisionSetter is implemented by backends that can compute their matrix
+// products in another precision than fp32 (the CUDA backend: TF32 on
+// tensor cores). Backends without it compute in fp32 only.
+type PrecisionSetter interface {
+	// SetPrecision selects the precision of later Dense and DenseBackward
+	// calls; an error (leaving the precision unchanged) when the device
+	// cannot compute in p.
+	SetPrecision(p Precision) error
+}
+
+// SetPrecision sets b's precision: nothing to do for FP32 on a backend
+// without PrecisionSetter; otherwise b.SetPrecision, or an error saying
+// that the backend computes in fp32 only.
+func SetPrecision(b Backend, p Precision) error {
+	if s, ok := b.(PrecisionSetter); ok {
+		return s.SetPrecision(p)
+	}
+	if p == FP32 {
+		return nil
+	}
+	return fmt.Errorf("--precision %s needs a GPU with tensor cores (compute capability ≥ 8.0); the %s backend computes in fp32", p, b.Info().Backend)
+}
