@@ -68,7 +68,7 @@ type TrainConfig struct {
 	KLWarmup float64 `json:"kl_warmup_epochs,omitempty"`
 
 	// Precision of the matrix products (engine.ParsePrecision): "fp32"
-	// (also ""), or "tf32" on a GPU with tensor cores. The caller applies
+	// (also ""), "tf32" or "bf16" on a GPU with tensor cores. The caller applies
 	// it to the backend (engine.SetPrecision); the trainer only records it.
 	Precision string `json:"precision,omitempty"`
 }

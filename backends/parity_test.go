@@ -77,3 +77,31 @@ func TestGPUTF32MatchesCPU(t *testing.T) {
 		})
 	}
 }
+
+// TestGPUBF16MatchesCPU: with --precision bf16 (the tensor-core kernels,
+// compute capability ≥ 8.0; skipped below), the same seed gives the CPU's
+// fp32 losses within BF16 accuracy for 50 steps, for every variant too.
+// bf16 operands (unit roundoff 2⁻⁸, 8× TF32's): products of K ≤ 37 terms
+// off by ≈ 2⁻⁸·√K of their scale, averaged over a step's loss: 1.6e-2
+// relative (TF32's 2e-3 × 8).
+func TestGPUBF16MatchesCPU(t *testing.T) {
+	gpu, cpu := devices(t)
+	if err := engine.SetPrecision(gpu, engine.BF16); err != nil {
+		t.Skipf("no BF16 on this GPU: %v", err)
+	}
+	for _, c := range []struct {
+		hidden engine.Act
+		loss   string
+	}{{engine.ReLU, "mse"}, {engine.GELU, "bce"}, {engine.Tanh, "mse"}} {
+		t.Run(c.hidden.String()+"/"+c.loss, func(t *testing.T) {
+			r := paritytest.Run{Rows: 5 * 37, Epochs: 10, Batch: 37, Hidden: c.hidden, Loss: c.loss}
+			paritytest.CloseLosses(t, r, cpu, gpu, 50, 1.6e-2)
+		})
+	}
+	for _, v := range paritytest.Variants {
+		t.Run(v.Name, func(t *testing.T) {
+			r := paritytest.Run{Rows: 4 * 37, Epochs: 5, Batch: 37, Hidden: engine.Tanh, Loss: "mse", Variant: &v}
+			paritytest.CloseLosses(t, r, cpu, gpu, 20, 1.6e-2)
+		})
+	}
+}

@@ -74,7 +74,7 @@ type Result struct {
 	PeakFraction  float64 `json:"peak_fraction,omitempty"`
 	Windows       int     `json:"windows"`
 	StepsPerWin   int     `json:"steps_per_window"`
-	// Precision of the matrix products ("tf32"; empty: fp32).
+	// Precision of the matrix products ("tf32", "bf16"; empty: fp32).
 	Precision string `json:"precision,omitempty"`
 }
 

@@ -51,6 +51,9 @@ type kernelSet struct {
 	// The TF32 tensor-core GEMMs (engine.TF32, sm_80+), 128×128 and 64×64.
 	gemmNTtf, gemmNNtf, gemmTNtf, gemmNNBiastf, gemmNTBetatf           cu.Function
 	gemmNTtf64, gemmNNtf64, gemmTNtf64, gemmNNBiastf64, gemmNTBetatf64 cu.Function
+	// The BF16 ones (engine.BF16, sm_80+), same tiles.
+	gemmNTbf, gemmNNbf, gemmTNbf, gemmNNBiasbf, gemmNTBetabf           cu.Function
+	gemmNTbf64, gemmNNbf64, gemmTNbf64, gemmNNBiasbf64, gemmNTBetabf64 cu.Function
 	actGradBias                                                        cu.Function
 	lossPartial, lossFinish, rowLoss                                   cu.Function
 	colMean, sumsqPartial, sumsqFinish                                 cu.Function
@@ -78,6 +81,10 @@ func (k *kernelSet) table() []kernelEntry {
 		{&k.gemmNNBiastf, "gemm_nn_bias_act_tf32"}, {&k.gemmNTBetatf, "gemm_nt_tf32"},
 		{&k.gemmNTtf64, "gemm_nt_bias_act_tf32_64"}, {&k.gemmNNtf64, "gemm_nn_tf32_64"}, {&k.gemmTNtf64, "gemm_tn_tf32_64"},
 		{&k.gemmNNBiastf64, "gemm_nn_bias_act_tf32_64"}, {&k.gemmNTBetatf64, "gemm_nt_tf32_64"},
+		{&k.gemmNTbf, "gemm_nt_bias_act_bf16"}, {&k.gemmNNbf, "gemm_nn_bf16"}, {&k.gemmTNbf, "gemm_tn_bf16"},
+		{&k.gemmNNBiasbf, "gemm_nn_bias_act_bf16"}, {&k.gemmNTBetabf, "gemm_nt_bf16"},
+		{&k.gemmNTbf64, "gemm_nt_bias_act_bf16_64"}, {&k.gemmNNbf64, "gemm_nn_bf16_64"}, {&k.gemmTNbf64, "gemm_tn_bf16_64"},
+		{&k.gemmNNBiasbf64, "gemm_nn_bias_act_bf16_64"}, {&k.gemmNTBetabf64, "gemm_nt_bf16_64"},
 		{&k.actGradBias, "act_grad_bias"},
 		{&k.lossPartial, "loss_grad_partial"}, {&k.lossFinish, "loss_finish"}, {&k.rowLoss, "row_loss"},
 		{&k.colMean, "col_mean"}, {&k.sumsqPartial, "sumsq_partial"}, {&k.sumsqFinish, "sumsq_finish"},
@@ -159,16 +166,16 @@ func (b *Backend) Info() engine.DeviceInfo { return b.info }
 
 // SetPrecision selects the arithmetic of Dense and DenseBackward's
 // products (engine.PrecisionSetter): engine.FP32 (the default), or
-// engine.TF32 — the tensor-core kernels of kernels/gemm_tf32.cu — which
-// needs compute capability ≥ 8.0. It applies to ops issued later (a
+// engine.TF32 / engine.BF16 — the tensor-core kernels of
+// kernels/gemm_tf32.cu — which need compute capability ≥ 8.0. It applies to ops issued later (a
 // recorded step keeps the kernels it captured).
 func (b *Backend) SetPrecision(p engine.Precision) error {
 	switch p {
 	case engine.FP32:
-	case engine.TF32:
+	case engine.TF32, engine.BF16:
 		if b.dev.Major < 8 {
-			return fmt.Errorf("--precision tf32 needs a GPU with tensor cores (compute capability ≥ 8.0); %s is sm_%d%d (compute capability %d.%d)",
-				b.dev.Name, b.dev.Major, b.dev.Minor, b.dev.Major, b.dev.Minor)
+			return fmt.Errorf("--precision %s needs a GPU with tensor cores (compute capability ≥ 8.0); %s is sm_%d%d (compute capability %d.%d)",
+				p, b.dev.Name, b.dev.Major, b.dev.Minor, b.dev.Major, b.dev.Minor)
 		}
 	default:
 		return fmt.Errorf("engine.SetPrecision: unknown precision %v", p)

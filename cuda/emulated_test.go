@@ -46,7 +46,7 @@ var emulatedTests = []string{
 	"TestConformance", "TestMatchesCPU", "TestRecordAndReplay", "TestAllocatorReusesBlocks", "TestBadDeviceIndex",
 	"TestOutOfMemoryIsAClearError",
 	"TestEmulatedDevice", "TestEmulatedOutOfMemory", "TestEmulatedLargeVectors", "TestEmulatedTraining", "TestEmulatedVariants", "TestEmulatedEncode",
-	"TestEmulatedTF32Dense", "TestEmulatedTF32Training",
+	"TestEmulatedTF32Dense", "TestEmulatedTF32Training", "TestEmulatedBF16Dense", "TestEmulatedBF16Training",
 }
 
 // unusedKernels are bound by the backend but never launched by it:
@@ -701,12 +701,22 @@ func TestEmulatedEncode(t *testing.T) {
 // TF32 (engine.TF32: the tensor-core kernels of kernels/gemm_tf32.cu, run
 // by the emulated mma.sync).
 
-// tf32Bound is the TF32 error allowed against fp32 for a product element
-// whose Σ_k |a_k·b_k| is abs: the operands rounded to 10 mantissa bits move
-// each product by at most 2⁻¹⁰·|a·b| (kernels/ABI.md), plus the two fp32
-// accumulations' errors (4·√(K+1)·2⁻²³·abs each, as enginetest's dotTol).
-func tf32Bound(abs float64, k int) float64 {
-	return 1.001*math.Ldexp(1, -10)*abs + 8*math.Sqrt(float64(k)+1)*math.Ldexp(1, -23)*abs
+// The error allowed against fp32 for a product element whose Σ_k |a_k·b_k|
+// is abs: the operands' rounding moves each product by at most rel·|a·b|
+// (kernels/ABI.md), plus the two fp32 accumulations' errors
+// (4·√(K+1)·2⁻²³·abs each, as enginetest's dotTol).
+
+// The operand rounding's worst-case relative error per product: TF32
+// (2·2⁻¹¹ + 2⁻²², unit roundoff 2⁻¹¹) and BF16 (2·2⁻⁸ + 2⁻¹⁶, unit
+// roundoff 2⁻⁸: 1.004·2⁻⁷; kernels/ABI.md).
+var (
+	tf32Rel = 1.001 * math.Ldexp(1, -10)
+	bf16Rel = 1.004 * math.Ldexp(1, -7)
+)
+
+// precBound: rel·abs plus the two fp32 accumulations' errors.
+func precBound(rel, abs float64, k int) float64 {
+	return rel*abs + 8*math.Sqrt(float64(k)+1)*math.Ldexp(1, -23)*abs
 }
 
 // TestEmulatedTF32NeedsAmpere runs with EMUGPU_CC=7.5: SetPrecision(TF32)
@@ -720,13 +730,16 @@ func TestEmulatedTF32NeedsAmpere(t *testing.T) {
 	if g.Precision() != engine.FP32 {
 		t.Errorf("precision %v after the refusal, want fp32", g.Precision())
 	}
+	if err := g.SetPrecision(engine.BF16); err == nil || !strings.Contains(err.Error(), "--precision bf16 needs") || g.Precision() != engine.FP32 {
+		t.Errorf("SetPrecision(BF16) on compute capability 7.5 = %v (precision %v), want a refusal", err, g.Precision())
+	}
 	if err := engine.SetPrecision(g, engine.FP32); err != nil {
 		t.Error(err)
 	}
 }
 
 // TestEmulatedTF32Dense is the Dense/DenseBackward conformance under TF32:
-// every output against the fp32 CPU backend within tf32Bound of each
+// every output against the fp32 CPU backend within precBound(tf32Rel) of each
 // element's Σ|a·b|, for untied and tied layers, with and without
 // accumulation, on shapes that take the 128×128 kernels (≥ EMUGPU_SMS
 // tiles) and the 64×64 ones; then every value must differ from the fp32
@@ -738,7 +751,7 @@ func TestEmulatedTF32Dense(t *testing.T) {
 	if err := g.SetPrecision(engine.TF32); err != nil {
 		t.Fatal(err)
 	}
-	tf32DenseCases(t, c, g)
+	tf32DenseCases(t, c, g, "tf32", tf32Rel)
 }
 
 // TestTF32Dense runs TestEmulatedTF32Dense's checks on a real GPU (the GPU
@@ -758,22 +771,22 @@ func TestTF32Dense(t *testing.T) {
 	}
 	c := cpu_fallback.New(0)
 	defer c.Close()
-	tf32DenseCases(t, c, g)
+	tf32DenseCases(t, c, g, "tf32", tf32Rel)
 }
 
-func tf32DenseCases(t *testing.T, c, g engine.Backend) {
+func tf32DenseCases(t *testing.T, c, g engine.Backend, prec string, rel float64) {
 	type shape struct{ B, in, out int }
 	for ci, sh := range []shape{{300, 70, 200}, {37, 33, 17}, {1, 7, 1}, {129, 257, 9}, {260, 40, 130}} {
 		for _, opt := range []engine.DenseOpt{0, engine.TransW, engine.TransW | engine.Accumulate | engine.AccumulateDX, engine.Accumulate} {
 			act := []engine.Act{engine.ReLU, engine.GELU, engine.Tanh, engine.Sigmoid, engine.Linear}[ci]
 			t.Run(fmt.Sprintf("%dx%dx%d/%s/opt%d", sh.B, sh.in, sh.out, act, opt), func(t *testing.T) {
-				tf32DenseCase(t, c, g, sh.B, sh.in, sh.out, act, opt, uint64(100+ci))
+				tf32DenseCase(t, c, g, sh.B, sh.in, sh.out, act, opt, uint64(100+ci), prec, rel)
 			})
 		}
 	}
 }
 
-func tf32DenseCase(t *testing.T, c, g engine.Backend, B, in, out int, act engine.Act, opt engine.DenseOpt, seed uint64) {
+func tf32DenseCase(t *testing.T, c, g engine.Backend, B, in, out int, act engine.Act, opt engine.DenseOpt, seed uint64, prec string, rel float64) {
 	tied := opt&engine.TransW != 0
 	x, w, bias := make([]float32, B*in), make([]float32, in*out), make([]float32, out)
 	dy, dx0, dw0, db0 := make([]float32, B*out), make([]float32, B*in), make([]float32, in*out), make([]float32, out)
@@ -893,19 +906,19 @@ func tf32DenseCase(t *testing.T, c, g engine.Backend, B, in, out int, act engine
 		bad, worst := 0, 0.0
 		for i := range w {
 			d := math.Abs(float64(w[i]) - float64(h[i]))
-			allowed := lip*tf32Bound(abs[i], k) + 1e-6*math.Abs(float64(w[i]))
+			allowed := lip*precBound(rel, abs[i], k) + 1e-6*math.Abs(float64(w[i]))
 			if !(d <= allowed) {
 				if bad < 3 {
-					t.Errorf("%s[%d]: gpu (tf32) %.8g, cpu %.8g: |diff| %.3g > %.3g", name, i, h[i], w[i], d, allowed)
+					t.Errorf("%s[%d]: gpu (%s) %.8g, cpu %.8g: |diff| %.3g > %.3g", name, i, prec, h[i], w[i], d, allowed)
 				}
 				bad++
 			}
 			worst = max(worst, d/max(abs[i], 1e-30))
 		}
 		if bad > 0 {
-			t.Errorf("%s: %d of %d values outside the TF32 tolerance", name, bad, len(w))
+			t.Errorf("%s: %d of %d values outside the %s tolerance", name, bad, len(w), prec)
 		}
-		t.Logf("%s: largest |diff|/Σ|a·b| %.3g (bound 2⁻¹⁰ = %.3g)", name, worst, math.Ldexp(1, -10))
+		t.Logf("%s: largest |diff|/Σ|a·b| %.3g (bound %.3g)", name, worst, rel)
 	}
 	check("z", absZ, in, 1)
 	check("y", absZ, in, 1.13) // act is at most 1.13-Lipschitz (GELU)
@@ -959,6 +972,76 @@ func TestEmulatedTF32Training(t *testing.T) {
 				t.Errorf("TF32 parameters differ from the CPU's by up to %g", maxDiff)
 			}
 			t.Logf("TF32 parameters within %.2g of the CPU's fp32 run", maxDiff)
+		})
+	}
+}
+
+// TestEmulatedBF16Dense: TestEmulatedTF32Dense's checks under BF16,
+// within precBound(bf16Rel) = 1.004·2⁻⁷·Σ|a·b| + fp32 accumulation.
+func TestEmulatedBF16Dense(t *testing.T) {
+	g := emulated(t)
+	c := cpu_fallback.New(1)
+	defer c.Close()
+	if err := g.SetPrecision(engine.BF16); err != nil {
+		t.Fatal(err)
+	}
+	tf32DenseCases(t, c, g, "bf16", bf16Rel)
+}
+
+// TestBF16Dense: the same on a real GPU (skips without one, or before
+// compute capability 8.0).
+func TestBF16Dense(t *testing.T) {
+	if os.Getenv(envEmulated) != "" {
+		t.Skip("the emulated GPU runs TestEmulatedBF16Dense")
+	}
+	g, err := cuda.New(0)
+	if err != nil {
+		t.Skipf("no CUDA device: %v", err)
+	}
+	defer g.Close()
+	if err := g.SetPrecision(engine.BF16); err != nil {
+		t.Skipf("no BF16: %v", err)
+	}
+	c := cpu_fallback.New(0)
+	defer c.Close()
+	tf32DenseCases(t, c, g, "bf16", bf16Rel)
+}
+
+// TestEmulatedBF16Training trains the parity model on the emulated GPU
+// under BF16 and on the CPU in fp32: every step's loss agrees within BF16
+// accuracy, and the BF16 run replayed from recorded steps equals the same
+// run op by op bitwise (the graph captured the BF16 kernels).
+func TestEmulatedBF16Training(t *testing.T) {
+	g := emulated(t)
+	c := cpu_fallback.New(1)
+	defer c.Close()
+	if err := g.SetPrecision(engine.BF16); err != nil {
+		t.Fatal(err)
+	}
+	for _, hidden := range []engine.Act{engine.ReLU, engine.Tanh} {
+		t.Run(hidden.String(), func(t *testing.T) {
+			r := paritytest.Run{Rows: 150, Epochs: 3, Batch: 37, ValSplit: 0.2, ClipNorm: 0.5, Hidden: hidden, Loss: "mse"}
+			// bf16 operands are 8× coarser than TF32 (2⁻⁸ against 2⁻¹¹
+			// unit roundoff): 1.6e-2 relative per step's loss.
+			pc, pg := paritytest.CloseLosses(t, r, c, g, 12, 1.6e-2)
+			r.NoReplay = true
+			ln, pn := r.Train(t, g)
+			if len(ln) != 12 {
+				t.Fatalf("%d steps op by op", len(ln))
+			}
+			var maxDiff float64
+			for i := range pg {
+				if math.Float32bits(pg[i]) != math.Float32bits(pn[i]) {
+					t.Fatalf("parameter %d: %v replayed, %v op by op (BF16)", i, pg[i], pn[i])
+				}
+				maxDiff = max(maxDiff, math.Abs(float64(pg[i])-float64(pc[i])))
+			}
+			// 12 Adam steps of lr 1e-3 move a parameter by ≤ 1.2e-2; bf16
+			// gradients change each step's direction more than TF32's: 8e-3.
+			if maxDiff > 8e-3 {
+				t.Errorf("BF16 parameters differ from the CPU's by up to %g", maxDiff)
+			}
+			t.Logf("BF16 parameters within %.2g of the CPU's fp32 run", maxDiff)
 		})
 	}
 }

@@ -57,6 +57,11 @@ func (b *Backend) gemm(op gemmOp, m, n int) (cu.Function, [3]uint32, [3]uint32) 
 			[...]cu.Function{k.gemmNTtf64, k.gemmNNBiastf64, k.gemmNNtf64, k.gemmTNtf64, k.gemmNTBetatf64}[op]
 		return b.gemmTF32Kernel(big, small, m, n)
 	}
+	if b.prec == engine.BF16 { // same tiles as TF32
+		big, small := [...]cu.Function{k.gemmNTbf, k.gemmNNBiasbf, k.gemmNNbf, k.gemmTNbf, k.gemmNTBetabf}[op],
+			[...]cu.Function{k.gemmNTbf64, k.gemmNNBiasbf64, k.gemmNNbf64, k.gemmTNbf64, k.gemmNTBetabf64}[op]
+		return b.gemmTF32Kernel(big, small, m, n)
+	}
 	big, small := [...]cu.Function{k.gemmNT, k.gemmNNBias, k.gemmNN, k.gemmTN, k.gemmNTBeta}[op],
 		[...]cu.Function{k.gemmNT64, k.gemmNNBias64, k.gemmNN64, k.gemmTN64, k.gemmNTBeta64}[op]
 	return b.gemmKernel(big, small, m, n)
@@ -68,7 +73,7 @@ func (b *Backend) launch(f cu.Function, grid, block [3]uint32) error {
 
 // Dense computes y = act(x·wᵀ + b) (and z = x·wᵀ + b when z is present);
 // with TransW, w is [in×out] and the product is x·w (gemm_nn_bias_act).
-// Under engine.TF32 the product runs on the tensor cores (*_tf32 kernels).
+// Under engine.TF32 / engine.BF16 the product runs on the tensor cores (*_tf32 / *_bf16 kernels).
 func (b *Backend) Dense(y, z, x, w, bias engine.Matrix, act engine.Act, opt engine.DenseOpt) error {
 	if err := engine.CheckDense(y, z, x, w, bias, act, opt); err != nil {
 		return err

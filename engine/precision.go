@@ -16,9 +16,14 @@ const (
 	// GPUs of compute capability ≥ 8.0. Relative error of a product of
 	// inner dimension K ≈ 2⁻¹⁰·√K of its scale (against 2⁻²⁴·√K in fp32).
 	TF32
+	// BF16: the operands of the products rounded to bfloat16 (7 explicit
+	// mantissa bits, to nearest even), accumulated in fp32, on GPUs of
+	// compute capability ≥ 8.0; weights, gradients and optimizer state stay
+	// fp32. Relative error ≈ 2⁻⁸·√K of a product's scale.
+	BF16
 )
 
-var precisionNames = [...]string{"fp32", "tf32"}
+var precisionNames = [...]string{"fp32", "tf32", "bf16"}
 
 func (p Precision) String() string {
 	if p >= 0 && int(p) < len(precisionNames) {
@@ -27,7 +32,7 @@ func (p Precision) String() string {
 	return fmt.Sprintf("Precision(%d)", int(p))
 }
 
-// ParsePrecision parses "fp32" or "tf32" ("" is fp32).
+// ParsePrecision parses "fp32", "tf32" or "bf16" ("" is fp32).
 func ParsePrecision(s string) (Precision, error) {
 	if s == "" {
 		return FP32, nil
@@ -37,12 +42,12 @@ func ParsePrecision(s string) (Precision, error) {
 			return Precision(i), nil
 		}
 	}
-	return 0, fmt.Errorf("unknown precision %q (want fp32 or tf32)", s)
+	return 0, fmt.Errorf("unknown precision %q (want fp32, tf32 or bf16)", s)
 }
 
 // PrecisionSetter is implemented by backends that can compute their matrix
-// products in another precision than fp32 (the CUDA backend: TF32 on
-// tensor cores). Backends without it compute in fp32 only.
+// products in another precision than fp32 (the CUDA backend: TF32 or BF16
+// on tensor cores). Backends without it compute in fp32 only.
 type PrecisionSetter interface {
 	// SetPrecision selects the precision of later Dense and DenseBackward
 	// calls; an error (leaving the precision unchanged) when the device

@@ -6,17 +6,17 @@ import (
 )
 
 func TestParsePrecision(t *testing.T) {
-	for s, want := range map[string]Precision{"": FP32, "fp32": FP32, "tf32": TF32} {
+	for s, want := range map[string]Precision{"": FP32, "fp32": FP32, "tf32": TF32, "bf16": BF16} {
 		if p, err := ParsePrecision(s); err != nil || p != want {
 			t.Errorf("ParsePrecision(%q) = %v, %v", s, p, err)
 		}
 	}
-	for _, s := range []string{"bf16", "TF32x", "fp16"} {
+	for _, s := range []string{"BF16x", "TF32x", "fp16"} {
 		if _, err := ParsePrecision(s); err == nil {
 			t.Errorf("ParsePrecision(%q) succeeded", s)
 		}
 	}
-	if TF32.String() != "tf32" || FP32.String() != "fp32" || !strings.Contains(Precision(7).String(), "7") {
+	if TF32.String() != "tf32" || BF16.String() != "bf16" || FP32.String() != "fp32" || !strings.Contains(Precision(7).String(), "7") {
 		t.Error("Precision.String")
 	}
 }

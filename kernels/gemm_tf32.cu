@@ -1,4 +1,7 @@
-// TF32 tensor-core GEMMs (engine.TF32, `--precision tf32`): the products of
+// Tensor-core GEMMs, TF32 (engine.TF32, `--precision tf32`) and BF16
+// (engine.BF16, `--precision bf16`, PrecBF16 and the *_bf16 kernels at the
+// end: the same tile code with mma.m16n8k16 .bf16 and cvt.rn.bf16x2.f32,
+// see ABI.md). The TF32 kernels compute the products of
 // gemm.cu — Dense forward Z = X·op(W) + b, Y = act(Z), and C = op(A)·op(B) +
 // beta·C — on the tensor cores with
 //
@@ -43,10 +46,18 @@
 // activation (act_forward, common.cuh) as gemm.cu's Dense epilogue, or
 // beta·C.
 //
-// Determinism: every C element is the same chain of mma steps over k8 chunks
-// in order (the zero-filled tail adds exact zeros), whatever the tile
-// configuration and load path, so the 128×128 and 64×64 kernels give
-// bitwise the same results; run to run too (no atomics, no split-K).
+// BF16 (PrecBF16): the tiles hold each operand rounded to bf16 (as an fp32
+// word, so the layouts above are shared), one m16n8k16 step per K tile;
+// fragment register r packs the elements at k and k+1 (PTX ISA §9.7.14.5.8,
+// .bf16): a0 = {A(r0+g, k0+2t), A(r0+g, k0+2t+1)}, a1 rows +8, a2/a3 k +8;
+// b0 = {B(k0+2t, n0+g), B(k0+2t+1, n0+g)}, b1 k +8 (lower k in the lower
+// half); C/D as above.
+//
+// Determinism: every C element is the same chain of mma steps over k8 (TF32)
+// or k16 (BF16) chunks in order (the zero-filled tail adds exact zeros),
+// whatever the tile configuration and load path, so the 128×128 and 64×64
+// kernels give bitwise the same results; run to run too (no atomics, no
+// split-K).
 #pragma once
 
 #include "common.cuh"
@@ -98,44 +109,123 @@ __device__ __forceinline__ void mma_tf32_tile(float (&acc)[MI][NI][4], const uns
 #endif
 }
 
+// bf16_round2 is cvt.rn.bf16x2.f32 d, hi, lo: both rounded to bf16 (7
+// stored mantissa bits, 8 significant; to nearest, ties to even), hi in the
+// upper half of d, lo in the lower.
+__device__ __forceinline__ unsigned int bf16_round2(float hi, float lo) {
+#if defined(AEGPU_EMULATOR)
+  return emu::cvt_rn_bf16x2(hi, lo);
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  unsigned int r;
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+  return r;
+#else
+  __trap();
+  return 0u;
+#endif
+}
+
+// mma_bf16_tile: as mma_tf32_tile with mma.sync.m16n8k16 BF16 (each .b32
+// register two bf16, the lower half the element of lower k).
+template <int MI, int NI>
+__device__ __forceinline__ void mma_bf16_tile(float (&acc)[MI][NI][4], const unsigned int (&a)[MI][4],
+                                              const unsigned int (&b)[NI][2]) {
+#if defined(AEGPU_EMULATOR)
+  emu::mma_m16n8k16_bf16_tile<MI, NI>(acc, a, b);
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#pragma unroll
+  for (int i = 0; i < MI; ++i)
+#pragma unroll
+    for (int j = 0; j < NI; ++j)
+      asm volatile(
+          "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+          "{%0, %1, %2, %3};\n"
+          : "+f"(acc[i][j][0]), "+f"(acc[i][j][1]), "+f"(acc[i][j][2]), "+f"(acc[i][j][3])
+          : "r"(a[i][0]), "r"(a[i][1]), "r"(a[i][2]), "r"(a[i][3]), "r"(b[j][0]), "r"(b[j][1]));
+#else
+  __trap();
+#endif
+}
+
+// The operand precisions of the tensor-core GEMMs: what the shared-memory
+// tiles hold (fp32 words whose value is the rounded operand), how a
+// fragment register is read from a tile, and the mma. KSTEP: k of one mma;
+// EPR: operand elements per .b32 register (consecutive k).
+struct PrecTF32 {
+  static constexpr int KSTEP = 8, EPR = 1;
+  __device__ __forceinline__ static float4 convert4(float x0, float x1, float x2, float x3) {
+    return make_float4(__uint_as_float(tf32_round(x0)), __uint_as_float(tf32_round(x1)),
+                       __uint_as_float(tf32_round(x2)), __uint_as_float(tf32_round(x3)));
+  }
+  template <class T>
+  __device__ __forceinline__ static unsigned int frag(const float* s, int r, int k) {
+    return __float_as_uint(s[T::at(r, k)]);
+  }
+  template <int MI, int NI>
+  __device__ __forceinline__ static void mma(float (&acc)[MI][NI][4], const unsigned int (&a)[MI][4],
+                                             const unsigned int (&b)[NI][2]) {
+    mma_tf32_tile<MI, NI>(acc, a, b);
+  }
+};
+
+// BF16: a tile word is its bf16 in the upper half, zeros below (exactly the
+// bf16 value as an fp32); a register packs (r, k) low and (r, k+1) high.
+struct PrecBF16 {
+  static constexpr int KSTEP = 16, EPR = 2;
+  __device__ __forceinline__ static float4 convert4(float x0, float x1, float x2, float x3) {
+    const unsigned int p01 = bf16_round2(x1, x0), p23 = bf16_round2(x3, x2);
+    return make_float4(__uint_as_float(p01 << 16), __uint_as_float(p01 & 0xFFFF0000u),
+                       __uint_as_float(p23 << 16), __uint_as_float(p23 & 0xFFFF0000u));
+  }
+  template <class T>
+  __device__ __forceinline__ static unsigned int frag(const float* s, int r, int k) {
+    const unsigned int lo = __float_as_uint(s[T::at(r, k)]), hi = __float_as_uint(s[T::at(r, k + 1)]);
+    return (hi & 0xFFFF0000u) | (lo >> 16);
+  }
+  template <int MI, int NI>
+  __device__ __forceinline__ static void mma(float (&acc)[MI][NI][4], const unsigned int (&a)[MI][4],
+                                             const unsigned int (&b)[NI][2]) {
+    mma_bf16_tile<MI, NI>(acc, a, b);
+  }
+};
+
 // One operand tile in shared memory (see the header comment): KC, the
 // source is [rows×K] and the tile S[r][k]; else [K×rows] and S[k][r].
 template <int ROWS, bool KC>
-struct Tf32Tile {
+struct TcTile {
   static constexpr int BK = GEMM_TF32_BK;
   static constexpr int LD = KC ? BK + 4 : ROWS + 8;
   static constexpr int SIZE = KC ? ROWS * LD : BK * LD;
   __device__ __forceinline__ static int at(int r, int k) { return KC ? r * LD + k : k * LD + r; }
 
   // store converts the registers of a TileLoad (its float4 groups, see
-  // gemm.cu) to TF32 and writes them as float4s.
-  template <int THREADS>
+  // gemm.cu) to the precision P's operand values (P::convert4) and writes
+  // them as float4s.
+  template <class P, int THREADS>
   __device__ __forceinline__ static void store(const TileLoad<ROWS, BK, THREADS, KC>& l, float* S, int tid) {
     typedef TileLoad<ROWS, BK, THREADS, KC> L;
 #pragma unroll
     for (int p = 0; p < L::PER; ++p) {
       const int f = tid + p * THREADS;
       const int off = KC ? at(f / (BK / 4), (f % (BK / 4)) * 4) : at((f % (ROWS / 4)) * 4, f / (ROWS / 4));
-      *reinterpret_cast<float4*>(&S[off]) =
-          make_float4(__uint_as_float(tf32_round(l.v[4 * p + 0])), __uint_as_float(tf32_round(l.v[4 * p + 1])),
-                      __uint_as_float(tf32_round(l.v[4 * p + 2])), __uint_as_float(tf32_round(l.v[4 * p + 3])));
+      *reinterpret_cast<float4*>(&S[off]) = P::convert4(l.v[4 * p + 0], l.v[4 * p + 1], l.v[4 * p + 2], l.v[4 * p + 3]);
     }
   }
 };
 
 // The block's shape: BM×BN tile, WM×WN warps.
 template <int BM, int BN, int WM, int WN>
-struct Tf32Shape {
+struct TcShape {
   static constexpr int THREADS = 32 * WM * WN;
   static constexpr int WTM = BM / WM, WTN = BN / WN;  // a warp's sub-tile
   static constexpr int MI = WTM / 16, NI = WTN / 8;   // its mma tiles
   static constexpr int STAGE_ROWS = 16 * WM;          // epilogue: rows per pass
   static constexpr int STAGE_LD = BN + 8;             // conflict-free float2 stores of c0,c1 / c2,c3
   static_assert(WTM % 16 == 0 && WTN % 8 == 0, "warp tile must be whole mma tiles");
-  static constexpr int ASIZE = Tf32Tile<BM, true>::SIZE > Tf32Tile<BM, false>::SIZE ? Tf32Tile<BM, true>::SIZE
-                                                                                     : Tf32Tile<BM, false>::SIZE;
-  static constexpr int BSIZE = Tf32Tile<BN, true>::SIZE > Tf32Tile<BN, false>::SIZE ? Tf32Tile<BN, true>::SIZE
-                                                                                     : Tf32Tile<BN, false>::SIZE;
+  static constexpr int ASIZE = TcTile<BM, true>::SIZE > TcTile<BM, false>::SIZE ? TcTile<BM, true>::SIZE
+                                                                                     : TcTile<BM, false>::SIZE;
+  static constexpr int BSIZE = TcTile<BN, true>::SIZE > TcTile<BN, false>::SIZE ? TcTile<BN, true>::SIZE
+                                                                                     : TcTile<BN, false>::SIZE;
   static_assert(STAGE_ROWS * STAGE_LD <= 2 * (ASIZE + BSIZE), "epilogue staging must fit in the tiles");
 };
 
@@ -143,23 +233,23 @@ struct Tf32Shape {
 // GemmSmem in gemm.cu): two buffers of each operand tile, sized for either
 // layout; the epilogue reuses the whole of it as its staging area.
 template <int BM, int BN, int WM, int WN>
-struct Tf32Smem {
-  float s[2 * (Tf32Shape<BM, BN, WM, WN>::ASIZE + Tf32Shape<BM, BN, WM, WN>::BSIZE)];
+struct TcSmem {
+  float s[2 * (TcShape<BM, BN, WM, WN>::ASIZE + TcShape<BM, BN, WM, WN>::BSIZE)];
 };
 
-// tf32_mainloop accumulates the block's tile at (m0, n0): acc[i][j][e] is
+// tc_mainloop accumulates the block's tile at (m0, n0): acc[i][j][e] is
 // element e (c_e of the fragment layout) of the warp's mma tile (i, j).
 // A(i, k) = A[i·lda + k] when A_KC, else A[k·lda + i]; B(k, j) = B[j·ldb + k]
 // when B_KC, else B[k·ldb + j]. Every thread executes every barrier; it ends
 // with one, after which the shared memory is free.
-template <int BM, int BN, int WM, int WN, bool A_KC, bool B_KC>
-__device__ __forceinline__ void tf32_mainloop(const float* __restrict__ A, int lda, const float* __restrict__ B,
+template <class P, int BM, int BN, int WM, int WN, bool A_KC, bool B_KC>
+__device__ __forceinline__ void tc_mainloop(const float* __restrict__ A, int lda, const float* __restrict__ B,
                                               int ldb, int M, int N, int K, int m0, int n0,
-                                              float (&acc)[Tf32Shape<BM, BN, WM, WN>::MI][Tf32Shape<BM, BN, WM, WN>::NI][4],
+                                              float (&acc)[TcShape<BM, BN, WM, WN>::MI][TcShape<BM, BN, WM, WN>::NI][4],
                                               float* smem) {
-  typedef Tf32Shape<BM, BN, WM, WN> S;
-  typedef Tf32Tile<BM, A_KC> TA;
-  typedef Tf32Tile<BN, B_KC> TB;
+  typedef TcShape<BM, BN, WM, WN> S;
+  typedef TcTile<BM, A_KC> TA;
+  typedef TcTile<BN, B_KC> TB;
   constexpr int BK = GEMM_TF32_BK;
   const int tid = (int)threadIdx.x;
   const int warp = tid / 32, lane = tid % 32;
@@ -187,8 +277,8 @@ __device__ __forceinline__ void tf32_mainloop(const float* __restrict__ A, int l
     const bool fullK = BK <= K;
     la.load(A, lda, m0, 0, M, K, alignA && fullM && fullK, tid);
     lb.load(B, ldb, n0, 0, N, K, alignB && fullN && fullK, tid);
-    TA::template store<S::THREADS>(la, smem, tid);
-    TB::template store<S::THREADS>(lb, Bsm, tid);
+    TA::template store<P, S::THREADS>(la, smem, tid);
+    TB::template store<P, S::THREADS>(lb, Bsm, tid);
   }
   __syncthreads();
 
@@ -204,44 +294,49 @@ __device__ __forceinline__ void tf32_mainloop(const float* __restrict__ A, int l
     const float* as = smem + cur * S::ASIZE;
     const float* bs = Bsm + cur * S::BSIZE;
 #pragma unroll
-    for (int ks = 0; ks < BK; ks += 8) {
+    for (int ks = 0; ks < BK; ks += P::KSTEP) {
+      // Register r of the A fragment: rows +8·(r & 1), k +KSTEP/2·(r >> 1);
+      // of the B fragment: k +KSTEP/2·r; within each, lane (g, t) holds
+      // row/column g, k = P::EPR·t (+1) (see the header comment).
+      constexpr int KH = P::KSTEP / 2;
+      const int kt0 = ks + P::EPR * t;
       unsigned int a[S::MI][4], b[S::NI][2];
 #pragma unroll
       for (int i = 0; i < S::MI; ++i) {
         const int r = wr + 16 * i + g;
-        a[i][0] = __float_as_uint(as[TA::at(r, ks + t)]);
-        a[i][1] = __float_as_uint(as[TA::at(r + 8, ks + t)]);
-        a[i][2] = __float_as_uint(as[TA::at(r, ks + t + 4)]);
-        a[i][3] = __float_as_uint(as[TA::at(r + 8, ks + t + 4)]);
+        a[i][0] = P::template frag<TA>(as, r, kt0);
+        a[i][1] = P::template frag<TA>(as, r + 8, kt0);
+        a[i][2] = P::template frag<TA>(as, r, kt0 + KH);
+        a[i][3] = P::template frag<TA>(as, r + 8, kt0 + KH);
       }
 #pragma unroll
       for (int j = 0; j < S::NI; ++j) {
         const int c = wc + 8 * j + g;
-        b[j][0] = __float_as_uint(bs[TB::at(c, ks + t)]);
-        b[j][1] = __float_as_uint(bs[TB::at(c, ks + t + 4)]);
+        b[j][0] = P::template frag<TB>(bs, c, kt0);
+        b[j][1] = P::template frag<TB>(bs, c, kt0 + KH);
       }
-      mma_tf32_tile<S::MI, S::NI>(acc, a, b);
+      P::template mma<S::MI, S::NI>(acc, a, b);
     }
     if (more) {
       // The other buffers were last read in iteration kt−1, which every
       // thread finished before the barrier that ended it.
-      TA::template store<S::THREADS>(la, smem + (cur ^ 1) * S::ASIZE, tid);
-      TB::template store<S::THREADS>(lb, Bsm + (cur ^ 1) * S::BSIZE, tid);
+      TA::template store<P, S::THREADS>(la, smem + (cur ^ 1) * S::ASIZE, tid);
+      TB::template store<P, S::THREADS>(lb, Bsm + (cur ^ 1) * S::BSIZE, tid);
     }
     __syncthreads();
   }
 }
 
-// tf32_epilogue writes the accumulators through the staging area, one mma
+// tc_epilogue writes the accumulators through the staging area, one mma
 // row slot i at a time: the block's rows  wm·WTM + 16·i + (0…15)  for every
 // warp row wm go to stage[16·wm + rr][col]; then all threads sweep the
 // stage row-major, calling op(r, c, v) for each element inside the matrix
 // (consecutive threads, consecutive columns).
 template <int BM, int BN, int WM, int WN, class Op>
-__device__ __forceinline__ void tf32_epilogue(
-    const float (&acc)[Tf32Shape<BM, BN, WM, WN>::MI][Tf32Shape<BM, BN, WM, WN>::NI][4], float* stage, int M, int N,
+__device__ __forceinline__ void tc_epilogue(
+    const float (&acc)[TcShape<BM, BN, WM, WN>::MI][TcShape<BM, BN, WM, WN>::NI][4], float* stage, int M, int N,
     int m0, int n0, const Op& op) {
-  typedef Tf32Shape<BM, BN, WM, WN> S;
+  typedef TcShape<BM, BN, WM, WN> S;
   const int tid = (int)threadIdx.x;
   const int warp = tid / 32, lane = tid % 32;
   const int g = lane >> 2, t = lane & 3;
@@ -268,7 +363,7 @@ __device__ __forceinline__ void tf32_epilogue(
 
 // The Dense epilogue's element: z = v + b[c] to Z (when non-null), act(z) to Y.
 template <int ACT>
-struct Tf32DenseOp {
+struct TcDenseOp {
   const float* bias;
   float* Z;
   float* Y;
@@ -282,7 +377,7 @@ struct Tf32DenseOp {
 };
 
 // C = v + beta·C (beta 0: C not read), as gemm.cu's gemm_beta_body.
-struct Tf32BetaOp {
+struct TcBetaOp {
   float* C;
   int N;
   float beta;
@@ -295,49 +390,49 @@ struct Tf32BetaOp {
 
 // Dense forward on the tensor cores: Z = X·op(W) + b, Y = act(Z); W_KC: W
 // [N×K] (gemm_nt_bias_act_tf32), else W [K×N] (gemm_nn_bias_act_tf32).
-template <int BM, int BN, int WM, int WN, bool W_KC>
-__device__ __forceinline__ void gemm_tf32_bias_act_body(const float* __restrict__ X, const float* __restrict__ W,
+template <class P, int BM, int BN, int WM, int WN, bool W_KC>
+__device__ __forceinline__ void gemm_tc_bias_act_body(const float* __restrict__ X, const float* __restrict__ W,
                                                         const float* __restrict__ bias, float* __restrict__ Z,
                                                         float* __restrict__ Y, int M, int N, int K, int act,
                                                         float* smem) {
-  typedef Tf32Shape<BM, BN, WM, WN> S;
+  typedef TcShape<BM, BN, WM, WN> S;
   gemm_check_block(S::THREADS);
   const int m0 = (int)blockIdx.y * BM, n0 = (int)blockIdx.x * BN;
   float acc[S::MI][S::NI][4];
-  tf32_mainloop<BM, BN, WM, WN, true, W_KC>(X, K, W, W_KC ? K : N, M, N, K, m0, n0, acc, smem);
+  tc_mainloop<P, BM, BN, WM, WN, true, W_KC>(X, K, W, W_KC ? K : N, M, N, K, m0, n0, acc, smem);
   switch (act) {  // outside the epilogue's loops
     case ACT_RELU:
-      tf32_epilogue<BM, BN, WM, WN>(acc, smem, M, N, m0, n0, Tf32DenseOp<ACT_RELU>{bias, Z, Y, N});
+      tc_epilogue<BM, BN, WM, WN>(acc, smem, M, N, m0, n0, TcDenseOp<ACT_RELU>{bias, Z, Y, N});
       break;
     case ACT_LEAKY_RELU:
-      tf32_epilogue<BM, BN, WM, WN>(acc, smem, M, N, m0, n0, Tf32DenseOp<ACT_LEAKY_RELU>{bias, Z, Y, N});
+      tc_epilogue<BM, BN, WM, WN>(acc, smem, M, N, m0, n0, TcDenseOp<ACT_LEAKY_RELU>{bias, Z, Y, N});
       break;
     case ACT_TANH:
-      tf32_epilogue<BM, BN, WM, WN>(acc, smem, M, N, m0, n0, Tf32DenseOp<ACT_TANH>{bias, Z, Y, N});
+      tc_epilogue<BM, BN, WM, WN>(acc, smem, M, N, m0, n0, TcDenseOp<ACT_TANH>{bias, Z, Y, N});
       break;
     case ACT_SIGMOID:
-      tf32_epilogue<BM, BN, WM, WN>(acc, smem, M, N, m0, n0, Tf32DenseOp<ACT_SIGMOID>{bias, Z, Y, N});
+      tc_epilogue<BM, BN, WM, WN>(acc, smem, M, N, m0, n0, TcDenseOp<ACT_SIGMOID>{bias, Z, Y, N});
       break;
     case ACT_GELU:
-      tf32_epilogue<BM, BN, WM, WN>(acc, smem, M, N, m0, n0, Tf32DenseOp<ACT_GELU>{bias, Z, Y, N});
+      tc_epilogue<BM, BN, WM, WN>(acc, smem, M, N, m0, n0, TcDenseOp<ACT_GELU>{bias, Z, Y, N});
       break;
     default:
-      tf32_epilogue<BM, BN, WM, WN>(acc, smem, M, N, m0, n0, Tf32DenseOp<ACT_LINEAR>{bias, Z, Y, N});
+      tc_epilogue<BM, BN, WM, WN>(acc, smem, M, N, m0, n0, TcDenseOp<ACT_LINEAR>{bias, Z, Y, N});
       break;
   }
 }
 
 // C = op(A)·op(B) + beta·C on the tensor cores (layouts as gemm_beta_body).
-template <int BM, int BN, int WM, int WN, bool A_KC, bool B_KC>
-__device__ __forceinline__ void gemm_tf32_beta_body(const float* __restrict__ A, const float* __restrict__ B,
+template <class P, int BM, int BN, int WM, int WN, bool A_KC, bool B_KC>
+__device__ __forceinline__ void gemm_tc_beta_body(const float* __restrict__ A, const float* __restrict__ B,
                                                     float* __restrict__ C, int M, int N, int K, float beta,
                                                     float* smem) {
-  typedef Tf32Shape<BM, BN, WM, WN> S;
+  typedef TcShape<BM, BN, WM, WN> S;
   gemm_check_block(S::THREADS);
   const int m0 = (int)blockIdx.y * BM, n0 = (int)blockIdx.x * BN;
   float acc[S::MI][S::NI][4];
-  tf32_mainloop<BM, BN, WM, WN, A_KC, B_KC>(A, A_KC ? K : M, B, B_KC ? K : N, M, N, K, m0, n0, acc, smem);
-  tf32_epilogue<BM, BN, WM, WN>(acc, smem, M, N, m0, n0, Tf32BetaOp{C, N, beta});
+  tc_mainloop<P, BM, BN, WM, WN, A_KC, B_KC>(A, A_KC ? K : M, B, B_KC ? K : N, M, N, K, m0, n0, acc, smem);
+  tc_epilogue<BM, BN, WM, WN>(acc, smem, M, N, m0, n0, TcBetaOp{C, N, beta});
 }
 
 // ---------------------------------------------------------------------------
@@ -350,37 +445,43 @@ __device__ __forceinline__ void gemm_tf32_beta_body(const float* __restrict__ A,
 static_assert(GEMM_TF32_THREADS == 32 * GEMM_TF32_WARPS_M * GEMM_TF32_WARPS_N, "GEMM_TF32_THREADS");
 static_assert(GEMM_TF32X64_THREADS == 32 * GEMM_TF32X64_WARPS_M * GEMM_TF32X64_WARPS_N, "GEMM_TF32X64_THREADS");
 
-#define DEFINE_GEMM_TF32_BIAS_ACT(name, CFG, W_KC)                                                          \
+#define DEFINE_GEMM_TC_BIAS_ACT(name, P, CFG, W_KC)                                                         \
   extern "C" __global__ void __launch_bounds__(CFG##_THREADS, 2)                                           \
   name(const float* __restrict__ X, const float* __restrict__ W, const float* __restrict__ b,               \
        float* __restrict__ Z, float* __restrict__ Y, int M, int N, int K, int act) {                        \
     if (AEGPU_HAS_TF32) {                                                                                   \
-      __shared__ __align__(16) Tf32Smem<GEMM_TF32_CFG(CFG)> sm;                                            \
-      gemm_tf32_bias_act_body<GEMM_TF32_CFG(CFG), W_KC>(X, W, b, Z, Y, M, N, K, act, sm.s);                \
+      __shared__ __align__(16) TcSmem<GEMM_TF32_CFG(CFG)> sm;                                              \
+      gemm_tc_bias_act_body<P, GEMM_TF32_CFG(CFG), W_KC>(X, W, b, Z, Y, M, N, K, act, sm.s);               \
     } else {                                                                                                \
       __trap();                                                                                             \
     }                                                                                                       \
   }
 
-#define DEFINE_GEMM_TF32_BETA(name, CFG, A_KC, B_KC)                                                        \
+#define DEFINE_GEMM_TC_BETA(name, P, CFG, A_KC, B_KC)                                                       \
   extern "C" __global__ void __launch_bounds__(CFG##_THREADS, 2)                                           \
   name(const float* __restrict__ A, const float* __restrict__ B, float* __restrict__ C, int M, int N, int K, \
        float beta) {                                                                                        \
     if (AEGPU_HAS_TF32) {                                                                                   \
-      __shared__ __align__(16) Tf32Smem<GEMM_TF32_CFG(CFG)> sm;                                            \
-      gemm_tf32_beta_body<GEMM_TF32_CFG(CFG), A_KC, B_KC>(A, B, C, M, N, K, beta, sm.s);                   \
+      __shared__ __align__(16) TcSmem<GEMM_TF32_CFG(CFG)> sm;                                              \
+      gemm_tc_beta_body<P, GEMM_TF32_CFG(CFG), A_KC, B_KC>(A, B, C, M, N, K, beta, sm.s);                  \
     } else {                                                                                                \
       __trap();                                                                                             \
     }                                                                                                       \
   }
 
-DEFINE_GEMM_TF32_BIAS_ACT(gemm_nt_bias_act_tf32, GEMM_TF32, true)
-DEFINE_GEMM_TF32_BETA(gemm_nn_tf32, GEMM_TF32, true, false)
-DEFINE_GEMM_TF32_BETA(gemm_tn_tf32, GEMM_TF32, false, false)
-DEFINE_GEMM_TF32_BIAS_ACT(gemm_nn_bias_act_tf32, GEMM_TF32, false)
-DEFINE_GEMM_TF32_BETA(gemm_nt_tf32, GEMM_TF32, true, true)
-DEFINE_GEMM_TF32_BIAS_ACT(gemm_nt_bias_act_tf32_64, GEMM_TF32X64, true)
-DEFINE_GEMM_TF32_BETA(gemm_nn_tf32_64, GEMM_TF32X64, true, false)
-DEFINE_GEMM_TF32_BETA(gemm_tn_tf32_64, GEMM_TF32X64, false, false)
-DEFINE_GEMM_TF32_BIAS_ACT(gemm_nn_bias_act_tf32_64, GEMM_TF32X64, false)
-DEFINE_GEMM_TF32_BETA(gemm_nt_tf32_64, GEMM_TF32X64, true, true)
+// The five shapes at both tiles, in precision P: suffix _tf32 / _bf16 and
+// _tf32_64 / _bf16_64.
+#define DEFINE_GEMM_TC_ALL(P, SUF)                                                    \
+  DEFINE_GEMM_TC_BIAS_ACT(gemm_nt_bias_act_##SUF, P, GEMM_TF32, true)                 \
+  DEFINE_GEMM_TC_BETA(gemm_nn_##SUF, P, GEMM_TF32, true, false)                       \
+  DEFINE_GEMM_TC_BETA(gemm_tn_##SUF, P, GEMM_TF32, false, false)                      \
+  DEFINE_GEMM_TC_BIAS_ACT(gemm_nn_bias_act_##SUF, P, GEMM_TF32, false)                \
+  DEFINE_GEMM_TC_BETA(gemm_nt_##SUF, P, GEMM_TF32, true, true)                        \
+  DEFINE_GEMM_TC_BIAS_ACT(gemm_nt_bias_act_##SUF##_64, P, GEMM_TF32X64, true)         \
+  DEFINE_GEMM_TC_BETA(gemm_nn_##SUF##_64, P, GEMM_TF32X64, true, false)               \
+  DEFINE_GEMM_TC_BETA(gemm_tn_##SUF##_64, P, GEMM_TF32X64, false, false)              \
+  DEFINE_GEMM_TC_BIAS_ACT(gemm_nn_bias_act_##SUF##_64, P, GEMM_TF32X64, false)        \
+  DEFINE_GEMM_TC_BETA(gemm_nt_##SUF##_64, P, GEMM_TF32X64, true, true)
+
+DEFINE_GEMM_TC_ALL(PrecTF32, tf32)
+DEFINE_GEMM_TC_ALL(PrecBF16, bf16)

@@ -114,6 +114,8 @@ var Names = []string{
 	"gemm_nn_bias_act", "gemm_nn_bias_act_64", "gemm_nt", "gemm_nt_64",
 	"gemm_nt_bias_act_tf32", "gemm_nn_tf32", "gemm_tn_tf32", "gemm_nn_bias_act_tf32", "gemm_nt_tf32",
 	"gemm_nt_bias_act_tf32_64", "gemm_nn_tf32_64", "gemm_tn_tf32_64", "gemm_nn_bias_act_tf32_64", "gemm_nt_tf32_64",
+	"gemm_nt_bias_act_bf16", "gemm_nn_bf16", "gemm_tn_bf16", "gemm_nn_bias_act_bf16", "gemm_nt_bf16",
+	"gemm_nt_bias_act_bf16_64", "gemm_nn_bf16_64", "gemm_tn_bf16_64", "gemm_nn_bias_act_bf16_64", "gemm_nt_bf16_64",
 	"act_grad_bias",
 	"loss_grad_partial", "loss_finish", "row_loss", "col_mean",
 	"sumsq_partial", "sumsq_finish", "clip_scale",

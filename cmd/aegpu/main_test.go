@@ -161,7 +161,7 @@ func TestImagesGrid(t *testing.T) {
 	}
 }
 
-// --precision: tf32 is refused on the CPU with the reason, before anything
+// --precision: tf32 and bf16 are refused on the CPU with the reason, before anything
 // is written; fp32 is recorded in config.json; a bad value is an error.
 func TestTrainPrecision(t *testing.T) {
 	dir := t.TempDir()
@@ -176,8 +176,11 @@ func TestTrainPrecision(t *testing.T) {
 	if _, err := os.Stat(model); err == nil {
 		t.Error("the refused run wrote its model directory")
 	}
-	if _, err := run(t, append(args, "--precision", "bf16")...); err == nil || !strings.Contains(err.Error(), "unknown precision") {
-		t.Errorf("train --precision bf16: %v", err)
+	if _, err := run(t, append(args, "--precision", "bf16")...); err == nil || !strings.Contains(err.Error(), "--precision bf16 needs a GPU with tensor cores") {
+		t.Errorf("train --precision bf16 on the CPU: %v", err)
+	}
+	if _, err := run(t, append(args, "--precision", "fp16")...); err == nil || !strings.Contains(err.Error(), "unknown precision") {
+		t.Errorf("train --precision fp16: %v", err)
 	}
 	if _, err := run(t, append(args, "--precision", "fp32")...); err != nil {
 		t.Fatal(err)

@@ -70,7 +70,7 @@ Examples:
 			&cli.IntFlag{Name: "step-size", Value: d.StepSize, Usage: "epochs between decays of the step schedule"},
 			&cli.Float64Flag{Name: "gamma", Value: d.Gamma, Usage: "decay factor of the step schedule"},
 			&cli.Float64Flag{Name: "clip-norm", Usage: "clip the global gradient norm to this value (0: off)"},
-			&cli.StringFlag{Name: "precision", Usage: "arithmetic of the matrix products: fp32 (default), or tf32 on a GPU with tensor cores (compute capability ≥ 8.0): operands rounded to 10 mantissa bits, fp32 accumulation and weights; recorded in config.json (a resumed run keeps its precision unless this is given)"},
+			&cli.StringFlag{Name: "precision", Usage: "arithmetic of the matrix products: fp32 (default), or tf32 / bf16 on a GPU with tensor cores (compute capability ≥ 8.0): operands rounded to 10 (tf32) or 7 (bf16) mantissa bits, fp32 accumulation, weights, gradients and optimizer; recorded in config.json (a resumed run keeps its precision unless this is given)"},
 			&cli.Uint64Flag{Name: "seed", Value: d.Seed, Usage: "seed of every random choice (init, split, shuffling); same seed, same run"},
 			&cli.Float64Flag{Name: "val-split", Value: d.ValSplit, Usage: "fraction of rows held out for validation (0: none)"},
 			&cli.IntFlag{Name: "patience", Usage: "stop after this many epochs without a better validation loss, keeping the best weights (0: off)"},
@@ -278,7 +278,7 @@ func newTrainRun(c *cli.Context, data *dataset.Table, source string, b engine.Ba
 
 // applyPrecision sets the backend's precision from a --precision value
 // (engine.SetPrecision: the CPU backend, or a GPU before compute capability
-// 8.0, refuses tf32 with the reason).
+// 8.0, refuses tf32 and bf16 with the reason).
 func applyPrecision(b engine.Backend, s string, rep *reporter) error {
 	p, err := engine.ParsePrecision(s)
 	if err != nil {

@@ -785,3 +785,136 @@ inline void mma_m16n8k8_tf32_tile(float (&acc)[MI][NI][4], const uint32_t (&a)[M
 }
 
 }  // namespace emu
+
+// ---------------------------------------------------------------------------
+// Tensor cores, BF16 (sm_80+): the instructions of the BF16 GEMMs
+// (kernels/gemm_tf32.cu, PrecBF16), called through bf16_round2 and
+// mma_bf16_tile.
+//
+//   cvt.rn.bf16x2.f32 d, a, b   a and b rounded to bf16 (8-bit exponent,
+//                           7-bit mantissa: the upper half of the fp32
+//                           pattern), to nearest, ties to even; a in the
+//                           upper half of d, b in the lower (PTX ISA, cvt:
+//                           "the value converted from input a is stored in
+//                           the upper half of d"). ±Inf stays ±Inf, finite
+//                           values that round past the largest finite bf16
+//                           become ±Inf, subnormals are kept (no .ftz); a
+//                           NaN becomes the canonical NaN 0x7FFF (as
+//                           cuda_bf16.hpp's host conversion does; tests only
+//                           rely on its being a NaN).
+//
+//   mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {d0..d3}, {a0..a3}, {b0, b1}, {c0..c3}
+//                           D[16×8] = A[16×16]·B[16×8] + C, fragments of the
+//                           PTX ISA §9.7.14.5.8 "Matrix Fragments for
+//                           mma.m16n8k16 with floating point type"
+//                           (#warp-level-matrix-fragment-mma-16816-float),
+//                           elements a0…a7 in four .b32 (ai in register i/2,
+//                           the lower half for even i), b0…b3 in two:
+//                             A: row = groupID      for ai, i < 2 or 4 ≤ i < 6
+//                                      groupID + 8  otherwise
+//                                col = threadID_in_group·2 + (i & 1)      for i < 4
+//                                      threadID_in_group·2 + (i & 1) + 8  for i ≥ 4
+//                             B: row = threadID_in_group·2 + (i & 1)      for bi, i < 2
+//                                      threadID_in_group·2 + (i & 1) + 8  for i ≥ 2
+//                                col = groupID
+//                             C, D: as m16n8k8 above.
+//
+// Products of two bf16 are exact in a double; the 16 products and C are
+// summed in double and rounded once to fp32 (tests use tolerances, as for
+// TF32). Any .b32 pattern is a valid pair of bf16, so no operand check.
+namespace emu {
+
+inline uint16_t bf16_rn(float x) {
+  uint32_t u;
+  memcpy(&u, &x, 4);
+  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return 0x7FFFu;  // NaN: canonical
+  // Round the magnitude to nearest even at bit 16: add 0x7FFF plus the
+  // kept LSB, truncate. Inf stays Inf (its low bits are 0); a carry into
+  // the exponent is the correct rounding (up to Inf).
+  u += 0x7FFFu + ((u >> 16) & 1u);
+  return (uint16_t)(u >> 16);
+}
+
+inline uint32_t cvt_rn_bf16x2(float hi, float lo) { return ((uint32_t)bf16_rn(hi) << 16) | bf16_rn(lo); }
+
+inline double bf16_value(uint32_t h) {
+  const uint32_t u = (h & 0xFFFFu) << 16;
+  float f;
+  memcpy(&f, &u, 4);
+  return (double)f;
+}
+
+// The fragment layouts above as (lane, register, half) of each element.
+struct Mma16816Bf16Layout {
+  int a_lane[16][16], a_reg[16][16], a_half[16][16];
+  int b_lane[16][8], b_reg[16][8], b_half[16][8];
+  Mma16816Bf16Layout() {
+    for (int i = 0; i < 16; ++i)
+      for (int k = 0; k < 16; ++k) a_lane[i][k] = -1;
+    for (int k = 0; k < 16; ++k)
+      for (int j = 0; j < 8; ++j) b_lane[k][j] = -1;
+    for (int lane = 0; lane < 32; ++lane) {
+      const int groupID = lane >> 2, threadID_in_group = lane % 4;
+      for (int i = 0; i < 8; ++i) {  // a0 … a7
+        const int row = (i < 2 || (i >= 4 && i < 6)) ? groupID : groupID + 8;
+        const int col = threadID_in_group * 2 + (i & 1) + (i >= 4 ? 8 : 0);
+        a_lane[row][col] = lane;
+        a_reg[row][col] = i / 2;
+        a_half[row][col] = i % 2;
+      }
+      for (int i = 0; i < 4; ++i) {  // b0 … b3
+        const int row = threadID_in_group * 2 + (i & 1) + (i >= 2 ? 8 : 0);
+        const int col = groupID;
+        b_lane[row][col] = lane;
+        b_reg[row][col] = i / 2;
+        b_half[row][col] = i % 2;
+      }
+    }
+    for (int i = 0; i < 16; ++i)
+      for (int k = 0; k < 16; ++k)
+        if (a_lane[i][k] < 0) abort();
+    for (int k = 0; k < 16; ++k)
+      for (int j = 0; j < 8; ++j)
+        if (b_lane[k][j] < 0) abort();
+  }
+};
+inline const Mma16816Bf16Layout g_mma16816;
+
+inline double bf16_elem(const uint32_t* regs, int lane, int stride, int off, int reg, int half) {
+  return bf16_value(regs[lane * stride + off + reg] >> (16 * half));
+}
+
+// mma_m16n8k16_bf16_lane: lane's D fragment (C on entry) from the gathered
+// registers (lane l's a0…a3 at regs[l·stride + aoff …], b0, b1 at boff).
+inline void mma_m16n8k16_bf16_lane(int lane, const uint32_t* regs, int stride, int aoff, int boff, float (&d)[4]) {
+  const Mma16816Bf16Layout& L = g_mma16816;
+  const int groupID = lane >> 2, threadID_in_group = lane % 4;
+  for (int i = 0; i < 4; ++i) {
+    const int row = i < 2 ? groupID : groupID + 8;
+    const int col = threadID_in_group * 2 + (i & 1);
+    double s = (double)d[i];
+    for (int k = 0; k < 16; ++k) {
+      const double a = bf16_elem(regs, L.a_lane[row][k], stride, aoff, L.a_reg[row][k], L.a_half[row][k]);
+      const double b = bf16_elem(regs, L.b_lane[k][col], stride, boff, L.b_reg[k][col], L.b_half[k][col]);
+      s += a * b;
+    }
+    d[i] = (float)s;
+  }
+}
+
+template <int MI, int NI>
+inline void mma_m16n8k16_bf16_tile(float (&acc)[MI][NI][4], const uint32_t (&a)[MI][4], const uint32_t (&b)[NI][2]) {
+  constexpr int R = MI * 4 + NI * 2;
+  static_assert(R <= Block::kMaxXRegs, "too many registers for one exchange");
+  uint32_t mine[R], all[32 * R];
+  for (int i = 0; i < MI; ++i)
+    for (int r = 0; r < 4; ++r) mine[4 * i + r] = a[i][r];
+  for (int j = 0; j < NI; ++j)
+    for (int r = 0; r < 2; ++r) mine[4 * MI + 2 * j + r] = b[j][r];
+  warp_allgather(mine, R, all);
+  const int lane = tl_tid % 32;
+  for (int i = 0; i < MI; ++i)
+    for (int j = 0; j < NI; ++j) mma_m16n8k16_bf16_lane(lane, all, R, 4 * i, 4 * MI + 2 * j, acc[i][j]);
+}
+
+}  // namespace emu

@@ -72,6 +72,24 @@ extern "C" __global__ void cvt_selftest_kernel(const float* x, unsigned int* out
   if (i < n) out[i] = tf32_round(x[i]);
 }
 
+// The same with one warp-level BF16 mma.sync.m16n8k16 (mode 0 only).
+extern "C" __global__ void mma_bf16_selftest_kernel(const unsigned int* regs, const float* c, float* d) {
+  const int t = (int)(threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z));
+  unsigned int a[1][4], b[1][2];
+  float acc[1][1][4];
+  for (int i = 0; i < 4; ++i) a[0][i] = regs[6 * t + i];
+  for (int i = 0; i < 2; ++i) b[0][i] = regs[6 * t + 4 + i];
+  for (int i = 0; i < 4; ++i) acc[0][0][i] = c[4 * t + i];
+  mma_bf16_tile<1, 1>(acc, a, b);
+  for (int i = 0; i < 4; ++i) d[4 * t + i] = acc[0][0][i];
+}
+
+// The kernels' cvt.rn.bf16x2.f32 (bf16_round2) of (hi[i], lo[i]) into out[i].
+extern "C" __global__ void cvt_bf16_selftest_kernel(const float* hi, const float* lo, unsigned int* out, int n) {
+  const int i = (int)(blockIdx.x * blockDim.x + threadIdx.x);
+  if (i < n) out[i] = bf16_round2(hi[i], lo[i]);
+}
+
 #define EMU_LAUNCH(name, d, ...) \
   emu::launch(#name, grid_of(d), block_of(d), [=] { name(__VA_ARGS__); })
 
@@ -139,6 +157,22 @@ EMU_TF32_BETA(gemm_nn_tf32_64)
 EMU_TF32_BETA(gemm_tn_tf32_64)
 EMU_TF32_BIAS_ACT(gemm_nn_bias_act_tf32_64)
 EMU_TF32_BETA(gemm_nt_tf32_64)
+EMU_TF32_BIAS_ACT(gemm_nt_bias_act_bf16)
+EMU_TF32_BETA(gemm_nn_bf16)
+EMU_TF32_BETA(gemm_tn_bf16)
+EMU_TF32_BIAS_ACT(gemm_nn_bias_act_bf16)
+EMU_TF32_BETA(gemm_nt_bf16)
+EMU_TF32_BIAS_ACT(gemm_nt_bias_act_bf16_64)
+EMU_TF32_BETA(gemm_nn_bf16_64)
+EMU_TF32_BETA(gemm_tn_bf16_64)
+EMU_TF32_BIAS_ACT(gemm_nn_bias_act_bf16_64)
+EMU_TF32_BETA(gemm_nt_bf16_64)
+int emu_launch_mma_bf16_selftest(emu_dims d, const unsigned int* regs, const float* c, float* out) {
+  return EMU_LAUNCH(mma_bf16_selftest_kernel, d, regs, c, out);
+}
+int emu_launch_cvt_bf16_selftest(emu_dims d, const float* hi, const float* lo, unsigned int* out, int n) {
+  return EMU_LAUNCH(cvt_bf16_selftest_kernel, d, hi, lo, out, n);
+}
 int emu_launch_mma_selftest(emu_dims d, const unsigned int* regs, const float* c, float* out, int mode) {
   return EMU_LAUNCH(mma_selftest_kernel, d, regs, c, out, mode);
 }

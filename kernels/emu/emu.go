@@ -235,6 +235,98 @@ func GemmNTTF32x64(grid, block Dim3, A, B, Cm []float32, M, N, K int, beta float
 	})
 }
 
+// The BF16 tensor-core GEMMs (gemm_tf32.cu, PrecBF16), same parameters.
+
+// GemmNTBiasActBF16 launches gemm_nt_bias_act_bf16.
+func GemmNTBiasActBF16(grid, block Dim3, X, W, b, Z, Y []float32, M, N, K, act int) error {
+	return launch(func() C.int {
+		return C.emu_launch_gemm_nt_bias_act_bf16(dims(grid, block), f32(X), f32(W), f32(b), f32(Z), f32(Y),
+			C.int(M), C.int(N), C.int(K), C.int(act))
+	})
+}
+
+// GemmNNBF16 launches gemm_nn_bf16.
+func GemmNNBF16(grid, block Dim3, A, B, Cm []float32, M, N, K int, beta float32) error {
+	return launch(func() C.int {
+		return C.emu_launch_gemm_nn_bf16(dims(grid, block), f32(A), f32(B), f32(Cm), C.int(M), C.int(N), C.int(K), C.float(beta))
+	})
+}
+
+// GemmTNBF16 launches gemm_tn_bf16.
+func GemmTNBF16(grid, block Dim3, A, B, Cm []float32, M, N, K int, beta float32) error {
+	return launch(func() C.int {
+		return C.emu_launch_gemm_tn_bf16(dims(grid, block), f32(A), f32(B), f32(Cm), C.int(M), C.int(N), C.int(K), C.float(beta))
+	})
+}
+
+// GemmNNBiasActBF16 launches gemm_nn_bias_act_bf16.
+func GemmNNBiasActBF16(grid, block Dim3, X, W, b, Z, Y []float32, M, N, K, act int) error {
+	return launch(func() C.int {
+		return C.emu_launch_gemm_nn_bias_act_bf16(dims(grid, block), f32(X), f32(W), f32(b), f32(Z), f32(Y),
+			C.int(M), C.int(N), C.int(K), C.int(act))
+	})
+}
+
+// GemmNTBF16 launches gemm_nt_bf16.
+func GemmNTBF16(grid, block Dim3, A, B, Cm []float32, M, N, K int, beta float32) error {
+	return launch(func() C.int {
+		return C.emu_launch_gemm_nt_bf16(dims(grid, block), f32(A), f32(B), f32(Cm), C.int(M), C.int(N), C.int(K), C.float(beta))
+	})
+}
+
+// GemmNTBiasActBF16x64 launches gemm_nt_bias_act_bf16_64.
+func GemmNTBiasActBF16x64(grid, block Dim3, X, W, b, Z, Y []float32, M, N, K, act int) error {
+	return launch(func() C.int {
+		return C.emu_launch_gemm_nt_bias_act_bf16_64(dims(grid, block), f32(X), f32(W), f32(b), f32(Z), f32(Y),
+			C.int(M), C.int(N), C.int(K), C.int(act))
+	})
+}
+
+// GemmNNBF16x64 launches gemm_nn_bf16_64.
+func GemmNNBF16x64(grid, block Dim3, A, B, Cm []float32, M, N, K int, beta float32) error {
+	return launch(func() C.int {
+		return C.emu_launch_gemm_nn_bf16_64(dims(grid, block), f32(A), f32(B), f32(Cm), C.int(M), C.int(N), C.int(K), C.float(beta))
+	})
+}
+
+// GemmTNBF16x64 launches gemm_tn_bf16_64.
+func GemmTNBF16x64(grid, block Dim3, A, B, Cm []float32, M, N, K int, beta float32) error {
+	return launch(func() C.int {
+		return C.emu_launch_gemm_tn_bf16_64(dims(grid, block), f32(A), f32(B), f32(Cm), C.int(M), C.int(N), C.int(K), C.float(beta))
+	})
+}
+
+// GemmNNBiasActBF16x64 launches gemm_nn_bias_act_bf16_64.
+func GemmNNBiasActBF16x64(grid, block Dim3, X, W, b, Z, Y []float32, M, N, K, act int) error {
+	return launch(func() C.int {
+		return C.emu_launch_gemm_nn_bias_act_bf16_64(dims(grid, block), f32(X), f32(W), f32(b), f32(Z), f32(Y),
+			C.int(M), C.int(N), C.int(K), C.int(act))
+	})
+}
+
+// GemmNTBF16x64 launches gemm_nt_bf16_64.
+func GemmNTBF16x64(grid, block Dim3, A, B, Cm []float32, M, N, K int, beta float32) error {
+	return launch(func() C.int {
+		return C.emu_launch_gemm_nt_bf16_64(dims(grid, block), f32(A), f32(B), f32(Cm), C.int(M), C.int(N), C.int(K), C.float(beta))
+	})
+}
+
+// mmaBF16Selftest runs one emulated mma.sync.m16n8k16 BF16 per warp (regs,
+// c, d as mmaSelftest).
+func mmaBF16Selftest(grid, block Dim3, regs []uint32, c, d []float32) error {
+	return launch(func() C.int {
+		return C.emu_launch_mma_bf16_selftest(dims(grid, block), (*C.uint)(unsafe.Pointer(&regs[0])), f32(c), f32(d))
+	})
+}
+
+// cvtBF16Selftest runs the kernels' cvt.rn.bf16x2.f32 on every (hi[i], lo[i]).
+func cvtBF16Selftest(hi, lo []float32, out []uint32) error {
+	n := len(hi)
+	return launch(func() C.int {
+		return C.emu_launch_cvt_bf16_selftest(dims(D1((n+255)/256), D1(256)), f32(hi), f32(lo), (*C.uint)(unsafe.Pointer(&out[0])), C.int(n))
+	})
+}
+
 // mmaSelftest runs one emulated mma.sync.m16n8k8 TF32 per warp (emu.h):
 // regs holds 6 words per thread (a0…a3, b0, b1), c 4 floats (its C
 // fragment), d receives 4 (its D fragment).

@@ -49,6 +49,21 @@ int emu_launch_gemm_tn_tf32_64(emu_dims d, const float* A, const float* B, float
 int emu_launch_gemm_nn_bias_act_tf32_64(emu_dims d, const float* X, const float* W, const float* b, float* Z, float* Y,
                                         int M, int N, int K, int act);
 int emu_launch_gemm_nt_tf32_64(emu_dims d, const float* A, const float* B, float* C, int M, int N, int K, float beta);
+/* The BF16 tensor-core GEMMs (gemm_tf32.cu, PrecBF16): same parameters. */
+int emu_launch_gemm_nt_bias_act_bf16(emu_dims d, const float* X, const float* W, const float* b, float* Z, float* Y, int M, int N, int K, int act);
+int emu_launch_gemm_nn_bf16(emu_dims d, const float* A, const float* B, float* C, int M, int N, int K, float beta);
+int emu_launch_gemm_tn_bf16(emu_dims d, const float* A, const float* B, float* C, int M, int N, int K, float beta);
+int emu_launch_gemm_nn_bias_act_bf16(emu_dims d, const float* X, const float* W, const float* b, float* Z, float* Y, int M, int N, int K, int act);
+int emu_launch_gemm_nt_bf16(emu_dims d, const float* A, const float* B, float* C, int M, int N, int K, float beta);
+int emu_launch_gemm_nt_bias_act_bf16_64(emu_dims d, const float* X, const float* W, const float* b, float* Z, float* Y, int M, int N, int K, int act);
+int emu_launch_gemm_nn_bf16_64(emu_dims d, const float* A, const float* B, float* C, int M, int N, int K, float beta);
+int emu_launch_gemm_tn_bf16_64(emu_dims d, const float* A, const float* B, float* C, int M, int N, int K, float beta);
+int emu_launch_gemm_nn_bias_act_bf16_64(emu_dims d, const float* X, const float* W, const float* b, float* Z, float* Y, int M, int N, int K, int act);
+int emu_launch_gemm_nt_bf16_64(emu_dims d, const float* A, const float* B, float* C, int M, int N, int K, float beta);
+/* One mma.sync.m16n8k16 BF16 per warp (registers as emu_launch_mma_selftest,
+ * mode 0), and cvt.rn.bf16x2.f32 of (hi[i], lo[i]) into out[i]. */
+int emu_launch_mma_bf16_selftest(emu_dims d, const unsigned int* regs, const float* c, float* out);
+int emu_launch_cvt_bf16_selftest(emu_dims d, const float* hi, const float* lo, unsigned int* out, int n);
 /* Checks of the emulated tensor-core instructions: one mma.sync.m16n8k8
  * TF32 per warp, lane t's registers a0..a3, b0, b1 at regs[6t..6t+5], its C
  * fragment at c[4t..4t+3], its D fragment to out[4t..4t+3] (mode 0; mode

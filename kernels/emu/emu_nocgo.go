@@ -57,6 +57,38 @@ func GemmTNTF32x64(grid, block Dim3, A, B, Cm []float32, M, N, K int, beta float
 func GemmNTTF32x64(grid, block Dim3, A, B, Cm []float32, M, N, K int, beta float32) error {
 	return ErrNoCgo
 }
+func GemmNTBiasActBF16(grid, block Dim3, X, W, b, Z, Y []float32, M, N, K, act int) error {
+	return ErrNoCgo
+}
+func GemmNNBF16(grid, block Dim3, A, B, Cm []float32, M, N, K int, beta float32) error {
+	return ErrNoCgo
+}
+func GemmTNBF16(grid, block Dim3, A, B, Cm []float32, M, N, K int, beta float32) error {
+	return ErrNoCgo
+}
+func GemmNNBiasActBF16(grid, block Dim3, X, W, b, Z, Y []float32, M, N, K, act int) error {
+	return ErrNoCgo
+}
+func GemmNTBF16(grid, block Dim3, A, B, Cm []float32, M, N, K int, beta float32) error {
+	return ErrNoCgo
+}
+func GemmNTBiasActBF16x64(grid, block Dim3, X, W, b, Z, Y []float32, M, N, K, act int) error {
+	return ErrNoCgo
+}
+func GemmNNBF16x64(grid, block Dim3, A, B, Cm []float32, M, N, K int, beta float32) error {
+	return ErrNoCgo
+}
+func GemmTNBF16x64(grid, block Dim3, A, B, Cm []float32, M, N, K int, beta float32) error {
+	return ErrNoCgo
+}
+func GemmNNBiasActBF16x64(grid, block Dim3, X, W, b, Z, Y []float32, M, N, K, act int) error {
+	return ErrNoCgo
+}
+func GemmNTBF16x64(grid, block Dim3, A, B, Cm []float32, M, N, K int, beta float32) error {
+	return ErrNoCgo
+}
+func mmaBF16Selftest(grid, block Dim3, regs []uint32, c, d []float32) error       { return ErrNoCgo }
+func cvtBF16Selftest(hi, lo []float32, out []uint32) error                        { return ErrNoCgo }
 func mmaSelftest(grid, block Dim3, regs []uint32, c, d []float32, mode int) error { return ErrNoCgo }
 func cvtSelftest(x []float32, out []uint32) error                                 { return ErrNoCgo }
 func ActGradBias(grid, block Dim3, dY, Y, Z, db []float32, M, N, act int, beta float32) error {

@@ -409,6 +409,51 @@ const Kernel kernels[] = {
      RUN(emu_launch_gemm_nt_tf32_64(d, a.p(0), a.p(1), a.p(2), a.i32(3), a.i32(4), a.i32(5), a.f32(6))),
      EXT(long long M = a.i32(3), N = a.i32(4), K = a.i32(5); E(0, fl(prod(M, K)), 4, false, false);
          E(1, fl(prod(N, K)), 4, false, false); E(2, fl(prod(M, N)), 4, false, true))},
+    // The TF32 tensor-core GEMMs: the extents of their fp32 namesakes.
+    {"gemm_nt_bias_act_bf16", "pppppiiii",
+     RUN(emu_launch_gemm_nt_bias_act_bf16(d, a.p(0), a.p(1), a.p(2), a.p(3), a.p(4), a.i32(5), a.i32(6), a.i32(7), a.i32(8))),
+     EXT(long long M = a.i32(5), N = a.i32(6), K = a.i32(7); E(0, fl(prod(M, K)), 4, false, false);
+         E(1, fl(prod(N, K)), 4, false, false); E(2, fl(N), 4, false, false);
+         E(3, fl(prod(M, N)), 4, true, true); E(4, fl(prod(M, N)), 4, false, true))},
+    {"gemm_nn_bf16", "pppiiif",
+     RUN(emu_launch_gemm_nn_bf16(d, a.p(0), a.p(1), a.p(2), a.i32(3), a.i32(4), a.i32(5), a.f32(6))),
+     EXT(long long M = a.i32(3), N = a.i32(4), K = a.i32(5); E(0, fl(prod(M, K)), 4, false, false);
+         E(1, fl(prod(K, N)), 4, false, false); E(2, fl(prod(M, N)), 4, false, true))},
+    {"gemm_tn_bf16", "pppiiif",
+     RUN(emu_launch_gemm_tn_bf16(d, a.p(0), a.p(1), a.p(2), a.i32(3), a.i32(4), a.i32(5), a.f32(6))),
+     EXT(long long M = a.i32(3), N = a.i32(4), K = a.i32(5); E(0, fl(prod(K, M)), 4, false, false);
+         E(1, fl(prod(K, N)), 4, false, false); E(2, fl(prod(M, N)), 4, false, true))},
+    {"gemm_nn_bias_act_bf16", "pppppiiii",
+     RUN(emu_launch_gemm_nn_bias_act_bf16(d, a.p(0), a.p(1), a.p(2), a.p(3), a.p(4), a.i32(5), a.i32(6), a.i32(7), a.i32(8))),
+     EXT(long long M = a.i32(5), N = a.i32(6), K = a.i32(7); E(0, fl(prod(M, K)), 4, false, false);
+         E(1, fl(prod(N, K)), 4, false, false); E(2, fl(N), 4, false, false);
+         E(3, fl(prod(M, N)), 4, true, true); E(4, fl(prod(M, N)), 4, false, true))},
+    {"gemm_nt_bf16", "pppiiif",
+     RUN(emu_launch_gemm_nt_bf16(d, a.p(0), a.p(1), a.p(2), a.i32(3), a.i32(4), a.i32(5), a.f32(6))),
+     EXT(long long M = a.i32(3), N = a.i32(4), K = a.i32(5); E(0, fl(prod(M, K)), 4, false, false);
+         E(1, fl(prod(N, K)), 4, false, false); E(2, fl(prod(M, N)), 4, false, true))},
+    {"gemm_nt_bias_act_bf16_64", "pppppiiii",
+     RUN(emu_launch_gemm_nt_bias_act_bf16_64(d, a.p(0), a.p(1), a.p(2), a.p(3), a.p(4), a.i32(5), a.i32(6), a.i32(7), a.i32(8))),
+     EXT(long long M = a.i32(5), N = a.i32(6), K = a.i32(7); E(0, fl(prod(M, K)), 4, false, false);
+         E(1, fl(prod(N, K)), 4, false, false); E(2, fl(N), 4, false, false);
+         E(3, fl(prod(M, N)), 4, true, true); E(4, fl(prod(M, N)), 4, false, true))},
+    {"gemm_nn_bf16_64", "pppiiif",
+     RUN(emu_launch_gemm_nn_bf16_64(d, a.p(0), a.p(1), a.p(2), a.i32(3), a.i32(4), a.i32(5), a.f32(6))),
+     EXT(long long M = a.i32(3), N = a.i32(4), K = a.i32(5); E(0, fl(prod(M, K)), 4, false, false);
+         E(1, fl(prod(K, N)), 4, false, false); E(2, fl(prod(M, N)), 4, false, true))},
+    {"gemm_tn_bf16_64", "pppiiif",
+     RUN(emu_launch_gemm_tn_bf16_64(d, a.p(0), a.p(1), a.p(2), a.i32(3), a.i32(4), a.i32(5), a.f32(6))),
+     EXT(long long M = a.i32(3), N = a.i32(4), K = a.i32(5); E(0, fl(prod(K, M)), 4, false, false);
+         E(1, fl(prod(K, N)), 4, false, false); E(2, fl(prod(M, N)), 4, false, true))},
+    {"gemm_nn_bias_act_bf16_64", "pppppiiii",
+     RUN(emu_launch_gemm_nn_bias_act_bf16_64(d, a.p(0), a.p(1), a.p(2), a.p(3), a.p(4), a.i32(5), a.i32(6), a.i32(7), a.i32(8))),
+     EXT(long long M = a.i32(5), N = a.i32(6), K = a.i32(7); E(0, fl(prod(M, K)), 4, false, false);
+         E(1, fl(prod(N, K)), 4, false, false); E(2, fl(N), 4, false, false);
+         E(3, fl(prod(M, N)), 4, true, true); E(4, fl(prod(M, N)), 4, false, true))},
+    {"gemm_nt_bf16_64", "pppiiif",
+     RUN(emu_launch_gemm_nt_bf16_64(d, a.p(0), a.p(1), a.p(2), a.i32(3), a.i32(4), a.i32(5), a.f32(6))),
+     EXT(long long M = a.i32(3), N = a.i32(4), K = a.i32(5); E(0, fl(prod(M, K)), 4, false, false);
+         E(1, fl(prod(N, K)), 4, false, false); E(2, fl(prod(M, N)), 4, false, true))},
     // db may be null: DenseBackward without a bias gradient.
     {"act_grad_bias", "ppppiiif",
      RUN(emu_launch_act_grad_bias(d, a.p(0), a.p(1), a.p(2), a.p(3), a.i32(4), a.i32(5), a.i32(6), a.f32(7))),
