@@ -41,6 +41,7 @@ type DiskSource struct {
 	pos   int
 	raw   []float32
 	u     []float32
+	isVal []bool
 }
 
 // StreamPrep is what one pass over streamed data finds: the fitted
@@ -143,7 +144,10 @@ func (s *DiskSource) readChunk(c int) ([]float32, []bool, error) {
 	}
 	s.u = growF32(s.u, n)
 	engine.FillUniform(s.u, s.seed, engine.StreamSplit, uint64(lo), 0, 1)
-	isVal := make([]bool, n)
+	if cap(s.isVal) < n {
+		s.isVal = make([]bool, n)
+	}
+	isVal := s.isVal[:n]
 	for r := range n {
 		isVal[r] = float64(s.u[r]) < s.valFrac
 	}
