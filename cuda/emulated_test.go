@@ -937,23 +937,29 @@ func tf32DenseCase(t *testing.T, c, g engine.Backend, B, in, out int, act engine
 }
 
 // TestEmulatedTF32Training trains the parity model on the emulated GPU
-// under TF32 and on the CPU in fp32: every step's loss agrees within TF32
-// accuracy, and the TF32 run replayed from recorded steps equals the same
-// run op by op bitwise (the graph captured the TF32 kernels).
-func TestEmulatedTF32Training(t *testing.T) {
+// under TF32 and on the CPU in fp32 (see lowPrecisionTraining). Products of
+// K ≤ 33 terms are off by ≈ 2⁻¹⁰·√33 ≈ 0.6% of their scale at worst,
+// averaging out over the loss's 37×33 elements: 2e-3 relative per step's
+// loss; 12 Adam steps of lr 1e-3 move a parameter by ≤ 1.2e-2, TF32
+// gradients change each step's direction slightly: parameters within 1e-3.
+func TestEmulatedTF32Training(t *testing.T) { lowPrecisionTraining(t, engine.TF32, 2e-3, 1e-3) }
+
+// lowPrecisionTraining trains the parity model on the emulated GPU at
+// precision p and on the CPU in fp32: every step's loss agrees within
+// lossRel, the final parameters within paramAbs, and the run replayed from
+// recorded steps equals the same run op by op bitwise (the graph captured
+// the low-precision kernels).
+func lowPrecisionTraining(t *testing.T, p engine.Precision, lossRel, paramAbs float64) {
 	g := emulated(t)
 	c := cpu_fallback.New(1)
 	defer c.Close()
-	if err := g.SetPrecision(engine.TF32); err != nil {
+	if err := g.SetPrecision(p); err != nil {
 		t.Fatal(err)
 	}
 	for _, hidden := range []engine.Act{engine.ReLU, engine.Tanh} {
 		t.Run(hidden.String(), func(t *testing.T) {
 			r := paritytest.Run{Rows: 150, Epochs: 3, Batch: 37, ValSplit: 0.2, ClipNorm: 0.5, Hidden: hidden, Loss: "mse"}
-			// Products of K ≤ 33 terms off by ≈ 2⁻¹⁰·√33 ≈ 0.6% of their
-			// scale at worst, averaging out over the loss's 37×33
-			// elements: 2e-3 relative per step's loss.
-			pc, pg := paritytest.CloseLosses(t, r, c, g, 12, 2e-3)
+			pc, pg := paritytest.CloseLosses(t, r, c, g, 12, lossRel)
 			r.NoReplay = true
 			ln, pn := r.Train(t, g)
 			if len(ln) != 12 {
@@ -962,16 +968,14 @@ func TestEmulatedTF32Training(t *testing.T) {
 			var maxDiff float64
 			for i := range pg {
 				if math.Float32bits(pg[i]) != math.Float32bits(pn[i]) {
-					t.Fatalf("parameter %d: %v replayed, %v op by op (TF32)", i, pg[i], pn[i])
+					t.Fatalf("parameter %d: %v replayed, %v op by op (%s)", i, pg[i], pn[i], p)
 				}
 				maxDiff = max(maxDiff, math.Abs(float64(pg[i])-float64(pc[i])))
 			}
-			// 12 Adam steps of lr 1e-3 move a parameter by ≤ 1.2e-2; TF32
-			// gradients change each step's direction slightly: within 1e-3.
-			if maxDiff > 1e-3 {
-				t.Errorf("TF32 parameters differ from the CPU's by up to %g", maxDiff)
+			if maxDiff > paramAbs {
+				t.Errorf("%s parameters differ from the CPU's by up to %g", p, maxDiff)
 			}
-			t.Logf("TF32 parameters within %.2g of the CPU's fp32 run", maxDiff)
+			t.Logf("%s parameters within %.2g of the CPU's fp32 run", p, maxDiff)
 		})
 	}
 }
@@ -1007,41 +1011,7 @@ func TestBF16Dense(t *testing.T) {
 	tf32DenseCases(t, c, g, "bf16", bf16Rel)
 }
 
-// TestEmulatedBF16Training trains the parity model on the emulated GPU
-// under BF16 and on the CPU in fp32: every step's loss agrees within BF16
-// accuracy, and the BF16 run replayed from recorded steps equals the same
-// run op by op bitwise (the graph captured the BF16 kernels).
-func TestEmulatedBF16Training(t *testing.T) {
-	g := emulated(t)
-	c := cpu_fallback.New(1)
-	defer c.Close()
-	if err := g.SetPrecision(engine.BF16); err != nil {
-		t.Fatal(err)
-	}
-	for _, hidden := range []engine.Act{engine.ReLU, engine.Tanh} {
-		t.Run(hidden.String(), func(t *testing.T) {
-			r := paritytest.Run{Rows: 150, Epochs: 3, Batch: 37, ValSplit: 0.2, ClipNorm: 0.5, Hidden: hidden, Loss: "mse"}
-			// bf16 operands are 8× coarser than TF32 (2⁻⁸ against 2⁻¹¹
-			// unit roundoff): 1.6e-2 relative per step's loss.
-			pc, pg := paritytest.CloseLosses(t, r, c, g, 12, 1.6e-2)
-			r.NoReplay = true
-			ln, pn := r.Train(t, g)
-			if len(ln) != 12 {
-				t.Fatalf("%d steps op by op", len(ln))
-			}
-			var maxDiff float64
-			for i := range pg {
-				if math.Float32bits(pg[i]) != math.Float32bits(pn[i]) {
-					t.Fatalf("parameter %d: %v replayed, %v op by op (BF16)", i, pg[i], pn[i])
-				}
-				maxDiff = max(maxDiff, math.Abs(float64(pg[i])-float64(pc[i])))
-			}
-			// 12 Adam steps of lr 1e-3 move a parameter by ≤ 1.2e-2; bf16
-			// gradients change each step's direction more than TF32's: 8e-3.
-			if maxDiff > 8e-3 {
-				t.Errorf("BF16 parameters differ from the CPU's by up to %g", maxDiff)
-			}
-			t.Logf("BF16 parameters within %.2g of the CPU's fp32 run", maxDiff)
-		})
-	}
-}
+// TestEmulatedBF16Training: lowPrecisionTraining under BF16, whose
+// operands are 8× coarser than TF32's (2⁻⁸ against 2⁻¹¹ unit roundoff):
+// 1.6e-2 relative per step's loss, parameters within 8e-3.
+func TestEmulatedBF16Training(t *testing.T) { lowPrecisionTraining(t, engine.BF16, 1.6e-2, 8e-3) }

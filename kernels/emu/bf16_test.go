@@ -10,7 +10,6 @@ package emu
 // emulator's bit trick.
 
 import (
-	"fmt"
 	"math"
 	"testing"
 
@@ -228,44 +227,7 @@ func TestMMAFragmentsBF16(t *testing.T) {
 
 // TestSchedulesAgreeBF16: every BF16 kernel bitwise the same under every
 // emulator schedule, and at both tiles.
-func TestSchedulesAgreeBF16(t *testing.T) {
-	need(t)
-	g := newGen(4243)
-	const M, N, K = 70, 130, 40
-	x, w, b := g.uniform(M*K, -1, 1), g.uniform(N*K, -0.2, 0.2), g.uniform(N, -0.5, 0.5)
-	a, c0 := g.uniform(K*M, -1, 1), g.uniform(M*N, -1, 1)
-	run := func() [][]float32 {
-		var res [][]float32
-		for _, cfg := range []gemmCfg{cfgBF16, cfgBF16x64} {
-			grid, block := cfg.grid(M, N)
-			Y, Z := make([]float32, M*N), make([]float32, M*N)
-			must(t, cfg.nt(grid, block, x, w, b, Z, Y, M, N, K, 5))
-			Y2 := make([]float32, M*N)
-			must(t, cfg.nnBias(grid, block, x, w, b, nil, Y2, M, N, K, 3))
-			C1, C2, C3 := append([]float32(nil), c0...), append([]float32(nil), c0...), make([]float32, M*N)
-			must(t, cfg.nn(grid, block, x, w, C1, M, N, K, 1))
-			must(t, cfg.tn(grid, block, a, w, C2, M, N, K, 0.5))
-			must(t, cfg.ntBeta(grid, block, x, w, C3, M, N, K, 0))
-			res = append(res, Y, Z, Y2, C1, C2, C3)
-		}
-		return res
-	}
-	var first [][]float32
-	for _, m := range Modes {
-		SetMode(m)
-		r := run()
-		if first == nil {
-			first = r
-			continue
-		}
-		for i := range r {
-			checkBits(t, fmt.Sprintf("%s, output %d", m, i), r[i], first[i])
-		}
-	}
-	for i := 0; i < 6; i++ {
-		checkBits(t, fmt.Sprintf("64×64 vs 128×128, output %d", i), first[6+i], first[i])
-	}
-}
+func TestSchedulesAgreeBF16(t *testing.T) { schedulesAgree(t, 4243, cfgBF16, cfgBF16x64) }
 
 // TestBF16DiffersFromTF32: the BF16 kernels really round to 8 bits (a
 // product of values with low mantissa bits set differs from TF32's).

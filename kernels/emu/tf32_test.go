@@ -251,15 +251,20 @@ func TestMMAFragments(t *testing.T) {
 // TestSchedulesAgreeTF32: every TF32 kernel gives bitwise the same results
 // under every schedule of the emulator (a missing barrier, or a warp
 // exchange that races, would show up as a difference).
-func TestSchedulesAgreeTF32(t *testing.T) {
+func TestSchedulesAgreeTF32(t *testing.T) { schedulesAgree(t, 4242, cfgTF32, cfgTF32x64) }
+
+// schedulesAgree runs the five tensor-core GEMM shapes at both tile
+// configurations under every emulator schedule and requires bitwise equal
+// results, across schedules and between the two tiles.
+func schedulesAgree(t *testing.T, seed uint64, big, small gemmCfg) {
 	need(t)
-	g := newGen(4242)
+	g := newGen(seed)
 	const M, N, K = 70, 130, 40
 	x, w, b := g.uniform(M*K, -1, 1), g.uniform(N*K, -0.2, 0.2), g.uniform(N, -0.5, 0.5)
 	a, c0 := g.uniform(K*M, -1, 1), g.uniform(M*N, -1, 1)
 	run := func() [][]float32 {
 		var res [][]float32
-		for _, cfg := range []gemmCfg{cfgTF32, cfgTF32x64} {
+		for _, cfg := range []gemmCfg{big, small} {
 			grid, block := cfg.grid(M, N)
 			Y, Z := make([]float32, M*N), make([]float32, M*N)
 			must(t, cfg.nt(grid, block, x, w, b, Z, Y, M, N, K, 5))
