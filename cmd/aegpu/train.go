@@ -33,9 +33,15 @@ Ctrl-C finishes the current step, saves, and exits with status 130.
 Continue an interrupted (or finished) run with --resume DIR, giving the same
 --data; --epochs may be raised, other settings come from DIR.
 
+Variants: --variant denoising (--noise), sparse (--sparsity-beta/--l1),
+contractive (--contractive-lambda), vae (--kl-beta, --kl-warmup); --tied and
+--l2 for any but the VAE. --stream trains on .npy files larger than memory.
+
 Examples:
   aegpu train                                       # built-in MNIST, 784,512,256,32
   aegpu train --data x.npy --layers 20,12,4 --scale standard --out model
+  aegpu train --variant vae --loss bce --kl-warmup 2 --out vae
+  aegpu train --data 'big/*.npy' --stream --out big-ae
   aegpu train --resume model --epochs 30`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "data", Usage: "training data `FILE` (.npy, .csv, IDX .gz); default: built-in MNIST test digits"},
