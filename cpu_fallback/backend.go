@@ -167,7 +167,7 @@ func (b *Backend) Alloc(rows, cols int) (engine.Matrix, error) {
 	if b.closed {
 		return engine.Matrix{}, errClosed
 	}
-	if rows < 0 || cols < 0 || (cols > 0 && rows > (1<<62)/cols) {
+	if rows < 0 || cols < 0 || (cols > 0 && rows > engine.MaxElems/cols) {
 		return engine.Matrix{}, &engine.ShapeError{Op: "Alloc", Msg: fmt.Sprintf("bad shape [%d×%d]", rows, cols)}
 	}
 	// Go cannot recover from running out of memory, so refuse what cannot

@@ -294,7 +294,7 @@ func (b *Backend) enter(op string, ms ...engine.Matrix) error {
 
 // Alloc returns a zeroed rows×cols matrix.
 func (b *Backend) Alloc(rows, cols int) (engine.Matrix, error) {
-	if rows < 0 || cols < 0 || (cols > 0 && rows > (1<<60)/cols) {
+	if rows < 0 || cols < 0 || (cols > 0 && rows > engine.MaxElems/cols) {
 		return engine.Matrix{}, fmt.Errorf("engine.Alloc: bad shape %d×%d", rows, cols)
 	}
 	if err := b.noCapture("Alloc"); err != nil {

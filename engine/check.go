@@ -24,11 +24,16 @@ func shapeErr(op, format string, args ...any) error {
 	return &ShapeError{Op: op, Msg: fmt.Sprintf(format, args...)}
 }
 
+// MaxElems bounds a matrix's element count (Rows·Cols) so that neither it,
+// nor Off+Len, nor its size in bytes can overflow an int on any platform
+// (2^60 elements on 64-bit, 2^28 on 32-bit).
+const MaxElems = math.MaxInt >> 3
+
 func present(op, name string, m Matrix) error {
 	if m.Empty() {
 		return shapeErr(op, "%s is absent", name)
 	}
-	if m.Rows < 0 || m.Cols < 0 || m.Off < 0 || (m.Cols > 0 && m.Rows > (1<<62)/m.Cols) || m.Off+m.Len() > m.Buf.Len() {
+	if m.Rows < 0 || m.Cols < 0 || m.Off < 0 || (m.Cols > 0 && m.Rows > MaxElems/m.Cols) || m.Off+m.Len() > m.Buf.Len() {
 		return shapeErr(op, "%s %s at offset %d lies outside its buffer of %d elements", name, m.Shape(), m.Off, m.Buf.Len())
 	}
 	return nil
