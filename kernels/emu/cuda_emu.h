@@ -746,31 +746,30 @@ inline float tf32_operand(uint32_t r) {
   return f;
 }
 
-// mma_m16n8k8_tf32_lane computes lane's D fragment d[0…3] (holding its C
-// fragment on entry) from the registers every lane of the warp published:
-// lane l's a0…a3 at regs[l·stride + aoff …], b0, b1 at regs[l·stride + boff …].
-inline void mma_m16n8k8_tf32_lane(int lane, const uint32_t* regs, int stride, int aoff, int boff, float (&d)[4]) {
-  const Mma1688Tf32Layout& L = g_mma1688;
+// mma_lane_d computes lane's D fragment d[0…3] (its C fragment on entry)
+// of an m16n8kK mma: d[i] += Σ_k A(row, k)·B(k, col) with the C/D layout
+// shared by m16n8k8 and m16n8k16 (rows g, g+8; columns 2t, 2t+1), summed
+// in double and rounded once. a_at(row, k) and b_at(k, col) read the
+// operands from the registers the warp published.
+template <int K, class AAt, class BAt>
+inline void mma_lane_d(int lane, float (&d)[4], AAt a_at, BAt b_at) {
   const int groupID = lane >> 2, threadID_in_group = lane % 4;
   for (int i = 0; i < 4; ++i) {
     const int row = i < 2 ? groupID : groupID + 8;
     const int col = threadID_in_group * 2 + (i & 1);
     double s = (double)d[i];
-    for (int k = 0; k < 8; ++k) {
-      const double a = tf32_operand(regs[L.a_lane[row][k] * stride + aoff + L.a_reg[row][k]]);
-      const double b = tf32_operand(regs[L.b_lane[k][col] * stride + boff + L.b_reg[k][col]]);
-      s += a * b;
-    }
+    for (int k = 0; k < K; ++k) s += a_at(row, k) * b_at(k, col);
     d[i] = (float)s;
   }
 }
 
-// mma_m16n8k8_tf32_tile is MI×NI independent mma.sync instructions of the
-// warp, D[i][j] = A[i]·B[j] + C[i][j] (acc holds C on entry, D on return),
-// with one exchange: each lane publishes a[i][0…3] for every i, then
-// b[j][0…1] for every j.
-template <int MI, int NI>
-inline void mma_m16n8k8_tf32_tile(float (&acc)[MI][NI][4], const uint32_t (&a)[MI][4], const uint32_t (&b)[NI][2]) {
+// mma_tile is MI×NI independent mma.sync instructions of the warp,
+// D[i][j] = A[i]·B[j] + C[i][j] (acc holds C on entry, D on return), with
+// one exchange: each lane publishes a[i][0…3] for every i, then b[j][0…1]
+// for every j; lane_fn(lane, regs, stride, aoff, boff, d) computes one
+// instruction's fragment from them.
+template <int MI, int NI, class LaneFn>
+inline void mma_tile(float (&acc)[MI][NI][4], const uint32_t (&a)[MI][4], const uint32_t (&b)[NI][2], LaneFn lane_fn) {
   constexpr int R = MI * 4 + NI * 2;
   static_assert(R <= Block::kMaxXRegs, "too many registers for one exchange");
   uint32_t mine[R], all[32 * R];
@@ -781,7 +780,24 @@ inline void mma_m16n8k8_tf32_tile(float (&acc)[MI][NI][4], const uint32_t (&a)[M
   warp_allgather(mine, R, all);
   const int lane = tl_tid % 32;
   for (int i = 0; i < MI; ++i)
-    for (int j = 0; j < NI; ++j) mma_m16n8k8_tf32_lane(lane, all, R, 4 * i, 4 * MI + 2 * j, acc[i][j]);
+    for (int j = 0; j < NI; ++j) lane_fn(lane, all, R, 4 * i, 4 * MI + 2 * j, acc[i][j]);
+}
+
+// mma_m16n8k8_tf32_lane computes lane's D fragment d[0…3] (holding its C
+// fragment on entry) from the registers every lane of the warp published:
+// lane l's a0…a3 at regs[l·stride + aoff …], b0, b1 at regs[l·stride + boff …].
+inline void mma_m16n8k8_tf32_lane(int lane, const uint32_t* regs, int stride, int aoff, int boff, float (&d)[4]) {
+  const Mma1688Tf32Layout& L = g_mma1688;
+  mma_lane_d<8>(
+      lane, d,
+      [&](int row, int k) { return (double)tf32_operand(regs[L.a_lane[row][k] * stride + aoff + L.a_reg[row][k]]); },
+      [&](int k, int col) { return (double)tf32_operand(regs[L.b_lane[k][col] * stride + boff + L.b_reg[k][col]]); });
+}
+
+// mma_m16n8k8_tf32_tile: mma_tile of m16n8k8 .tf32 instructions.
+template <int MI, int NI>
+inline void mma_m16n8k8_tf32_tile(float (&acc)[MI][NI][4], const uint32_t (&a)[MI][4], const uint32_t (&b)[NI][2]) {
+  mma_tile(acc, a, b, mma_m16n8k8_tf32_lane);
 }
 
 }  // namespace emu
@@ -888,33 +904,16 @@ inline double bf16_elem(const uint32_t* regs, int lane, int stride, int off, int
 // registers (lane l's a0…a3 at regs[l·stride + aoff …], b0, b1 at boff).
 inline void mma_m16n8k16_bf16_lane(int lane, const uint32_t* regs, int stride, int aoff, int boff, float (&d)[4]) {
   const Mma16816Bf16Layout& L = g_mma16816;
-  const int groupID = lane >> 2, threadID_in_group = lane % 4;
-  for (int i = 0; i < 4; ++i) {
-    const int row = i < 2 ? groupID : groupID + 8;
-    const int col = threadID_in_group * 2 + (i & 1);
-    double s = (double)d[i];
-    for (int k = 0; k < 16; ++k) {
-      const double a = bf16_elem(regs, L.a_lane[row][k], stride, aoff, L.a_reg[row][k], L.a_half[row][k]);
-      const double b = bf16_elem(regs, L.b_lane[k][col], stride, boff, L.b_reg[k][col], L.b_half[k][col]);
-      s += a * b;
-    }
-    d[i] = (float)s;
-  }
+  mma_lane_d<16>(
+      lane, d,
+      [&](int row, int k) { return bf16_elem(regs, L.a_lane[row][k], stride, aoff, L.a_reg[row][k], L.a_half[row][k]); },
+      [&](int k, int col) { return bf16_elem(regs, L.b_lane[k][col], stride, boff, L.b_reg[k][col], L.b_half[k][col]); });
 }
 
+// mma_m16n8k16_bf16_tile: mma_tile of m16n8k16 .bf16 instructions.
 template <int MI, int NI>
 inline void mma_m16n8k16_bf16_tile(float (&acc)[MI][NI][4], const uint32_t (&a)[MI][4], const uint32_t (&b)[NI][2]) {
-  constexpr int R = MI * 4 + NI * 2;
-  static_assert(R <= Block::kMaxXRegs, "too many registers for one exchange");
-  uint32_t mine[R], all[32 * R];
-  for (int i = 0; i < MI; ++i)
-    for (int r = 0; r < 4; ++r) mine[4 * i + r] = a[i][r];
-  for (int j = 0; j < NI; ++j)
-    for (int r = 0; r < 2; ++r) mine[4 * MI + 2 * j + r] = b[j][r];
-  warp_allgather(mine, R, all);
-  const int lane = tl_tid % 32;
-  for (int i = 0; i < MI; ++i)
-    for (int j = 0; j < NI; ++j) mma_m16n8k16_bf16_lane(lane, all, R, 4 * i, 4 * MI + 2 * j, acc[i][j]);
+  mma_tile(acc, a, b, mma_m16n8k16_bf16_lane);
 }
 
 }  // namespace emu
