@@ -282,18 +282,22 @@ func (a *Autoencoder) Close() error {
 }
 
 // AutoScale is the scaling `--scale auto` picks: global (pixels/255) for
-// image data (rows with a 2-D or 3-D shape) outside [0,1], else none.
+// image data (rows with a 2-D or 3-D shape) outside [0,1], else none. For
+// a header-only table (Data nil: data streamed from disk, not read yet)
+// image data is scaled globally, which is harmless when it already lies in
+// [0,1].
 func AutoScale(data *dataset.Table) string {
-	if len(data.Shape) >= 3 && !InUnitRange(data.Data) {
+	if len(data.Shape) >= 3 && (data.Data == nil || !InUnitRange(data.Data)) {
 		return dataset.ScaleGlobal
 	}
 	return dataset.ScaleNone
 }
 
 // AutoOutput is the output activation `--output auto` picks: sigmoid when
-// the data, scaled as scale says, lies in [0,1], else linear.
+// the data, scaled as scale says, lies in [0,1], else linear (also for an
+// unscaled header-only table, whose range is unknown).
 func AutoOutput(scale string, data *dataset.Table) engine.Act {
-	if scale == dataset.ScaleMinMax || scale == dataset.ScaleGlobal || (scale == dataset.ScaleNone && InUnitRange(data.Data)) {
+	if scale == dataset.ScaleMinMax || scale == dataset.ScaleGlobal || (scale == dataset.ScaleNone && data.Data != nil && InUnitRange(data.Data)) {
 		return engine.Sigmoid
 	}
 	return engine.Linear

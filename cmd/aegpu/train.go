@@ -239,24 +239,19 @@ func newTrainRun(c *cli.Context, data *dataset.Table, source string, b engine.Ba
 		return nil, err
 	}
 	scale := c.String("scale")
-	if scale == "auto" && stream != nil {
-		// No pass over the data yet: images are scaled globally, tables not.
-		scale = dataset.ScaleNone
-		if len(data.Shape) >= 3 {
-			scale = dataset.ScaleGlobal
-			rep.printf("scaling: global (image data, values mapped together onto [0,1]); --scale none to keep them\n")
-		}
-	} else if scale == "auto" {
+	if scale == "auto" {
 		if scale = autoencoder.AutoScale(data); scale == dataset.ScaleGlobal {
 			rep.printf("scaling: global (image data, values mapped together onto [0,1]); --scale none to keep them\n")
 		}
 	}
-	if o := c.String("output"); o == "auto" && stream != nil && scale == dataset.ScaleNone {
-		a.Output = engine.Linear
-		rep.printf("output activation: linear (--stream cannot check the data lies in [0,1] before training; --output sigmoid if it does)\n")
-	} else if o == "auto" {
+	if o := c.String("output"); o == "auto" {
 		a.Output = autoencoder.AutoOutput(scale, data)
-		rep.printf("output activation: %s (data %s in [0,1])\n", a.Output, map[bool]string{true: "lies", false: "does not lie"}[a.Output == engine.Sigmoid])
+		switch {
+		case data.Data == nil && a.Output == engine.Linear:
+			rep.printf("output activation: linear (--stream cannot check the data lies in [0,1] before training; --output sigmoid if it does)\n")
+		default:
+			rep.printf("output activation: %s (data %s in [0,1])\n", a.Output, map[bool]string{true: "lies", false: "does not lie"}[a.Output == engine.Sigmoid])
+		}
 	} else if a.Output, err = engine.ParseAct(o); err != nil {
 		return nil, fmt.Errorf("--output: %w", err)
 	}
