@@ -96,33 +96,49 @@ func (p *Predictor) Reconstruct(data []float32, cols int) (recon, rowErr []float
 	if err := p.checkCols(cols); err != nil {
 		return nil, nil, err
 	}
-	rows := len(data) / cols
-	recon = make([]float32, rows*cols)
-	rowErr = make([]float32, rows)
-	for lo := 0; lo < rows; lo += p.ws.batch {
-		n := min(p.ws.batch, rows-lo)
-		if err := p.load(data, cols, lo, n); err != nil {
-			return nil, nil, err
-		}
-		x := rowsOf(p.ws.x, n)
-		y, err := p.Model.forward(p.ws, x, n, false)
-		if err != nil {
-			return nil, nil, err
-		}
-		if err := p.Model.Backend.RowLoss(engine.MSE, rowsOf(p.rowErr, n), y, x); err != nil {
-			return nil, nil, err
-		}
-		if err := p.Model.Backend.Download(recon[lo*cols:(lo+n)*cols], y); err != nil {
-			return nil, nil, err
-		}
-		if err := p.Model.Backend.Download(rowErr[lo:lo+n], rowsOf(p.rowErr, n)); err != nil {
-			return nil, nil, err
-		}
+	recon = make([]float32, len(data)/cols*cols)
+	rowErr, err = p.rowErrors(data, cols, engine.MSE, func(lo, n int, y engine.Matrix) error {
+		return p.Model.Backend.Download(recon[lo*cols:(lo+n)*cols], y)
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	if err := p.Config.Scaler.Invert(recon, cols); err != nil {
 		return nil, nil, err
 	}
 	return recon, rowErr, nil
+}
+
+// rowErrors runs data (unscaled rows) through the model batch by batch and
+// returns each row's reconstruction error of kind in the scaled space;
+// each, when set, is called with every batch's first row, its row count
+// and the output activations (the scaled inputs are in p.host meanwhile).
+func (p *Predictor) rowErrors(data []float32, cols int, kind engine.Loss, each func(lo, n int, y engine.Matrix) error) ([]float32, error) {
+	rows := len(data) / cols
+	rowErr := make([]float32, rows)
+	for lo := 0; lo < rows; lo += p.ws.batch {
+		n := min(p.ws.batch, rows-lo)
+		if err := p.load(data, cols, lo, n); err != nil {
+			return nil, err
+		}
+		x := rowsOf(p.ws.x, n)
+		y, err := p.Model.forward(p.ws, x, n, false)
+		if err != nil {
+			return nil, err
+		}
+		if err := p.Model.Backend.RowLoss(kind, rowsOf(p.rowErr, n), y, x); err != nil {
+			return nil, err
+		}
+		if err := p.Model.Backend.Download(rowErr[lo:lo+n], rowsOf(p.rowErr, n)); err != nil {
+			return nil, err
+		}
+		if each != nil {
+			if err := each(lo, n, y); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return rowErr, nil
 }
 
 // ReconstructScaled reconstructs rows already in the model's scaled space
@@ -286,44 +302,30 @@ func (p *Predictor) Errors(data []float32, cols int, kind engine.Loss, perFeatur
 	if kind != engine.MSE && kind != engine.MAE {
 		return nil, nil, fmt.Errorf("error metric %s: want mse or mae", kind)
 	}
-	rows := len(data) / cols
-	rowErr = make([]float32, rows)
-	var recon []float32
-	if perFeature {
-		featErr = make([]float32, rows*cols)
-		recon = make([]float32, p.ws.batch*cols)
+	if !perFeature {
+		rowErr, err = p.rowErrors(data, cols, kind, nil)
+		return rowErr, nil, err
 	}
-	for lo := 0; lo < rows; lo += p.ws.batch {
-		n := min(p.ws.batch, rows-lo)
-		if err := p.load(data, cols, lo, n); err != nil {
-			return nil, nil, err
+	featErr = make([]float32, len(data)/cols*cols)
+	recon := make([]float32, p.ws.batch*cols)
+	rowErr, err = p.rowErrors(data, cols, kind, func(lo, n int, y engine.Matrix) error {
+		if err := p.Model.Backend.Download(recon[:n*cols], y); err != nil {
+			return err
 		}
-		x := rowsOf(p.ws.x, n)
-		y, err := p.Model.forward(p.ws, x, n, false)
-		if err != nil {
-			return nil, nil, err
-		}
-		if err := p.Model.Backend.RowLoss(kind, rowsOf(p.rowErr, n), y, x); err != nil {
-			return nil, nil, err
-		}
-		if err := p.Model.Backend.Download(rowErr[lo:lo+n], rowsOf(p.rowErr, n)); err != nil {
-			return nil, nil, err
-		}
-		if perFeature {
-			if err := p.Model.Backend.Download(recon[:n*cols], y); err != nil {
-				return nil, nil, err
-			}
-			scaled := p.host[:n*cols] // the scaled inputs load left there
-			out := featErr[lo*cols : (lo+n)*cols]
-			for i, r := range recon[:n*cols] {
-				d := float64(r) - float64(scaled[i])
-				if kind == engine.MSE {
-					out[i] = float32(d * d)
-				} else {
-					out[i] = float32(math.Abs(d))
-				}
+		scaled := p.host[:n*cols] // the scaled inputs load left there
+		out := featErr[lo*cols : (lo+n)*cols]
+		for i, r := range recon[:n*cols] {
+			d := float64(r) - float64(scaled[i])
+			if kind == engine.MSE {
+				out[i] = float32(d * d)
+			} else {
+				out[i] = float32(math.Abs(d))
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	return rowErr, featErr, nil
 }
