@@ -43,8 +43,13 @@ func TestNoDeviceFallsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	if b.Info().Backend != "cpu" || !strings.Contains(note, "no GPU") {
+	// One short line: the brief reason, the full one stays with Open("cuda").
+	_, probeErr := (driver{}).Probe()
+	if b.Info().Backend != "cpu" || !strings.HasSuffix(note, ": "+engine.BriefReason(probeErr)) || strings.Contains(note, "shared object") {
 		t.Errorf("auto chose %v with note %q", b.Info(), note)
+	}
+	if strings.Contains(engine.BriefReason(probeErr), "cu:") {
+		t.Errorf("brief reason %q carries the driver's full message", engine.BriefReason(probeErr))
 	}
 	if _, _, err := engine.Open("cuda:7"); err == nil {
 		t.Error("Open(cuda:7) succeeded without a device")

@@ -19,14 +19,14 @@ type driver struct{}
 // Probe lists the CUDA devices, or says why there are none.
 func (driver) Probe() ([]engine.DeviceInfo, error) {
 	if err := cu.Init(); err != nil {
-		return nil, err
+		return nil, &engine.Unavailable{Why: err.Error(), Brief: cu.Brief(err)}
 	}
 	n, err := cu.DeviceCount()
 	if err != nil {
 		return nil, err
 	}
 	if n == 0 {
-		return nil, fmt.Errorf("the CUDA driver found no device")
+		return nil, &engine.Unavailable{Why: "the CUDA driver found no device", Brief: "no NVIDIA GPU found"}
 	}
 	var out []engine.DeviceInfo
 	for i := 0; i < n; i++ {

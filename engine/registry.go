@@ -58,8 +58,9 @@ func driver(name string) (Driver, bool) {
 // be used.
 var ErrNoCUDA = errors.New("cuda not available")
 
-// Unavailable says why a CUDA device cannot be opened.
-type Unavailable struct{ Why string }
+// Unavailable says why a CUDA device cannot be opened: Why in full, Brief
+// in a few words for a one-line notice ("no NVIDIA driver found").
+type Unavailable struct{ Why, Brief string }
 
 func (u *Unavailable) Error() string        { return u.Why }
 func (u *Unavailable) Is(target error) bool { return target == ErrNoCUDA }
@@ -91,7 +92,17 @@ func Probe() []Status {
 	return out
 }
 
-var errCUDANotLinked = &Unavailable{"this aegpu binary was built without the CUDA backend"}
+var errCUDANotLinked = &Unavailable{Why: "this aegpu binary was built without the CUDA backend", Brief: "built without the CUDA backend"}
+
+// BriefReason is err's short form for a one-line notice: an Unavailable's
+// Brief when it has one, else the whole message.
+func BriefReason(err error) string {
+	var u *Unavailable
+	if errors.As(err, &u) && u.Brief != "" {
+		return u.Brief
+	}
+	return err.Error()
+}
 
 // Open returns the backend named by spec:
 //
@@ -101,7 +112,8 @@ var errCUDANotLinked = &Unavailable{"this aegpu binary was built without the CUD
 //	"cuda:N"  CUDA device N
 //
 // note is one line saying which device was chosen and, for "auto" falling
-// back to the CPU, why CUDA was not used.
+// back to the CPU, in a few words why CUDA was not used (Probe, or
+// Open("cuda"), gives the full reason).
 func Open(spec string) (b Backend, note string, err error) {
 	spec = strings.TrimSpace(strings.ToLower(spec))
 	switch {
@@ -110,12 +122,11 @@ func Open(spec string) (b Backend, note string, err error) {
 		if err == nil {
 			return b, "using " + b.Info().String(), nil
 		}
-		why := err.Error()
 		cpu, err2 := openNamed("cpu", 0)
 		if err2 != nil {
 			return nil, "", fmt.Errorf("no backend available: %v; cpu: %w", err, err2)
 		}
-		return cpu, fmt.Sprintf("using %s — no GPU: %s", cpu.Info(), why), nil
+		return cpu, fmt.Sprintf("using %s: %s", cpu.Info(), BriefReason(err)), nil
 	case spec == "cpu":
 		b, err := openNamed("cpu", 0)
 		if err != nil {
@@ -147,10 +158,15 @@ func openCUDA(idx int) (Backend, error) {
 	}
 	devs, err := d.Probe()
 	if err != nil {
-		return nil, &Unavailable{err.Error()}
+		var u *Unavailable
+		if errors.As(err, &u) {
+			return nil, err
+		}
+		return nil, &Unavailable{Why: err.Error()}
 	}
 	if idx >= len(devs) {
-		return nil, &Unavailable{fmt.Sprintf("device cuda:%d requested but %d device(s) found", idx, len(devs))}
+		why := fmt.Sprintf("device cuda:%d requested but %d device(s) found", idx, len(devs))
+		return nil, &Unavailable{Why: why, Brief: why}
 	}
 	return d.Open(idx)
 }

@@ -20,6 +20,32 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
+// The fallback note is one short line: the brief reason, not the driver's
+// whole message (Probe and Open("cuda") give that).
+func TestAutoNoteIsBrief(t *testing.T) {
+	if got := BriefReason(&Unavailable{Why: "long reason", Brief: "short"}); got != "short" {
+		t.Errorf("BriefReason = %q, want short", got)
+	}
+	if got := BriefReason(errors.New("plain")); got != "plain" {
+		t.Errorf("BriefReason(plain) = %q", got)
+	}
+	if _, ok := driver("cpu"); !ok {
+		t.Skip("no cpu driver linked into this test binary (the cuda and cmd tests check the note)")
+	}
+	_, note, err := Open("auto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := driver("cuda"); !ok && note != "" {
+		if !strings.HasSuffix(note, ": built without the CUDA backend") {
+			t.Errorf("note %q, want it to end in the brief reason", note)
+		}
+	}
+	if strings.Contains(note, "shared object") || strings.Contains(note, "\n") {
+		t.Errorf("note %q carries the full driver message", note)
+	}
+}
+
 func TestParseNames(t *testing.T) {
 	for a := Linear; a <= GELU; a++ {
 		if got, err := ParseAct(a.String()); err != nil || got != a {

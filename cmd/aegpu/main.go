@@ -80,6 +80,9 @@ func openDevice(c *cli.Context, quiet bool) (engine.Backend, error) {
 		return nil, err
 	}
 	if !quiet {
+		if spec := c.String("device"); (spec == "" || spec == "auto") && b.Info().Backend == "cpu" {
+			note += "; 'aegpu devices' says why" // auto fell back: the note names the reason in brief
+		}
 		fmt.Fprintln(os.Stderr, note)
 	}
 	return b, nil

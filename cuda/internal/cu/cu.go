@@ -327,9 +327,9 @@ func drvLoad() error {
 	case 0:
 		return nil
 	case 1:
-		return notLoaded(C.GoString(msg))
+		return &briefError{"no NVIDIA driver found", notLoaded(C.GoString(msg))}
 	default:
-		return notLoaded(libName + ": missing symbol " + C.GoString(msg) + " (driver too old?)")
+		return &briefError{"the NVIDIA driver is too old", notLoaded(libName + ": missing symbol " + C.GoString(msg) + " (driver too old?)")}
 	}
 }
 

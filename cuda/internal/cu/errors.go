@@ -12,6 +12,7 @@ const (
 	codeInvalidValue   = 1
 	codeOutOfMemory    = 2
 	codeNotInitialized = 3
+	codeNoDevice       = 100
 )
 
 // ensureFailed is OR-ed into a CUresult by the C wrappers when the failure
@@ -48,6 +49,42 @@ func (e *Error) Error() string {
 //
 // Use errors.Is(err, ErrNotLoaded) to decide on the CPU fallback.
 var ErrNotLoaded = errors.New("cu: CUDA driver not loaded")
+
+// briefError gives a "no driver" error a short summary for one-line
+// notices; Error is the full reason.
+type briefError struct {
+	brief string
+	err   error
+}
+
+func (e *briefError) Error() string { return e.err.Error() }
+func (e *briefError) Unwrap() error { return e.err }
+
+// Brief summarizes why there is no usable driver in a few words ("no NVIDIA
+// driver found", "no NVIDIA GPU found"), for the one line a command prints
+// when it falls back to the CPU; err's own message is the full reason. It
+// returns "" for nil and err's message when it knows no summary.
+func Brief(err error) string {
+	if err == nil {
+		return ""
+	}
+	var b *briefError
+	if errors.As(err, &b) {
+		return b.brief
+	}
+	var e *Error
+	if errors.As(err, &e) && e.Call == "cuInit" {
+		if e.Code == codeNoDevice {
+			return "no NVIDIA GPU found"
+		}
+		name := e.Name
+		if name == "" {
+			name = errorName(e.Code)
+		}
+		return "the NVIDIA driver did not start (" + name + ")"
+	}
+	return err.Error()
+}
 
 // notLoaded wraps ErrNotLoaded with a reason (a string or an error).
 func notLoaded(reason any) error {

@@ -20,6 +20,7 @@ import (
 
 const envExpect = "AEGPU_CU_TEST_EXPECT" // TestHelperInitFails: text Init's error must contain
 const envLib = "AEGPU_CU_TEST_LIB"       // TestHelperInitFails: library to dlopen instead
+const envBrief = "AEGPU_CU_TEST_BRIEF"   // TestHelperInitFails: what Brief(Init's error) must be
 
 // buildFake compiles the fake driver into a fresh directory and returns it.
 func buildFake(t *testing.T, defines ...string) string {
@@ -70,7 +71,7 @@ func TestFakeDriver(t *testing.T) {
 func TestFakeDriverMissingSymbol(t *testing.T) {
 	dir := buildFake(t, "-DFAKE_OMIT_GRAPH_INSTANTIATE")
 	out, err := runChild(t, "^TestHelperInitFails$", ldPath(dir),
-		envExpect+"=libcuda.so.1: missing symbol cuGraphInstantiateWithFlags")
+		envExpect+"=libcuda.so.1: missing symbol cuGraphInstantiateWithFlags", envBrief+"=the NVIDIA driver is too old")
 	if err != nil || !strings.Contains(out, "--- PASS: TestHelperInitFails") {
 		t.Fatalf("child (%v):\n%s", err, out)
 	}
@@ -79,7 +80,7 @@ func TestFakeDriverMissingSymbol(t *testing.T) {
 func TestFakeDriverNoDevice(t *testing.T) {
 	dir := buildFake(t)
 	out, err := runChild(t, "^TestHelperInitFails$", ldPath(dir), "FAKECUDA_MODE=nodevice",
-		envExpect+"=libcuda.so.1 (CUDA 13.0 driver): cuInit: CUDA_ERROR_NO_DEVICE")
+		envExpect+"=libcuda.so.1 (CUDA 13.0 driver): cuInit: CUDA_ERROR_NO_DEVICE", envBrief+"=no NVIDIA GPU found")
 	if err != nil || !strings.Contains(out, "--- PASS: TestHelperInitFails") {
 		t.Fatalf("child (%v):\n%s", err, out)
 	}
@@ -88,7 +89,7 @@ func TestFakeDriverNoDevice(t *testing.T) {
 func TestDlopenFails(t *testing.T) {
 	out, err := runChild(t, "^TestHelperInitFails$",
 		envLib+"=/nonexistent/libcuda.so.1",
-		envExpect+"=/nonexistent/libcuda.so.1: cannot open shared object file")
+		envExpect+"=/nonexistent/libcuda.so.1: cannot open shared object file", envBrief+"=no NVIDIA driver found")
 	if err != nil || !strings.Contains(out, "--- PASS: TestHelperInitFails") {
 		t.Fatalf("child (%v):\n%s", err, out)
 	}
@@ -107,5 +108,8 @@ func TestHelperInitFails(t *testing.T) {
 		t.Fatalf("Init() = %v, want an ErrNotLoaded containing %q", err, want)
 	}
 	t.Logf("Init() = %v", err)
+	if brief := os.Getenv(envBrief); Brief(err) != brief {
+		t.Errorf("Brief(%v) = %q, want %q", err, Brief(err), brief)
+	}
 	checkEveryCallFails(t, want)
 }

@@ -9,7 +9,7 @@ import "unsafe"
 // primitives below exist so that api.go compiles unchanged; the ready()
 // gate keeps them from being called, and they fail harmlessly if they are.
 
-var buildErr = notLoaded("built without cgo")
+var buildErr error = &briefError{"this binary was built without cgo, which CUDA needs", notLoaded("built without cgo")}
 
 const libName = "libcuda.so.1"
 

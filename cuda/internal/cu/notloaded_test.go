@@ -147,6 +147,10 @@ func TestInitNotLoaded(t *testing.T) {
 		}
 	}
 	t.Logf("Init() = %v", err)
+	// The one-line notice: a few words, not the dlopen message.
+	if b := Brief(err); b == err.Error() || len(b) > 60 || b == "" {
+		t.Errorf("Brief(%q) = %q, want a short summary", err, b)
+	}
 	for i := 0; i < 3; i++ {
 		if again := Init(); again != err {
 			t.Fatalf("Init() second call = %v, want the cached %v", again, err)
