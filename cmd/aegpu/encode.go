@@ -39,7 +39,7 @@ Examples:
   aegpu encode --model m --data 'parts/*.npy' --shard $SLURM_ARRAY_TASK_ID/16 --out codes-$SLURM_ARRAY_TASK_ID.npy`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Required: true, Usage: "model `DIR` written by aegpu train"},
-			&cli.StringSliceFlag{Name: "data", Usage: "input `FILE`s or globs (.npy, .csv, IDX; repeatable); default: the built-in MNIST test digits"},
+			&cli.StringSliceFlag{Name: "data", Usage: "input `FILE`s or globs (.npy, .csv, IDX; repeatable); default: the data the model was trained on"},
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Required: true, Usage: "output `FILE` (.npy or .csv)"},
 			&cli.StringFlag{Name: "shard", Usage: "encode only shard `i/n` (0-based) of the rows"},
 			&cli.IntFlag{Name: "chunk", Value: 16384, Usage: "rows read, encoded and written at a time (memory ≈ 6 chunks)"},
@@ -82,22 +82,27 @@ func openSource(c *cli.Context) (src autoencoder.RowSource, rows int64, closeFn 
 			return nil, 0, nil, fmt.Errorf("--shard: %w", err)
 		}
 	}
-	paths := c.StringSlice("data")
-	if len(paths) == 0 {
+	choice, err := chooseData(c, c.String("model"))
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	if choice.Builtin() {
 		t, _, err := dataset.Builtin()
 		if err != nil {
 			return nil, 0, nil, err
 		}
+		choice.announce(c.Bool("quiet"), t.Rows, t.Cols)
 		if opt.ShardCount > 1 {
 			lo, hi := int64(opt.Shard)*int64(t.Rows)/int64(opt.ShardCount), int64(opt.Shard+1)*int64(t.Rows)/int64(opt.ShardCount)
 			t = &dataset.Table{Rows: int(hi - lo), Cols: t.Cols, Data: t.Data[lo*int64(t.Cols) : hi*int64(t.Cols)]}
 		}
 		return &tableSource{t: t}, int64(t.Rows), func() error { return nil }, nil
 	}
-	st, err := dataset.OpenStream(paths, opt)
+	st, err := dataset.OpenStream(choice.Paths, opt)
 	if err != nil {
 		return nil, 0, nil, err
 	}
+	choice.announce(c.Bool("quiet"), int(st.Rows()), st.Cols())
 	return st, st.Rows(), st.Close, nil
 }
 

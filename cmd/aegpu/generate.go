@@ -33,7 +33,7 @@ Examples:
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the prior draws"},
 			&cli.StringFlag{Name: "interpolate", Usage: "decode the path between the codes of rows `A,B` of --data instead of sampling"},
 			&cli.IntFlag{Name: "steps", Value: 8, Usage: "points on the --interpolate path, both ends included"},
-			&cli.StringFlag{Name: "data", Usage: "rows for --interpolate (default: the built-in MNIST test digits)"},
+			&cli.StringFlag{Name: "data", Usage: "rows for --interpolate (default: the data the model was trained on)"},
 			&cli.StringFlag{Name: "nan", Value: "error", Usage: "rows of --data with NaN/Inf: error, skip, zero"},
 			&cli.StringFlag{Name: "codes", Usage: "also write the latent codes decoded to `FILE` (.npy or .csv)"},
 			&cli.StringFlag{Name: "images", Usage: "also draw the samples as a PNG grid to `FILE` (image models)"},
@@ -90,7 +90,7 @@ func runGenerate(c *cli.Context) error {
 	defer p.Free()
 	var codes, out []float32
 	if interp != "" {
-		data, _, err := loadData(c, quiet)
+		data, _, err := loadData(c, quiet, c.String("model"))
 		if err != nil {
 			return err
 		}

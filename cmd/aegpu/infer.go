@@ -17,7 +17,7 @@ import (
 
 var inferFlags = []cli.Flag{
 	&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Required: true, Usage: "model `DIR` written by aegpu train"},
-	&cli.StringFlag{Name: "data", Usage: "input `FILE` (.npy, .csv, IDX); default: the built-in MNIST test digits"},
+	&cli.StringFlag{Name: "data", Usage: "input `FILE` (.npy, .csv, IDX); default: the data the model was trained on"},
 	&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Required: true, Usage: "output `FILE` (.npy or .csv)"},
 	&cli.IntFlag{Name: "batch", Value: 1024, Usage: "rows per device batch"},
 	&cli.StringFlag{Name: "nan", Value: "error", Usage: "rows with NaN/Inf: error, skip, zero"},
@@ -132,7 +132,7 @@ func openPredictor(c *cli.Context) (*autoencoder.Predictor, *dataset.Table, func
 	if err := checkOutputPath(c.String("out")); err != nil {
 		return nil, nil, nil, err
 	}
-	data, _, err := loadData(c, quiet)
+	data, _, err := loadData(c, quiet, c.String("model"))
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -194,7 +194,13 @@ func TestEncodeOutputTooLarge(t *testing.T) {
 	outDir := filepath.Join(dir, "out")
 	os.Mkdir(outDir, 0o755)
 	// ulimit -f 16: 8 KiB; 10 000 rows of 3 codes as CSV are ~300 KiB.
-	cmd := command(t, "bash", "-c", `ulimit -f 16; exec "$0" encode --model "$1" --out "$2" --device cpu --quiet`, bin, model, filepath.Join(outDir, "codes.csv"))
+	x := make([]float32, 10000*784)
+	engine.FillUniform(x, 5, 1, 0, 0, 1)
+	data := filepath.Join(dir, "x.npy")
+	if err := dataset.WriteNPY(data, 10000, 784, x); err != nil {
+		t.Fatal(err)
+	}
+	cmd := command(t, "bash", "-c", `ulimit -f 16; exec "$0" encode --model "$1" --data "$3" --out "$2" --device cpu --quiet`, bin, model, filepath.Join(outDir, "codes.csv"), data)
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "file too large") || !strings.Contains(string(out), "nothing was written") {
 		t.Fatalf("encode past the file-size limit: %v\n%s", err, out)

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"runtime"
+	"strings"
 	"runtime/debug"
 
 	"github.com/urfave/cli/v2"
@@ -37,7 +39,7 @@ func main() {
 }
 
 func newApp() *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:  "aegpu",
 		Usage: "train autoencoders on an NVIDIA GPU or the CPU, and use them",
 		Description: `aegpu trains MLP autoencoders through its own engine: CUDA kernels when a GPU
@@ -64,6 +66,49 @@ weights). 'aegpu viz' shows training live in the browser.`,
 			versionCommand(),
 			vizCommand(),
 		},
+	}
+	for _, cmd := range app.Commands {
+		briefUsageErrors(cmd)
+	}
+	return app
+}
+
+// briefUsageErrors makes a command's usage mistakes (a missing required
+// flag, an unknown flag, a value that does not parse) one error line that
+// points at --help, instead of the whole help text on stdout followed by
+// the error: the CLI library's default.
+func briefUsageErrors(cmd *cli.Command) {
+	name := cmd.Name
+	hint := func(err error) error {
+		return fmt.Errorf("%w; 'aegpu %s --help' lists the flags", err, name)
+	}
+	cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error { return hint(err) }
+	var required []string
+	for _, f := range cmd.Flags {
+		if r, ok := f.(cli.RequiredFlag); ok && r.IsRequired() {
+			required = append(required, f.Names()[0])
+			// Checked below instead: the library prints the help first.
+			reflect.ValueOf(f).Elem().FieldByName("Required").SetBool(false)
+		}
+	}
+	if len(required) == 0 {
+		return
+	}
+	before := cmd.Before
+	cmd.Before = func(c *cli.Context) error {
+		var missing []string
+		for _, n := range required {
+			if !c.IsSet(n) {
+				missing = append(missing, "--"+n)
+			}
+		}
+		if len(missing) > 0 {
+			return hint(fmt.Errorf("missing required flag %s", strings.Join(missing, ", ")))
+		}
+		if before != nil {
+			return before(c)
+		}
+		return nil
 	}
 }
 

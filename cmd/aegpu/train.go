@@ -44,7 +44,7 @@ Examples:
   aegpu train --data 'big/*.npy' --stream --out big-ae
   aegpu train --resume model --epochs 30`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "data", Usage: "training data `FILE` (.npy, .csv, IDX .gz); default: built-in MNIST test digits"},
+			&cli.StringFlag{Name: "data", Usage: "training data `FILE` (.npy, .csv, IDX .gz); default: the built-in MNIST test digits, or with --resume the data the run was trained on"},
 			&cli.StringFlag{Name: "layers", Usage: "encoder widths from input to latent, e.g. 784,512,256,32 (the decoder mirrors them); default: D,512,256,32 for D > 512 columns, else D,⌈3D/4⌉,⌈D/2⌉"},
 			&cli.StringFlag{Name: "variant", Value: "plain", Usage: "plain, denoising (with --noise), sparse, contractive or vae"},
 			&cli.StringFlag{Name: "noise", Usage: "input corruption of a denoising autoencoder: gaussian:σ, masking:p, salt_pepper:p (implies --variant denoising; may be added to sparse, contractive and vae too)"},
@@ -99,28 +99,14 @@ Examples:
 	}
 }
 
-// loadData reads --data, or the built-in digits when it is empty.
-func loadData(c *cli.Context, quiet bool) (*dataset.Table, string, error) {
-	pol, err := dataset.ParseNaNPolicy(c.String("nan"))
+// loadData reads the data chooseData picks into memory and says which.
+func loadData(c *cli.Context, quiet bool, modelDir string) (*dataset.Table, dataChoice, error) {
+	d, err := chooseData(c, modelDir)
 	if err != nil {
-		return nil, "", err
+		return nil, d, err
 	}
-	path := c.String("data")
-	if path == "" {
-		t, _, err := dataset.Builtin()
-		if err != nil {
-			return nil, "", err
-		}
-		if !quiet {
-			fmt.Fprintf(os.Stderr, "no --data given: using %s, %d×%d\n", dataset.BuiltinName, t.Rows, t.Cols)
-		}
-		return t, dataset.BuiltinName, nil
-	}
-	t, err := dataset.Load(path, dataset.LoadOptions{NaN: pol})
-	if err != nil {
-		return nil, "", err
-	}
-	return t, path, nil
+	t, err := d.load(c, quiet)
+	return t, d, err
 }
 
 // defaultLayers is the architecture used when --layers is not given.
@@ -297,17 +283,30 @@ func applyPrecision(b engine.Backend, s string, rep *reporter) error {
 func runTrain(c *cli.Context) error {
 	quiet := c.Bool("quiet")
 	rep := newReporter(os.Stderr, quiet)
+	resume := c.String("resume")
+	choice, err := chooseData(c, resume)
+	if err != nil {
+		return err
+	}
+	if resume != "" && !choice.Streamed { // a streamed run resumes streaming, on whatever data is given
+		if cfg, err := autoencoder.ReadConfig(resume); err == nil && cfg.Data.Streamed {
+			choice.Streamed = true
+		}
+	}
 	var data *dataset.Table
 	var source string
 	var stream []string
-	var err error
-	if c.Bool("stream") {
-		if data, stream, err = streamHeader(c); err != nil {
+	if c.Bool("stream") || choice.Streamed {
+		if data, stream, err = streamHeader(choice); err != nil {
 			return err
 		}
+		choice.announce(quiet, data.Rows, data.Cols)
 		source = strings.Join(stream, ",")
-	} else if data, source, err = loadData(c, quiet); err != nil {
-		return err
+	} else {
+		if data, err = choice.load(c, quiet); err != nil {
+			return err
+		}
+		source = choice.Name()
 	}
 	b, err := openDevice(c, quiet)
 	if err != nil {
@@ -321,7 +320,7 @@ func runTrain(c *cli.Context) error {
 	}
 
 	var run *autoencoder.Run
-	if dir := c.String("resume"); dir != "" {
+	if dir := resume; dir != "" {
 		epochs := 0
 		if c.IsSet("epochs") {
 			epochs = c.Int("epochs")
@@ -336,7 +335,7 @@ func runTrain(c *cli.Context) error {
 			r.Trainer.OnEpoch = func(m autoencoder.EpochMetrics) { rep.epoch(m, r.Config.Train.Epochs) }
 			st := r.Trainer.State
 			if st.Finished {
-				rep.printf("%s already finished (%s after %d epochs); raise --epochs to train further\n", dir, st.StopReason, st.Epoch)
+				rep.printf("%s already finished (%s after %s); raise --epochs to train further\n", dir, st.StopReason, plural(st.Epoch, "epoch"))
 			} else {
 				rep.printf("resuming %s at epoch %d, batch %d (step %d)\n", dir, st.Epoch+1, st.Batch, st.Step)
 			}
@@ -355,8 +354,8 @@ func runTrain(c *cli.Context) error {
 		}
 	}
 	cfg := run.Config
-	rep.printf("model %s (%s, %d parameters), %s loss, %s lr %g, batch %d, %d epochs; %d training rows, %d validation rows\n",
-		cfg.Variant, run.Trainer.Model.Arch, cfg.Params, cfg.Train.Loss, cfg.Train.Optimizer, cfg.Train.LR, cfg.Train.Batch, cfg.Train.Epochs, cfg.Data.TrainRows, cfg.Data.ValRows)
+	rep.printf("model %s (%s, %d parameters), %s loss, %s lr %g, batch %d, %s; %d training rows, %d validation rows\n",
+		cfg.Variant, run.Trainer.Model.Arch, cfg.Params, cfg.Train.Loss, cfg.Train.Optimizer, cfg.Train.LR, cfg.Train.Batch, plural(cfg.Train.Epochs, "epoch"), cfg.Data.TrainRows, cfg.Data.ValRows)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -365,8 +364,8 @@ func runTrain(c *cli.Context) error {
 	st := run.Trainer.State
 	switch {
 	case autoencoder.IsInterrupted(err):
-		return &exitError{code: 130, err: fmt.Errorf("%w at epoch %d, step %d; checkpoint saved in %s — continue with: aegpu train --resume %s%s",
-			err, st.Epoch+1, st.Step, run.Dir, run.Dir, dataHint(source))}
+		return &exitError{code: 130, err: fmt.Errorf("%w at epoch %d, step %d; checkpoint saved in %s — continue with: %s train --resume %s",
+			err, st.Epoch+1, st.Step, run.Dir, selfName(), run.Dir)}
 	case err != nil:
 		var nanErr *autoencoder.NaNError
 		if errors.As(err, &nanErr) {
@@ -403,9 +402,10 @@ func runTrain(c *cli.Context) error {
 		rep.printf("wrote %s\n", path)
 	}
 	if st.StopReason == "early_stopping" {
-		rep.printf("early stopping: no better validation loss for %d epochs; kept the weights of epoch %d (val %.5f)\n", cfg.Train.Patience, st.BestEpoch, st.BestVal)
+		rep.printf("early stopping: no better validation loss for %s; kept the weights of epoch %d (val %.5f)\n", plural(cfg.Train.Patience, "epoch"), st.BestEpoch, st.BestVal)
 	}
-	rep.printf("saved %s (%s, %s); next: aegpu encode --model %s --data FILE --out codes.npy\n", run.Dir, autoencoder.ConfigFile, autoencoder.WeightsFile, run.Dir)
+	rep.printf("saved %s (%s, %s); next: %s encode --model %s --out codes.npy (the training data's latent codes; --data for other data)\n",
+		run.Dir, autoencoder.ConfigFile, autoencoder.WeightsFile, selfName(), run.Dir)
 	if c.Bool("json") {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
@@ -414,12 +414,6 @@ func runTrain(c *cli.Context) error {
 	return nil
 }
 
-func dataHint(source string) string {
-	if source == dataset.BuiltinName {
-		return ""
-	}
-	return " --data " + source
-}
 
 // trainImages draws the run's first validation rows (or first rows, with
 // no validation split) with the trained model.
@@ -441,20 +435,19 @@ func trainImages(path string, run *autoencoder.Run, data *dataset.Table) error {
 	return writeImageGrid(path, p, rows, data.Cols, cfg.Train.Seed)
 }
 
-// streamHeader opens --data as a stream to learn its width and row shape
+// streamHeader opens the data as a stream to learn its width and row shape
 // (a header-only table: no values) for a --stream run.
-func streamHeader(c *cli.Context) (*dataset.Table, []string, error) {
-	path := c.String("data")
-	if path == "" {
+func streamHeader(d dataChoice) (*dataset.Table, []string, error) {
+	if d.Builtin() {
 		return nil, nil, fmt.Errorf("--stream needs --data (.npy files: a file or a glob)")
 	}
-	st, err := dataset.OpenStream([]string{path}, dataset.StreamOptions{})
+	st, err := dataset.OpenStream(d.Paths, dataset.StreamOptions{})
 	if err != nil {
 		return nil, nil, err
 	}
 	defer st.Close()
 	if st.Rows() < 0 {
-		return nil, nil, fmt.Errorf("--stream reads .npy files (random access); %s is not", path)
+		return nil, nil, fmt.Errorf("--stream reads .npy files (random access); %s is not", d.Name())
 	}
 	shape := append([]int{int(st.Rows())}, st.Shape()...)
 	if len(st.Shape()) == 1 {

@@ -46,7 +46,7 @@ Examples:
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "data", Usage: "training data `FILE` (.npy, .csv, IDX .gz); default: the built-in 8-D toy data"},
 			&cli.StringFlag{Name: "labels", Usage: "class labels `FILE` (IDX, .npy, one-column .csv), one per row, to colour the latent space"},
-			&cli.StringFlag{Name: "model", Usage: "model `DIR` (aegpu train's) to start from; its data: --data, or the built-in MNIST digits when it was trained on them"},
+			&cli.StringFlag{Name: "model", Usage: "model `DIR` (aegpu train's) to start from; its data: --data, else the data it was trained on"},
 			&cli.StringFlag{Name: "layers", Usage: "encoder widths from input to latent, e.g. 784,128,2 (the decoder mirrors them); default: 8,4 for the toy data, D,⌈D/2⌉ up to 16 columns, D,⌈D/2⌉,⌈D/8⌉ up to 128, else D,128,16"},
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8080", Usage: "listen `HOST:PORT` (port 0: any free port); a non-loopback host is reachable from the network"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the split, the weights, shuffling and noise"},
@@ -127,18 +127,23 @@ func vizOptions(c *cli.Context) (viz.Options, error) {
 		}
 		o.Data, o.Source = t, filepath.Base(path)
 	case o.ModelDir != "":
-		cfg, err := autoencoder.ReadConfig(o.ModelDir)
+		d, err := recordedData(o.ModelDir) // the data it was trained on
 		if err != nil {
 			return o, err
 		}
-		if cfg.Data.Source != dataset.BuiltinName {
-			return o, fmt.Errorf("--model %s was trained on %s: give that data with --data", o.ModelDir, cfg.Data.Source)
+		if d.Builtin() {
+			t, labels, err := dataset.Builtin()
+			if err != nil {
+				return o, err
+			}
+			o.Data, o.Source, o.Labels = t, dataset.BuiltinName, labels
+			break
 		}
-		t, labels, err := dataset.Builtin()
+		t, err := d.load(c, c.Bool("quiet"))
 		if err != nil {
 			return o, err
 		}
-		o.Data, o.Source, o.Labels = t, dataset.BuiltinName, labels
+		o.Data, o.Source = t, filepath.Base(d.Name())
 	case c.String("labels") != "":
 		return o, errors.New("--labels needs --data (the built-in toy data has its own labels)")
 	}
