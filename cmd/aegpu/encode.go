@@ -146,16 +146,26 @@ func runEncode(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start, last := time.Now(), time.Now()
+	// On a terminal one line rewritten twice a second; in a log a line
+	// every 10 s, without carriage returns.
+	tty, every := isTerminal(os.Stderr), 10*time.Second
+	if tty {
+		every = time.Second / 2
+	}
+	cr, eol := "", "\n"
+	if tty {
+		cr, eol = "\r", "   "
+	}
 	progress := func(done int64) {
-		if quiet || time.Since(last) < time.Second/2 {
+		if quiet || time.Since(last) < every {
 			return
 		}
 		last = time.Now()
 		rate := float64(done) / time.Since(start).Seconds()
 		if rows > 0 {
-			fmt.Fprintf(os.Stderr, "\rencoded %d of %d rows (%.0f%%), %s rows/s   ", done, rows, 100*float64(done)/float64(rows), humanRate(rate))
+			fmt.Fprintf(os.Stderr, "%sencoded %d of %d rows (%.0f%%), %s rows/s%s", cr, done, rows, 100*float64(done)/float64(rows), humanRate(rate), eol)
 		} else {
-			fmt.Fprintf(os.Stderr, "\rencoded %d rows, %s rows/s   ", done, humanRate(rate))
+			fmt.Fprintf(os.Stderr, "%sencoded %d rows, %s rows/s%s", cr, done, humanRate(rate), eol)
 		}
 	}
 	st, err := p.EncodeStream(ctx, src, w, c.Int("chunk"), progress)
@@ -167,7 +177,7 @@ func runEncode(c *cli.Context) error {
 	}
 	if !quiet {
 		secs := time.Since(start).Seconds()
-		fmt.Fprintf(os.Stderr, "\rwrote %s: %d rows × %d latent dimensions in %.1fs (%s rows/s)\n", out, st.Rows, k, secs, humanRate(float64(st.Rows)/secs))
+		fmt.Fprintf(os.Stderr, "%swrote %s: %d rows × %d latent dimensions in %.1fs (%s rows/s)\n", cr, out, st.Rows, k, secs, humanRate(float64(st.Rows)/secs))
 		if c.Bool("compare-pca") {
 			return streamPCAComparison(c, p)
 		}

@@ -122,3 +122,45 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 		t.Errorf("encode --help: %v\n%s", err, stdout)
 	}
 }
+
+// The messages a new user reads: the "*" explained once, no carriage
+// returns in logs, every file written named, the metrics said once, and
+// the order of --anomalies' rows.
+func TestMessages(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "m")
+	_, stderr, err := runBoth(t, "train", "--layers", "784,8", "--epochs", "2", "--out", model, "--device", "cpu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(stderr, "* = best validation loss"); n != 1 {
+		t.Errorf("the * legend appears %d times, want once:\n%s", n, stderr)
+	}
+	_, stderr, err = runBoth(t, "encode", "--model", model, "--out", filepath.Join(dir, "c.npy"), "--device", "cpu")
+	if err != nil || strings.Contains(stderr, "\r") {
+		t.Errorf("encode into a log: %v, carriage return in %q", err, stderr)
+	}
+	png, errs := filepath.Join(dir, "g.png"), filepath.Join(dir, "e.csv")
+	_, stderr, err = runBoth(t, "reconstruct", "--model", model, "--out", filepath.Join(dir, "r.npy"), "--errors", errs, "--images", png, "--device", "cpu")
+	if err != nil || !strings.Contains(stderr, "wrote "+png+": rows of 8 inputs, reconstructions") || !strings.Contains(stderr, "wrote "+errs) {
+		t.Errorf("reconstruct --images --errors: %v\n%s", err, stderr)
+	}
+	anom := filepath.Join(dir, "anom.npy")
+	x := make([]float32, 50*784)
+	for i := range x {
+		x[i] = float32(i%7) * 40
+	}
+	if err := dataset.WriteNPY(anom, 50, 784, x); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, err = runBoth(t, "score", "--model", model, "--anomalies", anom, "--contamination", "0.005", "--out", filepath.Join(dir, "s.csv"), "--device", "cpu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stderr, "0–9999 from the data (label 0), 10000–10049 from --anomalies") {
+		t.Errorf("score does not say how --anomalies' rows are numbered:\n%s", stderr)
+	}
+	if n := strings.Count(stderr, "F1"); n != 1 {
+		t.Errorf("F1 reported %d times, want once:\n%s", n, stderr)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/aegpu/aegpu/autoencoder"
 	"github.com/aegpu/aegpu/engine"
@@ -17,37 +18,39 @@ const gridColumns = 8
 // model, one of reconstructions (of the corrupted input when denoising),
 // and for a VAE one of samples from the prior, all in the model's scaled
 // space.
-func writeImageGrid(path string, p *autoencoder.Predictor, data []float32, cols int, seed uint64) error {
+//
+// It returns what the grid's rows show, for the message that names the file.
+func writeImageGrid(path string, p *autoencoder.Predictor, data []float32, cols int, seed uint64) (string, error) {
 	h, w, ch, err := imageDims(p.Config, cols)
 	if err != nil {
-		return err
+		return "", err
 	}
 	n := min(gridColumns, len(data)/cols)
 	x := slices.Clone(data[:n*cols])
 	if err := p.Config.Scaler.Apply(x, cols); err != nil {
-		return err
+		return "", err
 	}
 	in := x
-	rows := [][]float32{x}
+	rows, what := [][]float32{x}, []string{fmt.Sprintf("%d inputs", n)}
 	if p.Config.Train.Noise != "" {
 		if in, err = p.CorruptScaled(x, cols, seed, engine.StreamNoise-2<<32); err != nil {
-			return err
+			return "", err
 		}
-		rows = append(rows, in)
+		rows, what = append(rows, in), append(what, "the same with noise")
 	}
 	rec, err := p.ReconstructScaled(in, cols)
 	if err != nil {
-		return err
+		return "", err
 	}
-	rows = append(rows, rec)
+	rows, what = append(rows, rec), append(what, "reconstructions")
 	if p.Model.Arch.VAE {
 		codes := make([]float32, n*p.Model.Arch.LatentDim())
 		engine.FillNormal(codes, seed, engine.StreamSample, 0, 0, 1)
 		gen, err := p.DecodeScaled(codes)
 		if err != nil {
-			return err
+			return "", err
 		}
-		rows = append(rows, gen)
+		rows, what = append(rows, gen), append(what, "samples from the prior")
 	}
 	g := imagegrid.Grid{H: h, W: w, C: ch, Scale: 3, Gap: 4}
 	for _, r := range rows {
@@ -57,7 +60,7 @@ func writeImageGrid(path string, p *autoencoder.Predictor, data []float32, cols 
 		}
 		g.Rows = append(g.Rows, cells)
 	}
-	return g.WritePNG(path)
+	return "rows of " + strings.Join(what, ", "), g.WritePNG(path)
 }
 
 // imageDims is the model's image shape, checked against its cols inputs.

@@ -104,6 +104,9 @@ func runDenoise(c *cli.Context) error {
 	}
 	if !c.Bool("quiet") {
 		fmt.Fprintf(os.Stderr, "wrote %s: %d denoised rows\n", out, data.Rows)
+		if path := c.String("images"); path != "" {
+			fmt.Fprintf(os.Stderr, "wrote %s: the first %d rows, noisy above and denoised below\n", path, min(gridColumns, data.Rows))
+		}
 	}
 	return nil
 }
@@ -183,8 +186,9 @@ func runReconstruct(c *cli.Context) error {
 			return err
 		}
 	}
+	var imagesWhat string
 	if path := c.String("images"); path != "" {
-		if err := writeImageGrid(path, p, data.Data, data.Cols, 1); err != nil {
+		if imagesWhat, err = writeImageGrid(path, p, data.Data, data.Cols, 1); err != nil {
 			return err
 		}
 	}
@@ -198,6 +202,12 @@ func runReconstruct(c *cli.Context) error {
 		mean /= float64(len(s))
 		fmt.Fprintf(os.Stderr, "wrote %s: %d rows; reconstruction MSE mean %.6g, median %.6g, p99 %.6g, max %.6g\n",
 			out, data.Rows, mean, s[len(s)/2], s[min(len(s)-1, len(s)*99/100)], s[len(s)-1])
+		if e := c.String("errors"); e != "" {
+			fmt.Fprintf(os.Stderr, "wrote %s: each row's reconstruction MSE\n", e)
+		}
+		if path := c.String("images"); path != "" {
+			fmt.Fprintf(os.Stderr, "wrote %s: %s\n", path, imagesWhat)
+		}
 	}
 	return nil
 }

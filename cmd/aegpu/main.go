@@ -8,8 +8,8 @@ import (
 	"os"
 	"reflect"
 	"runtime"
-	"strings"
 	"runtime/debug"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 

@@ -17,6 +17,8 @@ type reporter struct {
 	tty   bool
 	quiet bool
 	drawn bool
+	// starred: the legend of the "*" after a validation loss was printed.
+	starred bool
 }
 
 func newReporter(w *os.File, quiet bool) *reporter {
@@ -83,7 +85,12 @@ func (r *reporter) epoch(m autoencoder.EpochMetrics, epochs int) {
 	if m.MeanActivationAvg != nil {
 		val += fmt.Sprintf("  mean activation %.4f", *m.MeanActivationAvg)
 	}
-	r.printf("epoch %d/%d  train %s%s  %.1fs  %s samples/s\n", m.Epoch, epochs, train, val, m.Seconds, humanRate(m.SamplesPerSec))
+	legend := ""
+	if m.Best && !r.starred {
+		r.starred = true
+		legend = "  (* = best validation loss so far: these weights are kept in best.safetensors)"
+	}
+	r.printf("epoch %d/%d  train %s%s  %.1fs  %s samples/s%s\n", m.Epoch, epochs, train, val, m.Seconds, humanRate(m.SamplesPerSec), legend)
 }
 
 func humanRate(v float64) string {

@@ -107,6 +107,10 @@ func runScore(c *cli.Context) error {
 		for i := data.Rows; i < len(labels); i++ {
 			labels[i] = true
 		}
+		if !quiet {
+			fmt.Fprintf(os.Stderr, "scoring %d rows: 0–%d from the data (label 0), %d–%d from --anomalies %s (label 1); --out keeps this order\n",
+				data.Rows+extra.Rows, data.Rows-1, data.Rows, data.Rows+extra.Rows-1, path)
+		}
 		merged := *data
 		merged.Data = append(slices.Clone(data.Data), extra.Data...)
 		merged.Rows += extra.Rows
@@ -156,10 +160,11 @@ func runScore(c *cli.Context) error {
 				sample[i] = float64(v)
 			}
 		} else {
-			src = c.String("data")
-			if src == "" {
-				src = dataset.BuiltinName
+			d, err := chooseData(c, dir)
+			if err != nil {
+				return err
 			}
+			src = d.Name()
 			if c.String("anomalies") != "" {
 				src += " and " + c.String("anomalies")
 			}
@@ -222,7 +227,8 @@ func runScore(c *cli.Context) error {
 		fmt.Fprintf(os.Stderr, "ROC-AUC %.4f, PR-AUC (average precision) %.4f", auc, ap)
 		if th != nil {
 			k := metrics.Confusion(scores, labels, th.Value)
-			fmt.Fprintf(os.Stderr, "; at the threshold: precision %.4f, recall %.4f, F1 %.4f (%s)", k.Precision(), k.Recall(), k.F1(), k)
+			fmt.Fprintf(os.Stderr, "; at the threshold: precision %.4f, recall %.4f, F1 %.4f (TP %d, FP %d, TN %d, FN %d)",
+				k.Precision(), k.Recall(), k.F1(), k.TP, k.FP, k.TN, k.FN)
 		}
 		fmt.Fprintln(os.Stderr)
 	}

@@ -396,10 +396,11 @@ func runTrain(c *cli.Context) error {
 		}
 	}
 	if path := c.String("images"); path != "" && stream == nil {
-		if err := trainImages(path, run, data); err != nil {
+		what, err := trainImages(path, run, data)
+		if err != nil {
 			return err
 		}
-		rep.printf("wrote %s\n", path)
+		rep.printf("wrote %s: %s (validation rows)\n", path, what)
 	}
 	if st.StopReason == "early_stopping" {
 		rep.printf("early stopping: no better validation loss for %s; kept the weights of epoch %d (val %.5f)\n", plural(cfg.Train.Patience, "epoch"), st.BestEpoch, st.BestVal)
@@ -414,10 +415,9 @@ func runTrain(c *cli.Context) error {
 	return nil
 }
 
-
 // trainImages draws the run's first validation rows (or first rows, with
 // no validation split) with the trained model.
-func trainImages(path string, run *autoencoder.Run, data *dataset.Table) error {
+func trainImages(path string, run *autoencoder.Run, data *dataset.Table) (string, error) {
 	cfg := run.Config
 	_, val := autoencoder.Split(data.Rows, cfg.Train.ValSplit, cfg.Train.Seed)
 	if len(val) == 0 {
@@ -429,7 +429,7 @@ func trainImages(path string, run *autoencoder.Run, data *dataset.Table) error {
 	}
 	p, err := autoencoder.NewPredictor(run.Trainer.Model, cfg, gridColumns)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer p.Free()
 	return writeImageGrid(path, p, rows, data.Cols, cfg.Train.Seed)
