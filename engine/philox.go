@@ -175,6 +175,7 @@ const (
 	StreamLatent  uint64 = 2 << 40 // per-step VAE reparameterization noise ε: +step
 	StreamProject uint64 = 3 << 40 // per-step random projections of the contractive penalty: +step
 	StreamSample  uint64 = 4 << 40 // codes drawn from a VAE's prior by generate
+	StreamCorrupt uint64 = 5 << 40 // noisy copies of a dataset made by aegpu corrupt: +block of rows
 )
 
 // StepStream returns the stream for random numbers used in training step t

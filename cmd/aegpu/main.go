@@ -48,8 +48,8 @@ answers, pure-Go kernels otherwise (--device auto|cpu|cuda|cuda:N).
 Start with 'aegpu train' (no flags: the built-in MNIST digits; --variant
 denoising|sparse|contractive|vae), then use the model directory it wrote:
 'aegpu encode' (latent codes, streaming any size), 'reconstruct', 'score'
-(anomaly detection), 'denoise', 'generate' (VAEs), 'export' (PyTorch
-weights). 'aegpu viz' shows training live in the browser.`,
+(anomaly detection), 'denoise' ('corrupt' makes noisy data to try it on),
+'generate' (VAEs), 'export' (PyTorch weights). 'aegpu viz' shows training live in the browser.`,
 		Version:              autoencoder.Version,
 		EnableBashCompletion: true,
 		Commands: []*cli.Command{
@@ -58,6 +58,7 @@ weights). 'aegpu viz' shows training live in the browser.`,
 			reconstructCommand(),
 			generateCommand(),
 			denoiseCommand(),
+			corruptCommand(),
 			scoreCommand(),
 			exportCommand(),
 			importCommand(),
