@@ -3,13 +3,16 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"context"
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // ReferenceScript is bench/reference/pytorch_bench.py, embedded so that
@@ -32,8 +35,102 @@ type RefResult struct {
 	Kind          string  `json:"kind"` // cuda or cpu
 }
 
+// PythonProbeTimeout bounds CheckPython's probe: importing torch reads a
+// few hundred MB, which takes seconds from a cold disk.
+const PythonProbeTimeout = 60 * time.Second
+
+// PythonInfo is what CheckPython found.
+type PythonInfo struct {
+	Path       string // the interpreter's path (looked up on PATH)
+	Executable string // its sys.executable (where a shim such as pyenv's leads)
+	Version    string // Python's version
+	Torch      string // torch.__version__
+}
+
+func (p PythonInfo) String() string {
+	s := p.Path
+	if p.Executable != "" && p.Executable != p.Path {
+		s += " → " + p.Executable
+	}
+	return fmt.Sprintf("%s, Python %s, torch %s", s, p.Version, p.Torch)
+}
+
+// pythonProbe prints sys.executable and the Python version before it
+// imports torch, so a failed import still says which Python it was.
+const pythonProbe = `import sys
+sys.stdout.write(sys.executable + "\n" + sys.version.split()[0] + "\n")
+sys.stdout.flush()
+import torch
+sys.stdout.write(torch.__version__ + "\n")
+`
+
+// pythonHint says how to give the reference another interpreter.
+const pythonHint = "the PyTorch reference needs a Python interpreter that imports torch: install PyTorch for it, or point --python at one that has it (e.g. --python /path/to/venv/bin/python)"
+
+// CheckPython checks that python (a name looked up on PATH, or a path)
+// runs and imports torch, within timeout, before anything long is
+// measured. Its errors name the interpreter tried (its path), what went
+// wrong, and --python.
+func CheckPython(python string, timeout time.Duration) (PythonInfo, error) {
+	path, err := exec.LookPath(python)
+	if err != nil {
+		return PythonInfo{}, fmt.Errorf("--python %s: no such executable (%v); %s", python, unwrapExecErr(err), pythonHint)
+	}
+	info := PythonInfo{Path: path}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, path, "-c", pythonProbe)
+	cmd.WaitDelay = time.Second // a child holding the pipes open cannot outlast the timeout
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	runErr := cmd.Run()
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	if len(lines) >= 2 {
+		info.Executable, info.Version = strings.TrimSpace(lines[0]), strings.TrimSpace(lines[1])
+	}
+	who := fmt.Sprintf("--python %s (%s", python, path)
+	if info.Executable != "" && info.Executable != path {
+		who += " → " + info.Executable
+	}
+	if info.Version != "" {
+		who += ", Python " + info.Version
+	}
+	who += ")"
+	switch {
+	case ctx.Err() != nil:
+		return info, fmt.Errorf("%s did not finish importing torch within %s; %s", who, timeout, pythonHint)
+	case runErr != nil && info.Version == "":
+		return info, fmt.Errorf("%s does not run as a Python interpreter: %v%s; %s", who, runErr, lastLine(stderr.String()), pythonHint)
+	case runErr != nil:
+		return info, fmt.Errorf("%s cannot import torch%s; %s", who, lastLine(stderr.String()), pythonHint)
+	case len(lines) < 3:
+		return info, fmt.Errorf("%s: unexpected answer to the torch probe %q; %s", who, stdout.String(), pythonHint)
+	}
+	info.Torch = strings.TrimSpace(lines[2])
+	return info, nil
+}
+
+// unwrapExecErr drops exec.Error's repetition of the name.
+func unwrapExecErr(err error) error {
+	var ee *exec.Error
+	if errors.As(err, &ee) {
+		return ee.Err
+	}
+	return err
+}
+
+// lastLine is the last non-empty line of s (a traceback's exception) in
+// parentheses after a space, or "".
+func lastLine(s string) string {
+	ls := strings.Split(strings.TrimSpace(s), "\n")
+	if l := strings.TrimSpace(ls[len(ls)-1]); l != "" {
+		return " (" + l + ")"
+	}
+	return ""
+}
+
 // RunReference runs the PyTorch reference with python for the given model
-// names and parses its results.
+// names and parses its results (CheckPython first says whether python can).
 func RunReference(python string, models []string, windows int) ([]RefResult, error) {
 	dir, err := os.MkdirTemp("", "aegpu-bench-")
 	if err != nil {

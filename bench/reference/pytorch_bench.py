@@ -23,8 +23,12 @@ import statistics
 import sys
 import time
 
-import torch
-import torch.nn as nn
+try:
+    import torch
+    import torch.nn as nn
+except ImportError as e:  # one line, not a traceback: say which Python lacks torch
+    sys.exit(f"pytorch_bench: {sys.executable} (Python {platform.python_version()}) cannot import torch ({e}); "
+             "install PyTorch for it, or run the script (aegpu bench --python) with an interpreter that has it")
 
 MODELS = [
     ("toy", [8, 6, 4], 256),

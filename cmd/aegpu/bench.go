@@ -26,8 +26,9 @@ samples/s with min–max, µs/step, TFLOP/s, % of the device's FP32 peak and
 the speed-up over the CPU measured in the same run.
 
 --reference also runs the PyTorch script of the same models and protocol
-(eager and whole-step CUDA graph; needs python3 with torch and a GPU) and
-prints both side by side.
+(eager and whole-step CUDA graph on a GPU, eager on the CPU) and prints both
+side by side. It needs a Python interpreter that imports torch (--python,
+default python3 on PATH); that is checked before anything is measured.
 
 The wide model takes minutes per step on a CPU, so it runs on GPUs only
 unless --cpu-wide is given.`,
@@ -41,7 +42,7 @@ unless --cpu-wide is given.`,
 			&cli.BoolFlag{Name: "variants", Usage: "instead of --models, run the mnist model at batch 256 as every variant (plain, tied, denoising, sparse, contractive, vae)"},
 			&cli.StringFlag{Name: "json", Usage: "write the results as JSON to `FILE`"},
 			&cli.BoolFlag{Name: "reference", Usage: "also run the PyTorch reference and compare"},
-			&cli.StringFlag{Name: "python", Value: "python3", Usage: "Python interpreter for --reference"},
+			&cli.StringFlag{Name: "python", Value: "python3", Usage: "Python interpreter with torch for --reference (a name on PATH or a `PATH`)"},
 		},
 		Action: runBench,
 	}
@@ -91,6 +92,13 @@ func runBench(c *cli.Context) error {
 	prec, err := engine.ParsePrecision(c.String("precision"))
 	if err != nil {
 		return fmt.Errorf("--precision: %w", err)
+	}
+	if c.Bool("reference") { // before minutes of measurement, not after
+		info, err := bench.CheckPython(c.String("python"), bench.PythonProbeTimeout)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "PyTorch reference: %s\n", info)
 	}
 	o := bench.DefaultOptions()
 	o.Windows = c.Int("windows")
