@@ -36,6 +36,11 @@ type Arch struct {
 	// linear heads, fc_mu and fc_logvar, each d(k−1) → dk, and the decoder
 	// reads a sample z = μ + σ·ε (or μ itself outside training).
 	VAE bool `json:"-"`
+	// EncoderOnly is a model without a decoder (an import of aegpu export
+	// --encoder-only): Specs lists the encoder's layers (and a VAE's
+	// heads) only; the model encodes, and cannot reconstruct, decode or
+	// train.
+	EncoderOnly bool `json:"-"`
 }
 
 // ParseLayers parses "784,512,256,32".
@@ -80,11 +85,16 @@ func (a Arch) Input() int { return a.Layers[0] }
 // LatentDim is the code width dk.
 func (a Arch) LatentDim() int { return a.Layers[len(a.Layers)-1] }
 
-// String formats the architecture as "784→512→256→32→256→512→784".
+// String formats the architecture as "784→512→256→32→256→512→784"
+// ("784→512→256→32" without a decoder).
 func (a Arch) String() string {
 	var sb strings.Builder
 	k := len(a.Layers)
-	for i := 0; i < 2*k-1; i++ {
+	n := 2*k - 1
+	if a.EncoderOnly {
+		n = k
+	}
+	for i := 0; i < n; i++ {
 		if i > 0 {
 			sb.WriteString("→")
 		}
@@ -120,7 +130,8 @@ type LayerSpec struct {
 }
 
 // Specs lists the Linear layers in forward order: the encoder (for a VAE:
-// its hidden layers, then fc_mu and fc_logvar), then the decoder.
+// its hidden layers, then fc_mu and fc_logvar), then the decoder (none for
+// an EncoderOnly architecture).
 func (a Arch) Specs() []LayerSpec {
 	k := len(a.Layers) - 1 // linear layers per half
 	var out []LayerSpec
@@ -142,6 +153,9 @@ func (a Arch) Specs() []LayerSpec {
 			LayerSpec{Name: "fc_mu", In: a.Layers[k-1], Out: a.Layers[k], Act: engine.Linear, Encoder: true, Role: RoleMu, TiedTo: -1},
 			LayerSpec{Name: "fc_logvar", In: a.Layers[k-1], Out: a.Layers[k], Act: engine.Linear, Encoder: true, Role: RoleLogVar, TiedTo: -1})
 	}
+	if a.EncoderOnly {
+		return out
+	}
 	idx = 0
 	for i := k; i > 0; i-- {
 		act := a.Hidden
@@ -160,7 +174,8 @@ func (a Arch) Specs() []LayerSpec {
 
 // Variant-independent positions in Specs.
 
-// DecoderStart is the index in Specs of the decoder's first layer.
+// DecoderStart is the index in Specs of the decoder's first layer
+// (len(Specs) for an EncoderOnly architecture).
 func (a Arch) DecoderStart() int {
 	if a.VAE {
 		return len(a.Layers)
@@ -194,9 +209,10 @@ func torchModule(a engine.Act) string {
 }
 
 // PyTorch returns Python code defining the modules (an nn.Sequential
-// encoder and decoder; a VAE's nn.Linear heads fc_mu and fc_logvar) whose
-// state dicts load this architecture's model.safetensors. A tied decoder's
-// weights are not stored: they are its encoder layers' weights transposed.
+// encoder and decoder, no decoder for an EncoderOnly architecture; a VAE's
+// nn.Linear heads fc_mu and fc_logvar) whose state dicts load this
+// architecture's model.safetensors. A tied decoder's weights are not
+// stored: they are its encoder layers' weights transposed.
 func (a Arch) PyTorch() string {
 	var sb strings.Builder
 	half := func(name string, enc bool) {
@@ -217,6 +233,9 @@ func (a Arch) PyTorch() string {
 		if s.Role == RoleMu || s.Role == RoleLogVar {
 			fmt.Fprintf(&sb, "%s = nn.Linear(%d, %d)\n", s.Name, s.In, s.Out)
 		}
+	}
+	if a.EncoderOnly {
+		return sb.String()
 	}
 	half("decoder", false)
 	if a.Tied {

@@ -252,6 +252,9 @@ type Config struct {
 	ImageShape []int          `json:"image_shape,omitempty"`
 	Train      TrainConfig    `json:"train"`
 	Data       DataInfo       `json:"data"`
+	// EncoderOnly: the model has no decoder (an import of an encoder-only
+	// export); it encodes and nothing else, and Output is empty.
+	EncoderOnly bool `json:"encoder_only,omitempty"`
 }
 
 // DataInfo identifies the training data, so a resume can check it is given
@@ -275,7 +278,7 @@ const FormatVersion = 1
 
 // Arch returns the architecture described by c.
 func (c Config) Arch() (Arch, error) {
-	a := Arch{Layers: c.Layers, Tied: c.Tied, VAE: c.Variant == "vae"}
+	a := Arch{Layers: c.Layers, Tied: c.Tied, VAE: c.Variant == "vae", EncoderOnly: c.EncoderOnly}
 	var err error
 	if a.Hidden, err = engine.ParseAct(c.Hidden); err != nil {
 		return a, fmt.Errorf("hidden_activation: %w", err)
@@ -283,8 +286,10 @@ func (c Config) Arch() (Arch, error) {
 	if a.Latent, err = engine.ParseAct(c.Latent); err != nil {
 		return a, fmt.Errorf("latent_activation: %w", err)
 	}
-	if a.Output, err = engine.ParseAct(c.Output); err != nil {
-		return a, fmt.Errorf("output_activation: %w", err)
+	if !c.EncoderOnly || c.Output != "" { // an encoder-only model has no output layer
+		if a.Output, err = engine.ParseAct(c.Output); err != nil {
+			return a, fmt.Errorf("output_activation: %w", err)
+		}
 	}
 	return a, a.Validate()
 }
@@ -293,7 +298,10 @@ func (c Config) Arch() (Arch, error) {
 func (c *Config) SetArch(a Arch) {
 	c.Layers = append([]int(nil), a.Layers...)
 	c.Hidden, c.Latent, c.Output = a.Hidden.String(), a.Latent.String(), a.Output.String()
-	c.Tied = a.Tied
+	c.Tied, c.EncoderOnly = a.Tied, a.EncoderOnly
+	if a.EncoderOnly {
+		c.Output = ""
+	}
 	c.Params = a.NumParams()
 }
 

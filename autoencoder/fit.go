@@ -112,6 +112,9 @@ func (opts FitOptions) validate() error {
 	if err := opts.Arch.Validate(); err != nil {
 		return err
 	}
+	if opts.Arch.EncoderOnly {
+		return fmt.Errorf("an encoder-only architecture has no decoder to train")
+	}
 	if opts.Arch.VAE != (opts.Train.Variant() == "vae") {
 		return fmt.Errorf("the architecture (VAE heads: %v) does not match the variant %s", opts.Arch.VAE, opts.Train.Variant())
 	}
@@ -170,6 +173,9 @@ func ResumeRun(dir string, data *dataset.Table, b engine.Backend, epochs int, on
 	if err != nil {
 		return nil, err
 	}
+	if err := resumable(dir, cfg); err != nil {
+		return nil, err
+	}
 	if cfg.Data.Streamed {
 		return nil, fmt.Errorf("%s was trained with --stream; resume it with --stream", dir)
 	}
@@ -211,6 +217,16 @@ func ResumeRun(dir string, data *dataset.Table, b engine.Backend, epochs int, on
 	r := &Run{Trainer: t, Config: cfg, Dir: dir}
 	r.hook(onProgress, onEpoch)
 	return r, nil
+}
+
+// resumable refuses to resume an encoder-only model (it has no decoder to
+// train).
+func resumable(dir string, cfg Config) error {
+	if cfg.EncoderOnly {
+		return &EncoderOnlyError{Model: dir, Source: cfg.Data.Source, Op: "be trained",
+			Hint: "resume the original model's directory instead, or train a new model (aegpu train)"}
+	}
+	return nil
 }
 
 func (r *Run) hook(onProgress func(Progress), onEpoch func(EpochMetrics)) {
@@ -280,6 +296,9 @@ func NewStreamRun(opts FitOptions, paths []string, chunk int) (*Run, error) {
 func ResumeStreamRun(dir string, paths []string, b engine.Backend, epochs int, onProgress func(Progress), onEpoch func(EpochMetrics)) (*Run, error) {
 	cfg, err := ReadConfig(dir)
 	if err != nil {
+		return nil, err
+	}
+	if err := resumable(dir, cfg); err != nil {
 		return nil, err
 	}
 	if !cfg.Data.Streamed {

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/aegpu/aegpu/dataset"
 	"github.com/aegpu/aegpu/engine"
@@ -54,7 +56,7 @@ func (m *Model) ExportTensors(encoderOnly bool) ([]safetensors.Tensor, error) {
 func ExportMetadata(c Config, encoderOnly bool) map[string]string {
 	sc, _ := json.Marshal(c.Scaler)
 	part := "encoder+decoder"
-	if encoderOnly {
+	if encoderOnly || c.EncoderOnly {
 		part = "encoder"
 	}
 	return map[string]string{
@@ -64,7 +66,121 @@ func ExportMetadata(c Config, encoderOnly bool) map[string]string {
 	}
 }
 
-var layerName = regexp.MustCompile(`^(encoder|decoder)\.(\d+)\.weight$`)
+// EncoderOnlyError is the error of work that needs a decoder asked of an
+// encoder-only model (Arch.EncoderOnly: an import of an encoder-only
+// export).
+type EncoderOnlyError struct {
+	Model  string // the model directory ("" when unknown)
+	Source string // where the model came from (Config.Data.Source)
+	Op     string // what it was asked to do: "reconstruct", "decode codes", …
+	Hint   string // what to do instead ("" for the default: a full export)
+}
+
+func (e *EncoderOnlyError) Error() string {
+	name, src := e.Model, ""
+	if name == "" {
+		name = "the model"
+	}
+	if e.Source != "" {
+		src = " (" + e.Source + ")"
+	}
+	hint := e.Hint
+	if hint == "" {
+		hint = "for a model with a decoder, export the original model without --encoder-only and import that file"
+	}
+	return fmt.Sprintf("%s is an encoder-only model%s: it has no decoder, so it cannot %s; it can only encode (aegpu encode). %s%s",
+		name, src, e.Op, strings.ToUpper(hint[:1]), hint[1:])
+}
+
+// PyTorchLoadCode returns Python code that defines the modules an export
+// of a (an encoder-only one when a.EncoderOnly) loads into, as
+// Arch.PyTorch prints them, loads the file at path into them with
+// safetensors' load_file, and reads the input scaler sc from the file's
+// metadata when the rows need scaling.
+func PyTorchLoadCode(a Arch, path string, sc dataset.Scaler) string {
+	var sb strings.Builder
+	sb.WriteString("import torch\nimport torch.nn as nn\nfrom safetensors.torch import load_file\n\n")
+	sb.WriteString(a.PyTorch())
+	fmt.Fprintf(&sb, "\nstate = load_file(%s)\n", pyString(path))
+	mods := []string{"encoder"}
+	if a.VAE {
+		mods = append(mods, "fc_mu", "fc_logvar")
+	}
+	if !a.EncoderOnly {
+		mods = append(mods, "decoder")
+	}
+	for _, m := range mods {
+		fmt.Fprintf(&sb, "%s.load_state_dict({k[len(\"%s.\"):]: v for k, v in state.items() if k.startswith(\"%s.\")})\n", m, m, m)
+	}
+	code := "encoder(x)"
+	if a.VAE {
+		code = "fc_mu(encoder(x))"
+	}
+	if sc.Kind == "" || sc.Kind == dataset.ScaleNone {
+		fmt.Fprintf(&sb, "# rows x (float32, %d columns) go in unscaled; the code is %s\n", a.Input(), code)
+		return sb.String()
+	}
+	fmt.Fprintf(&sb, `# rows x (float32, %d columns) go in scaled as aegpu's %s scaler does,
+# (x - offset) * scale, with offset and scale from the file's metadata:
+import json
+from safetensors import safe_open
+with safe_open(%s, "pt") as f:
+    scaler = json.loads(f.metadata()["aegpu_scaler"])
+offset, scale = torch.tensor(scaler["offset"]), torch.tensor(scaler["scale"])
+`, a.Input(), sc.Kind, pyString(path))
+	fmt.Fprintf(&sb, "# the code of rows x is %s\n", strings.Replace(code, "(x)", "((x - offset) * scale)", 1))
+	if !a.EncoderOnly {
+		sb.WriteString("# decoder(code) / scale + offset is the reconstruction in the data's units\n")
+	}
+	return sb.String()
+}
+
+// pyString quotes s as a Python string literal (a JSON string is one).
+func pyString(s string) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.Encode(s)
+	return strings.TrimSpace(b.String())
+}
+
+// ExportInfo is what an aegpu export's metadata (ExportMetadata) records
+// about its model; a state dict saved elsewhere records none of it.
+type ExportInfo struct {
+	Hidden, Latent, Output string          // activation names ("" when not recorded)
+	Scaler                 *dataset.Scaler // the input scaler (nil when not recorded)
+	Part                   string          // "encoder", "encoder+decoder" or ""
+}
+
+// ReadExportInfo reads the aegpu metadata of a safetensors file.
+func ReadExportInfo(meta map[string]string) (ExportInfo, error) {
+	e := ExportInfo{Hidden: meta["aegpu_hidden"], Latent: meta["aegpu_latent"], Output: meta["aegpu_output"], Part: meta["aegpu_part"]}
+	if s := meta["aegpu_scaler"]; s != "" {
+		var sc dataset.Scaler
+		if err := json.Unmarshal([]byte(s), &sc); err != nil {
+			return e, fmt.Errorf("metadata aegpu_scaler: %w", err)
+		}
+		e.Scaler = &sc
+	}
+	return e, nil
+}
+
+// HasDecoder reports whether PyTorch-named tensors hold decoder layers
+// (decoder.N.weight or decoder.N.bias); a file without them is an encoder
+// (with a VAE's heads), as aegpu export --encoder-only writes.
+func HasDecoder(ts map[string]safetensors.Tensor) bool {
+	for name := range ts {
+		if decoderParam.MatchString(name) {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	layerName    = regexp.MustCompile(`^(encoder|decoder)\.(\d+)\.weight$`)
+	decoderParam = regexp.MustCompile(`^decoder\.\d+\.(weight|bias)$`)
+)
 
 // InferLayers reads the encoder widths from PyTorch-named weights
 // (encoder.N.weight [out×in] in index order; a VAE's fc_mu.weight), and
@@ -121,10 +237,11 @@ func names(ts map[string]safetensors.Tensor) []string {
 }
 
 // Import builds a model directory in dir from PyTorch-named weights of
-// architecture a (an untied model; VAE when the weights have fc_mu), with
-// scaler as its input scaling, so aegpu can encode, reconstruct and score
-// with a model trained elsewhere. b is any backend (the weights are
-// checked by loading them onto it).
+// architecture a (an untied model; VAE when the weights have fc_mu;
+// a.EncoderOnly when they hold no decoder, see HasDecoder), with scaler as
+// its input scaling, so aegpu can encode, reconstruct and score with a
+// model trained elsewhere (an encoder-only model only encodes). b is any
+// backend (the weights are checked by loading them onto it).
 func Import(dir string, ts map[string]safetensors.Tensor, a Arch, scaler dataset.Scaler, source string, b engine.Backend) (Config, error) {
 	m, err := NewModel(b, a)
 	if err != nil {
@@ -132,7 +249,10 @@ func Import(dir string, ts map[string]safetensors.Tensor, a Arch, scaler dataset
 	}
 	defer m.Free()
 	if err := m.SetTensors(ts); err != nil {
-		return Config{}, fmt.Errorf("%s: %w (activations decide the nn.Sequential indices: check --hidden/--latent-act/--output)", source, err)
+		if h := indexHint(ts, a); h != "" {
+			return Config{}, fmt.Errorf("%s: %w; %s", source, err, h)
+		}
+		return Config{}, fmt.Errorf("%s: %w", source, err)
 	}
 	if len(scaler.Offset) != 0 && len(scaler.Offset) != a.Input() {
 		return Config{}, fmt.Errorf("the scaler has %d columns, the model %d inputs", len(scaler.Offset), a.Input())
@@ -147,4 +267,33 @@ func Import(dir string, ts map[string]safetensors.Tensor, a Arch, scaler dataset
 		Data: DataInfo{Source: "imported from " + source, Cols: a.Input()}}
 	c.SetArch(a)
 	return c, SaveModel(dir, m, c)
+}
+
+// indexHint explains a mismatch of Linear layer indices between the
+// tensors and a, which the hidden activation decides (every activation but
+// linear is an nn.Sequential module between two Linear layers); "" when
+// the indices agree.
+func indexHint(ts map[string]safetensors.Tensor, a Arch) string {
+	for _, half := range []string{"encoder", "decoder"} {
+		var have, want []int
+		for name := range ts {
+			if m := layerName.FindStringSubmatch(name); m != nil && m[1] == half {
+				i, _ := strconv.Atoi(m[2])
+				have = append(have, i)
+			}
+		}
+		for _, s := range a.Specs() {
+			if n, ok := strings.CutPrefix(s.Name, half+"."); ok {
+				i, _ := strconv.Atoi(n)
+				want = append(want, i)
+			}
+		}
+		sort.Ints(have)
+		if len(have) > 0 && len(want) > 0 && !slices.Equal(have, want) {
+			return fmt.Sprintf("the file's %s Linear layers are at nn.Sequential indices %v, the hidden activation %s puts them at %v "+
+				"(an activation other than linear is a module between Linear layers): give the hidden activation the model was trained with (--hidden)",
+				half, have, a.Hidden, want)
+		}
+	}
+	return ""
 }

@@ -48,6 +48,14 @@ func (p *Predictor) Free() {
 	p.Model.Backend.Free(p.xAlt)
 }
 
+// needDecoder refuses op on an encoder-only model.
+func (p *Predictor) needDecoder(op string) error {
+	if p.Model.Arch.EncoderOnly {
+		return &EncoderOnlyError{Source: p.Config.Data.Source, Op: op}
+	}
+	return nil
+}
+
 func (p *Predictor) checkCols(cols int) error {
 	if cols != p.Model.Arch.Input() {
 		return fmt.Errorf("the data has %d columns but the model expects %d (layers %v)", cols, p.Model.Arch.Input(), p.Model.Arch.Layers)
@@ -114,6 +122,9 @@ func (p *Predictor) Reconstruct(data []float32, cols int) (recon, rowErr []float
 // each, when set, is called with every batch's first row, its row count
 // and the output activations (the scaled inputs are in p.host meanwhile).
 func (p *Predictor) rowErrors(data []float32, cols int, kind engine.Loss, each func(lo, n int, y engine.Matrix) error) ([]float32, error) {
+	if err := p.needDecoder("reconstruct rows"); err != nil {
+		return nil, err
+	}
 	rows := len(data) / cols
 	rowErr := make([]float32, rows)
 	for lo := 0; lo < rows; lo += p.ws.batch {
@@ -144,6 +155,9 @@ func (p *Predictor) rowErrors(data []float32, cols int, kind engine.Loss, each f
 // ReconstructScaled reconstructs rows already in the model's scaled space
 // and returns the reconstructions in that space (for display and metrics).
 func (p *Predictor) ReconstructScaled(scaled []float32, cols int) ([]float32, error) {
+	if err := p.needDecoder("reconstruct rows"); err != nil {
+		return nil, err
+	}
 	return p.eachBatch(scaled, cols, func(x, out engine.Matrix, n int) error {
 		y, err := p.Model.forward(p.ws, x, n, false)
 		if err != nil {
@@ -217,6 +231,9 @@ func (p *Predictor) Decode(codes []float32) ([]float32, error) {
 // DecodeScaled is Decode without the inverse scaling (outputs in the
 // model's space, e.g. [0,1] pixels).
 func (p *Predictor) DecodeScaled(codes []float32) ([]float32, error) {
+	if err := p.needDecoder("decode codes"); err != nil {
+		return nil, err
+	}
 	lat, d := p.Model.Arch.LatentDim(), p.Model.Arch.Input()
 	if len(codes)%lat != 0 {
 		return nil, fmt.Errorf("%d code values are not a whole number of %d-wide codes", len(codes), lat)
@@ -251,6 +268,9 @@ func (p *Predictor) DecodeScaled(codes []float32) ([]float32, error) {
 // StreamSample of seed, the same on every backend) and decodes them; it
 // returns the codes and the outputs in the data's own units.
 func (p *Predictor) Sample(n int, seed uint64) (codes, out []float32, err error) {
+	if err := p.needDecoder("decode samples"); err != nil {
+		return nil, nil, err
+	}
 	if !p.Model.Arch.VAE {
 		return nil, nil, fmt.Errorf("sampling needs a variational autoencoder (--variant vae); this model is %s", p.Config.Variant)
 	}
@@ -267,6 +287,9 @@ func (p *Predictor) Sample(n int, seed uint64) (codes, out []float32, err error)
 // codes evenly spaced on the segment between their codes (both ends
 // included). It returns the codes and the outputs in the data's units.
 func (p *Predictor) Interpolate(data []float32, cols, a, b, steps int) (codes, out []float32, err error) {
+	if err := p.needDecoder("decode an interpolation"); err != nil {
+		return nil, nil, err
+	}
 	rows := len(data) / max(cols, 1)
 	if a < 0 || a >= rows || b < 0 || b >= rows {
 		return nil, nil, fmt.Errorf("interpolation rows %d,%d: the data has rows 0..%d", a, b, rows-1)

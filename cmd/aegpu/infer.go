@@ -127,6 +127,11 @@ func openModel(c *cli.Context, spec string) (m *autoencoder.Model, cfg autoencod
 		b.Close()
 		return nil, cfg, nil, err
 	}
+	if err := checkEncoderOnly(c, cfg); err != nil {
+		m.Free()
+		b.Close()
+		return nil, cfg, nil, err
+	}
 	return m, cfg, func() { m.Free(); b.Close() }, nil
 }
 

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -21,9 +23,15 @@ func exportCommand() *cli.Command {
 		Description: `Writes the model's weights with PyTorch nn.Sequential names (encoder.0.weight
 [out, in], encoder.0.bias, …; a VAE's fc_mu and fc_logvar) to --out. A tied
 model's decoder weights are written out as its encoder's transposed, so the
-file loads with load_state_dict into the modules --print-pytorch shows. The
-metadata records the layers, activations and the input scaler (inputs must
-be scaled as it says: (x − offset) · scale).
+file loads with load_state_dict into the modules --print-pytorch shows.
+--encoder-only leaves the decoder out (an encoder-only model, made by
+importing such a file, is always exported so). The metadata records the
+layers, activations and the input scaler (inputs must be scaled as it says:
+(x − offset) · scale); aegpu import reads them back.
+
+--print-pytorch prints Python code that defines the modules the file holds
+(no decoder with --encoder-only), loads the file into them (safetensors'
+load_file) and reads the input scaler from its metadata.
 
 Example (pretraining: initialise a classifier with the trained encoder):
   aegpu export --model mnist-ae --encoder-only --out encoder.safetensors --print-pytorch`,
@@ -31,7 +39,7 @@ Example (pretraining: initialise a classifier with the trained encoder):
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Required: true, Usage: "model `DIR`"},
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Required: true, Usage: "output `FILE` (.safetensors)"},
 			&cli.BoolFlag{Name: "encoder-only", Usage: "only the encoder (and a VAE's heads)"},
-			&cli.BoolFlag{Name: "print-pytorch", Usage: "print the PyTorch modules the file loads into"},
+			&cli.BoolFlag{Name: "print-pytorch", Usage: "print the PyTorch modules the file loads into and the code that loads it"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but errors"},
 		},
 		Action: runExport,
@@ -48,7 +56,7 @@ func runExport(c *cli.Context) error {
 		return err
 	}
 	defer done()
-	enc := c.Bool("encoder-only")
+	enc := c.Bool("encoder-only") || m.Arch.EncoderOnly // an encoder-only model has nothing else
 	ts, err := m.ExportTensors(enc)
 	if err != nil {
 		return err
@@ -59,7 +67,8 @@ func runExport(c *cli.Context) error {
 	if c.Bool("print-pytorch") {
 		a := m.Arch
 		a.Tied = false // the export holds the decoder weights
-		fmt.Print(a.PyTorch())
+		a.EncoderOnly = enc
+		fmt.Print(autoencoder.PyTorchLoadCode(a, out, cfg.Scaler))
 	}
 	if !c.Bool("quiet") {
 		n := 0
@@ -80,20 +89,31 @@ decoder.N Linear layers, as aegpu export writes and as
 safetensors.torch.save_file(model.state_dict()) writes for the modules
 Arch.PyTorch prints; F32, F64, F16 or BF16) and writes a model directory that
 encode, reconstruct, score and generate use. The layer widths are read from
-the weights; the activations are given by flags (they decide the
-nn.Sequential indices). Inputs are used unscaled unless --scaler-from names
-an aegpu model directory whose scaler to copy.
+the weights.
+
+A file without decoder.N tensors (aegpu export --encoder-only, or an
+encoder's state dict) makes an encoder-only model: aegpu encode and export
+use it; reconstruct, score, denoise, generate and train --resume need a
+decoder and refuse it.
+
+The activations and the input scaler are read from the metadata of a file
+aegpu export wrote; the flags override them, and give them for files from
+elsewhere (the hidden activation decides the nn.Sequential indices). Inputs
+of such files are used unscaled unless --scaler-from names an aegpu model
+directory whose scaler to copy.
 
 Example:
   aegpu import --weights torch_ae.safetensors --hidden relu --output sigmoid --out imported
-  aegpu encode --model imported --data x.npy --out codes.npy`,
+  aegpu encode --model imported --data x.npy --out codes.npy
+  aegpu export --model mnist-ae --encoder-only --out enc.safetensors
+  aegpu import --weights enc.safetensors --out mnist-enc   # encodes as mnist-ae`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "weights", Aliases: []string{"w"}, Required: true, Usage: "safetensors `FILE`"},
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Required: true, Usage: "model `DIR` to create"},
-			&cli.StringFlag{Name: "hidden", Value: "relu", Usage: "hidden activation"},
-			&cli.StringFlag{Name: "latent-act", Value: "linear", Usage: "latent activation"},
-			&cli.StringFlag{Name: "output", Value: "sigmoid", Usage: "output activation"},
-			&cli.StringFlag{Name: "scaler-from", Usage: "copy the input scaler of this aegpu model `DIR`"},
+			&cli.StringFlag{Name: "hidden", Value: "relu", Usage: "hidden activation (default: the file's aegpu metadata, else relu)"},
+			&cli.StringFlag{Name: "latent-act", Value: "linear", Usage: "latent activation (default: the file's aegpu metadata, else linear)"},
+			&cli.StringFlag{Name: "output", Value: "sigmoid", Usage: "output activation (default: the file's aegpu metadata, else sigmoid; unused without a decoder)"},
+			&cli.StringFlag{Name: "scaler-from", Usage: "copy the input scaler of this aegpu model `DIR` (default: the file's aegpu metadata, else none)"},
 			&cli.StringFlag{Name: "image-shape", Usage: "HxW of image rows"},
 			&cli.BoolFlag{Name: "force", Usage: "overwrite a model already in --out"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but errors"},
@@ -115,25 +135,45 @@ func runImport(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", src, err)
 	}
-	a := autoencoder.Arch{Layers: layers, VAE: vae}
+	info, err := autoencoder.ReadExportInfo(f.Metadata)
+	if err != nil {
+		return fmt.Errorf("%s: %w", src, err)
+	}
+	encOnly := !autoencoder.HasDecoder(f.Tensors)
+	if encOnly && info.Part == "encoder+decoder" {
+		return fmt.Errorf("%s: its metadata says it holds the encoder and the decoder, but it has no decoder.N tensors", src)
+	}
+	quiet := c.Bool("quiet")
+	a := autoencoder.Arch{Layers: layers, VAE: vae, EncoderOnly: encOnly}
 	for _, p := range []struct {
-		flag string
-		dst  *engine.Act
-	}{{"hidden", &a.Hidden}, {"latent-act", &a.Latent}, {"output", &a.Output}} {
-		if *p.dst, err = engine.ParseAct(c.String(p.flag)); err != nil {
+		flag, recorded string
+		dst            *engine.Act
+	}{{"hidden", info.Hidden, &a.Hidden}, {"latent-act", info.Latent, &a.Latent}, {"output", info.Output, &a.Output}} {
+		if p.flag == "output" && encOnly {
+			continue // no decoder, no output layer
+		}
+		name := c.String(p.flag)
+		if !c.IsSet(p.flag) && p.recorded != "" {
+			name = p.recorded
+		} else if p.recorded != "" && name != p.recorded && !quiet {
+			fmt.Fprintf(os.Stderr, "--%s %s overrides the %s activation %s records\n", p.flag, name, p.recorded, src)
+		}
+		if *p.dst, err = engine.ParseAct(name); err != nil {
 			return fmt.Errorf("--%s: %w", p.flag, err)
 		}
 	}
 	if vae {
 		a.Latent = engine.Linear
 	}
-	scaler := dataset.Scaler{Kind: dataset.ScaleNone}
+	scaler, scalerFrom := dataset.Scaler{Kind: dataset.ScaleNone}, "none"
 	if d := c.String("scaler-from"); d != "" {
 		sc, err := autoencoder.ReadConfig(d)
 		if err != nil {
 			return err
 		}
-		scaler = sc.Scaler
+		scaler, scalerFrom = sc.Scaler, d
+	} else if info.Scaler != nil {
+		scaler, scalerFrom = *info.Scaler, "the file's metadata"
 	}
 	b, _, err := engine.Open("cpu")
 	if err != nil {
@@ -152,8 +192,35 @@ func runImport(c *cli.Context) error {
 			return err
 		}
 	}
-	if !c.Bool("quiet") {
-		fmt.Fprintf(os.Stderr, "wrote %s: %s %s, %d parameters\n", out, cfg.Variant, a, a.NumParams())
+	if !quiet {
+		kind, note := cfg.Variant, ""
+		if encOnly {
+			kind, note = "encoder-only "+kind, " (no decoder: it encodes only)"
+		}
+		fmt.Fprintf(os.Stderr, "wrote %s: %s %s, %d parameters%s; input scaler %s (%s)\n", out, kind, a, a.NumParams(), note, cmp.Or(scaler.Kind, dataset.ScaleNone), scalerFrom)
 	}
 	return nil
+}
+
+// encoderOnlyCommands are the commands that can use an encoder-only model
+// (an import of an encoder-only export): the others need its decoder.
+var encoderOnlyCommands = []string{"encode", "export"}
+
+// checkEncoderOnly refuses an encoder-only model to a command that needs
+// the decoder; openModel calls it.
+func checkEncoderOnly(c *cli.Context, cfg autoencoder.Config) error {
+	if !cfg.EncoderOnly || c.Command == nil || slices.Contains(encoderOnlyCommands, c.Command.Name) {
+		return nil
+	}
+	op := c.Command.Name
+	switch op {
+	case "score":
+		op = "score rows"
+	case "generate":
+		op = "generate rows"
+	case "reconstruct", "denoise":
+	default:
+		op = "run aegpu " + op
+	}
+	return &autoencoder.EncoderOnlyError{Model: c.String("model"), Source: cfg.Data.Source, Op: op}
 }
