@@ -808,7 +808,7 @@ func (t *Trainer) SetOptimizerState(s1, s2 []float32) error {
 // Benchmark runs steps optimizer steps on one batch already resident on the
 // device (uploaded once from the first rows of the training data), with no
 // host transfer or loss read inside the loop, and waits for the device at
-// the end: the timing protocol of BENCH.md.
+// the end: the timing protocol of bench/README.md.
 func (t *Trainer) Benchmark(steps int) error {
 	n := min(t.ws.batch, t.nTrain)
 	if t.State.Step == 0 {

@@ -1,5 +1,5 @@
-// Package bench measures training throughput of the BENCH.md models on any
-// engine backend, with the protocol of ../shared/BENCH.md: synthetic data
+// Package bench measures training throughput of the models of
+// bench/README.md on any engine backend, with its protocol: synthetic data
 // resident on the device, warm-up steps, then several timed windows whose
 // median is reported with the min–max spread.
 package bench
@@ -23,7 +23,7 @@ type Model struct {
 	Variant func(a *autoencoder.Arch, c *autoencoder.TrainConfig)
 }
 
-// Models are BENCH.md's models at their benchmark batch sizes.
+// Models are bench/README.md's models at their benchmark batch sizes.
 var Models = []Model{
 	{Name: "toy", Layers: []int{8, 6, 4}, Batch: 256},
 	{Name: "mnist", Layers: []int{784, 512, 256, 32}, Batch: 256},
@@ -51,7 +51,7 @@ var VariantModels = []Model{
 }
 
 // FLOPsPerSample is 6·Σ in·out over the autoencoder's layers (forward 2,
-// backward 4), BENCH.md's convention.
+// backward 4), bench/README.md's convention.
 func (m Model) FLOPsPerSample() float64 {
 	a := autoencoder.Arch{Layers: m.Layers}
 	s := 0.0

@@ -9,14 +9,14 @@ import (
 	"github.com/aegpu/aegpu/cpu_fallback"
 )
 
-func TestFLOPsMatchBENCH(t *testing.T) {
-	// BENCH.md: mnist 6.49 MFLOP per sample, wide 264 MFLOP.
+func TestFLOPsMatchREADME(t *testing.T) {
+	// bench/README.md: mnist 6.49 MFLOP per sample, wide 264 MFLOP.
 	for _, c := range []struct {
 		m    Model
 		want float64
 	}{{Models[1], 6.49e6}, {Models[3], 264e6}} {
 		if got := c.m.FLOPsPerSample(); math.Abs(got-c.want)/c.want > 0.005 {
-			t.Errorf("%s: %.4g FLOP/sample, BENCH.md says %.4g", c.m.Name, got, c.want)
+			t.Errorf("%s: %.4g FLOP/sample, bench/README.md says %.4g", c.m.Name, got, c.want)
 		}
 	}
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/aegpu/aegpu/engine"
 )
 
-// Benchmarks at the mnist autoencoder's shapes (BENCH.md), batch 256.
+// Benchmarks at the mnist autoencoder's shapes (bench/README.md), batch 256.
 //
 //	go test -run '^$' -bench . ./cpu_fallback/
 //
@@ -118,7 +118,7 @@ func BenchmarkDenseBackward(b *testing.B) {
 // BenchmarkTrainStepMNIST times a whole training step of the mnist
 // autoencoder at batch 256 (6 Dense, MSE LossGrad, 6 DenseBackward, one
 // Adam step over the flat parameter buffer) and reports samples/s, the
-// figure of BENCH.md.
+// figure of bench/README.md.
 func BenchmarkTrainStepMNIST(b *testing.B) {
 	bk := New(0)
 	defer bk.Close()

@@ -6,7 +6,7 @@ import (
 	"github.com/aegpu/aegpu/engine"
 )
 
-// mnistLayers are the (in, out) widths of the mnist autoencoder of BENCH.md.
+// mnistLayers are the (in, out) widths of the mnist autoencoder of bench/README.md.
 var mnistLayers = [][2]int{{784, 512}, {512, 256}, {256, 32}, {32, 256}, {256, 512}, {512, 784}}
 
 func alloc(tb testing.TB, b *Backend, rows, cols int) engine.Matrix {

@@ -141,7 +141,7 @@ func TestKernelTableMatchesABI(t *testing.T) {
 
 func TestPeakFP32(t *testing.T) {
 	h100 := cu.DeviceInfo{Major: 9, Minor: 0, SMs: 132, ClockKHz: 1980000}
-	// BENCH.md: H100 SXM FP32 peak 66.9 TFLOP/s.
+	// bench/README.md: H100 SXM FP32 peak 66.9 TFLOP/s.
 	if got := peakFP32(h100) / 1e12; math.Abs(got-66.9) > 0.05 {
 		t.Errorf("H100 peak = %.2f TFLOP/s, want 66.9", got)
 	}

@@ -19,7 +19,7 @@ func benchCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "bench",
 		Usage: "measure training throughput of the benchmark models on every device present",
-		Description: `Runs the BENCH.md models — toy (8→6→4), mnist (784→512→256→32) at batch 256
+		Description: `Runs the models of bench/README.md — toy (8→6→4), mnist (784→512→256→32) at batch 256
 and 4096, wide (1024→4096→4096→256) at 8192 — on each device: synthetic data
 resident on the device, warm-up steps, then timed windows; prints the median
 samples/s with min–max, µs/step, TFLOP/s, % of the device's FP32 peak and
