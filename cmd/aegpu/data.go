@@ -89,6 +89,9 @@ func recordedData(dir string) (dataChoice, error) {
 	}
 	origin := "the data " + dir + " was trained on"
 	d := cfg.Data
+	if d.Rows == 0 && !d.Streamed && d.Source != dataset.BuiltinName { // aegpu import: weights only
+		return dataChoice{}, fmt.Errorf("no --data given, and %s records no training data (%s): give the data with --data", dir, d.Source)
+	}
 	if d.Source == dataset.BuiltinName || d.Source == "" && !d.Streamed {
 		return dataChoice{origin: origin}, nil
 	}

@@ -164,3 +164,24 @@ func TestMessages(t *testing.T) {
 		t.Errorf("F1 reported %d times, want once:\n%s", n, stderr)
 	}
 }
+
+// An imported model records no training data: without --data, a clear error.
+func TestImportedModelNeedsData(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "m")
+	if _, err := run(t, "train", "--layers", "784,8", "--epochs", "1", "--out", model, "--device", "cpu", "--quiet"); err != nil {
+		t.Fatal(err)
+	}
+	w := filepath.Join(dir, "w.safetensors")
+	if _, err := run(t, "export", "--model", model, "--out", w, "--quiet"); err != nil {
+		t.Fatal(err)
+	}
+	imp := filepath.Join(dir, "imported")
+	if _, err := run(t, "import", "--weights", w, "--out", imp, "--quiet"); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := runBoth(t, "encode", "--model", imp, "--out", filepath.Join(dir, "c.npy"), "--device", "cpu")
+	if err == nil || !strings.Contains(err.Error(), "records no training data") || !strings.Contains(err.Error(), "--data") {
+		t.Errorf("encode of an imported model without --data: %v", err)
+	}
+}
