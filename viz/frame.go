@@ -89,6 +89,18 @@ type Status struct {
 	SnapshotMs Num `json:"snapshot_ms"`
 	IntervalMs Num `json:"interval_ms"`
 	Clients    int `json:"clients"` // connected pages
+	// The best validation loss so far (null before the first epoch ends),
+	// the epoch and step it was reached at, and the epochs since then
+	// (early stopping ends training when they reach Settings.Patience).
+	BestVal   Num   `json:"best_val"`
+	BestEpoch int   `json:"best_epoch"`
+	BestStep  int64 `json:"best_step"`
+	BadEpochs int   `json:"bad_epochs"`
+	// StopReason is "early_stopping" when patience ended training (the
+	// model then has the weights of BestEpoch again); Stopped says so in
+	// words. Start goes on from those weights.
+	StopReason string `json:"stop_reason,omitempty"`
+	Stopped    string `json:"stopped,omitempty"`
 }
 
 // LossPoint is one point of the loss curves. Val is set only on the points

@@ -28,6 +28,13 @@ func openCPU(tb testing.TB) engine.Backend {
 // the CPU backend behind an httptest server on 127.0.0.1.
 func startServer(tb testing.TB, o Options) (*Server, *httptest.Server) {
 	tb.Helper()
+	return startServerWith(tb, o, nil)
+}
+
+// startServerWith is startServer with the server's handler wrapped by wrap
+// (nil: none).
+func startServerWith(tb testing.TB, o Options, wrap func(http.Handler) http.Handler) (*Server, *httptest.Server) {
+	tb.Helper()
 	if o.Backend == nil {
 		o.Backend = openCPU(tb)
 	}
@@ -35,7 +42,11 @@ func startServer(tb testing.TB, o Options) (*Server, *httptest.Server) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ts := httptest.NewServer(s)
+	var h http.Handler = s
+	if wrap != nil {
+		h = wrap(s)
+	}
+	ts := httptest.NewServer(h)
 	tb.Cleanup(func() {
 		s.Close() // ends the event streams first
 		ts.Close()

@@ -3,7 +3,6 @@ package viz
 import (
 	"encoding/json"
 	"sync"
-	"sync/atomic"
 )
 
 // hub fans frames out to the connected pages. Every client has a one-frame
@@ -15,9 +14,6 @@ type hub struct {
 	clients map[*client]struct{}
 	max     int
 	closed  bool
-	// joined is set when a client subscribes: the session then sends a
-	// fresh snapshot at its next progress report.
-	joined atomic.Bool
 }
 
 type client struct {
@@ -38,7 +34,6 @@ func (h *hub) subscribe() *client {
 	}
 	c := &client{ch: make(chan []byte, 1)}
 	h.clients[c] = struct{}{}
-	h.joined.Store(true)
 	return c
 }
 

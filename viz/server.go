@@ -4,7 +4,10 @@
 // error, live train and validation loss curves, the latent space as a 2-D
 // scatter, the histogram of reconstruction errors with the anomaly
 // threshold, and a VAE's generated samples and latent traversal; with
-// start/pause/reset, learning rate, latent size, variant and noise controls.
+// start/pause/reset, learning rate, latent size, variant, noise and
+// patience controls. The status names the best validation loss and its
+// step; with a patience, training stops early as aegpu train --patience
+// does, with the best weights restored.
 //
 // Training runs on the backend it is given (a GPU when engine.Open found
 // one) in the session's goroutine; snapshots of the model are computed
@@ -13,8 +16,9 @@
 // The page is plain HTML, CSS and JavaScript embedded in the binary.
 //
 // Endpoints: GET / (the page), GET /static/… (its assets), GET /events (the
-// event stream: one JSON Frame per message), GET /api/state (State), POST
-// /api/control (a Control as JSON, at most 4 KiB).
+// event stream: one JSON Frame per message, the first a snapshot taken when
+// the stream opens), GET /api/state (State, with a snapshot taken for the
+// request), POST /api/control (a Control as JSON, at most 4 KiB).
 package viz
 
 import (
@@ -222,19 +226,42 @@ type DataInfo struct {
 
 // Limits are the ranges the controls accept.
 type Limits struct {
-	LRMax     float64 `json:"lr_max"`
-	NoiseMax  float64 `json:"noise_max"`
-	LatentMax int     `json:"latent_max"`
-	SampleMax int     `json:"sample_max"`
+	LRMax       float64 `json:"lr_max"`
+	NoiseMax    float64 `json:"noise_max"`
+	LatentMax   int     `json:"latent_max"`
+	SampleMax   int     `json:"sample_max"`
+	PatienceMax int     `json:"patience_max"`
 }
 
-// State returns the session's state.
+// State returns the session's state with the latest frame computed (which
+// is older than the status while training runs with no page connected: the
+// frame's own Status is the one of its snapshot). CurrentState takes a new
+// snapshot.
 func (s *Server) State() State {
+	st := s.facts()
+	st.Status, st.Frame = s.sess.latest()
+	return st
+}
+
+// CurrentState returns the session's state with a snapshot of the model as
+// it is now (taken between two training steps), so that the frame, its
+// losses and its step agree with the status: what a page starts from.
+func (s *Server) CurrentState(ctx context.Context) (State, error) {
+	st := s.facts()
+	var err error
+	if st.Status, st.Frame, err = s.sess.current(ctx); err != nil {
+		return State{}, s.wrap(err)
+	}
+	return st, nil
+}
+
+// facts returns the fixed part of State.
+func (s *Server) facts() State {
 	st := State{Backend: s.o.Backend.Info().String(), DeviceNote: s.o.DeviceNote,
 		Data: DataInfo{Source: s.o.Source, ModelDir: s.o.ModelDir, Rows: s.o.Data.Rows, Cols: s.o.Data.Cols,
 			ImageShape: s.o.ImageShape, TrainRows: len(s.sess.train) / s.o.Data.Cols, ValRows: len(s.sess.val) / s.o.Data.Cols},
 		Variants:  autoencoder.Variants,
-		Limits:    Limits{LRMax: MaxLR, NoiseMax: MaxNoise, LatentMax: s.o.Data.Cols, SampleMax: s.o.Data.Rows - 1},
+		Limits:    Limits{LRMax: MaxLR, NoiseMax: MaxNoise, LatentMax: s.o.Data.Cols, SampleMax: s.o.Data.Rows - 1, PatienceMax: MaxPatience},
 		ShownRows: s.sess.shown}
 	if s.o.Labels != nil {
 		for _, l := range s.o.Labels {
@@ -245,13 +272,13 @@ func (s *Server) State() State {
 			st.ShownLabels[i] = s.o.Labels[r]
 		}
 	}
-	st.Status, st.Frame = s.sess.firstFrame()
 	return st
 }
 
-// firstFrame returns the status and the latest frame with the whole loss
-// history (what a page that connects starts from).
-func (s *session) firstFrame() (Status, *Frame) {
+// latest returns the status and the latest frame with its loss history up
+// to the frame's step. The frame keeps the status of its snapshot, so that
+// its panels, losses and step agree.
+func (s *session) latest() (Status, *Frame) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.status
@@ -260,8 +287,12 @@ func (s *session) firstFrame() (Status, *Frame) {
 		return st, nil
 	}
 	f := *s.last
-	f.Status = st
-	f.Loss = slices.Clone(s.points)
+	f.Status.Clients = st.Clients
+	n := len(s.points)
+	for n > 0 && s.points[n-1].Step > f.Status.Step {
+		n--
+	}
+	f.Loss = slices.Clone(s.points[:n])
 	f.LossHistory = true
 	return st, &f
 }
@@ -269,19 +300,23 @@ func (s *session) firstFrame() (Status, *Frame) {
 // Control is a request to the session (the body of POST /api/control).
 // Action is one of:
 //
-//	start   train (LR, when given, first changes the learning rate)
+//	start   train (LR and Patience, when given, are set first); after
+//	        early stopping, goes on from the restored best weights
 //	pause   stop after the current step; start continues
 //	reset   a new model with fresh weights and the given settings (LR,
-//	        Latent, Variant, Noise; absent ones keep their values); paused
+//	        Latent, Variant, Noise, Patience; absent ones keep their
+//	        values); paused
 //	select  show data row Sample in the sample panels
-//	set     change the learning rate of the running model (LR)
+//	set     change the learning rate and/or the patience of the model (LR,
+//	        Patience)
 type Control struct {
-	Action  string   `json:"action"`
-	LR      *float64 `json:"lr,omitempty"`
-	Latent  *int     `json:"latent,omitempty"`
-	Variant *string  `json:"variant,omitempty"`
-	Noise   *float64 `json:"noise,omitempty"`
-	Sample  *int     `json:"sample,omitempty"`
+	Action   string   `json:"action"`
+	LR       *float64 `json:"lr,omitempty"`
+	Latent   *int     `json:"latent,omitempty"`
+	Variant  *string  `json:"variant,omitempty"`
+	Noise    *float64 `json:"noise,omitempty"`
+	Patience *int     `json:"patience,omitempty"`
+	Sample   *int     `json:"sample,omitempty"`
 }
 
 // RequestError is a control request that was refused; Code is its HTTP
@@ -302,14 +337,14 @@ func badRequest(format string, args ...any) error {
 // for a request that cannot be done now, 503 when shutting down.
 func (s *Server) Do(ctx context.Context, c Control) (Status, error) {
 	fields := map[string]bool{"lr": c.LR != nil, "latent": c.Latent != nil, "variant": c.Variant != nil,
-		"noise": c.Noise != nil, "sample": c.Sample != nil}
-	allowed := map[string][]string{"start": {"lr"}, "pause": {}, "reset": {"lr", "latent", "variant", "noise"},
-		"select": {"sample"}, "set": {"lr"}}
+		"noise": c.Noise != nil, "patience": c.Patience != nil, "sample": c.Sample != nil}
+	allowed := map[string][]string{"start": {"lr", "patience"}, "pause": {}, "reset": {"lr", "latent", "variant", "noise", "patience"},
+		"select": {"sample"}, "set": {"lr", "patience"}}
 	ok, known := allowed[c.Action]
 	if !known {
 		return Status{}, badRequest("action must be one of start, pause, reset, select, set; got %q", c.Action)
 	}
-	for _, f := range []string{"lr", "latent", "variant", "noise", "sample"} {
+	for _, f := range []string{"lr", "latent", "variant", "noise", "patience", "sample"} {
 		if fields[f] && !slices.Contains(ok, f) {
 			return Status{}, badRequest("%s is not a setting of action %s (it takes: %s)", f, c.Action, orNone(ok))
 		}
@@ -326,6 +361,9 @@ func (s *Server) Do(ctx context.Context, c Control) (Status, error) {
 	if c.Noise != nil && !(*c.Noise >= 0 && *c.Noise <= MaxNoise) {
 		return Status{}, badRequest("noise must be a number in [0, %g], got %v", MaxNoise, *c.Noise)
 	}
+	if c.Patience != nil && (*c.Patience < 0 || *c.Patience > MaxPatience) {
+		return Status{}, badRequest("%v", patienceError(*c.Patience))
+	}
 	cmd := command{Action: c.Action}
 	switch c.Action {
 	case "select":
@@ -337,10 +375,10 @@ func (s *Server) Do(ctx context.Context, c Control) (Status, error) {
 		}
 		cmd.Sample = *c.Sample
 	case "set":
-		if c.LR == nil {
-			return Status{}, badRequest("set needs lr")
+		if c.LR == nil && c.Patience == nil {
+			return Status{}, badRequest("set needs lr or patience (or both)")
 		}
-		cmd.Settings.LR = *c.LR
+		cmd.LR, cmd.Patience = c.LR, c.Patience
 	case "reset":
 		s.sess.mu.Lock()
 		set := s.sess.status.Settings
@@ -360,6 +398,9 @@ func (s *Server) Do(ctx context.Context, c Control) (Status, error) {
 		if c.Noise != nil {
 			set.Noise = *c.Noise
 		}
+		if c.Patience != nil {
+			set.Patience = *c.Patience
+		}
 		if set.Variant == "denoising" && c.Noise == nil && set.Noise == 0 {
 			set.Noise = 0.2
 		}
@@ -368,8 +409,8 @@ func (s *Server) Do(ctx context.Context, c Control) (Status, error) {
 		}
 		cmd.Settings = set
 	}
-	if c.Action == "start" && c.LR != nil {
-		if _, err := s.sess.send(ctx, command{Action: "set", Settings: Settings{LR: *c.LR}}); err != nil {
+	if c.Action == "start" && (c.LR != nil || c.Patience != nil) {
+		if _, err := s.sess.send(ctx, command{Action: "set", LR: c.LR, Patience: c.Patience}); err != nil {
 			return Status{}, s.wrap(err)
 		}
 	}
@@ -431,7 +472,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Set("Cache-Control", "no-cache")
 		w.Write(s.index)
 	case path == "/api/state":
-		writeJSON(w, http.StatusOK, s.State())
+		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+		defer cancel()
+		st, err := s.CurrentState(ctx)
+		if err != nil {
+			var re *RequestError
+			errors.As(err, &re)
+			httpError(w, re.Code, re.Msg)
+			return
+		}
+		writeJSON(w, http.StatusOK, st)
 	case path == "/events":
 		s.serveEvents(w, r)
 	case strings.HasPrefix(path, "/static/") && !strings.HasSuffix(path, "/"):
@@ -490,7 +540,7 @@ func decodeError(err error) (int, string) {
 		return http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is larger than %d bytes", MaxControlBytes)
 	case errors.As(err, &te):
 		want := map[string]string{"action": "a string", "variant": "a string", "lr": "a number", "noise": "a number",
-			"latent": "an integer", "sample": "an integer"}[te.Field]
+			"latent": "an integer", "patience": "an integer", "sample": "an integer"}[te.Field]
 		if te.Field == "" {
 			return http.StatusBadRequest, "the body must be a JSON object such as {\"action\":\"start\"}"
 		}
@@ -503,7 +553,7 @@ func decodeError(err error) (int, string) {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return http.StatusBadRequest, "the body is empty or cut short: want a JSON object such as {\"action\":\"start\"}"
 	case strings.HasPrefix(err.Error(), "json: unknown field"):
-		return http.StatusBadRequest, strings.TrimPrefix(err.Error(), "json: ") + "; the fields are action, lr, latent, variant, noise, sample"
+		return http.StatusBadRequest, strings.TrimPrefix(err.Error(), "json: ") + "; the fields are action, lr, latent, variant, noise, patience, sample"
 	}
 	return http.StatusBadRequest, "malformed request: " + err.Error()
 }
@@ -533,12 +583,15 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 	if _, err := io.WriteString(w, "retry: 2000\n\n"); err != nil {
 		return
 	}
-	if _, f := s.sess.firstFrame(); f != nil {
-		msg, err := json.Marshal(f)
-		if err != nil || !send(msg) {
-			return
-		}
-	} else if rc.Flush() != nil {
+	// The first frame is a snapshot of the model as it is now: the latest
+	// one pushed may be much older (none are computed while no page is
+	// connected).
+	_, f, err := s.sess.current(r.Context())
+	if err != nil {
+		return // shutting down, or the client went away
+	}
+	msg, err := json.Marshal(f)
+	if err != nil || !send(msg) {
 		return
 	}
 	ping := time.NewTicker(15 * time.Second)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -72,10 +73,19 @@ func TestControlValidation(t *testing.T) {
 		{`{"action":"select","sample":2000}`, 400, "sample must be a data row in [0, 1999]"},
 		{`{"action":"select","sample":-1}`, 400, "sample must be"},
 		{`{"action":"select","sample":"3"}`, 400, "sample must be an integer"},
-		{`{"action":"set"}`, 400, "set needs lr"},
+		{`{"action":"set"}`, 400, "set needs lr or patience"},
+		{`{"action":"set","patience":-1}`, 400, "patience must be an integer in [0, 10000]"},
+		{`{"action":"set","patience":10001}`, 400, "patience must be an integer in [0, 10000]"},
+		{`{"action":"reset","patience":-5}`, 400, "patience must be an integer in [0, 10000]"},
+		{`{"action":"start","patience":1e9}`, 400, "patience must be an integer"},
+		{`{"action":"set","patience":2.5}`, 400, "patience must be an integer"},
+		{`{"action":"set","patience":"3"}`, 400, "patience must be an integer"},
+		{`{"action":"set","patience":null}`, 400, "set needs lr or patience"},
+		{`{"action":"pause","patience":3}`, 400, "patience is not a setting of action pause"},
+		{`{"action":"select","sample":1,"patience":3}`, 400, "patience is not a setting of action select"},
 		{`{"action":"pause","lr":0.1}`, 400, "lr is not a setting of action pause"},
 		{`{"action":"start","latent":2}`, 400, "latent is not a setting of action start"},
-		{`{"action":"start","extra":1}`, 400, `unknown field "extra"`},
+		{`{"action":"start","extra":1}`, 400, `unknown field "extra"; the fields are action, lr, latent, variant, noise, patience, sample`},
 		{`{"action":"start"} {"action":"pause"}`, 400, "a single JSON object"},
 		{`[1,2]`, 400, "must be a JSON object"},
 		{``, 400, "empty"},
@@ -298,6 +308,143 @@ func TestEvents(t *testing.T) {
 	f = ev.until("training continues", func(f Frame) bool { return f.Status.Step > p.Status.Step })
 	if f.Status.Gen != p.Status.Gen {
 		t.Error("start after pause made a new model")
+	}
+}
+
+// trainFor starts training and waits until the step count passes steps.
+func trainFor(t *testing.T, srv *Server, steps int64) Status {
+	t.Helper()
+	do(t, srv, Control{Action: "start"})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st := srv.State().Status
+		if st.Step > steps {
+			return st
+		}
+		if !st.Running || time.Now().After(deadline) {
+			t.Fatalf("training did not reach step %d: %+v", steps, st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// consistent checks that a frame's snapshot is of the model at its status:
+// the mean reconstruction error of the shown samples is close to the
+// training loss (an untrained model's is 0.2, a trained one's 0.001), and
+// its loss points end at its step.
+func consistent(t *testing.T, what string, f *Frame) {
+	t.Helper()
+	if f == nil || f.Hist == nil || f.Sample == nil {
+		t.Fatalf("%s: no snapshot: %+v", what, f)
+	}
+	mean, loss := float64(f.Hist.Mean), float64(f.Status.Loss)
+	if !(mean < 3*loss && loss < 3*mean) {
+		t.Errorf("%s: the panels show a mean error of %.4g beside a training loss of %.4g at step %d: the snapshot is not of the model at that step",
+			what, mean, loss, f.Status.Step)
+	}
+	if n := len(f.Loss); !f.LossHistory || n == 0 || f.Loss[n-1].Step > f.Status.Step {
+		t.Errorf("%s: loss history (whole: %v) of %d points ending after the frame's step %d", what, f.LossHistory, n, f.Status.Step)
+	}
+}
+
+// A page that connects while training runs (and no page has been watching)
+// starts from a snapshot of the model as it is then, in /api/state and in
+// the first frame of /events, not from the last one pushed before.
+func TestFirstFrameIsCurrent(t *testing.T) {
+	srv, ts := startServer(t, Options{})
+	if f := srv.State().Frame; float64(f.Hist.Mean) < 0.05 {
+		t.Fatalf("the untrained model's mean error is %v: the check below cannot tell it from a trained one", f.Hist.Mean)
+	}
+	st := trainFor(t, srv, 3000)
+
+	resp, err := http.Get(ts.URL + "/api/state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var state State
+	err = json.NewDecoder(resp.Body).Decode(&state)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if state.Frame == nil || state.Frame.Status.Step < st.Step || state.Frame.Status.Step > state.Status.Step {
+		t.Fatalf("/api/state: frame at step %v, status at %d; training had reached %d", state.Frame, state.Status.Step, st.Step)
+	}
+	consistent(t, "/api/state", state.Frame)
+
+	ev := openEvents(t, ts.URL)
+	first := ev.next()
+	if first.Status.Step < state.Status.Step || !first.Status.Running {
+		t.Errorf("first frame on /events at step %d (running %v), want ≥ %d while training runs", first.Status.Step, first.Status.Running, state.Status.Step)
+	}
+	consistent(t, "first frame on /events", &first)
+
+	// Server.State without a new snapshot: the frame keeps its own status.
+	do(t, srv, Control{Action: "pause"})
+	consistent(t, "State after pause", srv.State().Frame)
+}
+
+// Early stopping: with patience p, training stops when the validation loss
+// has not improved for p epochs, with the best epoch's weights restored;
+// the status names the best step; start goes on from there.
+func TestEarlyStopping(t *testing.T) {
+	srv, _ := startServer(t, Options{Settings: Settings{Patience: 3}})
+	st := srv.State().Status
+	if st.Settings.Patience != 3 || st.BestStep != 0 || !math.IsNaN(float64(st.BestVal)) {
+		t.Fatalf("status before training: %+v", st)
+	}
+	do(t, srv, Control{Action: "start"})
+	deadline := time.Now().Add(60 * time.Second)
+	for st = srv.State().Status; st.Running; st = srv.State().Status {
+		if time.Now().After(deadline) {
+			t.Fatalf("no early stop within 60 s: %+v", st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st.StopReason != "early_stopping" || st.Error != "" || st.BadEpochs != 3 || st.Epoch != st.BestEpoch+3 {
+		t.Fatalf("status after stopping: %+v", st)
+	}
+	stepsPerEpoch := int64((len(srv.sess.train)/ToyCols + 63) / 64)
+	if st.BestStep != int64(st.BestEpoch)*stepsPerEpoch || !(st.BestVal > 0) {
+		t.Errorf("best step %d, epoch %d, val %v; want step = epoch × %d", st.BestStep, st.BestEpoch, st.BestVal, stepsPerEpoch)
+	}
+	if want := fmt.Sprintf("restored the weights of epoch %d (step %d", st.BestEpoch, st.BestStep); !strings.Contains(st.Stopped, want) {
+		t.Errorf("stop message %q lacks %q", st.Stopped, want)
+	}
+	// The model has the best epoch's weights again (the session's goroutine
+	// is idle: training stopped).
+	if v, err := srv.sess.tr.Validate(); err != nil || math.Abs(v-float64(st.BestVal)) > 1e-6*float64(st.BestVal) {
+		t.Errorf("validation loss of the model after early stopping: %v (%v), want the best %v", v, err, st.BestVal)
+	}
+	if f := srv.State().Frame; f.Status.StopReason != "early_stopping" {
+		t.Errorf("the frame after stopping has status %+v", f.Status)
+	}
+
+	// Start goes on from the best weights; a larger patience, set live,
+	// holds for the rest of the run.
+	st2 := do(t, srv, Control{Action: "start", Patience: ptr(1000)})
+	if !st2.Running || st2.StopReason != "" || st2.Stopped != "" || st2.Settings.Patience != 1000 {
+		t.Fatalf("start after early stopping: %+v", st2)
+	}
+	time.Sleep(100 * time.Millisecond)
+	st2 = do(t, srv, Control{Action: "pause"})
+	if st2.Step <= st.Step || st2.BestEpoch < st.BestEpoch || st2.StopReason != "" {
+		t.Errorf("after going on: %+v", st2)
+	}
+	if srv.sess.tr.Cfg.Patience != 1000 {
+		t.Errorf("the trainer's patience is %d, want 1000", srv.sess.tr.Cfg.Patience)
+	}
+	st2 = do(t, srv, Control{Action: "set", Patience: ptr(0)})
+	if st2.Settings.Patience != 0 || srv.sess.tr.Cfg.Patience != 0 {
+		t.Errorf("set patience 0: %+v", st2.Settings)
+	}
+	// Reset keeps the patience unless told otherwise and forgets the best.
+	st2 = do(t, srv, Control{Action: "reset", Patience: ptr(7)})
+	if st2.Settings.Patience != 7 || st2.BestStep != 0 || st2.BestEpoch != 0 || srv.sess.tr.Cfg.Patience != 7 {
+		t.Errorf("reset with patience 7: %+v", st2)
+	}
+	if _, err := New(Options{Backend: openCPU(t), Settings: Settings{Patience: -1}}); err == nil || !strings.Contains(err.Error(), "patience must be an integer in [0, 10000]") {
+		t.Errorf("New with patience -1: %v", err)
 	}
 }
 

@@ -24,13 +24,24 @@ type Settings struct {
 	// Noise is the σ of the Gaussian input corruption (0: none; a plain
 	// model with noise is a denoising one).
 	Noise float64 `json:"noise"`
+	// Patience stops training when the validation loss (computed after
+	// every epoch) has not improved for this many epochs, and restores the
+	// weights of the best epoch, as aegpu train --patience does; 0: off.
+	// Changed live.
+	Patience int `json:"patience"`
 }
 
 // Limits of the controls.
 const (
-	MaxLR    = 1.0
-	MaxNoise = 1.0
+	MaxLR       = 1.0
+	MaxNoise    = 1.0
+	MaxPatience = 10000
 )
+
+// patienceError is the message for a patience outside [0, MaxPatience].
+func patienceError(p int) error {
+	return fmt.Errorf("patience must be an integer in [0, %d] (epochs without a better validation loss before training stops; 0: off), got %d", MaxPatience, p)
+}
 
 // validate checks s for a model whose input has width inputs.
 func (s Settings) validate(inputs int) error {
@@ -45,6 +56,8 @@ func (s Settings) validate(inputs int) error {
 		return fmt.Errorf("noise must be a number in [0, %g], got %v", MaxNoise, s.Noise)
 	case s.Variant == "denoising" && s.Noise == 0:
 		return errors.New("a denoising autoencoder needs noise > 0 (the σ of the Gaussian corruption), e.g. 0.2")
+	case s.Patience < 0 || s.Patience > MaxPatience:
+		return patienceError(s.Patience)
 	}
 	return nil
 }
@@ -80,13 +93,16 @@ const thresholdRule = "mean+3std"
 // command is a control request for the session's goroutine.
 type command struct {
 	Action   string
-	Settings Settings // reset: the new settings; set: the new lr
+	Settings Settings // reset: the new settings
+	LR       *float64 // set: a new learning rate
+	Patience *int     // set: a new patience
 	Sample   int      // select
 	reply    chan result
 }
 
 type result struct {
 	status Status
+	frame  *Frame // snapshot: a fresh frame with the whole loss history
 	err    error
 }
 
@@ -136,6 +152,8 @@ type session struct {
 	interval time.Duration
 	snapCost time.Duration
 	seq      int64
+	bestStep int64 // the step of the best validation loss (0: none yet)
+	stopped  string
 	rateStep int64
 	rateAt   time.Time
 	rate     float64
@@ -178,7 +196,7 @@ func newSession(o *Options, h *hub) (*session, error) {
 		}
 		s.initial, s.initCfg, s.scaler, s.base = m, cfg, cfg.Scaler, m.Arch
 		s.loss = cfg.Train.Loss
-		set = Settings{LR: cfg.Train.LR, Latent: m.Arch.LatentDim(), Variant: cfg.Variant}
+		set = Settings{LR: cfg.Train.LR, Latent: m.Arch.LatentDim(), Variant: cfg.Variant, Patience: o.Settings.Patience}
 		if cfg.Train.Noise != "" {
 			if _, level, err := engine.ParseNoise(cfg.Train.Noise); err == nil {
 				set.Noise = float64(level)
@@ -234,7 +252,7 @@ func (s *session) trainConfig(set Settings) autoencoder.TrainConfig {
 		c.SparsityL1, c.SparsityBeta, c.SparsityTarget, c.SparseLayers = 0, 0, 0, nil
 		c.Contractive, c.Projections, c.KLBeta, c.KLWarmup = 0, 0, 0, 0
 	}
-	c.Epochs, c.Patience, c.Batch, c.Seed, c.Loss = sessionEpochs, 0, s.o.Batch, s.o.Seed, s.loss
+	c.Epochs, c.Patience, c.Batch, c.Seed, c.Loss = sessionEpochs, set.Patience, s.o.Batch, s.o.Seed, s.loss
 	c.Schedule = "constant"
 	c.LR = set.LR
 	c.Kind = set.Variant
@@ -321,7 +339,7 @@ func (s *session) build(set Settings) error {
 		s.prior = make([]float32, vaeSamples*m.Arch.LatentDim())
 		engine.FillNormal(s.prior, s.o.Seed, engine.StreamSample, 0, 0, 1)
 	}
-	s.failure = ""
+	s.failure, s.stopped, s.bestStep = "", "", 0
 	s.rateStep, s.rateAt, s.rate = 0, time.Time{}, math.NaN()
 	s.mu.Lock()
 	s.points, s.pointAt, s.curLoss, s.curVal, s.valNew, s.sentStep = nil, time.Time{}, math.NaN(), math.NaN(), false, -1
@@ -392,6 +410,10 @@ func (s *session) trainUntilInterrupted() {
 		return // a command is waiting
 	case err != nil:
 		s.failure = "training stopped: " + err.Error() + " — reset to start over"
+	case s.tr.State.StopReason == "early_stopping":
+		st := s.tr.State
+		s.stopped = fmt.Sprintf("early stopping: no better validation loss for %d epochs; restored the weights of epoch %d (step %d, validation loss %.4g). Start goes on from them.",
+			s.tr.Cfg.Patience, st.BestEpoch, s.bestStep, st.BestVal)
 	default:
 		s.failure = "training finished"
 	}
@@ -403,15 +425,28 @@ func (s *session) trainUntilInterrupted() {
 // send hands c to the session's goroutine, interrupting training (after the
 // current step) so that it runs at once, and waits for the result.
 func (s *session) send(ctx context.Context, c command) (Status, error) {
+	r := s.call(ctx, c)
+	return r.status, r.err
+}
+
+// current takes a snapshot of the model as it is now (interrupting
+// training for it) and returns the frame with the whole loss history: what
+// a page that connects starts from.
+func (s *session) current(ctx context.Context) (Status, *Frame, error) {
+	r := s.call(ctx, command{Action: "snapshot"})
+	return r.status, r.frame, r.err
+}
+
+func (s *session) call(ctx context.Context, c command) result {
 	s.ctlMu.Lock()
 	defer s.ctlMu.Unlock()
 	c.reply = make(chan result, 1)
 	select {
 	case s.cmds <- c:
 	case <-s.done:
-		return Status{}, errClosed
+		return result{err: errClosed}
 	case <-ctx.Done():
-		return Status{}, ctx.Err()
+		return result{err: ctx.Err()}
 	}
 	s.mu.Lock()
 	if s.cancel != nil {
@@ -420,11 +455,11 @@ func (s *session) send(ctx context.Context, c command) (Status, error) {
 	s.mu.Unlock()
 	select {
 	case r := <-c.reply:
-		return r.status, r.err
+		return r
 	case <-s.done:
-		return Status{}, errClosed
+		return result{err: errClosed}
 	case <-ctx.Done():
-		return Status{}, ctx.Err()
+		return result{err: ctx.Err()}
 	}
 }
 
@@ -435,9 +470,16 @@ func (s *session) handle(c command) {
 	var err error
 	switch c.Action {
 	case "start":
+		st := &s.tr.State
+		if st.Finished && st.StopReason == "early_stopping" {
+			// Go on from the restored best weights, with a fresh count of
+			// epochs without improvement.
+			st.Finished, st.StopReason, st.BadEpochs = false, "", 0
+			s.stopped = ""
+		}
 		if s.failure != "" && s.failure != "training finished" {
 			err = &errConflict{s.failure}
-		} else if s.tr.State.Finished {
+		} else if st.Finished {
 			err = &errConflict{"training finished; reset to start over"}
 		} else {
 			if !s.running {
@@ -458,19 +500,32 @@ func (s *session) handle(c command) {
 			s.running = false
 		}
 	case "set":
-		s.settings.LR = c.Settings.LR
-		s.tr.Cfg.LR = c.Settings.LR
+		if c.LR != nil {
+			s.settings.LR = *c.LR
+			s.tr.Cfg.LR = *c.LR
+		}
+		if c.Patience != nil {
+			s.settings.Patience = *c.Patience
+			s.tr.Cfg.Patience = *c.Patience
+		}
 	case "select":
 		s.selected = c.Sample
+	case "snapshot":
+		// publish below takes it
 	default:
 		err = fmt.Errorf("unknown action %q", c.Action)
 	}
 	s.refreshStatus()
 	s.publish()
-	s.mu.Lock()
-	st := s.status
-	s.mu.Unlock()
-	c.reply <- result{st, err}
+	r := result{err: err}
+	if c.Action == "snapshot" {
+		r.status, r.frame = s.latest()
+	} else {
+		s.mu.Lock()
+		r.status = s.status
+		s.mu.Unlock()
+	}
+	c.reply <- r
 }
 
 // close stops training and frees the device memory.
@@ -503,15 +558,19 @@ func (s *session) onEpoch(m autoencoder.EpochMetrics) {
 		s.curVal, s.valNew = *m.ValLoss, true
 	}
 	s.mu.Unlock()
+	if m.Best {
+		s.bestStep = m.Step
+	}
 	s.tick()
 }
 
 // tick records a loss point when one is due and pushes a snapshot when a
-// page is connected and the last one is old enough.
+// page is connected and the last one is old enough. (A page that connects
+// gets a fresh snapshot of its own: see current.)
 func (s *session) tick() {
 	s.recordPoint(false)
 	now := time.Now()
-	if now.Before(s.nextSnap) && !s.hub.joined.Swap(false) {
+	if now.Before(s.nextSnap) {
 		s.refreshStatus()
 		return
 	}
@@ -595,7 +654,11 @@ func (s *session) refreshStatus() {
 		Layers: slices.Clone(a.Layers), Hidden: a.Hidden.String(), LatentAct: a.Latent.String(), Output: a.Output.String(),
 		Params: a.NumParams(), Batch: s.tr.Cfg.Batch, Selected: s.selected, Error: s.failure,
 		SnapshotMs: Num(s.snapCost.Seconds() * 1000), IntervalMs: Num(s.interval.Seconds() * 1000),
-		Clients: s.hub.count()}
+		Clients: s.hub.count(), BestVal: Num(math.NaN()), BadEpochs: st.BadEpochs, StopReason: st.StopReason,
+		Stopped: s.stopped}
+	if st.BestEpoch > 0 {
+		s.status.BestVal, s.status.BestEpoch, s.status.BestStep = Num(st.BestVal), st.BestEpoch, s.bestStep
+	}
 	if s.failure == "training finished" {
 		s.status.Error = ""
 	}

@@ -35,14 +35,20 @@ reconstruction with per-feature error, live train and validation loss, the
 latent space (PCA when wider than 2-D) coloured by label, the histogram of
 reconstruction errors with the anomaly threshold, and for VAEs generated
 samples and a latent traversal. Start, pause and reset training and change
-the learning rate, latent size, variant, noise and sample from the page.
+the learning rate, latent size, variant, noise, patience and sample from the
+page. The page shows the best validation loss so far and the step it was
+reached at; with --patience N (or the page's patience) training stops when
+the validation loss, computed after every epoch, has not improved for N
+epochs, and the weights of the best epoch are restored, as aegpu train
+--patience does. Start then goes on from them.
 
 Everything is served from the binary; nothing is fetched from the network.
 The server listens on loopback unless --addr says otherwise.
 
 Examples:
   aegpu viz
-  aegpu viz --data data/mnist/t10k-images-idx3-ubyte.gz --labels data/mnist/t10k-labels-idx1-ubyte.gz --layers 784,128,2`,
+  aegpu viz --data data/mnist/t10k-images-idx3-ubyte.gz --labels data/mnist/t10k-labels-idx1-ubyte.gz --layers 784,128,2
+  aegpu viz --data data/mnist/t10k-images-idx3-ubyte.gz --layers 784,128,32 --patience 5`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "data", Usage: "training data `FILE` (.npy, .csv, IDX .gz); default: the built-in 8-D toy data"},
 			&cli.StringFlag{Name: "labels", Usage: "class labels `FILE` (IDX, .npy, one-column .csv), one per row, to colour the latent space"},
@@ -50,6 +56,7 @@ Examples:
 			&cli.StringFlag{Name: "layers", Usage: "encoder widths from input to latent, e.g. 784,128,2 (the decoder mirrors them); default: 8,4 for the toy data, D,⌈D/2⌉ up to 16 columns, D,⌈D/2⌉,⌈D/8⌉ up to 128, else D,128,16"},
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8080", Usage: "listen `HOST:PORT` (port 0: any free port); a non-loopback host is reachable from the network"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the split, the weights, shuffling and noise"},
+			&cli.IntFlag{Name: "patience", Usage: fmt.Sprintf("early stopping: stop after this many epochs without a better validation loss, restoring the best weights (0: off; at most %d); the page can change it", viz.MaxPatience)},
 			deviceFlag,
 		},
 		Action: runViz,
@@ -115,9 +122,13 @@ func serveViz(ctx context.Context, srv *viz.Server, ln net.Listener) error {
 	return nil
 }
 
-// vizOptions reads the data, labels and layers the flags name.
+// vizOptions reads the data, labels, layers and patience the flags name.
 func vizOptions(c *cli.Context) (viz.Options, error) {
 	o := viz.Options{Seed: c.Uint64("seed"), ModelDir: c.String("model")}
+	o.Settings.Patience = c.Int("patience")
+	if p := o.Settings.Patience; p < 0 || p > viz.MaxPatience {
+		return o, fmt.Errorf("--patience must be an integer in [0, %d] (epochs without a better validation loss; 0: off), got %d", viz.MaxPatience, p)
+	}
 	path := c.String("data")
 	switch {
 	case path != "":

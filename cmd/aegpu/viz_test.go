@@ -133,10 +133,36 @@ func TestVizDefaultsAndErrors(t *testing.T) {
 		{[]string{"--data", "/nonexistent/x.npy"}, "x.npy"},
 		{[]string{"--model", "/nonexistent/model"}, "config.json"},
 		{[]string{"--device", "tpu"}, "unknown device"},
+		{[]string{"--patience", "-1"}, "--patience must be an integer in [0, 10000]"},
+		{[]string{"--patience", "10001"}, "--patience must be an integer in [0, 10000]"},
+		{[]string{"--patience", "two"}, "invalid value \"two\" for flag -patience"},
 	} {
 		err := newApp().Run(append([]string{"aegpu", "viz", "--addr", "127.0.0.1:0"}, c.args...))
 		if err == nil || !strings.Contains(err.Error(), c.msg) {
 			t.Errorf("viz %v: %v, want an error with %q", c.args, err, c.msg)
 		}
+	}
+}
+
+// --patience sets the page's early stopping.
+func TestVizPatienceFlag(t *testing.T) {
+	url, _ := startViz(t, "--addr", "127.0.0.1:0", "--patience", "4")
+	resp, err := http.Get(url + "api/state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Status struct {
+			Settings struct {
+				Patience int `json:"patience"`
+			} `json:"settings"`
+		} `json:"status"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Status.Settings.Patience != 4 {
+		t.Errorf("patience on the page: %d, want 4 (--patience 4)", st.Status.Settings.Patience)
 	}
 }

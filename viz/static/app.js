@@ -51,6 +51,44 @@ function fmt(v, digits) {
   return s.includes(".") && !s.includes("e") ? s.replace(/0+$/, "").replace(/\.$/, "") : s;
 }
 
+// fmtAxis formats an axis label short and whole: two significant digits,
+// and a power of ten (1.1e-3) below 0.01 and from 1e5 on.
+function fmtAxis(v) {
+  if (v === null || v === undefined || !isFinite(v)) return "–";
+  if (v === 0) return "0";
+  const a = Math.abs(v);
+  if (a < 0.01 || a >= 1e5) return v.toExponential(1).replace(".0e", "e").replace("e+", "e");
+  return String(Number(v.toPrecision(2)));
+}
+
+// labeller places text on a canvas so that no two labels overlap and none
+// runs over the canvas's edges: place draws a label and returns true, or
+// leaves it out and returns false when it does not fit. Place the labels
+// that matter most first.
+function labeller(g, w, h) {
+  const boxes = [];
+  const gap = 4; // the least room between two labels on a line
+  return {
+    // box is the ink box of text drawn at (x, y) with the given alignment
+    // (and the canvas's middle baseline).
+    box(text, x, y, align) {
+      g.textAlign = align;
+      const m = g.measureText(text);
+      return [x - m.actualBoundingBoxLeft, y - m.actualBoundingBoxAscent, x + m.actualBoundingBoxRight, y + m.actualBoundingBoxDescent];
+    },
+    place(text, x, y, align) {
+      const b = this.box(text, x, y, align);
+      if (b[0] < 0 || b[1] < 0 || b[2] > w || b[3] > h) return false;
+      for (const o of boxes) {
+        if (b[0] < o[2] + gap && o[0] < b[2] + gap && b[1] < o[3] + 1 && o[1] < b[3] + 1) return false;
+      }
+      g.fillText(text, x, y);
+      boxes.push(b);
+      return true;
+    },
+  };
+}
+
 // sig is a short signature of a vector, so that tests (and people) can see
 // that a panel changed.
 function sig(v) {
@@ -80,13 +118,18 @@ function bars(cv, v, opt) {
   const all = opt.marks ? v.concat(opt.marks) : v;
   for (const x of all) { if (x < lo) lo = x; if (x > hi) hi = x; }
   if (hi - lo < 1e-9) hi = lo + 1;
-  const padL = 34, padR = 6, padT = 8, padB = opt.labels === false ? 6 : 16;
+  // The value axis is as wide as its widest label.
+  const ticks = [lo, (lo + hi) / 2, hi].map((t) => [t, fmtAxis(t)]);
+  g.textAlign = "right";
+  const tw = Math.max(...ticks.map(([, s]) => g.measureText(s).width));
+  const padL = Math.ceil(tw) + 8, padR = 6, padT = 8, padB = opt.labels === false ? 6 : 20;
   const pw = w - padL - padR, ph = h - padT - padB;
   const y = (x) => padT + ph * (hi - x) / (hi - lo);
+  const L = labeller(g, w, h);
   g.strokeStyle = "#dde1e6"; g.fillStyle = "#6b7480"; g.lineWidth = 1;
-  for (const t of [lo, (lo + hi) / 2, hi]) {
+  for (const [t, s] of ticks) {
     g.beginPath(); g.moveTo(padL, y(t)); g.lineTo(w - padR, y(t)); g.stroke();
-    g.textAlign = "right"; g.fillText(fmt(t, 2), padL - 4, y(t));
+    L.place(s, padL - 4, y(t), "right");
   }
   const n = v.length, bw = pw / n, gap = n > 40 ? 0 : Math.min(3, bw * 0.2);
   g.fillStyle = opt.color || "#2f6fde";
@@ -102,9 +145,15 @@ function bars(cv, v, opt) {
       g.beginPath(); g.moveTo(padL + i * bw + 1, yy); g.lineTo(padL + (i + 1) * bw - 1, yy); g.stroke();
     }
   }
-  if (opt.labels !== false && n <= 32) {
+  if (opt.labels !== false) {
+    // Label every k-th bar, k = 1, 2, 5, 10, 20, … as the room allows.
+    const pre = opt.prefix || "";
     g.fillStyle = "#6b7480"; g.textAlign = "center";
-    for (let i = 0; i < n; i++) g.fillText((opt.prefix || "") + i, padL + (i + 0.5) * bw, h - 7);
+    const need = g.measureText(pre + (n - 1)).width + 6;
+    let k = 1;
+    for (let e = 1; bw > 0 && k * bw < need && k < n; e *= 10) k = [1, 2, 5].map((m) => m * e).find((c) => c * bw >= need) || 10 * e;
+    for (let i = 0; i < n; i += k) L.place(pre + i, padL + (i + 0.5) * bw, h - 7, "center");
+    cv.dataset.labelEvery = String(k);
   }
 }
 
@@ -249,8 +298,6 @@ function drawLoss() {
   const trains = pts.filter((p) => p.train !== null && p.train > 0);
   cv.dataset.points = String(trains.length);
   cv.dataset.valPoints = String(vals.length);
-  const padL = 44, padR = 8, padT = 8, padB = 20;
-  const pw = w - padL - padR, ph = h - padT - padB;
   g.fillStyle = "#6b7480";
   if (trains.length === 0) {
     g.textAlign = "center";
@@ -267,29 +314,46 @@ function drawLoss() {
   for (const p of vals) { lo = Math.min(lo, p.val); hi = Math.max(hi, p.val); }
   let l0 = Math.log10(lo), l1 = Math.log10(hi);
   if (l1 - l0 < 0.3) { const m = (l0 + l1) / 2; l0 = m - 0.15; l1 = m + 0.15; }
+  const yt = [];
+  for (let e = Math.floor(l0); e <= Math.ceil(l1); e++) {
+    for (const m of [1, 2, 5]) {
+      const v = m * Math.pow(10, e), lv = Math.log10(v);
+      if (lv >= l0 && lv <= l1) yt.push([v, fmtAxis(v)]);
+    }
+  }
+  g.textAlign = "right";
+  const padL = Math.max(30, Math.ceil(Math.max(0, ...yt.map(([, s]) => g.measureText(s).width))) + 8);
+  const padR = 8, padT = 8, padB = 32; // two rows: the step ticks, the axis title
+  const pw = w - padL - padR, ph = h - padT - padB;
+  const L = labeller(g, w, h);
   const X = xlog
     ? (s) => padL + pw * (Math.log10(Math.max(s, s0)) - Math.log10(s0)) / (Math.log10(s1) - Math.log10(s0))
     : (s) => padL + pw * (s - s0) / (s1 - s0);
   const Y = (v) => padT + ph * (l1 - Math.log10(v)) / (l1 - l0);
-  g.strokeStyle = "#dde1e6"; g.lineWidth = 1; g.textAlign = "right";
-  for (let e = Math.floor(l0); e <= Math.ceil(l1); e++) {
-    for (const m of [1, 2, 5]) {
-      const v = m * Math.pow(10, e), lv = Math.log10(v);
-      if (lv < l0 || lv > l1) continue;
-      g.beginPath(); g.moveTo(padL, Y(v)); g.lineTo(w - padR, Y(v)); g.stroke();
-      g.fillText(fmt(v, 1), padL - 4, Y(v));
-    }
+  // The axis title has a row of its own under the ticks; a tick that would
+  // run into another label or over an edge is left out.
+  L.place(xlog ? "step (log)" : "step", w - padR, h - 7, "right");
+  g.strokeStyle = "#dde1e6"; g.lineWidth = 1;
+  for (const [v, s] of yt) {
+    g.beginPath(); g.moveTo(padL, Y(v)); g.lineTo(w - padR, Y(v)); g.stroke();
+    L.place(s, padL - 4, Y(v), "right");
   }
-  g.textAlign = "center";
   const xt = xlog
     ? [...Array(Math.floor(Math.log10(s1)) + 1).keys()].map((e) => Math.pow(10, e)).filter((t) => t >= s0)
     : niceTicks(s0, s1, 5);
-  for (const t of xt) {
-    const x = X(t);
-    if (x > w - padR - 50) continue;
-    g.fillText(t >= 1e4 ? t.toExponential(0).replace("+", "") : String(Math.round(t)), x, h - 8);
+  for (const t of xt) L.place(t >= 1e4 ? t.toExponential(0).replace("+", "") : String(Math.round(t)), X(t), h - 21, "center");
+  // The best validation loss so far: a dashed line at its step, a ring on
+  // the curve.
+  const st = app.status;
+  cv.dataset.bestStep = "0";
+  if (st && st.best_step > 0 && st.best_val > 0 && st.best_step >= s0 && st.best_step <= s1) {
+    const bx = X(st.best_step), by = Y(Math.min(Math.max(st.best_val, Math.pow(10, l0)), Math.pow(10, l1)));
+    g.strokeStyle = "#2e8b57"; g.lineWidth = 1.2; g.setLineDash([4, 3]);
+    g.beginPath(); g.moveTo(bx, padT); g.lineTo(bx, padT + ph); g.stroke(); g.setLineDash([]);
+    g.lineWidth = 2; g.beginPath(); g.arc(bx, by, 4.5, 0, 2 * Math.PI); g.stroke();
+    cv.dataset.bestStep = String(st.best_step);
+    cv.dataset.bestX = String(bx);
   }
-  g.textAlign = "right"; g.fillText(xlog ? "step (log)" : "step", w - padR, h - 8);
   const line = (arr, key, colour) => {
     g.strokeStyle = colour; g.lineWidth = 1.6; g.beginPath();
     arr.forEach((p, i) => (i ? g.lineTo(X(p.step), Y(p[key])) : g.moveTo(X(p.step), Y(p[key]))));
@@ -378,16 +442,18 @@ function drawHist() {
     g.fillRect(padL + i * bw + 0.5, padT + ph - bh, Math.max(bw - 1, 0.5), bh);
   });
   g.strokeStyle = "#dde1e6"; g.beginPath(); g.moveTo(padL, padT + ph); g.lineTo(w - padR, padT + ph); g.stroke();
-  g.fillStyle = "#6b7480"; g.textAlign = "right"; g.fillText(String(maxC), padL - 4, padT);
-  g.textAlign = "center";
-  for (const t of niceTicks(hv.lo, hv.hi, 4)) g.fillText(fmt(t, 2), padL + pw * (t - hv.lo) / (hv.hi - hv.lo), h - 8);
+  const L = labeller(g, w, h);
   if (hv.threshold !== null) {
     const tx = padL + pw * (hv.threshold - hv.lo) / (hv.hi - hv.lo);
     g.strokeStyle = "#1d2430"; g.setLineDash([4, 3]); g.lineWidth = 1.5;
     g.beginPath(); g.moveTo(tx, padT - 4); g.lineTo(tx, padT + ph); g.stroke(); g.setLineDash([]);
-    g.textAlign = tx > w - 90 ? "right" : "left"; g.fillStyle = "#1d2430";
-    g.fillText(`threshold ${fmt(hv.threshold, 3)}`, tx + (tx > w - 90 ? -4 : 4), padT - 4);
+    g.fillStyle = "#1d2430";
+    const text = `threshold ${fmt(hv.threshold, 3)}`;
+    if (!L.place(text, tx + 4, padT - 4, "left")) L.place(text, tx - 4, padT - 4, "right");
   }
+  g.fillStyle = "#6b7480";
+  L.place(String(maxC), padL - 4, padT, "right");
+  for (const t of niceTicks(hv.lo, hv.hi, 4)) L.place(fmtAxis(t), padL + pw * (t - hv.lo) / (hv.hi - hv.lo), h - 8, "center");
   $("hist-meta").textContent = `${hv.rule}: ${hv.above} of ${hv.counts.reduce((a, b) => a + b, 0)} above · mean ${fmt(hv.mean, 3)}`;
 }
 
@@ -418,10 +484,11 @@ function drawVAE() {
     const { g, w, h } = canvas2d($("vae-trav"));
     const padL = 30, padT = 14;
     const cw = (w - padL) / v.steps, ch = (h - padT) / v.dims;
-    g.fillStyle = "#6b7480"; g.textAlign = "center";
-    for (let s = 0; s < v.steps; s++) g.fillText(fmt(-v.range + 2 * v.range * s / (v.steps - 1), 2), padL + (s + 0.5) * cw, 6);
+    const L = labeller(g, w, h);
+    g.fillStyle = "#6b7480";
+    for (let s = 0; s < v.steps; s++) L.place(fmt(-v.range + 2 * v.range * s / (v.steps - 1), 2), padL + (s + 0.5) * cw, 7, "center");
     for (let k = 0; k < v.dims; k++) {
-      g.fillStyle = "#6b7480"; g.textAlign = "right"; g.fillText("z" + k, padL - 6, padT + (k + 0.5) * ch);
+      g.fillStyle = "#6b7480"; L.place("z" + k, padL - 6, padT + (k + 0.5) * ch, "right");
       for (let s = 0; s < v.steps; s++) {
         const off = (k * v.steps + s) * d, row = v.traversal.slice(off, off + d);
         if (img) {
@@ -442,9 +509,12 @@ function showStatus(st) {
   el.dataset.running = st.running ? "1" : "0";
   el.dataset.step = String(st.step);
   const pill = $("st-state");
-  pill.className = "pill " + (st.error ? "error" : st.running ? "running" : "paused");
-  pill.textContent = st.error ? "stopped" : st.running ? "training" : "paused";
-  pill.title = st.error || "";
+  const early = st.stop_reason === "early_stopping";
+  pill.className = "pill " + (st.error ? "error" : st.running ? "running" : early ? "early" : "paused");
+  pill.textContent = st.error ? "stopped" : st.running ? "training" : early ? "stopped early" : "paused";
+  pill.title = st.error || st.stopped || "";
+  $("notice").textContent = st.stopped || "";
+  showBest(st);
   $("st-step").textContent = st.step.toLocaleString();
   $("st-epoch").textContent = st.epoch.toLocaleString();
   $("st-rate").textContent = st.running ? fmt(st.steps_per_sec, 3) : "–";
@@ -463,13 +533,30 @@ function showStatus(st) {
     app.settingsShown = key;
     if (newModel) app.dirty.clear();
     const set = st.settings;
-    for (const id of ["lr", "latent", "variant", "noise"]) {
+    for (const id of ["lr", "latent", "variant", "noise", "patience"]) {
       if (!app.dirty.has(id) && document.activeElement !== $(id)) $(id).value = set[id];
     }
     $("pending").hidden = app.dirty.size === 0;
   }
   $("footer").textContent = `batch ${st.batch} · snapshot ${fmt(st.snapshot_ms, 2)} ms every ≥ ${fmt(st.interval_ms, 3)} ms · ${st.clients} page(s) connected · frames received ${app.frames}`;
   drawNetwork(st);
+}
+
+// showBest shows the best validation loss so far, its step and epoch, and
+// how many epochs have gone by without a better one.
+function showBest(st) {
+  const has = st.best_step > 0 && st.best_val !== null;
+  $("st-best").textContent = has ? `${fmt(st.best_val, 3)} @ step ${st.best_step.toLocaleString()}` : "–";
+  const el = $("best-meta");
+  el.dataset.bestStep = String(has ? st.best_step : 0);
+  if (!has) {
+    el.textContent = st.settings.patience > 0 ? `early stopping after ${st.settings.patience} epochs without a better validation loss` : "";
+    return;
+  }
+  let t = `best validation ${fmt(st.best_val, 4)} at step ${st.best_step.toLocaleString()} (epoch ${st.best_epoch})`;
+  if (st.bad_epochs > 0) t += ` · ${st.bad_epochs} epoch${st.bad_epochs === 1 ? "" : "s"} without a better one`;
+  if (st.settings.patience > 0) t += ` · patience ${st.settings.patience}`;
+  el.textContent = t;
 }
 
 function mergeLoss(points, whole) {
@@ -530,8 +617,13 @@ function selectSample(i) {
 function wire() {
   $("start").onclick = () => control({ action: "start" });
   $("pause").onclick = () => control({ action: "pause" });
-  $("reset").onclick = () => control({ action: "reset", lr: num("lr"), latent: num("latent"), variant: $("variant").value, noise: num("noise") });
+  $("reset").onclick = () => control({ action: "reset", lr: num("lr"), latent: num("latent"), variant: $("variant").value, noise: num("noise"),
+    patience: $("patience").value.trim() === "" ? undefined : num("patience") });
   $("lr").onchange = () => control({ action: "set", lr: num("lr") });
+  $("patience").onchange = () => {
+    if ($("patience").value.trim() === "") { showMessage("patience: enter a number of epochs (0: off)"); return; }
+    control({ action: "set", patience: num("patience") });
+  };
   for (const id of ["latent", "variant", "noise"]) {
     $(id).onchange = () => {
       app.dirty.add(id);
@@ -575,6 +667,7 @@ async function main() {
   $("latent").max = s.limits.latent_max;
   $("lr").max = s.limits.lr_max;
   $("noise").max = s.limits.noise_max;
+  $("patience").max = s.limits.patience_max;
   $("sample").max = s.limits.sample_max;
   document.body.classList.toggle("images", isImage());
   drawLegend();
