@@ -6,10 +6,12 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,6 +27,99 @@ func command(t *testing.T, bin string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(t.Context(), bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	return cmd
+}
+
+// runMeasured runs bin with args and extra environment variables and
+// returns its stdout, its stderr and its peak resident memory in bytes.
+//
+// The binary is started by a fresh copy of this test binary
+// (TestPeakRSSHelper), not by the test process itself: Go starts children
+// with vfork semantics, and Linux then carries the parent's resident
+// high-water mark into the child's ru_maxrss, so a child of a test process
+// that has grown to 200 MiB would report at least 200 MiB whatever it used.
+// The helper is small when it starts the binary.
+func runMeasured(t *testing.T, env []string, bin string, args ...string) (stdout, stderr []byte, peak int64, err error) {
+	t.Helper()
+	dir := t.TempDir()
+	argv, _ := json.Marshal(append([]string{bin}, args...))
+	cmd := command(t, os.Args[0], "-test.run=^TestPeakRSSHelper$", "-test.count=1")
+	cmd.Env = append(append(os.Environ(), env...), "AEGPU_PEAK_ARGS="+string(argv), "AEGPU_PEAK_DIR="+dir)
+	if out, herr := cmd.CombinedOutput(); herr != nil {
+		t.Fatalf("peak-RSS helper: %v\n%s", herr, out)
+	}
+	stdout, _ = os.ReadFile(filepath.Join(dir, "stdout"))
+	stderr, _ = os.ReadFile(filepath.Join(dir, "stderr"))
+	res, rerr := os.ReadFile(filepath.Join(dir, "result"))
+	var r struct {
+		MaxRSSKiB int64
+		Err       string
+	}
+	if rerr != nil || json.Unmarshal(res, &r) != nil {
+		t.Fatalf("peak-RSS helper wrote no result: %v", rerr)
+	}
+	if r.Err != "" {
+		err = errors.New(r.Err)
+	}
+	return stdout, stderr, r.MaxRSSKiB * 1024, err
+}
+
+// runMeasured reports the child's memory, not the test process's: with
+// 256 MiB resident here, /bin/true must still measure a few MiB (a child
+// started directly by this process reports ≥ 256 MiB).
+func TestRunMeasuredIgnoresParentRSS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("touches 256 MiB")
+	}
+	big := make([]byte, 256<<20)
+	for i := range big {
+		big[i] = byte(i)
+	}
+	_, _, peak, err := runMeasured(t, nil, "/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if peak > 64<<20 {
+		t.Errorf("/bin/true measured at %d MiB: the parent's resident memory leaks into the measurement", peak>>20)
+	}
+	direct := exec.Command("/bin/true")
+	if err := direct.Run(); err == nil {
+		t.Logf("/bin/true: %.1f MiB through the helper, %d MiB started directly by the test process",
+			float64(peak)/(1<<20), direct.ProcessState.SysUsage().(*syscall.Rusage).Maxrss>>10)
+	}
+	runtime.KeepAlive(big)
+}
+
+// TestPeakRSSHelper is runMeasured's helper process, skipped otherwise.
+func TestPeakRSSHelper(t *testing.T) {
+	argsJSON, dir := os.Getenv("AEGPU_PEAK_ARGS"), os.Getenv("AEGPU_PEAK_DIR")
+	if argsJSON == "" || dir == "" {
+		t.Skip("helper of runMeasured")
+	}
+	var argv []string
+	if err := json.Unmarshal([]byte(argsJSON), &argv); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	runErr := cmd.Run()
+	r := struct {
+		MaxRSSKiB int64
+		Err       string
+	}{}
+	if cmd.ProcessState != nil {
+		r.MaxRSSKiB = cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss // KiB on Linux
+	}
+	if runErr != nil {
+		r.Err = runErr.Error()
+	}
+	res, _ := json.Marshal(r)
+	for name, b := range map[string][]byte{"stdout": out.Bytes(), "stderr": errb.Bytes(), "result": res} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // TestInterruptAndResume runs the real binary, stops it with SIGINT in the
@@ -108,12 +203,10 @@ func TestEncodeLargerThanMemoryLimit(t *testing.T) {
 	big := filepath.Join(dir, "big.npy")
 	writeUniformNPY(t, big, rows, cols, chunk, 17)
 	out := filepath.Join(dir, "codes.npy")
-	cmd := command(t, bin, "encode", "--model", model, "--data", big, "--out", out, "--chunk", "8192", "--device", "cpu", "--quiet")
-	cmd.Env = append(os.Environ(), "GOMEMLIMIT=64MiB")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("encode: %v\n%s", err, b)
+	_, stderr, peak, err := runMeasured(t, []string{"GOMEMLIMIT=64MiB"}, bin, "encode", "--model", model, "--data", big, "--out", out, "--chunk", "8192", "--device", "cpu", "--quiet")
+	if err != nil {
+		t.Fatalf("encode: %v\n%s", err, stderr)
 	}
-	peak := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss * 1024 // KiB on Linux
 	t.Logf("peak RSS %.1f MiB encoding a %d MiB file", float64(peak)/(1<<20), rows*cols*4>>20)
 	// Chunks of 8192 rows: 6 buffers of ≤ 2 MiB plus the runtime and the
 	// model; 128 MiB is a quarter of the file.
@@ -157,14 +250,11 @@ func TestTrainStreamsUnderMemoryLimit(t *testing.T) {
 	big := filepath.Join(dir, "big.npy")
 	writeUniformNPY(t, big, rows, cols, chunk, 21)
 	model := filepath.Join(dir, "m")
-	cmd := command(t, bin, "train", "--data", big, "--stream", "--chunk-rows", "16384", "--layers", "64,16,4", "--epochs", "1",
+	out, stderr, peak, err := runMeasured(t, []string{"GOMEMLIMIT=64MiB"}, bin, "train", "--data", big, "--stream", "--chunk-rows", "16384", "--layers", "64,16,4", "--epochs", "1",
 		"--batch", "1024", "--val-split", "0.01", "--out", model, "--device", "cpu", "--quiet", "--json")
-	cmd.Env = append(os.Environ(), "GOMEMLIMIT=64MiB")
-	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("train --stream: %v\n%s", err, out)
+		t.Fatalf("train --stream: %v\n%s%s", err, out, stderr)
 	}
-	peak := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss * 1024
 	t.Logf("peak RSS %.1f MiB training on a %d MiB file", float64(peak)/(1<<20), rows*cols*4>>20)
 	// Two 4 MiB chunk buffers, ~10 000 validation rows (2.5 MiB), the
 	// batch and the model: 128 MiB is half the file.
