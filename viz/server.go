@@ -37,6 +37,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aegpu/aegpu/autoencoder"
 	"github.com/aegpu/aegpu/dataset"
@@ -485,6 +486,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case path == "/events":
 		s.serveEvents(w, r)
 	case strings.HasPrefix(path, "/static/") && !strings.HasSuffix(path, "/"):
+		if name := strings.TrimPrefix(path, "/static/"); !utf8.ValidString(name) || !fs.ValidPath(name) {
+			httpError(w, http.StatusNotFound, "not found: "+strconv.QuoteToASCII(path))
+			return
+		}
 		h.Set("Cache-Control", "no-cache")
 		s.static.ServeHTTP(w, r)
 	default:
@@ -494,6 +499,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serveControl decodes, checks and runs a Control.
 func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
+	// A body that never arrives must not hold the connection.
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(BodyTimeout))
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
 		httpError(w, http.StatusUnsupportedMediaType, "the body must be JSON sent as Content-Type: application/json")

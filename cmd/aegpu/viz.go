@@ -1,16 +1,13 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -99,28 +96,9 @@ func runViz(c *cli.Context) error {
 	fmt.Fprintf(c.App.Writer, "aegpu viz: open http://%s/ (Ctrl-C stops)\n", host)
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return serveViz(ctx, srv, ln)
+	return srv.Serve(ctx, ln)
 }
 
-// serveViz serves srv on ln until ctx is done, then stops training and
-// shuts the HTTP server down.
-func serveViz(ctx context.Context, srv *viz.Server, ln net.Listener) error {
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 16 << 10, IdleTimeout: time.Minute}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	srv.Close() // ends the event streams, so Shutdown does not wait for them
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	return nil
-}
 
 // vizOptions reads the data, labels, layers and patience the flags name.
 func vizOptions(c *cli.Context) (viz.Options, error) {
