@@ -99,7 +99,6 @@ func runViz(c *cli.Context) error {
 	return srv.Serve(ctx, ln)
 }
 
-
 // vizOptions reads the data, labels, layers and patience the flags name.
 func vizOptions(c *cli.Context) (viz.Options, error) {
 	o := viz.Options{Seed: c.Uint64("seed"), ModelDir: c.String("model")}
