@@ -35,10 +35,7 @@ func readCSV(r io.Reader, sz sizeInfo) (*Table, error) {
 	if left < 0 {
 		left = sz.hint
 	}
-	if _, ok := r.(*bufio.Reader); !ok {
-		r = bufio.NewReaderSize(r, 64<<10)
-	}
-	cr := csv.NewReader(r)
+	cr := csv.NewReader(bufio.NewReaderSize(newCSVLimiter(r), 64<<10))
 	cr.ReuseRecord = true
 	cr.FieldsPerRecord = -1 // checked here, for a clearer message
 	cr.TrimLeadingSpace = true

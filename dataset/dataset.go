@@ -156,11 +156,11 @@ func Load(path string, opt LoadOptions) (*Table, error) {
 	if opt.NaN < NaNError || opt.NaN > NaNZero {
 		return nil, fmt.Errorf("read %s: invalid NaN policy %d", path, int(opt.NaN))
 	}
-	f, err := os.Open(path)
+	f, done, err := openInput(path)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, unwrapPathError(err))
 	}
-	defer f.Close()
+	defer done()
 	if st, err := f.Stat(); err == nil && st.IsDir() {
 		return nil, fmt.Errorf("read %s: is a directory", path)
 	}
@@ -182,34 +182,59 @@ func readFile(f *os.File, path string) (*Table, error) {
 		name = name[:len(name)-3]
 	}
 	kind := formatByName(name)
+	// A pipe (a FIFO, standard input) is read once, from its start: its
+	// first bytes are looked at through a buffer instead of with ReadAt.
+	pipe := isPipeFile(f, path)
+	var src io.Reader = f
+	var pipeBuf *bufio.Reader
+	if pipe {
+		pipeBuf = bufio.NewReaderSize(f, 64<<10)
+		src = pipeBuf
+	}
 	if kind == formatIDX {
 		// ReadIDX sniffs gzip itself, so a mislabelled raw file still works.
-		return ReadIDX(f, path)
+		return ReadIDX(src, path)
 	}
 
 	// Decompress when the content is gzip, whatever the name says. An
 	// uncompressed file is read directly so that the readers know its size.
 	var head [8]byte
-	n, _ := f.ReadAt(head[:], 0)
-	var r io.Reader = f
-	sz := sizeOf(f)
+	var n int
+	if pipe {
+		p, _ := pipeBuf.Peek(len(head))
+		n = copy(head[:], p)
+	} else {
+		n, _ = f.ReadAt(head[:], 0)
+	}
+	r := src
+	sz := sizeOf(src)
 	var zr *gzip.Reader
+	var sniff *bufio.Reader // the content, when it had to be buffered
 	if isGzip(head[:n]) {
-		sz = sizeInfo{avail: -1, hint: gzipSizeHint(f)}
+		sz = sizeInfo{avail: -1, hint: gzipSizeHint(src)}
 		var err error
-		if zr, err = gzip.NewReader(bufio.NewReaderSize(f, 1<<20)); err != nil {
+		if zr, err = gzip.NewReader(bufio.NewReaderSize(src, 1<<20)); err != nil {
 			return nil, fmt.Errorf("read %s: corrupt gzip stream: %w", path, err)
 		}
 		defer zr.Close()
-		sniff := bufio.NewReaderSize(gzipErrors{zr}, 64<<10)
+		sniff = bufio.NewReaderSize(gzipErrors{zr}, 64<<10)
 		p, _ := sniff.Peek(len(head))
 		n = copy(head[:], p)
 		r = sniff
+	} else if pipe {
+		sniff = pipeBuf
 	}
 
 	if kind == formatUnknown {
-		if kind = formatByMagic(head[:n]); kind == formatUnknown {
-			err := fmt.Errorf("read %s: unknown file type: want .npy, .csv, .txt or IDX (a name ending in -ubyte or .idx), optionally with .gz", path)
+		kind = formatByMagic(head[:n])
+		if kind == formatUnknown && pipe {
+			// Nameless text from a pipe: CSV, the only text format.
+			if p, _ := sniff.Peek(512); looksLikeCSV(p) {
+				kind = formatCSV
+			}
+		}
+		if kind == formatUnknown {
+			err := unknownTypeError(path, pipe)
 			if zr != nil {
 				if derr := drainGzip(zr); derr != nil {
 					err = fmt.Errorf("read %s: %w", path, derr)
@@ -239,6 +264,15 @@ func readFile(f *os.File, path string) (*Table, error) {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	return t, nil
+}
+
+// unknownTypeError reports a file whose format neither its name nor its
+// content tells.
+func unknownTypeError(path string, pipe bool) error {
+	if pipe {
+		return fmt.Errorf("read %s: unknown content: a pipe is read as .npy, IDX or gzip by its magic number, else as CSV text, and this is neither", path)
+	}
+	return fmt.Errorf("read %s: unknown file type: want .npy, .csv, .txt or IDX (a name ending in -ubyte or .idx), optionally with .gz", path)
 }
 
 // unwrapPathError drops the *fs.PathError wrapper, whose message repeats the

@@ -106,7 +106,7 @@ func readNPYHeader(r io.Reader, sz *sizeInfo) (npyHeader, elemType, int64, error
 		return none, noType, 0, fmt.Errorf("unsupported .npy format version %d.%d (want 1.0, 2.0 or 3.0)", major, minor)
 	}
 	if hlen > maxNPYHeader {
-		return none, noType, 0, fmt.Errorf("header length %d is implausibly large (limit %d)", hlen, maxNPYHeader)
+		return none, noType, 0, fmt.Errorf("header length %d (at byte 8) is implausibly large: a .npy header may have at most %d bytes", hlen, maxNPYHeader)
 	}
 	sz.consume(consumed)
 	if sz.avail >= 0 && sz.avail < hlen {

@@ -72,6 +72,30 @@ type streamFile struct {
 	et      elemType
 	dec     func(dst []float32, src []byte)
 	dataOff int64
+
+	// pipe: the input can be read once only (IsPipe); live is the open
+	// input, positioned after its header, that the stream's one cursor on
+	// it continues.
+	pipe bool
+	live *liveInput
+}
+
+// liveInput is a pipe kept open from probeFile to the cursor that reads
+// it: a pipe cannot be opened again to read what follows its header.
+type liveInput struct {
+	f    *os.File
+	done func() error // closes f (not standard input)
+	r    io.Reader    // the content after the header
+	zr   *gzip.Reader // when compressed
+	csv  *csvRows     // CSV: the rows reader, past the header line
+	used bool         // a cursor took it
+}
+
+func (l *liveInput) close() error {
+	if l.zr != nil {
+		l.zr.Close()
+	}
+	return l.done()
 }
 
 // span is the part [from, to) of file's rows that a stream reads; to is -1
@@ -115,6 +139,16 @@ func OpenStream(paths []string, opt StreamOptions) (*Stream, error) {
 		return nil, err
 	}
 	s := &Stream{opt: opt, hi: -1, raIdx: -1}
+	opened := false
+	defer func() {
+		if !opened { // release the pipes probed before the error
+			for _, sf := range s.files {
+				if sf.live != nil {
+					sf.live.close()
+				}
+			}
+		}
+	}()
 	var first *streamFile // the first file with columns
 	var firstHeader *streamFile
 	for _, p := range names {
@@ -194,6 +228,7 @@ func OpenStream(paths []string, opt StreamOptions) (*Stream, error) {
 			n += sp.to - sp.from
 		}
 	}
+	opened = true
 	return s, nil
 }
 
@@ -247,11 +282,16 @@ func expandPaths(paths []string) ([]string, error) {
 
 // probeFile reads the header of the file at path.
 func probeFile(path string) (*streamFile, error) {
-	f, err := os.Open(path)
+	f, done, err := openInput(path)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, unwrapPathError(err))
 	}
-	defer f.Close()
+	keep := false // a pipe stays open for its cursor
+	defer func() {
+		if !keep {
+			done()
+		}
+	}()
 	st, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, unwrapPathError(err))
@@ -259,17 +299,27 @@ func probeFile(path string) (*streamFile, error) {
 	if st.IsDir() {
 		return nil, fmt.Errorf("read %s: is a directory", path)
 	}
-	sf := &streamFile{path: path}
+	sf := &streamFile{path: path, pipe: isPipeFile(f, path)}
 	sz := sizeOf(f) // before open reads ahead
 	r, zr, err := sf.open(f, true)
 	if err != nil {
 		return nil, err
 	}
 	if zr != nil {
-		defer zr.Close()
+		defer func() {
+			if !keep {
+				zr.Close()
+			}
+		}()
 	}
-	if sf.gz {
+	if sf.gz || sf.pipe {
 		sz = sizeInfo{avail: -1, hint: -1}
+	}
+	live := func() {
+		if sf.pipe {
+			sf.live = &liveInput{f: f, done: done, r: r, zr: zr}
+			keep = true
+		}
 	}
 	switch sf.kind {
 	case formatNPY:
@@ -300,14 +350,19 @@ func probeFile(path string) (*streamFile, error) {
 			sf.rows = 0
 		}
 		sf.shape = []int{c.cols}
+		live()
+		if sf.live != nil {
+			sf.live.csv = c
+		}
 		return sf, nil
 	}
 	sf.dec = sf.et.decoder()
-	if !sf.gz {
+	if !sf.gz && !sf.pipe {
 		if need := sf.dataOff + sf.dataBytes(); st.Size() < need {
 			return nil, sf.truncated(st.Size())
 		}
 	}
+	live()
 	return sf, nil
 }
 
@@ -316,6 +371,7 @@ func probeFile(path string) (*streamFile, error) {
 // does (by name, else by magic number). It returns the reader of the
 // content and the gzip reader, if any, for the caller to close.
 func (sf *streamFile) open(f *os.File, probe bool) (io.Reader, *gzip.Reader, error) {
+	var base io.Reader = f
 	if probe {
 		name := sf.path
 		if strings.HasSuffix(strings.ToLower(name), ".gz") {
@@ -323,14 +379,22 @@ func (sf *streamFile) open(f *os.File, probe bool) (io.Reader, *gzip.Reader, err
 		}
 		sf.kind = formatByName(name)
 		var head [2]byte
-		n, _ := f.ReadAt(head[:], 0)
+		var n int
+		if sf.pipe { // no ReadAt: look through a buffer
+			br := bufio.NewReaderSize(f, 64<<10)
+			p, _ := br.Peek(len(head))
+			n = copy(head[:], p)
+			base = br
+		} else {
+			n, _ = f.ReadAt(head[:], 0)
+		}
 		sf.gz = isGzip(head[:n])
 	}
-	var r io.Reader = f
+	r := base
 	var zr *gzip.Reader
 	if sf.gz {
 		var err error
-		if zr, err = gzip.NewReader(bufio.NewReaderSize(f, 64<<10)); err != nil {
+		if zr, err = gzip.NewReader(bufio.NewReaderSize(base, 64<<10)); err != nil {
 			return nil, nil, fmt.Errorf("read %s: corrupt gzip stream: %w", sf.path, err)
 		}
 		r = gzipErrors{zr}
@@ -338,11 +402,18 @@ func (sf *streamFile) open(f *os.File, probe bool) (io.Reader, *gzip.Reader, err
 	if probe && sf.kind == formatUnknown {
 		br := bufio.NewReaderSize(r, 4096)
 		p, _ := br.Peek(8)
-		if sf.kind = formatByMagic(p); sf.kind == formatUnknown {
+		sf.kind = formatByMagic(p)
+		if sf.kind == formatUnknown && sf.pipe {
+			// Nameless text from a pipe: CSV, the only text format.
+			if p, _ := br.Peek(512); looksLikeCSV(p) {
+				sf.kind = formatCSV
+			}
+		}
+		if sf.kind == formatUnknown {
 			if zr != nil {
 				zr.Close()
 			}
-			return nil, nil, fmt.Errorf("read %s: unknown file type: want .npy, .csv, .txt or IDX (a name ending in -ubyte or .idx), optionally with .gz", sf.path)
+			return nil, nil, unknownTypeError(sf.path, sf.pipe)
 		}
 		r = br
 	}
@@ -420,6 +491,9 @@ func (t elemType) String() string {
 
 // countCSVRows reads a whole CSV file to count its data rows.
 func countCSVRows(sf *streamFile) (int64, error) {
+	if sf.pipe {
+		return 0, fmt.Errorf("read %s: a shard of CSV input needs the rows counted first, in a read of their own, and a pipe can be read only once: save it to a file, or shard .npy input", sf.path)
+	}
 	f, err := os.Open(sf.path)
 	if err != nil {
 		return 0, fmt.Errorf("read %s: %w", sf.path, unwrapPathError(err))
@@ -615,6 +689,9 @@ func (s *Stream) ReadRows(start int64, dst []float32) (int, error) {
 		return 0, errClosed
 	}
 	for _, sf := range s.files {
+		if sf.pipe {
+			return 0, fmt.Errorf("read %s: random access (ReadRows) needs a regular file, and this is a pipe, which can only be read once from its start", sf.path)
+		}
 		if sf.kind != formatNPY || sf.gz {
 			what := "an IDX file"
 			switch {
@@ -688,6 +765,14 @@ func (s *Stream) Close() error {
 		}
 		s.ra = nil
 	}
+	for _, sf := range s.files {
+		if sf.live != nil && !sf.live.used {
+			sf.live.used = true
+			if e := sf.live.close(); err == nil {
+				err = e
+			}
+		}
+	}
 	return err
 }
 
@@ -700,11 +785,17 @@ type cursor struct {
 	csv *csvRows
 	row int64 // next row of the file
 	end int64 // row to stop before, or -1: the end of the file
+	// done closes f, when it is not f.Close (a pipe: standard input stays
+	// open).
+	done func() error
 }
 
 // openCursor opens the file of sp and positions it at sp.from.
 func (s *Stream) openCursor(sp span) (c *cursor, err error) {
 	sf := s.files[sp.file]
+	if sf.live != nil {
+		return s.pipeCursor(sf, sp)
+	}
 	f, err := os.Open(sf.path)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", sf.path, unwrapPathError(err))
@@ -739,6 +830,41 @@ func (s *Stream) openCursor(sp span) (c *cursor, err error) {
 	n, err := io.CopyN(io.Discard, c.r, skip)
 	if err == io.EOF {
 		return nil, sf.truncated(n)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", sf.path, err)
+	}
+	c.row = sp.from
+	return c, nil
+}
+
+// pipeCursor continues reading a pipe where probeFile stopped, after its
+// header, skipping the rows before sp.from.
+func (s *Stream) pipeCursor(sf *streamFile, sp span) (c *cursor, err error) {
+	l := sf.live
+	if l.used {
+		return nil, fmt.Errorf("read %s: a pipe can be read only once, and it has been", sf.path)
+	}
+	l.used = true
+	c = &cursor{sf: sf, f: l.f, zr: l.zr, r: l.r, csv: l.csv, end: sp.to, done: l.done}
+	defer func() {
+		if err != nil {
+			c.close()
+		}
+	}()
+	if sf.kind == formatCSV {
+		for c.row < sp.from {
+			if _, _, err := c.csv.next(); err != nil {
+				return nil, c.csvEOF(err)
+			}
+			c.row++
+		}
+		return c, nil
+	}
+	skip := sp.from * int64(sf.cols) * int64(sf.et.size)
+	n, err := io.CopyN(io.Discard, c.r, skip)
+	if err == io.EOF {
+		return nil, sf.truncated(sf.dataOff + n)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", sf.path, err)
@@ -791,7 +917,7 @@ func (c *cursor) read(dst []float32, buf []byte, lines []int) (int, error) {
 		return 0, c.finish()
 	}
 	dst = dst[:k*cols]
-	if c.zr == nil {
+	if c.r == nil { // an uncompressed regular file
 		if err := readBinaryAt(c.f, sf, c.row, dst, buf); err != nil {
 			return 0, err
 		}
@@ -833,6 +959,9 @@ func (c *cursor) finish() error {
 func (c *cursor) close() error {
 	if c.zr != nil {
 		c.zr.Close()
+	}
+	if c.done != nil {
+		return c.done()
 	}
 	return c.f.Close()
 }

@@ -26,7 +26,7 @@ type csvRows struct {
 // newCSVRows starts reading CSV from r: it reads the first record to learn
 // the number of columns and whether there is a header.
 func newCSVRows(r io.Reader) (*csvRows, error) {
-	c := &csvRows{cr: csv.NewReader(bufio.NewReaderSize(r, 64<<10))}
+	c := &csvRows{cr: csv.NewReader(bufio.NewReaderSize(newCSVLimiter(r), 64<<10))}
 	c.cr.ReuseRecord = true
 	c.cr.FieldsPerRecord = -1 // checked here, for a clearer message
 	c.cr.TrimLeadingSpace = true

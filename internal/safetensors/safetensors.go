@@ -14,6 +14,7 @@
 package safetensors
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -114,17 +115,86 @@ type File struct {
 // maxHeader bounds the JSON header (the reference implementation uses 100 MB).
 const maxHeader = 100 << 20
 
-// ReadFile reads and validates a safetensors file.
+// ReadFile reads and validates a safetensors file. It reads the header
+// first and then only the data bytes the header's tensors cover, so an
+// input without end (a pipe, /dev/zero) fails at its header instead of
+// being read into memory.
 func ReadFile(path string) (*File, error) {
-	b, err := os.ReadFile(path)
+	fh, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	f, err := Decode(b)
+	defer fh.Close()
+	size := int64(-1)
+	if st, err := fh.Stat(); err == nil && st.Mode().IsRegular() {
+		size = st.Size()
+	}
+	f, err := Read(fh, size)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	return f, nil
+}
+
+// Read reads and validates a safetensors file from r; size is its length
+// in bytes, or -1 when unknown (then memory grows only as data arrives).
+// The header may have at most 100 MiB; the data are read up to the end of
+// the last tensor's bytes, and anything after them is left unread.
+func Read(r io.Reader, size int64) (*File, error) {
+	var lenb [8]byte
+	if n, err := io.ReadFull(r, lenb[:]); err != nil {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return nil, fmt.Errorf("not a safetensors file: %d bytes, shorter than its 8-byte header length", n)
+		}
+		return nil, err
+	}
+	n := binary.LittleEndian.Uint64(lenb[:])
+	if n > maxHeader {
+		return nil, fmt.Errorf("safetensors header length %d (bytes 0–7) exceeds the limit of %d MiB on a header", n, maxHeader>>20)
+	}
+	if size >= 0 && n > uint64(size-8) {
+		return nil, fmt.Errorf("safetensors header length %d exceeds the file (%d bytes)", n, size)
+	}
+	hdr, err := readN(r, int64(n))
+	if err != nil {
+		return nil, fmt.Errorf("safetensors header (bytes 8–%d): %w", 8+n, err)
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(hdr, &raw); err != nil {
+		return nil, fmt.Errorf("safetensors header (bytes 8–%d) is not a JSON object: %w", 8+n, err)
+	}
+	end := 0 // the data bytes the tensors cover
+	for name, msg := range raw {
+		if name == "__metadata__" {
+			continue
+		}
+		var e entry
+		if json.Unmarshal(msg, &e) == nil && e.DataOffsets[1] > end {
+			end = e.DataOffsets[1] // checked by Decode
+		}
+	}
+	if size >= 0 {
+		end = int(min(int64(end), size-8-int64(n))) // Decode reports the shortfall
+	}
+	data, err := readN(r, int64(end))
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, fmt.Errorf("safetensors data (from byte %d): %w", 8+n, err)
+	}
+	b := make([]byte, 0, 8+len(hdr)+len(data))
+	b = append(append(append(b, lenb[:]...), hdr...), data...)
+	return Decode(b)
+}
+
+// readN reads n bytes from r, allocating as they arrive; a short input
+// returns what there is with io.ErrUnexpectedEOF.
+func readN(r io.Reader, n int64) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(int(min(n, 1<<20)))
+	got, err := io.CopyN(&buf, r, n)
+	if err == io.EOF {
+		return buf.Bytes(), fmt.Errorf("%w: %d of %d bytes", io.ErrUnexpectedEOF, got, n)
+	}
+	return buf.Bytes(), err
 }
 
 // Decode parses a whole safetensors file held in memory.

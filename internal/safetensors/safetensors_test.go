@@ -4,9 +4,14 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
+	"io"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestLayoutMatchesSpec checks the bytes against the format description,
@@ -120,4 +125,66 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// zeros is an endless input of zero bytes, as /dev/zero.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+// TestReadBounded: Read stops at the header of an endless input, refuses a
+// header length beyond the limit before reading it, and reads no more
+// than the tensors' bytes of a valid file followed by endless data.
+func TestReadBounded(t *testing.T) {
+	if _, err := Read(zeros{}, -1); err == nil || !strings.Contains(err.Error(), "safetensors header (bytes 8–8) is not a JSON object") {
+		t.Errorf("endless zeros: %v", err)
+	}
+	var lenb [8]byte
+	binary.LittleEndian.PutUint64(lenb[:], 1<<40)
+	if _, err := Read(io.MultiReader(bytes.NewReader(lenb[:]), zeros{}), -1); err == nil || !strings.Contains(err.Error(), "header length 1099511627776 (bytes 0–7) exceeds the limit of 100 MiB") {
+		t.Errorf("huge header length: %v", err)
+	}
+	binary.LittleEndian.PutUint64(lenb[:], 1000)
+	if _, err := Read(bytes.NewReader(append(lenb[:], "{}"...)), -1); err == nil || !strings.Contains(err.Error(), "safetensors header (bytes 8–1008): unexpected EOF: 2 of 1000 bytes") {
+		t.Errorf("short header: %v", err)
+	}
+	var buf bytes.Buffer
+	ts := []Tensor{{Name: "w", Shape: []int{2, 2}, Data: []float32{1, 2, 3, 4}}}
+	if err := Encode(&buf, ts, nil); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Read(io.MultiReader(bytes.NewReader(buf.Bytes()), zeros{}), -1)
+	if err != nil || fmt.Sprint(f.Tensors["w"].Data) != "[1 2 3 4]" {
+		t.Fatalf("valid file then endless zeros: %v, %v", f, err)
+	}
+	// A file that ends before the bytes its header promises.
+	short := buf.Bytes()[:buf.Len()-4]
+	if _, err := Read(bytes.NewReader(short), int64(len(short))); err == nil || !strings.Contains(err.Error(), "outside the 12 data bytes") {
+		t.Errorf("truncated data: %v", err)
+	}
+}
+
+// TestReadFileDevZero reads /dev/zero as model.safetensors: an error at
+// once, not memory growing until the process is killed.
+func TestReadFileDevZero(t *testing.T) {
+	if _, err := os.Stat("/dev/zero"); err != nil {
+		t.Skip("no /dev/zero")
+	}
+	p := filepath.Join(t.TempDir(), "model.safetensors")
+	if err := os.Symlink("/dev/zero", p); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := ReadFile(p); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.HasPrefix(err.Error(), "read "+p+": safetensors header (bytes 8–8)") {
+			t.Errorf("ReadFile(/dev/zero): %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("ReadFile(/dev/zero) still running after 10s")
+	}
 }
