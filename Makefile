@@ -34,8 +34,12 @@ clean:
 kernels:
 	bash kernels/build.sh
 
-# Build the binaries for the GPU check (then on the GPU machine:
-# scripts/gpu-check.sh run).
-.PHONY: gpu-check-build
+# The GPU check (scripts/gpu-check.sh, whose top says how to run it on a GPU
+# machine): build the binaries and an MNIST subset into bin/gpu/ (then there,
+# carrying bin/gpu: scripts/gpu-check.sh correctness, then speed, each under
+# 5 minutes), or rehearse both stages here on the emulated driver.
+.PHONY: gpu-check-build gpu-check-dryrun
 gpu-check-build:
 	bash scripts/gpu-check.sh build
+gpu-check-dryrun:
+	bash scripts/gpu-check.sh dryrun
