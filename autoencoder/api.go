@@ -38,6 +38,8 @@ type Options struct {
 	Device  string
 	// Dir, when set, receives checkpoints during Fit (a model directory
 	// that `aegpu` commands and Load read). Empty: no files are written.
+	// A model already in Dir is replaced, as a whole, by Fit's first
+	// checkpoint; Dir is locked while Fit runs.
 	Dir string
 	// OnEpoch is called after every epoch of Fit.
 	OnEpoch func(EpochMetrics)
@@ -141,11 +143,14 @@ func (a *Autoencoder) Fit(ctx context.Context, X []float32, cols int) error {
 		return fmt.Errorf("options.Output: %w", err)
 	}
 	run, err := NewRun(FitOptions{Data: data, Source: "X", Arch: arch, Train: o.Train, Scale: scale,
-		Dir: o.Dir, Backend: a.backend, OnEpoch: o.OnEpoch})
+		Dir: o.Dir, Replace: true, Backend: a.backend, OnEpoch: o.OnEpoch})
 	if err != nil {
 		return err
 	}
-	defer run.Trainer.Free() // the model stays; the trainer's buffers go
+	defer func() { // the model stays; the trainer's buffers and the directory go
+		run.Trainer.Free()
+		run.release()
+	}()
 	a.model, a.config = run.Trainer.Model, run.Config
 	trainErr := run.Train(ctx)
 	a.metrics = run.Trainer.State.Metrics
@@ -224,8 +229,9 @@ func (a *Autoencoder) Model() *Model { return a.model }
 // Config is the model's configuration (as its config.json).
 func (a *Autoencoder) Config() Config { return a.config }
 
-// Save writes the model directory dir (config.json, model.safetensors),
-// which Load and the aegpu commands read.
+// Save writes the model directory dir (config.json, model.safetensors and
+// their checkpoint.json), which Load and the aegpu commands read; a model
+// already in dir is replaced as a unit.
 func (a *Autoencoder) Save(dir string) error {
 	if a.model == nil {
 		return errNotFitted

@@ -8,9 +8,11 @@ import (
 	"math"
 	"os"
 	"sort"
+	"strings"
 
 	"github.com/aegpu/aegpu/dataset"
 	"github.com/aegpu/aegpu/engine"
+	"github.com/aegpu/aegpu/internal/atomicfile"
 )
 
 // FitOptions describes a training run from raw data to a model directory.
@@ -21,8 +23,17 @@ type FitOptions struct {
 	Train      TrainConfig
 	Scale      string // none, minmax, standard
 	ImageShape []int  // e.g. [28 28], recorded for image tools
-	Dir        string // model directory (created)
-	Backend    engine.Backend
+	// Dir is the model directory ("" for none). It is created by the first
+	// checkpoint, complete (see the Files comment in checkpoint.go): a run
+	// that fails before leaves nothing there. The run holds the
+	// directory's lock (a file beside it) until Close.
+	Dir string
+	// Replace lets Dir hold a model already: the run's first complete
+	// checkpoint replaces the directory as a whole, and the old model
+	// stays until then. Without it such a Dir is an error wrapping
+	// ErrHoldsModel.
+	Replace bool
+	Backend engine.Backend
 
 	OnProgress func(Progress)
 	OnEpoch    func(EpochMetrics)
@@ -34,6 +45,15 @@ type Run struct {
 	Config  Config
 	Dir     string
 	disk    *DiskSource // streamed runs
+
+	lock      *atomicfile.FileLock // Dir's lock, held until Close
+	target    target               // Dir as a new run found it
+	fresh     bool                 // the first checkpoint creates or replaces Dir as a whole
+	published bool                 // a checkpoint of this run is in Dir
+	// Cleaned and CleanedBytes count the leftovers of killed runs (temporary
+	// and .prev files) that taking Dir removed.
+	Cleaned      int
+	CleanedBytes int64
 }
 
 // Fingerprint identifies data by content: FNV-1a over the float32 bits.
@@ -119,8 +139,115 @@ func (opts FitOptions) validate() error {
 		return fmt.Errorf("the architecture (VAE heads: %v) does not match the variant %s", opts.Arch.VAE, opts.Train.Variant())
 	}
 	if opts.Dir != "" {
-		return checkDirWritable(opts.Dir)
+		t, err := inspectDir(opts.Dir)
+		if err != nil {
+			return err
+		}
+		return checkTarget(t, opts.Replace)
 	}
+	return nil
+}
+
+// CheckNewDir reports, before any work, whether a new run could write the
+// model directory dir: nil, an error wrapping ErrHoldsModel (it holds a
+// model and replace is false), an *InUseError (another process holds its
+// lock), or why not (it holds other files, it is not a directory). It
+// creates nothing but dir's parent.
+func CheckNewDir(dir string, replace bool) error {
+	t, err := inspectDir(dir)
+	if err != nil {
+		return err
+	}
+	if err := checkTarget(t, replace); err != nil {
+		return err
+	}
+	l, err := lockDir(dir)
+	if err != nil {
+		return err
+	}
+	return l.Unlock()
+}
+
+// checkTarget checks that a new run may write the directory t.
+func checkTarget(t target, replace bool) error {
+	switch {
+	case t.kind == dirModel && !replace:
+		return fmt.Errorf("%s %w", t.dir, ErrHoldsModel)
+	case t.kind == dirModel && len(t.foreign) > 0:
+		return fmt.Errorf("%s is replaced as a whole, which would delete files in it that are not part of the model (%s): move them or choose another directory", t.dir, listNames(t.foreign))
+	case len(t.foreign) > 0:
+		return fmt.Errorf("%s holds files that are not part of a model (%s): give a new or empty directory", t.dir, listNames(t.foreign))
+	}
+	return nil
+}
+
+func listNames(names []string) string {
+	if len(names) > 5 {
+		return strings.Join(names[:5], ", ") + fmt.Sprintf(" and %d more", len(names)-5)
+	}
+	return strings.Join(names, ", ")
+}
+
+// takeDir takes the lock of a new run's directory and checks it again
+// under the lock; leftovers of killed runs beside and inside it go.
+func (r *Run) takeDir(replace bool) error {
+	lock, err := lockDir(r.Dir)
+	if err != nil {
+		return err
+	}
+	t, err := r.inspectLocked()
+	if err == nil {
+		err = checkTarget(t, replace)
+	}
+	if err != nil {
+		lock.Unlock()
+		return err
+	}
+	r.lock, r.target, r.fresh = lock, t, true
+	if t.kind == dirModel || t.kind == dirDebris {
+		if _, n, b, err := repairDir(t.path); err == nil || t.kind == dirDebris {
+			r.Cleaned, r.CleanedBytes = n, b
+		}
+	}
+	return nil
+}
+
+// inspectLocked finishes or removes what killed runs left beside Dir and
+// says what Dir holds; the caller holds the lock.
+func (r *Run) inspectLocked() (target, error) {
+	t, err := targetOf(r.Dir)
+	if err != nil {
+		return t, err
+	}
+	if err := cleanStale(t); err != nil {
+		return t, err
+	}
+	return inspectDir(r.Dir)
+}
+
+// checkpoint saves a checkpoint of t into the run's directory: the first
+// one of a new run into a staging directory that then replaces Dir as a
+// whole, the others in place.
+func (r *Run) checkpoint(t *Trainer) error {
+	if !r.fresh || r.published {
+		return t.SaveCheckpoint(r.Dir, r.Config)
+	}
+	stage, err := newStage(r.target)
+	if err != nil {
+		return err
+	}
+	if err := t.SaveCheckpoint(stage, r.Config); err != nil {
+		os.RemoveAll(stage)
+		t.ckptDir = ""
+		return err
+	}
+	if err := publish(stage, r.target); err != nil {
+		os.RemoveAll(stage)
+		t.ckptDir = ""
+		return err
+	}
+	r.published = true
+	t.ckptDir = r.Dir // the same checkpoint, now in place
 	return nil
 }
 
@@ -162,20 +289,32 @@ func NewRun(opts FitOptions) (*Run, error) {
 		return nil, err
 	}
 	r := &Run{Trainer: t, Config: cfg, Dir: opts.Dir}
+	if opts.Dir != "" {
+		if err := r.takeDir(opts.Replace); err != nil {
+			t.Free()
+			m.Free()
+			return nil, err
+		}
+	}
 	r.hook(opts.OnProgress, opts.OnEpoch)
 	return r, nil
 }
 
 // ResumeRun reopens the run saved in dir on new data (which must be the
-// data it was trained on). epochs > 0 changes the number of epochs.
-func ResumeRun(dir string, data *dataset.Table, b engine.Backend, epochs int, onProgress func(Progress), onEpoch func(EpochMetrics)) (*Run, error) {
-	cfg, err := ReadConfig(dir)
+// data it was trained on). epochs > 0 changes the number of epochs. It
+// takes dir's lock (an *InUseError when another process holds it), puts
+// back what a killed save left, and checks every file of the checkpoint.
+func ResumeRun(dir string, data *dataset.Table, b engine.Backend, epochs int, onProgress func(Progress), onEpoch func(EpochMetrics)) (r *Run, err error) {
+	rd, err := openResume(dir)
 	if err != nil {
 		return nil, err
 	}
-	if err := resumable(dir, cfg); err != nil {
-		return nil, err
-	}
+	defer func() {
+		if err != nil {
+			rd.lock.Unlock()
+		}
+	}()
+	cfg := rd.cfg
 	if cfg.Data.Streamed {
 		return nil, fmt.Errorf("%s was trained with --stream; resume it with --stream", dir)
 	}
@@ -206,17 +345,78 @@ func ResumeRun(dir string, data *dataset.Table, b engine.Backend, epochs int, on
 		m.Free()
 		return nil, err
 	}
-	if err := t.LoadCheckpoint(dir); err != nil {
+	if err := rd.load(t); err != nil {
 		t.Free()
 		m.Free()
 		return nil, err
 	}
-	if t.State.Finished && t.State.StopReason == "epochs" && t.State.Epoch < cfg.Train.Epochs {
-		t.State.Finished, t.State.StopReason = false, ""
-	}
-	r := &Run{Trainer: t, Config: cfg, Dir: dir}
+	r = &Run{Trainer: t, Config: cfg, Dir: dir, lock: rd.lock, published: true, Cleaned: rd.cleaned, CleanedBytes: rd.cleanedBytes}
 	r.hook(onProgress, onEpoch)
 	return r, nil
+}
+
+// resumeDir is a model directory opened for resuming, under its lock.
+type resumeDir struct {
+	dir          string
+	lock         *atomicfile.FileLock
+	cfg          Config
+	manifest     *Manifest // nil: a directory of an earlier aegpu
+	cleaned      int
+	cleanedBytes int64
+}
+
+// openResume takes dir's lock, finishes or removes what killed runs left
+// (beside it, and in it: .prev and temporary files), and reads its config.
+func openResume(dir string) (*resumeDir, error) {
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	rd := &resumeDir{dir: dir, lock: lock}
+	fail := func(err error) (*resumeDir, error) {
+		lock.Unlock()
+		return nil, err
+	}
+	t, err := targetOf(dir)
+	if err != nil {
+		return fail(err)
+	}
+	if err := cleanStale(t); err != nil {
+		return fail(err)
+	}
+	if !exists(t.path) {
+		return fail(fmt.Errorf("%s is not a model directory: it does not exist", dir))
+	}
+	if rd.manifest, rd.cleaned, rd.cleanedBytes, err = repairDir(dir); err != nil {
+		return fail(fmt.Errorf("cannot resume: %w", err))
+	}
+	if rd.cfg, err = ReadConfig(dir); err != nil {
+		return fail(err)
+	}
+	if err := resumable(dir, rd.cfg); err != nil {
+		return fail(err)
+	}
+	return rd, nil
+}
+
+// load restores t from the checkpoint; a directory of an earlier aegpu
+// then gets a manifest, so that saving over it is safe.
+func (rd *resumeDir) load(t *Trainer) error {
+	if err := t.LoadCheckpoint(rd.dir); err != nil {
+		return err
+	}
+	if rd.manifest == nil {
+		st := t.State
+		m, err := adoptLegacy(rd.dir, st.Step, st.Epoch, st.Batch)
+		if err != nil {
+			return err
+		}
+		t.ckpt, t.ckptDir = m, rd.dir
+	}
+	if t.State.Finished && t.State.StopReason == "epochs" && t.State.Epoch < t.Cfg.Epochs {
+		t.State.Finished, t.State.StopReason = false, ""
+	}
+	return nil
 }
 
 // resumable refuses to resume an encoder-only model (it has no decoder to
@@ -233,20 +433,39 @@ func (r *Run) hook(onProgress func(Progress), onEpoch func(EpochMetrics)) {
 	r.Trainer.OnProgress = onProgress
 	r.Trainer.OnEpoch = onEpoch
 	if r.Dir != "" {
-		r.Trainer.Checkpoint = func(t *Trainer) error { return t.SaveCheckpoint(r.Dir, r.Config) }
+		r.Trainer.Checkpoint = r.checkpoint
 	}
 }
 
-// Train runs the prepared run to its end (see Trainer.Train).
-func (r *Run) Train(ctx context.Context) error { return r.Trainer.Train(ctx) }
+// Train runs the prepared run to its end (see Trainer.Train). A *NaNError
+// it returns says what the model directory holds.
+func (r *Run) Train(ctx context.Context) error {
+	err := r.Trainer.Train(ctx)
+	var ne *NaNError
+	if errors.As(err, &ne) && r.Dir != "" {
+		ne.Dir = r.Dir
+		if !ne.Saved {
+			ne.Kept = map[dirKind]string{dirAbsent: "absent", dirEmpty: "empty", dirDebris: "leftovers", dirModel: "earlier model"}[r.target.kind]
+		}
+	}
+	return err
+}
 
-// Close frees the run's device memory (and closes a streamed run's files).
+// Close frees the run's device memory (and closes a streamed run's files)
+// and releases its directory.
 func (r *Run) Close() {
 	r.Trainer.Free()
 	r.Trainer.Model.Free()
 	if r.disk != nil {
 		r.disk.Close()
 	}
+	r.release()
+}
+
+// release lets other processes have the run's directory.
+func (r *Run) release() {
+	r.lock.Unlock()
+	r.lock = nil
 }
 
 // NewStreamRun is NewRun for .npy data larger than memory, read from paths
@@ -287,20 +506,31 @@ func NewStreamRun(opts FitOptions, paths []string, chunk int) (*Run, error) {
 		return nil, err
 	}
 	r := &Run{Trainer: t, Config: cfg, Dir: opts.Dir, disk: src}
+	if opts.Dir != "" {
+		if err := r.takeDir(opts.Replace); err != nil {
+			t.Free()
+			m.Free()
+			src.Close()
+			return nil, err
+		}
+	}
 	r.hook(opts.OnProgress, opts.OnEpoch)
 	return r, nil
 }
 
 // ResumeStreamRun reopens a streamed run saved in dir on paths (the same
-// data, checked by fingerprint).
-func ResumeStreamRun(dir string, paths []string, b engine.Backend, epochs int, onProgress func(Progress), onEpoch func(EpochMetrics)) (*Run, error) {
-	cfg, err := ReadConfig(dir)
+// data, checked by fingerprint); see ResumeRun.
+func ResumeStreamRun(dir string, paths []string, b engine.Backend, epochs int, onProgress func(Progress), onEpoch func(EpochMetrics)) (r *Run, err error) {
+	rd, err := openResume(dir)
 	if err != nil {
 		return nil, err
 	}
-	if err := resumable(dir, cfg); err != nil {
-		return nil, err
-	}
+	defer func() {
+		if err != nil {
+			rd.lock.Unlock()
+		}
+	}()
+	cfg := rd.cfg
 	if !cfg.Data.Streamed {
 		return nil, fmt.Errorf("%s was not trained with --stream; resume it without --stream", dir)
 	}
@@ -330,32 +560,15 @@ func ResumeStreamRun(dir string, paths []string, b engine.Backend, epochs int, o
 		src.Close()
 		return nil, err
 	}
-	if err := t.LoadCheckpoint(dir); err != nil {
+	if err := rd.load(t); err != nil {
 		t.Free()
 		m.Free()
 		src.Close()
 		return nil, err
 	}
-	if t.State.Finished && t.State.StopReason == "epochs" && t.State.Epoch < cfg.Train.Epochs {
-		t.State.Finished, t.State.StopReason = false, ""
-	}
-	r := &Run{Trainer: t, Config: cfg, Dir: dir, disk: src}
+	r = &Run{Trainer: t, Config: cfg, Dir: dir, disk: src, lock: rd.lock, published: true, Cleaned: rd.cleaned, CleanedBytes: rd.cleanedBytes}
 	r.hook(onProgress, onEpoch)
 	return r, nil
-}
-
-// checkDirWritable creates dir and checks a file can be written in it,
-// so a run does not train for an hour and then fail to save.
-func checkDirWritable(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("cannot create model directory: %w", err)
-	}
-	f, err := os.CreateTemp(dir, ".write-test-*")
-	if err != nil {
-		return fmt.Errorf("model directory %s is not writable: %w", dir, err)
-	}
-	f.Close()
-	return os.Remove(f.Name())
 }
 
 // IsInterrupted reports whether err is (or wraps) ErrInterrupted.

@@ -14,17 +14,64 @@ import (
 // current step finished and a checkpoint was saved.
 var ErrInterrupted = errors.New("training interrupted")
 
-// NaNError reports a training loss that became NaN or infinite.
+// NaNError reports a training loss that became NaN or infinite. Training
+// stops without saving: what the model directory held stays.
 type NaNError struct {
-	Epoch     int   // 1-based epoch in which it was seen
-	Step      int64 // optimizer steps done when it was seen
-	LastGood  int64 // the last step at which the loss was read finite
-	LastSaved int   // epochs in the last good checkpoint
+	Epoch    int   // 1-based epoch in which it was seen
+	Step     int64 // optimizer steps done when it was seen
+	LastGood int64 // the last step at which the loss was read finite
+	// Saved: a checkpoint of this run (or the one it resumed from) is
+	// kept, after LastSaved epochs and SavedBatch batches of the next,
+	// at step SavedStep. LastSaved is 0 when nothing was saved.
+	Saved      bool
+	LastSaved  int
+	SavedBatch int
+	SavedStep  int64
+	// Dir is the model directory ("" for none). When no checkpoint was
+	// saved, Kept says what it holds: "absent" (it was not created),
+	// "empty", "leftovers" (files of an earlier failed run) or "earlier
+	// model" (the model it held before the run, unchanged).
+	Dir, Kept string
+}
+
+// Detail is the error without the advice: what happened and what was kept.
+func (e *NaNError) Detail() string {
+	what := fmt.Sprintf("training loss became NaN/Inf in epoch %d, between steps %d and %d", e.Epoch, e.LastGood+1, e.Step)
+	in := ""
+	if e.Dir != "" {
+		in = " in " + e.Dir
+	}
+	switch {
+	case e.Saved:
+		at := fmt.Sprintf("after epoch %d (step %d)", e.LastSaved, e.SavedStep)
+		if e.SavedBatch > 0 {
+			at = fmt.Sprintf("in epoch %d at batch %d (step %d)", e.LastSaved+1, e.SavedBatch, e.SavedStep)
+		}
+		return fmt.Sprintf("%s; the last good checkpoint, saved %s, is kept%s", what, at, in)
+	case e.Dir == "":
+		return what + "; nothing was saved"
+	case e.Kept == "absent":
+		return fmt.Sprintf("%s; no checkpoint was saved: %s was not created", what, e.Dir)
+	case e.Kept == "empty":
+		return fmt.Sprintf("%s; no checkpoint was saved: %s is still empty", what, e.Dir)
+	case e.Kept == "earlier model":
+		return fmt.Sprintf("%s; no checkpoint of this run was saved: %s still holds the model it held before, not this run's", what, e.Dir)
+	default:
+		return fmt.Sprintf("%s; no checkpoint was saved%s", what, in)
+	}
 }
 
 func (e *NaNError) Error() string {
-	return fmt.Sprintf("training loss became NaN/Inf in epoch %d, between steps %d and %d; the last good checkpoint (after epoch %d) was kept — try a lower --lr or --clip-norm",
-		e.Epoch, e.LastGood+1, e.Step, e.LastSaved)
+	return e.Detail() + " — try a lower learning rate or gradient clipping"
+}
+
+// nanError is the *NaNError of epoch e (0-based).
+func (t *Trainer) nanError(e int, lastGood int64) *NaNError {
+	ne := &NaNError{Epoch: e + 1, Step: t.State.Step, LastGood: lastGood}
+	if s := t.lastSave; s != nil {
+		ne.Saved, ne.LastSaved, ne.SavedBatch, ne.SavedStep = true, s.Epoch, s.Batch, s.Step
+	}
+	return ne
 }
 
 // Progress is reported during an epoch.
@@ -126,6 +173,14 @@ type Trainer struct {
 	bestSaved      int              // BestEpoch last written to best.safetensors
 	replays        [2]engine.Replay // per input buffer (a recording binds ws.x)
 	reg            regularizer
+
+	// Checkpoints: the manifest last committed in ckptDir (trusted for the
+	// next save unless ckptDirty: a save failed or the load used .prev
+	// files), and where the last checkpoint of this run was saved.
+	ckpt      *Manifest
+	ckptDir   string
+	ckptDirty bool
+	lastSave  *savePoint
 
 	// Double-buffered input on backends with a copy stream (prefetch).
 	xAlt       engine.Matrix // the spare input buffer
@@ -568,7 +623,11 @@ func (t *Trainer) Train(ctx context.Context) error {
 		if t.Checkpoint == nil {
 			return nil
 		}
-		return t.Checkpoint(t)
+		if err := t.Checkpoint(t); err != nil {
+			return err
+		}
+		t.lastSave = &savePoint{Epoch: t.State.Epoch, Batch: t.State.Batch, Step: t.State.Step}
+		return nil
 	}
 	for t.State.Epoch < t.Cfg.Epochs && !t.State.Finished {
 		e := t.State.Epoch
@@ -593,6 +652,9 @@ func (t *Trainer) Train(ctx context.Context) error {
 			if err := ctx.Err(); err != nil {
 				if err := t.pause(epochStart, runStart, prevTrainSecs); err != nil {
 					return err
+				}
+				if !finite(t.State.EpochLoss) { // never save diverged weights
+					return t.nanError(e, lastGood)
 				}
 				if err := save(); err != nil {
 					return fmt.Errorf("%w; saving the checkpoint failed: %v", ErrInterrupted, err)
@@ -647,7 +709,7 @@ func (t *Trainer) Train(ctx context.Context) error {
 				return err
 			}
 			if !finite(float32(v)) {
-				return &NaNError{Epoch: e + 1, Step: t.State.Step, LastGood: lastGood, LastSaved: t.State.Epoch}
+				return t.nanError(e, lastGood)
 			}
 			em.ValLoss = &v
 			if act, err := t.meanActivations(t.nVal); err != nil {
@@ -741,7 +803,7 @@ func (t *Trainer) checkedLoss(e int, lastGood *int64) (float32, error) {
 		return 0, err
 	}
 	if !finite(acc) {
-		return 0, &NaNError{Epoch: e + 1, Step: t.State.Step, LastGood: *lastGood, LastSaved: t.State.Epoch}
+		return 0, t.nanError(e, *lastGood)
 	}
 	*lastGood = t.State.Step
 	return acc, nil
