@@ -446,6 +446,13 @@ func TestBrowserEarlyStopping(t *testing.T) {
 	p.checkLayout("the page after early stopping")
 	p.screenshot("early-stopping.png")
 
+	// Patience off first: with 3, a fast or a slow (race detector) machine
+	// can stop early again before the page sees it running.
+	setPatience("0")
+	p.wait("the page shows patience off", `!document.getElementById("best-meta").textContent.includes("· patience")`)
+	if got := srv.State().Status.Settings.Patience; got != 0 {
+		t.Fatalf("patience on the server: %d, want 0", got)
+	}
 	p.click("start")
 	p.wait("training goes on", `document.getElementById("status").dataset.running === "1" && document.getElementById("notice").textContent === ""`)
 	time.Sleep(200 * time.Millisecond)
