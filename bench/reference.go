@@ -32,7 +32,8 @@ type RefResult struct {
 	MicrosPerStep float64 `json:"us_per_step"`
 	TFLOPS        float64 `json:"tflops"`
 	Device        string  `json:"device"`
-	Kind          string  `json:"kind"` // cuda or cpu
+	Kind          string  `json:"kind"`      // cuda or cpu
+	Precision     string  `json:"precision"` // of the GPU's matrix products (the CPU: fp32)
 }
 
 // PythonProbeTimeout bounds CheckPython's probe: importing torch reads a
@@ -131,7 +132,10 @@ func lastLine(s string) string {
 
 // RunReference runs the PyTorch reference with python for the given model
 // names and parses its results (CheckPython first says whether python can).
-func RunReference(python string, models []string, windows int) ([]RefResult, error) {
+//
+// precision ("", fp32, tf32, bf16) sets PyTorch's GPU matrix products to
+// match aegpu's --precision: TF32 off, allow_tf32, or bf16 autocast.
+func RunReference(python string, models []string, windows int, precision string) ([]RefResult, error) {
 	dir, err := os.MkdirTemp("", "aegpu-bench-")
 	if err != nil {
 		return nil, err
@@ -141,7 +145,11 @@ func RunReference(python string, models []string, windows int) ([]RefResult, err
 	if err := os.WriteFile(script, ReferenceScript, 0o644); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(python, script, "--models", strings.Join(models, ","), "--windows", fmt.Sprint(windows))
+	args := []string{script, "--models", strings.Join(models, ","), "--windows", fmt.Sprint(windows)}
+	if precision != "" {
+		args = append(args, "--precision", precision)
+	}
+	cmd := exec.Command(python, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -104,8 +104,59 @@ func TestReferenceScriptWithoutTorch(t *testing.T) {
 	if exec.Command(py, "-c", "import torch").Run() == nil {
 		t.Skipf("%s has torch", py)
 	}
-	_, err = RunReference(py, []string{"toy"}, 1)
+	_, err = RunReference(py, []string{"toy"}, 1, "")
 	if err == nil || !strings.Contains(err.Error(), "cannot import torch") || strings.Contains(err.Error(), "Traceback") {
 		t.Errorf("reference script without torch: %v", err)
+	}
+}
+
+// RunReference passes --precision to the script, and the script's rows say
+// which precision they ran.
+func TestReferencePrecisionArgument(t *testing.T) {
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip("no sh")
+	}
+	fake := filepath.Join(t.TempDir(), "python")
+	// Prints one row whose precision is the argument after --precision.
+	script := `#!/bin/sh
+p=none
+while [ $# -gt 0 ]; do [ "$1" = --precision ] && p=$2; shift; done
+echo '{"model":"toy","batch":256,"mode":"eager","samples_per_sec":1,"kind":"cuda","precision":"'$p'"}'
+`
+	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"tf32", "bf16"} {
+		rs, err := RunReference(fake, []string{"toy"}, 1, p)
+		if err != nil || len(rs) != 1 || rs[0].Precision != p {
+			t.Errorf("precision %s: %+v, %v", p, rs, err)
+		}
+	}
+	if rs, err := RunReference(fake, []string{"toy"}, 1, ""); err != nil || rs[0].Precision != "none" {
+		t.Errorf("no precision: %+v, %v (want no --precision argument)", rs, err)
+	}
+}
+
+// The real script, where a Python with torch is at hand (CPU: bf16 is
+// refused as the CPU's precision and reported as fp32).
+func TestReferenceScriptRuns(t *testing.T) {
+	var py string
+	for _, c := range []string{"python3", "/usr/bin/python3"} {
+		if p, err := exec.LookPath(c); err == nil && exec.Command(p, "-c", "import torch").Run() == nil {
+			py = p
+			break
+		}
+	}
+	if py == "" || testing.Short() {
+		t.Skip("no python3 with torch (or -short)")
+	}
+	rs, err := RunReference(py, []string{"toy"}, 1, "bf16")
+	if err != nil || len(rs) == 0 {
+		t.Fatalf("%s: %v %v", py, rs, err)
+	}
+	for _, r := range rs {
+		if r.SamplesPerSec <= 0 || (r.Kind == "cpu" && r.Precision != "fp32") || (r.Kind == "cuda" && r.Precision != "bf16") {
+			t.Errorf("row %+v", r)
+		}
 	}
 }

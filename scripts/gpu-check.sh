@@ -65,7 +65,7 @@ KILL_AFTER=2    # a step still running this long after its timeout's SIGTERM is 
 # steps, with their 75 s as its timeout, and is waited for after them: it
 # adds nothing to the sum.
 CORRECTNESS_PLAN="setup:10 gpu-info:10 test-cu:20 test-cuda:45 test-backends:45 memcheck:100 racecheck:45"
-SPEED_PLAN="setup:10 gpu-info:10 acc-cpu:15 acc-fp32:20 acc-tf32:20 acc-bf16:20 bench-fp32:65 bench-tf32:25 bench-bf16:25 bench-variants:35 bench-encode:25"
+SPEED_PLAN="setup:10 gpu-info:10 acc-cpu:15 acc-fp32:20 acc-tf32:20 acc-bf16:20 bench-fp32:60 bench-tf32:35 bench-bf16:35 bench-variants:28 bench-encode:20"
 
 # Dry-run knobs (set by `dryrun`; the defaults are the GPU machine's).
 DRYRUN=${GPU_CHECK_DRYRUN:-}
@@ -460,12 +460,13 @@ compare_table() {
   python3 - "$OUT/speed-bench.json" <<'EOF' 2>&1
 import json, sys
 d = json.load(open(sys.argv[1]))
-refs = (d.get("fp32") or {}).get("pytorch") or []
-if not refs:
+if not (d.get("fp32") or {}).get("pytorch"):
     print("(no PyTorch rows: see torch-probe and bench-fp32)")
     sys.exit(0)
 print(f"{'precision':9} {'model':6} {'batch':>6}  {'aegpu samples/s':>16} {'torch eager':>12} {'torch graph':>12} {'vs best':>8}")
 for prec in ("fp32", "tf32", "bf16"):
+    # PyTorch in the same precision when that bench ran it, else fp32's rows.
+    refs = (d.get(prec) or {}).get("pytorch") or d["fp32"]["pytorch"]
     for r in (d.get(prec) or {}).get("aegpu") or []:
         kind = "cpu" if r["device"].startswith("cpu") else "cuda"
         if prec != "fp32" and kind == "cpu":
@@ -567,18 +568,19 @@ print("torch", torch.__version__, "cuda", torch.cuda.is_available(), "built for 
   fi
 
   # The benchmarks: fp32 on every device with the PyTorch reference, then
-  # the tensor-core precisions on the GPU (against the same PyTorch rows).
+  # the tensor-core precisions on the GPU, each against PyTorch in the same
+  # precision (allow_tf32; bf16 autocast) in the same run.
   bench_step fp32 "bench fp32, every device$([ ${#ref[@]} -gt 0 ] && echo ', with the PyTorch reference (fp32, TF32 off)')" \
     --models "${BENCH_MODELS:-toy,mnist,wide}" "${ref[@]}"
   bench_step tf32 "bench --precision tf32 (goals on an H100: wide b8192 ≥ 250 TFLOP/s, mnist b4096 ≥ 10 000 000 samples/s)" \
-    --precision tf32 --models "${BENCH_MODELS:-mnist,wide}" --devices cuda:0
+    --precision tf32 --models "${BENCH_MODELS:-mnist,wide}" --devices cuda:0 "${ref[@]}"
   bench_step bf16 "bench --precision bf16 (goals on an H100: mnist b4096 graph ≥ 8 590 000 samples/s, wide b8192 eager ≥ 473 TFLOP/s)" \
-    --precision bf16 --models "${BENCH_MODELS:-mnist,wide}" --devices cuda:0
+    --precision bf16 --models "${BENCH_MODELS:-mnist,wide}" --devices cuda:0 "${ref[@]}"
   local cmp
   section compare
   cmp=$SEC
   if command -v python3 >/dev/null && [ -s "$OUT/speed-bench.json" ]; then
-    { echo "== every precision against PyTorch (fp32 reference; vs best = aegpu / PyTorch's faster mode)"; compare_table; } >"$cmp"
+    { echo "== every precision against PyTorch in the same precision (vs best = aegpu / PyTorch's faster mode)"; compare_table; } >"$cmp"
   else
     echo "== every precision against PyTorch: skipped ($(command -v python3 >/dev/null || echo 'no python3')$([ -s "$OUT/speed-bench.json" ] || echo 'no bench JSON'))" >"$cmp"
   fi

@@ -16,6 +16,7 @@ Prints one JSON object per line:
 Usage: python3 pytorch_bench.py [--models toy,mnist,wide] [--windows 5] [--device auto|cuda|cpu]
 """
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -98,7 +99,7 @@ def time_windows(step, batch, windows, min_ms=300.0):
     return rates
 
 
-def run(name, layers, batch, mode, windows, kind):
+def run(name, layers, batch, mode, windows, kind, precision="fp32"):
     torch.manual_seed(1)
     dev = torch.device(kind)
     model = build(layers).to(dev)
@@ -106,9 +107,14 @@ def run(name, layers, batch, mode, windows, kind):
     loss_fn = nn.MSELoss()
     x = torch.rand(batch, layers[0], device=dev)
 
+    # bf16: autocast runs the matrix products in bfloat16 with float32
+    # weights and optimizer, as aegpu's --precision bf16 does.
+    bf16 = precision == "bf16" and kind == "cuda"
+
     def eager_step():
         opt.zero_grad(set_to_none=False)
-        loss = loss_fn(model(x), x)
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
+            loss = loss_fn(model(x).float(), x)
         loss.backward()
         opt.step()
 
@@ -138,7 +144,7 @@ def run(name, layers, batch, mode, windows, kind):
         "model": name, "batch": batch, "mode": mode, "samples_per_sec": med,
         "samples_per_sec_min": min(rates), "samples_per_sec_max": max(rates),
         "us_per_step": 1e6 * batch / med, "tflops": med * flops_per_sample(layers) / 1e12,
-        "device": device, "kind": kind,
+        "device": device, "kind": kind, "precision": precision if kind == "cuda" else "fp32",
     }
 
 
@@ -147,6 +153,8 @@ def main():
     p.add_argument("--models", default="toy,mnist,wide")
     p.add_argument("--windows", type=int, default=5)
     p.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
+    p.add_argument("--precision", default="fp32", choices=["fp32", "tf32", "bf16"],
+                   help="GPU matrix products: fp32 (TF32 off), tf32 (allow_tf32), bf16 (autocast); the CPU always runs fp32")
     a = p.parse_args()
     kind = a.device
     if kind == "auto":
@@ -155,8 +163,8 @@ def main():
         print("pytorch_bench: no CUDA device", file=sys.stderr)
         return 2
     if kind == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = a.precision == "tf32"
+        torch.backends.cudnn.allow_tf32 = a.precision == "tf32"
     else:
         # Every core (some builds default to one thread): PyTorch's best.
         torch.set_num_threads(os.cpu_count() or 1)
@@ -165,7 +173,7 @@ def main():
         if name not in wanted or (kind == "cpu" and name == "wide"):
             continue
         for mode in ("eager", "graph") if kind == "cuda" else ("eager",):
-            print(json.dumps(run(name, layers, batch, mode, a.windows, kind)), flush=True)
+            print(json.dumps(run(name, layers, batch, mode, a.windows, kind, a.precision)), flush=True)
     return 0
 
 

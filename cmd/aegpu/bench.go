@@ -147,7 +147,7 @@ func runBench(c *cli.Context) error {
 			}
 		}
 		fmt.Fprintln(os.Stderr, "running the PyTorch reference …")
-		refs, err = bench.RunReference(c.String("python"), names, o.Windows)
+		refs, err = bench.RunReference(c.String("python"), names, o.Windows, c.String("precision"))
 		if err != nil {
 			return err
 		}
