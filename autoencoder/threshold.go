@@ -26,8 +26,14 @@ type Threshold struct {
 	Fitted   string  `json:"fitted_at"`
 }
 
-// SaveThreshold writes dir/threshold.json (atomically).
+// SaveThreshold writes dir/threshold.json (atomically). It is not part of
+// the checkpoint (a model directory's checkpoint.json does not list it).
 func SaveThreshold(dir string, t Threshold) error {
+	return SaveThresholdFile(filepath.Join(dir, ThresholdFile), t)
+}
+
+// SaveThresholdFile writes t to the JSON file path (atomically).
+func SaveThresholdFile(path string, t Threshold) error {
 	if t.Fitted == "" {
 		t.Fitted = time.Now().UTC().Format(time.RFC3339)
 	}
@@ -35,7 +41,7 @@ func SaveThreshold(dir string, t Threshold) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteBytes(filepath.Join(dir, ThresholdFile), append(b, '\n'))
+	return atomicfile.WriteBytes(path, append(b, '\n'))
 }
 
 // ReadThreshold reads dir/threshold.json; ok is false when there is none.

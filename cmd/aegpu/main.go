@@ -66,6 +66,7 @@ denoising|sparse|contractive|vae), then use the model directory it wrote:
 			devicesCommand(),
 			versionCommand(),
 			vizCommand(),
+			verifyCommand(),
 		},
 	}
 	for _, cmd := range app.Commands {

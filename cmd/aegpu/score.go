@@ -1,11 +1,15 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
 
@@ -28,7 +32,8 @@ or a rule: mean+3std, median+3mad, q0.99, p99), --contamination q (flag the
 top q fraction), or the threshold saved with the model. Rules are fitted on
 the errors of --fit-on FILE (normally the training data) or, without it, of
 --data; a fitted threshold is saved with the model (threshold.json) and used
-by later calls that give no rule.
+by later calls that give no rule, or with --threshold-out FILE saved there
+instead. A fixed --threshold value is used as it is and saves nothing.
 
 With --labels FILE (1 = anomaly, 0 = normal, one per row; IDX, .npy or .csv)
 or --anomalies FILE (rows known to be anomalies, appended after --data's
@@ -45,6 +50,7 @@ Examples:
 			&cli.StringFlag{Name: "threshold", Usage: "fixed threshold, or rule: mean+3std, median+3mad, q0.99, p99"},
 			&cli.Float64Flag{Name: "contamination", Usage: "expected fraction q of anomalies: threshold at the (1−q) quantile"},
 			&cli.StringFlag{Name: "fit-on", Usage: "fit the threshold rule on this `FILE`'s errors (default: --data)"},
+			&cli.StringFlag{Name: "threshold-out", Usage: "save a fitted threshold to `FILE` (JSON) instead of the model directory, e.g. when that is read-only"},
 			&cli.StringFlag{Name: "labels", Usage: "ground-truth `FILE` (1 = anomaly) for ROC-AUC, PR-AUC, precision/recall/F1"},
 			&cli.StringFlag{Name: "anomalies", Usage: "rows known to be anomalies (`FILE`), scored after --data's and labelled 1"},
 			&cli.IntFlag{Name: "explain", Usage: "list the k features with the largest error of each flagged row"},
@@ -144,7 +150,15 @@ func runScore(c *cli.Context) error {
 
 	// The threshold: fitted now, or the one saved with the model.
 	var th *autoencoder.Threshold
-	if rule != nil {
+	if rule != nil && rule.IsFixed() {
+		// Given, not fitted: used as it is; nothing is written (the model
+		// directory may well be read-only).
+		t := autoencoder.Threshold{Value: rule.Fit(nil), Rule: rule.String(), Metric: kind.String()}
+		th = &t
+		if !quiet {
+			fmt.Fprintf(os.Stderr, "threshold %.6g (given; not saved)\n", t.Value)
+		}
+	} else if rule != nil {
 		sample, src := scores, "--data"
 		if path := c.String("fit-on"); path != "" {
 			fit, err := dataset.Load(path, dataset.LoadOptions{})
@@ -170,12 +184,13 @@ func runScore(c *cli.Context) error {
 			}
 		}
 		t := autoencoder.Threshold{Value: rule.Fit(sample), Rule: rule.String(), Metric: kind.String(), FittedOn: src, Rows: len(sample)}
-		if err := autoencoder.SaveThreshold(dir, t); err != nil {
-			return fmt.Errorf("save the threshold with the model: %w", err)
+		where, err := keepThreshold(c.String("threshold-out"), dir, t)
+		if err != nil {
+			return err
 		}
 		th = &t
 		if !quiet {
-			fmt.Fprintf(os.Stderr, "threshold %.6g (%s on %d rows of %s), saved in %s/%s\n", t.Value, t.Rule, t.Rows, src, dir, autoencoder.ThresholdFile)
+			fmt.Fprintf(os.Stderr, "threshold %.6g (%s on %d rows of %s), saved in %s\n", t.Value, t.Rule, t.Rows, src, where)
 		}
 	} else if t, ok, err := autoencoder.ReadThreshold(dir); err != nil {
 		return err
@@ -238,6 +253,26 @@ func runScore(c *cli.Context) error {
 		fmt.Fprintln(os.Stderr, "--explain: no threshold (give --threshold or --contamination), so no row is flagged")
 	}
 	return nil
+}
+
+// keepThreshold saves a fitted threshold: to out when given, else with the
+// model in dir; it returns where it went. A read-only model directory is
+// an error that says to pass --threshold-out.
+func keepThreshold(out, dir string, t autoencoder.Threshold) (string, error) {
+	if out != "" {
+		if err := autoencoder.SaveThresholdFile(out, t); err != nil {
+			return "", fmt.Errorf("--threshold-out: %w", err)
+		}
+		return out, nil
+	}
+	err := autoencoder.SaveThreshold(dir, t)
+	switch {
+	case errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS):
+		return "", fmt.Errorf("cannot save the fitted threshold (%.6g) with the model: %s is read-only; pass --threshold-out FILE to save it elsewhere, or --threshold %.6g to use the value without saving it", t.Value, dir, t.Value)
+	case err != nil:
+		return "", fmt.Errorf("save the threshold with the model: %w", err)
+	}
+	return filepath.Join(dir, autoencoder.ThresholdFile), nil
 }
 
 // printExplanations lists, for up to maxRows flagged rows, the k features

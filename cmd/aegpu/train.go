@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -87,7 +86,7 @@ Examples:
 			comparePCAFlag,
 			&cli.StringFlag{Name: "images", Usage: "after training, draw validation rows as a PNG grid (inputs, [noisy inputs,] reconstructions) to `FILE`"},
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "aegpu-model", Usage: "model `DIR` to create"},
-			&cli.BoolFlag{Name: "force", Usage: "overwrite a model already in --out"},
+			&cli.BoolFlag{Name: "force", Usage: "replace a model already in --out: the directory is replaced as a whole once the new run's first checkpoint is complete (until then it keeps the old model)"},
 			&cli.StringFlag{Name: "resume", Usage: "continue the run saved in model `DIR`"},
 			&cli.BoolFlag{Name: "stream", Usage: "train on .npy data larger than memory: read --data (a file or glob) in chunks, shuffling the chunk order and the rows inside each chunk every epoch"},
 			&cli.IntFlag{Name: "chunk-rows", Value: 65536, Usage: "with --stream: rows per chunk (memory ≈ 2 chunks + validation rows, at most 50 000)"},
@@ -191,9 +190,6 @@ func variantConfig(c *cli.Context, cfg *autoencoder.TrainConfig) error {
 // newTrainRun builds a fresh run from the flags.
 func newTrainRun(c *cli.Context, data *dataset.Table, source string, b engine.Backend, rep *reporter, stream []string) (*autoencoder.Run, error) {
 	out := c.String("out")
-	if _, err := os.Stat(filepath.Join(out, autoencoder.ConfigFile)); err == nil && !c.Bool("force") {
-		return nil, fmt.Errorf("%s already holds a model: continue it with --resume %s, or pass --force to overwrite it", out, out)
-	}
 	layers := defaultLayers(data.Cols)
 	if s := c.String("layers"); s != "" {
 		var err error
@@ -250,7 +246,7 @@ func newTrainRun(c *cli.Context, data *dataset.Table, source string, b engine.Ba
 	}
 	opts := autoencoder.FitOptions{
 		Data: data, Source: source, Arch: a, Train: cfg, Scale: scale, ImageShape: img,
-		Dir: out, Backend: b, OnProgress: rep.progress,
+		Dir: out, Replace: c.Bool("force"), Backend: b, OnProgress: rep.progress,
 		OnEpoch: func(m autoencoder.EpochMetrics) { rep.epoch(m, cfg.Epochs) },
 	}
 	if stream != nil {
@@ -280,10 +276,26 @@ func applyPrecision(b engine.Backend, s string, rep *reporter) error {
 	return nil
 }
 
+// outError explains an error about the model directory dir in terms of
+// the flags.
+func outError(err error, dir string) error {
+	if errors.Is(err, autoencoder.ErrHoldsModel) {
+		return fmt.Errorf("%s already holds a model: continue it with --resume %s, or pass --force to replace it", dir, dir)
+	}
+	return err
+}
+
 func runTrain(c *cli.Context) error {
 	quiet := c.Bool("quiet")
 	rep := newReporter(os.Stderr, quiet)
 	resume := c.String("resume")
+	if resume == "" {
+		// Before reading any data; checked again, under the directory's
+		// lock, when the run starts.
+		if err := autoencoder.CheckNewDir(c.String("out"), c.Bool("force")); err != nil {
+			return outError(err, c.String("out"))
+		}
+	}
 	choice, err := chooseData(c, resume)
 	if err != nil {
 		return err
@@ -343,11 +355,15 @@ func runTrain(c *cli.Context) error {
 		run = r
 	} else {
 		run, err = newTrainRun(c, data, source, b, rep, stream)
+		err = outError(err, c.String("out"))
 	}
 	if err != nil {
 		return err
 	}
 	defer run.Close()
+	if run.Cleaned > 0 {
+		rep.printf("removed %d file(s) (%.1f MB) that killed runs left in %s\n", run.Cleaned, float64(run.CleanedBytes)/1e6, run.Dir)
+	}
 	if p := run.Config.Train.Precision; !c.IsSet("precision") && p != "" { // a resumed run's own
 		if err := applyPrecision(b, p, rep); err != nil {
 			return fmt.Errorf("%s was trained with precision %s: %w", run.Dir, p, err)
@@ -369,7 +385,7 @@ func runTrain(c *cli.Context) error {
 	case err != nil:
 		var nanErr *autoencoder.NaNError
 		if errors.As(err, &nanErr) {
-			return &exitError{code: 1, err: err}
+			return &exitError{code: 1, err: fmt.Errorf("%s — retrain with a lower --lr (this run: %g) or with --clip-norm (e.g. 1)", nanErr.Detail(), cfg.Train.LR)}
 		}
 		return err
 	}
