@@ -86,27 +86,58 @@ func DefaultTrainConfig() TrainConfig {
 	}
 }
 
-// Validate checks the settings and says which one is wrong.
+// Validate checks the settings and says which one is wrong, by its field
+// name: every number must be finite and in its range (the rates, weights
+// and ε within float32's, as the kernels compute in float32), so that no
+// setting can turn training into NaN or leave config.json unwritable.
 func (c TrainConfig) Validate() error {
-	switch {
-	case c.Epochs < 1:
-		return fmt.Errorf("epochs must be ≥ 1, got %d", c.Epochs)
-	case c.Batch < 1:
-		return fmt.Errorf("batch must be ≥ 1, got %d", c.Batch)
-	case !(c.LR > 0) || math.IsInf(c.LR, 0):
-		return fmt.Errorf("learning rate must be a positive number, got %v", c.LR)
-	case c.ValSplit < 0 || c.ValSplit >= 1:
-		return fmt.Errorf("validation split must be in [0, 1), got %v", c.ValSplit)
-	case c.Patience < 0:
-		return fmt.Errorf("patience must be ≥ 0, got %d", c.Patience)
-	case c.ClipNorm < 0:
-		return fmt.Errorf("clip norm must be ≥ 0, got %v", c.ClipNorm)
-	case c.WeightDecay < 0:
-		return fmt.Errorf("weight decay must be ≥ 0, got %v", c.WeightDecay)
-	case c.Beta1 < 0 || c.Beta1 >= 1 || c.Beta2 < 0 || c.Beta2 >= 1:
-		return fmt.Errorf("betas must be in [0, 1), got %v, %v", c.Beta1, c.Beta2)
-	case c.Momentum < 0 || c.Momentum >= 1:
-		return fmt.Errorf("momentum must be in [0, 1), got %v", c.Momentum)
+	for _, f := range []struct {
+		name string
+		v    float64
+		in   interval
+	}{
+		{"LR", c.LR, interval{lo: 0, hi: maxF32, loOpen: true}},
+		{"Beta1", c.Beta1, interval{lo: 0, hi: 1, hiOpen: true}},
+		{"Beta2", c.Beta2, interval{lo: 0, hi: 1, hiOpen: true}},
+		{"Eps", c.Eps, interval{lo: 0, hi: 1, loOpen: true}},
+		{"Momentum", c.Momentum, interval{lo: 0, hi: 1, hiOpen: true}},
+		{"WeightDecay", c.WeightDecay, interval{lo: 0, hi: maxF32}},
+		{"Gamma", c.Gamma, interval{lo: 0, hi: maxF32}},
+		{"MinLR", c.MinLR, interval{lo: 0, hi: maxF32}},
+		{"ClipNorm", c.ClipNorm, interval{lo: 0, hi: maxF32}},
+		{"ValSplit", c.ValSplit, interval{lo: 0, hi: 1, hiOpen: true}},
+		{"L2", c.L2, interval{lo: 0, hi: maxF32}},
+		{"SparsityL1", c.SparsityL1, interval{lo: 0, hi: maxF32}},
+		{"SparsityBeta", c.SparsityBeta, interval{lo: 0, hi: maxF32}},
+		{"SparsityTarget", c.SparsityTarget, interval{lo: 0, hi: 1}},
+		{"Contractive", c.Contractive, interval{lo: 0, hi: maxF32}},
+		{"KLBeta", c.KLBeta, interval{lo: 0, hi: maxF32}},
+		{"KLWarmup", c.KLWarmup, interval{lo: 0, hi: maxF32}},
+	} {
+		if !f.in.contains(f.v) {
+			return fmt.Errorf("TrainConfig.%s is %v: must be a number in %s", f.name, f.v, f.in)
+		}
+	}
+	for _, f := range []struct {
+		name   string
+		v      int
+		lo, hi int
+	}{
+		{"Epochs", c.Epochs, 1, math.MaxInt},
+		{"Batch", c.Batch, 1, math.MaxInt},
+		{"Patience", c.Patience, 0, math.MaxInt},
+		{"StepSize", c.StepSize, 0, math.MaxInt},
+		{"Projections", c.Projections, 0, maxProjections},
+	} {
+		if f.v < f.lo || f.v > f.hi {
+			if f.hi == math.MaxInt {
+				return fmt.Errorf("TrainConfig.%s is %d: must be ≥ %d", f.name, f.v, f.lo)
+			}
+			return fmt.Errorf("TrainConfig.%s is %d: must be in %d..%d", f.name, f.v, f.lo, f.hi)
+		}
+	}
+	if c.Schedule == "cosine" && c.MinLR > c.LR {
+		return fmt.Errorf("TrainConfig.MinLR %v is above LR %v: the cosine schedule falls from LR to MinLR", c.MinLR, c.LR)
 	}
 	if _, err := engine.ParseOpt(c.Optimizer); err != nil {
 		return err
@@ -129,10 +160,65 @@ func (c TrainConfig) Validate() error {
 	case "constant", "cosine":
 	case "step":
 		if c.StepSize < 1 || !(c.Gamma > 0) {
-			return fmt.Errorf("step schedule needs step size ≥ 1 and gamma > 0, got %d and %v", c.StepSize, c.Gamma)
+			return fmt.Errorf("the step schedule needs StepSize ≥ 1 and Gamma > 0, got %d and %v", c.StepSize, c.Gamma)
 		}
 	default:
 		return fmt.Errorf("unknown lr schedule %q (want constant, cosine or step)", c.Schedule)
+	}
+	return nil
+}
+
+// maxF32 is the largest float32: rates and weights above it become +Inf in
+// the kernels.
+const maxF32 = math.MaxFloat32
+
+// maxProjections bounds TrainConfig.Projections (0 means 1).
+const maxProjections = 64
+
+// interval is a range of numbers: [lo, hi], with either end open.
+type interval struct {
+	lo, hi         float64
+	loOpen, hiOpen bool
+}
+
+// contains reports whether v is in the interval (NaN never is).
+func (in interval) contains(v float64) bool {
+	return (v > in.lo || !in.loOpen && v == in.lo) && (v < in.hi || !in.hiOpen && v == in.hi)
+}
+
+// String writes the interval as in mathematics, e.g. [0, 1) or (0, 3.4e+38].
+func (in interval) String() string {
+	l, r := "[", "]"
+	if in.loOpen {
+		l = "("
+	}
+	if in.hiOpen {
+		r = ")"
+	}
+	return fmt.Sprintf("%s%.3g, %.3g%s", l, in.lo, in.hi, r)
+}
+
+// CheckImageShape checks an image shape ([H W] or [H W C], nil for none)
+// against the data's width: its product must be cols.
+func CheckImageShape(shape []int, cols int) error {
+	if shape == nil {
+		return nil
+	}
+	if len(shape) != 2 && len(shape) != 3 {
+		return fmt.Errorf("image shape %v: want [H W] or [H W C]", shape)
+	}
+	n := 1
+	for _, d := range shape {
+		if d < 1 || d > cols {
+			return fmt.Errorf("image shape %v: each dimension must be in 1..%d (the data's columns)", shape, cols)
+		}
+		n *= d
+		if n > cols {
+			break
+		}
+	}
+	if n != cols {
+		return fmt.Errorf("image shape %v has %d values per image (at least), but the data has %d columns", shape, n, cols)
 	}
 	return nil
 }
@@ -195,8 +281,6 @@ func (c TrainConfig) validateVariant() error {
 		return fmt.Errorf("sparsity target ρ must be in (0, 1), got %v", c.SparsityTarget)
 	case v == "contractive" && (!(c.Contractive > 0) || math.IsInf(c.Contractive, 0)):
 		return fmt.Errorf("a contractive autoencoder needs a penalty weight λ > 0, got %v", c.Contractive)
-	case c.Projections < 0 || c.Projections > 64:
-		return fmt.Errorf("contractive projections must be in 1..64, got %d", c.Projections)
 	case c.KLBeta < 0 || math.IsNaN(c.KLBeta) || math.IsInf(c.KLBeta, 0):
 		return fmt.Errorf("kl beta must be ≥ 0, got %v", c.KLBeta)
 	case c.KLWarmup < 0 || math.IsNaN(c.KLWarmup):

@@ -30,18 +30,51 @@ type StreamStats struct {
 	MSE float64
 }
 
+// StreamBudget bounds the bytes of the buffers EncodeStream holds (three
+// chunks of input rows and three of codes): a larger chunk is cut to fit.
+var StreamBudget int64 = 1 << 30
+
+// streamDepth is how many buffers EncodeStream keeps each way.
+const streamDepth = 3
+
+// EncodeChunk returns the chunk EncodeStream uses when asked for chunk rows
+// of cols values encoded to latent values, from a source of rows rows (-1:
+// unknown): no more than the rows there are, and no more than fit in
+// StreamBudget. budgetCut reports whether the budget cut it.
+func EncodeChunk(chunk, cols, latent int, rows int64) (n int, budgetCut bool) {
+	n = max(chunk, 1)
+	if rows >= 0 && int64(n) > rows {
+		n = int(max(rows, 1))
+	}
+	perRow := int64(streamDepth) * int64(max(cols, 1)+max(latent, 0)) * 4
+	if fit := max(StreamBudget/perRow, 1); int64(n) > fit {
+		return int(fit), true
+	}
+	return n, false
+}
+
+// rowCounter is a RowSource that knows how many rows it holds (-1:
+// unknown), as dataset.Stream does.
+type rowCounter interface{ Rows() int64 }
+
 // EncodeStream encodes every row of src into dst, chunk rows at a time,
 // with reading, computing and writing overlapped (a reader and a writer
 // goroutine around the device work, three buffers each way), so memory is
-// bounded by the chunk size whatever the input's. progress, when set, is
-// called with the rows done after each chunk. Cancelling ctx stops after
-// the chunk in flight with ctx's error.
+// bounded by the chunk size whatever the input's. The chunk is cut to the
+// rows src holds, when it says (a Rows() int64 method), and to
+// StreamBudget (EncodeChunk). progress, when set, is called with the rows
+// done after each chunk. Cancelling ctx stops after the chunk in flight
+// with ctx's error.
 func (p *Predictor) EncodeStream(ctx context.Context, src RowSource, dst RowSink, chunk int, progress func(rows int64)) (StreamStats, error) {
 	cols, lat := src.Cols(), p.Model.Arch.LatentDim()
 	if err := p.checkCols(cols); err != nil {
 		return StreamStats{}, err
 	}
-	chunk = max(chunk, 1)
+	rows := int64(-1)
+	if rc, ok := src.(rowCounter); ok {
+		rows = rc.Rows()
+	}
+	chunk, _ = EncodeChunk(chunk, cols, lat, rows)
 	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -50,7 +83,7 @@ func (p *Predictor) EncodeStream(ctx context.Context, src RowSource, dst RowSink
 		buf  []float32
 		rows int
 	}
-	const depth = 3
+	const depth = streamDepth
 	freeIn, full := make(chan []float32, depth), make(chan msg, depth)
 	freeOut, done := make(chan []float32, depth), make(chan msg, depth)
 	for range depth {
