@@ -51,10 +51,13 @@ func runCorrupt(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("--noise: %w", err)
 	}
-	out := c.String("out")
-	if err := checkOutputPath(out); err != nil {
+	var outs outputSet
+	defer outs.abort()
+	tmp, err := outs.add(c, "out", dataExts...)
+	if err != nil {
 		return err
 	}
+	out := c.String("out")
 	if c.IsSet("model") && c.IsSet("scale") {
 		return fmt.Errorf("--scale and --model exclude each other: the model's scaler is used")
 	}
@@ -85,7 +88,10 @@ func runCorrupt(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := dataset.Save(out, data.Header, data.Rows, data.Cols, noisy); err != nil {
+	if err := dataset.Save(tmp, data.Header, data.Rows, data.Cols, noisy); err != nil {
+		return err
+	}
+	if err := outs.commit(); err != nil {
 		return err
 	}
 	if !quiet {

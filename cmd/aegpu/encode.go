@@ -59,7 +59,8 @@ type tableSource struct {
 	pos int
 }
 
-func (s *tableSource) Cols() int { return s.t.Cols }
+func (s *tableSource) Cols() int   { return s.t.Cols }
+func (s *tableSource) Rows() int64 { return int64(s.t.Rows) }
 func (s *tableSource) Read(dst []float32) (int, error) {
 	n := min(len(dst)/s.t.Cols, s.t.Rows-s.pos)
 	if n == 0 {
@@ -109,11 +110,22 @@ func openSource(c *cli.Context) (src autoencoder.RowSource, rows int64, closeFn 
 func runEncode(c *cli.Context) error {
 	quiet := c.Bool("quiet")
 	out := c.String("out")
-	if err := checkOutputPath(out); err != nil {
+	if err := checkOutput("out", out, dataExts...); err != nil {
 		return err
 	}
 	if c.Int("chunk") < 1 || c.Int("batch") < 1 {
 		return fmt.Errorf("--chunk and --batch must be ≥ 1")
+	}
+	if c.Bool("compare-pca") {
+		d, err := chooseData(c, c.String("model"))
+		if err != nil {
+			return err
+		}
+		for _, p := range d.Paths {
+			if dataset.IsPipe(p) {
+				return fmt.Errorf("--compare-pca reads --data three times, and %s is a pipe, which can be read once: save it to a file, or leave --compare-pca out", p)
+			}
+		}
 	}
 	src, rows, closeSrc, err := openSource(c)
 	if err != nil {
@@ -128,12 +140,19 @@ func runEncode(c *cli.Context) error {
 	if src.Cols() != m.Arch.Input() {
 		return fmt.Errorf("the data has %d columns but the model expects %d (layers %v)", src.Cols(), m.Arch.Input(), m.Arch.Layers)
 	}
-	p, err := autoencoder.NewPredictor(m, cfg, c.Int("batch"))
+	k := m.Arch.LatentDim()
+	// Buffers for the rows there are, within the budget; a device batch
+	// no larger than a chunk.
+	chunk, cut := autoencoder.EncodeChunk(c.Int("chunk"), src.Cols(), k, rows)
+	if cut && !quiet {
+		fmt.Fprintf(os.Stderr, "--chunk %d: chunks of %d rows of %d values would take more than the %d MiB the encoding buffers may have; reading %d rows at a time\n",
+			c.Int("chunk"), c.Int("chunk"), src.Cols(), autoencoder.StreamBudget>>20, chunk)
+	}
+	p, err := autoencoder.NewPredictor(m, cfg, min(c.Int("batch"), chunk))
 	if err != nil {
 		return err
 	}
 	defer p.Free()
-	k := m.Arch.LatentDim()
 	header := make([]string, k)
 	for i := range header {
 		header[i] = fmt.Sprintf("z%d", i)
@@ -168,7 +187,7 @@ func runEncode(c *cli.Context) error {
 			fmt.Fprintf(os.Stderr, "%sencoded %d rows, %s rows/s%s", cr, done, humanRate(rate), eol)
 		}
 	}
-	st, err := p.EncodeStream(ctx, src, w, c.Int("chunk"), progress)
+	st, err := p.EncodeStream(ctx, src, w, chunk, progress)
 	if err != nil {
 		return fmt.Errorf("encode: %w (nothing was written to %s)", err, out)
 	}
@@ -243,7 +262,8 @@ func eachChunk(c *cli.Context, cols int, fn func(rows []float32) error) error {
 		return err
 	}
 	defer closeSrc()
-	buf := make([]float32, c.Int("chunk")*cols)
+	chunk, _ := autoencoder.EncodeChunk(c.Int("chunk"), cols, 0, -1)
+	buf := make([]float32, chunk*cols)
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {

@@ -46,12 +46,19 @@ Examples:
 
 func runGenerate(c *cli.Context) error {
 	quiet := c.Bool("quiet")
-	for _, f := range []string{"out", "codes"} {
-		if p := c.String(f); p != "" {
-			if err := checkOutputPath(p); err != nil {
-				return err
-			}
-		}
+	var outs outputSet
+	defer outs.abort()
+	outPath, err := outs.add(c, "out", dataExts...)
+	if err != nil {
+		return err
+	}
+	codesPath, err := outs.add(c, "codes", dataExts...)
+	if err != nil {
+		return err
+	}
+	imagesPath, err := outs.add(c, "images", ".png")
+	if err != nil {
+		return err
 	}
 	var a, bRow int
 	interp := c.String("interpolate")
@@ -75,6 +82,11 @@ func runGenerate(c *cli.Context) error {
 	defer done()
 	if !m.Arch.VAE {
 		return fmt.Errorf("%s is a %s autoencoder: generate needs a VAE (aegpu train --variant vae)", c.String("model"), cfg.Variant)
+	}
+	if imagesPath != "" {
+		if _, _, _, err := imageDims(cfg, m.Arch.Input()); err != nil {
+			return err
+		}
 	}
 	n := c.Int("n")
 	if interp != "" {
@@ -102,22 +114,25 @@ func runGenerate(c *cli.Context) error {
 		return err
 	}
 	d, k := m.Arch.Input(), m.Arch.LatentDim()
-	if err := dataset.Save(c.String("out"), nil, n, d, out); err != nil {
+	if err := dataset.Save(outPath, nil, n, d, out); err != nil {
 		return err
 	}
-	if path := c.String("codes"); path != "" {
-		if err := dataset.Save(path, nil, n, k, codes); err != nil {
+	if codesPath != "" {
+		if err := dataset.Save(codesPath, nil, n, k, codes); err != nil {
 			return err
 		}
 	}
-	if path := c.String("images"); path != "" {
+	if imagesPath != "" {
 		scaled, err := p.DecodeScaled(codes)
 		if err != nil {
 			return err
 		}
-		if err := writeSampleGrid(path, cfg, scaled, n); err != nil {
+		if err := writeSampleGrid(imagesPath, cfg, scaled, n); err != nil {
 			return err
 		}
+	}
+	if err := outs.commit(); err != nil {
+		return err
 	}
 	if !quiet {
 		fmt.Fprintf(os.Stderr, "wrote %s: %d samples × %d features\n", c.String("out"), n, d)

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -62,6 +64,16 @@ Example:
 }
 
 func runDenoise(c *cli.Context) error {
+	var outs outputSet
+	defer outs.abort()
+	out, err := outs.add(c, "out", dataExts...)
+	if err != nil {
+		return err
+	}
+	images, err := outs.add(c, "images", ".png")
+	if err != nil {
+		return err
+	}
 	p, data, done, err := openPredictor(c)
 	if err != nil {
 		return err
@@ -70,19 +82,20 @@ func runDenoise(c *cli.Context) error {
 	if p.Config.Train.Noise == "" {
 		return fmt.Errorf("%s is a %s autoencoder, not trained to remove noise (train with --noise, e.g. --noise gaussian:0.3); aegpu reconstruct runs any model", c.String("model"), p.Config.Variant)
 	}
+	var h, w, ch int
+	if images != "" {
+		if h, w, ch, err = imageDims(p.Config, data.Cols); err != nil {
+			return err
+		}
+	}
 	clean, _, err := p.Reconstruct(data.Data, data.Cols)
 	if err != nil {
 		return err
 	}
-	out := c.String("out")
 	if err := dataset.Save(out, data.Header, data.Rows, data.Cols, clean); err != nil {
 		return err
 	}
-	if path := c.String("images"); path != "" {
-		h, w, ch, err := imageDims(p.Config, data.Cols)
-		if err != nil {
-			return err
-		}
+	if path := images; path != "" {
 		n := min(gridColumns, data.Rows)
 		in, res := slices.Clone(data.Data[:n*data.Cols]), slices.Clone(clean[:n*data.Cols])
 		for _, r := range [][]float32{in, res} {
@@ -102,8 +115,11 @@ func runDenoise(c *cli.Context) error {
 			return err
 		}
 	}
+	if err := outs.commit(); err != nil {
+		return err
+	}
 	if !c.Bool("quiet") {
-		fmt.Fprintf(os.Stderr, "wrote %s: %d denoised rows\n", out, data.Rows)
+		fmt.Fprintf(os.Stderr, "wrote %s: %d denoised rows\n", c.String("out"), data.Rows)
 		if path := c.String("images"); path != "" {
 			fmt.Fprintf(os.Stderr, "wrote %s: the first %d rows, noisy above and denoised below\n", path, min(gridColumns, data.Rows))
 		}
@@ -135,11 +151,10 @@ func openModel(c *cli.Context, spec string) (m *autoencoder.Model, cfg autoencod
 	return m, cfg, func() { m.Free(); b.Close() }, nil
 }
 
+// openPredictor loads --data and --model and makes a predictor of them;
+// the caller has checked its outputs first.
 func openPredictor(c *cli.Context) (*autoencoder.Predictor, *dataset.Table, func(), error) {
 	quiet := c.Bool("quiet")
-	if err := checkOutputPath(c.String("out")); err != nil {
-		return nil, nil, nil, err
-	}
 	data, _, err := loadData(c, quiet, c.String("model"))
 	if err != nil {
 		return nil, nil, nil, err
@@ -156,47 +171,162 @@ func openPredictor(c *cli.Context) (*autoencoder.Predictor, *dataset.Table, func
 	return p, data, func() { p.Free(); done() }, nil
 }
 
-// checkOutputPath rejects an output extension we cannot write before any
-// work is done.
-func checkOutputPath(path string) error {
-	switch ext := strings.ToLower(filepath.Ext(path)); ext {
-	case ".npy", ".csv":
-		return nil
-	default:
-		return fmt.Errorf("output %s: unsupported extension %q (want .npy or .csv)", path, ext)
+// dataExts are the extensions of the data files commands write.
+var dataExts = []string{".npy", ".csv"}
+
+// outputSet holds the output files of one command until all of them are
+// written, so that a command that fails leaves none behind. Each is
+// checked before any work (add): its extension is one the command writes,
+// its directory exists and takes a new file (a placeholder is created
+// there), it is no other output of the command; it is written under that
+// temporary name, and commit renames them all into place.
+type outputSet struct {
+	files []outputFile
+	done  bool
+}
+
+type outputFile struct{ flag, path, tmp string }
+
+// add checks the output named by flag (no output when the flag is empty)
+// and returns the temporary name to write it to, or "".
+func (o *outputSet) add(c *cli.Context, flag string, exts ...string) (string, error) {
+	path := c.String(flag)
+	if path == "" {
+		return "", nil
+	}
+	if err := checkOutput(flag, path, exts...); err != nil {
+		return "", err
+	}
+	abs, _ := filepath.Abs(path)
+	for _, f := range o.files {
+		if a, _ := filepath.Abs(f.path); a == abs {
+			return "", fmt.Errorf("%s %s: the same file as %s: give each output its own name", flagName(flag), path, flagName(f.flag))
+		}
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".part-*"+filepath.Ext(path))
+	if err != nil {
+		return "", outputDirError(flag, path, err)
+	}
+	tmp.Close()
+	o.files = append(o.files, outputFile{flag, path, tmp.Name()})
+	return tmp.Name(), nil
+}
+
+// commit renames every output into place. After an error the outputs not
+// yet renamed are removed.
+func (o *outputSet) commit() error {
+	defer o.abort()
+	for i := range o.files {
+		f := &o.files[i]
+		if err := os.Rename(f.tmp, f.path); err != nil {
+			return fmt.Errorf("write %s: %w", f.path, err)
+		}
+		f.tmp = ""
+	}
+	return nil
+}
+
+// abort removes the outputs not committed. It does nothing after commit.
+func (o *outputSet) abort() {
+	if o.done {
+		return
+	}
+	o.done = true
+	for _, f := range o.files {
+		if f.tmp != "" {
+			os.Remove(f.tmp)
+		}
 	}
 }
 
+// checkOutput checks, before any work, that the output path given with
+// flag has one of the extensions exts, is not a directory, and that its
+// directory exists and takes a new file (made and removed again).
+func checkOutput(flag, path string, exts ...string) error {
+	ext := strings.ToLower(filepath.Ext(path))
+	if !slices.Contains(exts, ext) {
+		return fmt.Errorf("%s %s: unsupported extension %q (want %s)", flagName(flag), path, filepath.Ext(path), strings.Join(exts, " or "))
+	}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return fmt.Errorf("%s %s: is a directory", flagName(flag), path)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".probe-*")
+	if err != nil {
+		return outputDirError(flag, path, err)
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return nil
+}
+
+// outputDirError says why no file can be made next to path.
+func outputDirError(flag, path string, err error) error {
+	dir := filepath.Dir(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%s %s: directory %s does not exist", flagName(flag), path, dir)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("%s %s: cannot create a file in %s: permission denied", flagName(flag), path, dir)
+	}
+	return fmt.Errorf("%s %s: cannot create a file in %s: %w", flagName(flag), path, dir, unwrapPathErr(err))
+}
+
+// unwrapPathErr drops an *fs.PathError's repetition of the path.
+func unwrapPathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
 func runReconstruct(c *cli.Context) error {
-	if e := c.String("errors"); e != "" {
-		if err := checkOutputPath(e); err != nil {
-			return err
-		}
+	var outs outputSet
+	defer outs.abort()
+	out, err := outs.add(c, "out", dataExts...)
+	if err != nil {
+		return err
+	}
+	errPath, err := outs.add(c, "errors", dataExts...)
+	if err != nil {
+		return err
+	}
+	images, err := outs.add(c, "images", ".png")
+	if err != nil {
+		return err
 	}
 	p, data, done, err := openPredictor(c)
 	if err != nil {
 		return err
 	}
 	defer done()
+	if images != "" {
+		if _, _, _, err := imageDims(p.Config, data.Cols); err != nil {
+			return err
+		}
+	}
 	recon, rowErr, err := p.Reconstruct(data.Data, data.Cols)
 	if err != nil {
 		return err
 	}
-	out := c.String("out")
 	if err := dataset.Save(out, data.Header, data.Rows, data.Cols, recon); err != nil {
 		return err
 	}
-	if e := c.String("errors"); e != "" {
-		if err := dataset.Save(e, []string{"mse"}, data.Rows, 1, rowErr); err != nil {
+	if errPath != "" {
+		if err := dataset.Save(errPath, []string{"mse"}, data.Rows, 1, rowErr); err != nil {
 			return err
 		}
 	}
 	var imagesWhat string
-	if path := c.String("images"); path != "" {
-		if imagesWhat, err = writeImageGrid(path, p, data.Data, data.Cols, 1); err != nil {
+	if images != "" {
+		if imagesWhat, err = writeImageGrid(images, p, data.Data, data.Cols, 1); err != nil {
 			return err
 		}
 	}
+	if err := outs.commit(); err != nil {
+		return err
+	}
+	out = c.String("out")
 	if !c.Bool("quiet") {
 		s := slices.Clone(rowErr)
 		slices.Sort(s)

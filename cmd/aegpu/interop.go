@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -48,8 +47,11 @@ Example (pretraining: initialise a classifier with the trained encoder):
 
 func runExport(c *cli.Context) error {
 	out := c.String("out")
-	if ext := strings.ToLower(filepath.Ext(out)); ext != ".safetensors" {
-		return fmt.Errorf("--out %s: want a .safetensors file", out)
+	var outs outputSet
+	defer outs.abort()
+	tmp, err := outs.add(c, "out", ".safetensors")
+	if err != nil {
+		return err
 	}
 	m, cfg, done, err := openModel(c, "cpu")
 	if err != nil {
@@ -61,7 +63,10 @@ func runExport(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := safetensors.WriteFile(out, ts, autoencoder.ExportMetadata(cfg, enc)); err != nil {
+	if err := safetensors.WriteFile(tmp, ts, autoencoder.ExportMetadata(cfg, enc)); err != nil {
+		return err
+	}
+	if err := outs.commit(); err != nil {
 		return err
 	}
 	if c.Bool("print-pytorch") {
@@ -144,6 +149,13 @@ func runImport(c *cli.Context) error {
 		return fmt.Errorf("%s: its metadata says it holds the encoder and the decoder, but it has no decoder.N tensors", src)
 	}
 	quiet := c.Bool("quiet")
+	img, err := parseImageShape(c.String("image-shape"))
+	if err != nil {
+		return err
+	}
+	if err := checkImageShapeFlag(c.String("image-shape"), img, layers[0]); err != nil {
+		return err
+	}
 	a := autoencoder.Arch{Layers: layers, VAE: vae, EncoderOnly: encOnly}
 	for _, p := range []struct {
 		flag, recorded string
@@ -184,9 +196,7 @@ func runImport(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if img, err := parseImageShape(c.String("image-shape")); err != nil {
-		return err
-	} else if img != nil {
+	if img != nil {
 		cfg.ImageShape = img
 		if err := autoencoder.WriteConfig(out, cfg); err != nil {
 			return err

@@ -63,12 +63,15 @@ Examples:
 
 func runScore(c *cli.Context) error {
 	quiet := c.Bool("quiet")
-	for _, f := range []string{"per-feature"} {
-		if p := c.String(f); p != "" {
-			if err := checkOutputPath(p); err != nil {
-				return err
-			}
-		}
+	var outs outputSet // --out and --per-feature: both or neither
+	defer outs.abort()
+	outPath, err := outs.add(c, "out", dataExts...)
+	if err != nil {
+		return err
+	}
+	perFeature, err := outs.add(c, "per-feature", dataExts...)
+	if err != nil {
+		return err
 	}
 	kind, err := engine.ParseLoss(c.String("metric"))
 	if err != nil || (kind != engine.MSE && kind != engine.MAE) {
@@ -213,13 +216,25 @@ func runScore(c *cli.Context) error {
 			flagged++
 		}
 	}
-	if err := dataset.Save(c.String("out"), []string{"score", "flag"}, len(scores), 2, out); err != nil {
+	if err := dataset.Save(outPath, []string{"score", "flag"}, len(scores), 2, out); err != nil {
 		return err
 	}
-	if path := c.String("per-feature"); path != "" {
-		if err := dataset.Save(path, data.Header, data.Rows, data.Cols, featErr); err != nil {
+	if perFeature != "" {
+		if err := dataset.Save(perFeature, data.Header, data.Rows, data.Cols, featErr); err != nil {
 			return err
 		}
+	}
+	var auc, ap float64 // before the outputs are published: an error leaves none
+	if labels != nil && !quiet {
+		if auc, err = metrics.ROCAUC(scores, labels); err != nil {
+			return fmt.Errorf("labels: %w", err)
+		}
+		if ap, err = metrics.AveragePrecision(scores, labels); err != nil {
+			return fmt.Errorf("labels: %w", err)
+		}
+	}
+	if err := outs.commit(); err != nil {
+		return err
 	}
 	if quiet {
 		return nil
@@ -231,14 +246,6 @@ func runScore(c *cli.Context) error {
 		fmt.Fprintf(os.Stderr, "flagged %d of %d rows (%.2f%%) above %.6g\n", flagged, len(scores), 100*float64(flagged)/float64(len(scores)), th.Value)
 	}
 	if labels != nil {
-		auc, err := metrics.ROCAUC(scores, labels)
-		if err != nil {
-			return fmt.Errorf("labels: %w", err)
-		}
-		ap, err := metrics.AveragePrecision(scores, labels)
-		if err != nil {
-			return fmt.Errorf("labels: %w", err)
-		}
 		fmt.Fprintf(os.Stderr, "ROC-AUC %.4f, PR-AUC (average precision) %.4f", auc, ap)
 		if th != nil {
 			k := metrics.Confusion(scores, labels, th.Value)
