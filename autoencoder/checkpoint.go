@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/aegpu/aegpu/engine"
 	"github.com/aegpu/aegpu/internal/atomicfile"
@@ -53,7 +54,13 @@ import (
 // sibling directory (.DIR.new-*) and moved into place by one rename (or,
 // over an existing model that is being replaced, one atomic exchange of the
 // two directories); until then DIR does not exist, or still holds the
-// model it held. Directories written before checkpoint.json existed
+// model it held. Where directories cannot be swapped (an empty directory,
+// which may be a mount point; a mount point; the working directory; a
+// filesystem without atomic exchange) the first checkpoint is a generation
+// committed in place like any other, over the earlier model's files; into
+// an empty directory config.json is renamed in last before the manifest,
+// so a kill leaves a directory without config.json (leftovers, replaced by
+// the next run without --force) or a complete checkpoint. Directories written before checkpoint.json existed
 // (config.json, model.safetensors, state.json) still load; they get a
 // manifest the first time a run resumes them.
 const (
@@ -370,11 +377,9 @@ func commitGeneration(dir string, prev *Manifest, next Manifest, files []genFile
 	for _, n := range renamed {
 		os.Remove(filepath.Join(dir, n+PrevSuffix))
 	}
-	if prev != nil {
-		for n := range prev.Files {
-			if _, ok := next.Files[n]; !ok {
-				os.Remove(filepath.Join(dir, n))
-			}
+	for _, n := range checkpointFiles { // prev's files that next drops, and strays
+		if _, ok := next.Files[n]; !ok {
+			os.Remove(filepath.Join(dir, n))
 		}
 	}
 	if err := boundary("cleanup"); err != nil {
@@ -588,7 +593,7 @@ func SaveModel(dir string, m *Model, c Config) error {
 	if err != nil {
 		return err
 	}
-	if tg.kind == dirAbsent || tg.kind == dirEmpty {
+	if tg.kind == dirAbsent {
 		stage, err := newStage(tg)
 		if err != nil {
 			return err
@@ -601,7 +606,7 @@ func SaveModel(dir string, m *Model, c Config) error {
 	}
 	prev, _, _, err := repairDir(tg.path)
 	if err != nil {
-		return err
+		prev = nil // a damaged model: replaced all the same
 	}
 	if prev == nil && tg.kind == dirModel {
 		if prev, err = adoptLegacy(tg.path, 0, 0, 0); err != nil {
@@ -1038,10 +1043,10 @@ func newStage(t target) (string, error) {
 // publish moves the complete checkpoint in stage to t's path: one rename
 // when nothing is there; over a model or leftovers, one atomic exchange of
 // the two directories (then the old one is removed) or, where the
-// filesystem cannot exchange or the directory is the working directory,
-// a generation committed in place over the old model's files (the old
-// model stays until the new manifest is in place); into an empty
-// directory (which may be a mount point), file by file, manifest last.
+// filesystem cannot exchange, a generation committed in place over the
+// old model's files (the old model stays until the new manifest is in
+// place). (An empty directory, a mount point or the working directory is
+// not staged: see Run.checkpoint.)
 func publish(stage string, t target) error {
 	if err := boundary("stage complete"); err != nil {
 		return err
@@ -1050,14 +1055,8 @@ func publish(stage string, t target) error {
 	switch t.kind {
 	case dirAbsent:
 		err = os.Rename(stage, t.path)
-	case dirEmpty:
-		err = moveInto(stage, t.path)
 	default:
-		err = atomicfile.ErrNoExchange
-		if !isWorkingDir(t.path) {
-			err = exchange(stage, t.path)
-		}
-		switch {
+		switch err = exchange(stage, t.path); {
 		case err == nil:
 			if err := boundary("exchanged"); err != nil {
 				return err
@@ -1080,6 +1079,49 @@ func publish(stage string, t target) error {
 	return nil
 }
 
+// stageable reports whether a new checkpoint for t can be staged beside it
+// and moved in by renaming directories: not into an empty directory (it
+// may be a mount point, and nothing needs replacing), a mount point
+// (another filesystem than its parent's) or the working directory.
+func stageable(t target) bool {
+	return t.kind == dirAbsent || (t.kind != dirEmpty && !isWorkingDir(t.path) && !isMountPoint(t))
+}
+
+// isMountPoint reports whether t's directory is on another filesystem
+// than its parent (a variable for tests).
+var isMountPoint = func(t target) bool {
+	var a, b syscall.Stat_t
+	if syscall.Stat(t.path, &a) != nil || syscall.Stat(t.parent, &b) != nil {
+		return false
+	}
+	return a.Dev != b.Dev
+}
+
+// prepareInPlace readies the directory t, which holds an earlier model,
+// leftovers or nothing, for a first checkpoint committed in place over it:
+// it returns the manifest of what is there (written now for a model of an
+// earlier aegpu) and removes the earlier model's threshold.
+func prepareInPlace(t target) (*Manifest, error) {
+	if t.kind == dirEmpty {
+		return nil, nil
+	}
+	prev, _, _, err := repairDir(t.path)
+	if err != nil {
+		prev = nil // a damaged model: replaced all the same
+	}
+	if prev == nil && t.kind == dirModel {
+		if prev, err = adoptLegacy(t.path, 0, 0, 0); err != nil {
+			return nil, err
+		}
+	}
+	// The earlier model's threshold is not the new one's (removed first:
+	// a kill must not leave it beside the new model).
+	if err := os.Remove(filepath.Join(t.path, ThresholdFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	return prev, nil
+}
+
 // isWorkingDir reports whether dir is the working directory or holds it.
 func isWorkingDir(dir string) bool {
 	wd, err := os.Getwd()
@@ -1093,24 +1135,15 @@ func isWorkingDir(dir string) bool {
 }
 
 // replaceInPlace commits the staged checkpoint as a new generation of the
-// model directory t over the model it holds (see commitGeneration): the
-// staged files are renamed in as the generation's temporary files.
+// model directory t over what it holds (see commitGeneration): the staged
+// files are renamed in as the generation's temporary files.
 func replaceInPlace(stage string, t target) error {
 	sm, err := ReadManifest(stage)
 	if err != nil || sm == nil {
 		return fmt.Errorf("internal: staged checkpoint without manifest: %v", err)
 	}
-	prev, _, _, err := repairDir(t.path)
+	prev, err := prepareInPlace(t)
 	if err != nil {
-		prev = nil // a damaged model: replaced all the same
-	}
-	if prev == nil && t.kind == dirModel {
-		if prev, err = adoptLegacy(t.path, 0, 0, 0); err != nil {
-			return err
-		}
-	}
-	// The old model's threshold is not the new one's.
-	if err := os.Remove(filepath.Join(t.path, ThresholdFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	var files []genFile
@@ -1130,41 +1163,6 @@ func unusedName(prefix string) string {
 			return p
 		}
 	}
-}
-
-// moveInto moves a staged checkpoint's files into the empty directory dst:
-// config.json and checkpoint.json last, so that an interruption leaves a
-// directory without a config (leftovers) or a complete checkpoint.
-func moveInto(stage, dst string) error {
-	ents, err := os.ReadDir(stage)
-	if err != nil {
-		return err
-	}
-	names := []string{}
-	for _, e := range ents {
-		if e.Name() != ConfigFile && e.Name() != ManifestFile {
-			names = append(names, e.Name())
-		}
-	}
-	var moved []string
-	for _, n := range append(names, ConfigFile, ManifestFile) {
-		err := os.Rename(filepath.Join(stage, n), filepath.Join(dst, n))
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err == nil {
-			moved = append(moved, n)
-			err = boundary("move " + n)
-		}
-		if err != nil {
-			for _, m := range moved { // back: dst stays empty
-				os.Rename(filepath.Join(dst, m), filepath.Join(stage, m))
-			}
-			return err
-		}
-	}
-	atomicfile.SyncDir(dst)
-	return os.Remove(stage)
 }
 
 // ---- Verification.

@@ -31,9 +31,10 @@ import (
 // killScenarios: how the directory looks when the run starts.
 var killScenarios = []string{
 	"absent",             // a new directory: the first checkpoint is staged and renamed into place
-	"empty",              // an existing empty directory: moved in file by file, manifest last
+	"empty",              // an existing empty directory (perhaps a mount point): committed in place
 	"replace",            // an earlier model, replaced (--force): atomic exchange
-	"replace-noexchange", // the same where the filesystem cannot exchange: two renames
+	"replace-noexchange", // the same where the filesystem cannot exchange: staged, then committed in place
+	"replace-mount",      // the same on a mount point (or the working directory): committed in place
 	"legacy",             // resuming a directory of an earlier aegpu (no checkpoint.json)
 }
 
@@ -184,7 +185,7 @@ func prepareScenario(t *testing.T, ref *killRef, sc string) string {
 	switch sc {
 	case "empty":
 		os.Mkdir(dir, 0o755)
-	case "replace", "replace-noexchange":
+	case "replace", "replace-noexchange", "replace-mount":
 		copyDir(t, ref.model, dir)
 	case "legacy":
 		copyDir(t, ref.legacy, dir)
@@ -319,6 +320,19 @@ func checkNoLeftovers(t *testing.T, dir string) {
 	}
 }
 
+// setScenario makes the directory operations behave as scenario sc needs
+// (a filesystem without exchange, a mount point); undo restores them.
+func setScenario(sc string) (undo func()) {
+	ex, mp := exchange, isMountPoint
+	switch sc {
+	case "replace-noexchange":
+		exchange = func(a, b string) error { return atomicfile.ErrNoExchange }
+	case "replace-mount":
+		isMountPoint = func(target) bool { return true }
+	}
+	return func() { exchange, isMountPoint = ex, mp }
+}
+
 // TestKillChild is the child process of TestCheckpointKillAtEveryBoundary:
 // it runs a scenario and SIGKILLs itself at boundary k.
 func TestKillChild(t *testing.T) {
@@ -333,9 +347,7 @@ func TestKillChild(t *testing.T) {
 	if err := json.Unmarshal([]byte(spec), &c); err != nil {
 		t.Fatal(err)
 	}
-	if c.Scenario == "replace-noexchange" {
-		exchange = func(a, b string) error { return atomicfile.ErrNoExchange }
-	}
+	setScenario(c.Scenario)
 	n := 0
 	crashHook = func(p string) error {
 		if n++; n == c.K {
@@ -353,15 +365,11 @@ func TestKillChild(t *testing.T) {
 // of its checkpoint writing, in every scenario (see the top of the file).
 func TestCheckpointKillAtEveryBoundary(t *testing.T) {
 	ref := buildKillRef(t)
-	defer func() { exchange = atomicfile.Exchange }()
 	total := 0
 	for _, sc := range killScenarios {
-		if sc == "replace-noexchange" {
-			exchange = func(a, b string) error { return atomicfile.ErrNoExchange }
-		} else {
-			exchange = atomicfile.Exchange
-		}
+		undo := setScenario(sc)
 		points, saveOf := trace(t, ref, sc)
+		undo()
 		pts := scenarioPoints(sc, saveOf)
 		gens := map[int]int{}
 		for _, i := range pts {
@@ -388,15 +396,11 @@ func TestCheckpointKillAtEveryBoundary(t *testing.T) {
 // error, as a full disk would) at every boundary, in-process.
 func TestCheckpointFailAtEveryBoundary(t *testing.T) {
 	ref := buildKillRef(t)
-	defer func() { crashHook, exchange = nil, atomicfile.Exchange }()
+	defer func() { crashHook = nil }()
 	total := 0
 	boom := errors.New("injected failure")
 	for _, sc := range killScenarios {
-		if sc == "replace-noexchange" {
-			exchange = func(a, b string) error { return atomicfile.ErrNoExchange }
-		} else {
-			exchange = atomicfile.Exchange
-		}
+		undo := setScenario(sc)
 		points, saveOf := trace(t, ref, sc)
 		for _, i := range scenarioPoints(sc, saveOf) {
 			k := i + 1
@@ -416,6 +420,7 @@ func TestCheckpointFailAtEveryBoundary(t *testing.T) {
 			checkStopped(t, ref, sc, dir, saveOf[i], fmt.Sprintf("failed at boundary %d (%s)", k, points[i]))
 			total++
 		}
+		undo()
 	}
 	t.Logf("%d injected failures, every one resumable", total)
 }

@@ -225,12 +225,25 @@ func (r *Run) inspectLocked() (target, error) {
 	return inspectDir(r.Dir)
 }
 
-// checkpoint saves a checkpoint of t into the run's directory: the first
-// one of a new run into a staging directory that then replaces Dir as a
-// whole, the others in place.
+// checkpoint saves a checkpoint of t into the run's directory. The first
+// one of a new run goes into a staging directory that then replaces Dir as
+// a whole, or, where directories cannot be swapped (see stageable), is
+// committed in place over what Dir holds; the others are saved in place.
 func (r *Run) checkpoint(t *Trainer) error {
 	if !r.fresh || r.published {
 		return t.SaveCheckpoint(r.Dir, r.Config)
+	}
+	if !stageable(r.target) {
+		prev, err := prepareInPlace(r.target)
+		if err != nil {
+			return err
+		}
+		t.ckpt, t.ckptDir, t.ckptDirty, t.bestSaved = prev, r.Dir, false, 0
+		if err := t.SaveCheckpoint(r.Dir, r.Config); err != nil {
+			return err
+		}
+		r.published = true
+		return nil
 	}
 	stage, err := newStage(r.target)
 	if err != nil {

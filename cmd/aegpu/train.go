@@ -26,8 +26,12 @@ func trainCommand() *cli.Command {
 		Description: `Trains an MLP autoencoder on --data (.npy, .csv or IDX; without --data, on
 the 10 000 MNIST test digits built into the binary) and writes a model
 directory: config.json, model.safetensors (PyTorch names), optimizer state,
-state.json and metrics.jsonl. A checkpoint is saved after every epoch;
-Ctrl-C finishes the current step, saves, and exits with status 130.
+state.json, metrics.jsonl and checkpoint.json (every file's SHA-256: 'aegpu
+verify' checks them). A checkpoint is saved after every epoch, as a unit: a
+kill at any instant leaves the previous checkpoint or the new one. --out is
+created by the first checkpoint (--force: replaced then, as a whole) and
+locked while a run writes it. Ctrl-C finishes the current step, saves, and
+exits with status 130.
 
 Continue an interrupted (or finished) run with --resume DIR, giving the same
 --data; --epochs may be raised, other settings come from DIR.
