@@ -37,6 +37,9 @@ var StreamBudget int64 = 1 << 30
 // streamDepth is how many buffers EncodeStream keeps each way.
 const streamDepth = 3
 
+// firstReadRows is the first read's size when the rows are not known.
+const firstReadRows = 4096
+
 // EncodeChunk returns the chunk EncodeStream uses when asked for chunk rows
 // of cols values encoded to latent values, from a source of rows rows (-1:
 // unknown): no more than the rows there are, and no more than fit in
@@ -62,9 +65,11 @@ type rowCounter interface{ Rows() int64 }
 // goroutine around the device work, three buffers each way), so memory is
 // bounded by the chunk size whatever the input's. The chunk is cut to the
 // rows src holds, when it says (a Rows() int64 method), and to
-// StreamBudget (EncodeChunk). progress, when set, is called with the rows
-// done after each chunk. Cancelling ctx stops after the chunk in flight
-// with ctx's error.
+// StreamBudget (EncodeChunk); when the rows are not known, reads start at
+// a few thousand rows and double while they come back full, so a small
+// input never gets buffers for a large chunk. progress, when set, is
+// called with the rows done after each chunk. Cancelling ctx stops after
+// the chunk in flight with ctx's error.
 func (p *Predictor) EncodeStream(ctx context.Context, src RowSource, dst RowSink, chunk int, progress func(rows int64)) (StreamStats, error) {
 	cols, lat := src.Cols(), p.Model.Arch.LatentDim()
 	if err := p.checkCols(cols); err != nil {
@@ -75,6 +80,10 @@ func (p *Predictor) EncodeStream(ctx context.Context, src RowSource, dst RowSink
 		rows = rc.Rows()
 	}
 	chunk, _ = EncodeChunk(chunk, cols, lat, rows)
+	size := chunk // rows per read, growing to chunk when rows are unknown
+	if rows < 0 {
+		size = min(chunk, firstReadRows)
+	}
 	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -86,9 +95,9 @@ func (p *Predictor) EncodeStream(ctx context.Context, src RowSource, dst RowSink
 	const depth = streamDepth
 	freeIn, full := make(chan []float32, depth), make(chan msg, depth)
 	freeOut, done := make(chan []float32, depth), make(chan msg, depth)
-	for range depth {
-		freeIn <- make([]float32, chunk*cols)
-		freeOut <- make([]float32, chunk*lat)
+	for range depth { // allocated when first used, at the size then
+		freeIn <- nil
+		freeOut <- nil
 	}
 	readErr, writeErr := make(chan error, 1), make(chan error, 1)
 	go func() { // reader
@@ -101,9 +110,15 @@ func (p *Predictor) EncodeStream(ctx context.Context, src RowSource, dst RowSink
 				readErr <- nil
 				return
 			}
-			n, err := src.Read(buf)
+			if cap(buf) < size*cols {
+				buf = make([]float32, size*cols)
+			}
+			n, err := src.Read(buf[:size*cols])
 			if n > 0 {
 				full <- msg{buf, n}
+			}
+			if n == size && size < chunk { // full: the input goes on
+				size = min(2*size, chunk)
 			}
 			if err != nil {
 				if errors.Is(err, io.EOF) {
@@ -131,6 +146,9 @@ func (p *Predictor) EncodeStream(ctx context.Context, src RowSource, dst RowSink
 	for m := range full {
 		if encErr == nil {
 			out := <-freeOut
+			if cap(out) < m.rows*lat {
+				out = make([]float32, cap(m.buf)/cols*lat)
+			}
 			if encErr = p.EncodeInto(out[:m.rows*lat], m.buf[:m.rows*cols], cols); encErr != nil {
 				cancel()
 				freeOut <- out

@@ -84,19 +84,31 @@ func TestEncodeStreamHugeChunk(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Free()
+	// The default budget (1 GiB) and a small one; 1000 rows said or not
+	// said, and 100 000 not said, whose reads grow to the budget's chunk.
 	old := StreamBudget
-	StreamBudget = 4 << 20
 	defer func() { StreamBudget = old }()
-	for _, src := range []RowSource{&countedRows{rows: 1000, cols: 8}, uncounted{&countedRows{rows: 1000, cols: 8}}} {
-		before := allocated()
-		var d discard
-		st, err := p.EncodeStream(context.Background(), src, &d, 1e9, nil)
-		grew := allocated() - before
-		if err != nil || st.Rows != 1000 || d.rows != 2000 {
-			t.Fatalf("%T: %+v, %d values, %v", src, st, d.rows, err)
-		}
-		if grew > 2*uint64(StreamBudget) {
-			t.Errorf("%T: allocated %d bytes for a budget of %d", src, grew, StreamBudget)
+	for _, budget := range []int64{old, 4 << 20} {
+		StreamBudget = budget
+		for _, src := range []RowSource{&countedRows{rows: 1000, cols: 8}, uncounted{&countedRows{rows: 1000, cols: 8}}, uncounted{&countedRows{rows: 100000, cols: 8}}} {
+			want := 1000
+			if u, ok := src.(uncounted); ok {
+				want = u.rows
+			}
+			before := allocated()
+			var d discard
+			st, err := p.EncodeStream(context.Background(), src, &d, 1e9, nil)
+			grew := allocated() - before
+			if err != nil || st.Rows != int64(want) || d.rows != 2*want {
+				t.Fatalf("%T: %+v, %d values, %v", src, st, d.rows, err)
+			}
+			// The buffers: at most the data's size (×2 for the doubling)
+			// and the budget, ×2 for the smaller ones dropped while the
+			// reads grow, plus a few MB of everything else.
+			limit := 2*min(2*uint64(want)*(8+2)*4*streamDepth, uint64(budget)) + 4<<20
+			if grew > limit {
+				t.Errorf("budget %d, %T of %d rows: allocated %d bytes, want at most %d", budget, src, want, grew, limit)
+			}
 		}
 	}
 }

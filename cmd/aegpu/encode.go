@@ -145,7 +145,7 @@ func runEncode(c *cli.Context) error {
 	// no larger than a chunk.
 	chunk, cut := autoencoder.EncodeChunk(c.Int("chunk"), src.Cols(), k, rows)
 	if cut && !quiet {
-		fmt.Fprintf(os.Stderr, "--chunk %d: chunks of %d rows of %d values would take more than the %d MiB the encoding buffers may have; reading %d rows at a time\n",
+		fmt.Fprintf(os.Stderr, "--chunk %d: chunks of %d rows of %d values would take more than the %d MiB the encoding buffers may have; reading at most %d rows at a time\n",
 			c.Int("chunk"), c.Int("chunk"), src.Cols(), autoencoder.StreamBudget>>20, chunk)
 	}
 	p, err := autoencoder.NewPredictor(m, cfg, min(c.Int("batch"), chunk))

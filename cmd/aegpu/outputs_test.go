@@ -164,7 +164,7 @@ func TestEncodeHugeChunk(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		notice := strings.Contains(stderr, "--chunk 1000000000: chunks of 1000000000 rows of 6 values would take more than the 1 MiB the encoding buffers may have; reading 10922 rows at a time")
+		notice := strings.Contains(stderr, "--chunk 1000000000: chunks of 1000000000 rows of 6 values would take more than the 1 MiB the encoding buffers may have; reading at most 10922 rows at a time")
 		if notice != (in == data) {
 			t.Errorf("%s: notice %v: %s", in, notice, stderr)
 		}
