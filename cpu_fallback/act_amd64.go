@@ -58,7 +58,7 @@ var sigK = func() *sigmoidConsts {
 // the activations it leaves to Go).
 func biasActFast(y, c, bias []float32, act engine.Act) int {
 	n := len(bias) &^ 7
-	if !useAsm || n == 0 {
+	if active.path == pathGeneric || n == 0 {
 		return 0
 	}
 	_, _ = y[n-1], c[n-1]
@@ -90,7 +90,7 @@ func biasActFast(y, c, bias []float32, act engine.Act) int {
 // Go).
 func actGradFast(dy, y []float32, act engine.Act) int {
 	n := len(dy) &^ 7
-	if !useAsm || n == 0 || len(y) < n {
+	if active.path == pathGeneric || n == 0 || len(y) < n {
 		return 0
 	}
 	switch act {

@@ -16,13 +16,14 @@ import (
 // FMAs (GOAMD64=v3) the Go sigmoid's polynomial rounds differently, and
 // the sigmoid is held to 4 float32 ulps of the value instead (linear, relu
 // and the gradients have no a*b+c and stay bitwise).
-func TestActVector(t *testing.T) {
+func TestActVector(t *testing.T) { eachAsmPath(t, testActVector) }
+
+func testActVector(t *testing.T, k *kernel) {
 	r := rand.New(rand.NewPCG(7, 8))
 	special := []float32{0, float32(math.Copysign(0, -1)), float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()),
 		-87, 87, -86.99, 86.99, -87.01, 87.01, -88, 88, -100, 100, 1e-30, -1e-30, 0.5, -0.5}
 	fused := goFuses()
-	asm := useAsm
-	defer func() { useAsm = asm }()
+	defer setKernel(active)()
 	same := func(a, b float32, ulps float64) bool {
 		if math.IsNaN(float64(a)) || math.IsNaN(float64(b)) {
 			return math.IsNaN(float64(a)) && math.IsNaN(float64(b))
@@ -51,7 +52,7 @@ func TestActVector(t *testing.T) {
 			for _, act := range []engine.Act{engine.Linear, engine.ReLU, engine.Sigmoid} {
 				var out [2][2][]float32
 				for pass, use := range []bool{false, true} {
-					useAsm = use && asm
+					setKernel(pick(use, k))
 					c := append([]float32(nil), c0...)
 					y := make([]float32, n)
 					biasAct(y, c, bias, act)
@@ -78,7 +79,7 @@ func TestActVector(t *testing.T) {
 			for _, act := range []engine.Act{engine.ReLU, engine.Sigmoid} {
 				var out [2][]float32
 				for pass, use := range []bool{false, true} {
-					useAsm = use && asm
+					setKernel(pick(use, k))
 					dy := append([]float32(nil), dy0...)
 					actGrad(dy, yv, nil, act)
 					out[pass] = dy

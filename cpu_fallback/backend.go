@@ -42,10 +42,14 @@ func (driver) Probe() ([]engine.DeviceInfo, error) {
 	return []engine.DeviceInfo{deviceInfo(runtime.GOMAXPROCS(0))}, nil
 }
 
-// Open returns a Backend with GOMAXPROCS threads.
+// Open returns a Backend with GOMAXPROCS threads. It fails when
+// AEGPU_CPU names a kernel path this CPU or build cannot run.
 func (driver) Open(index int) (engine.Backend, error) {
 	if index != 0 {
 		return nil, fmt.Errorf("cpu: no device %d (the CPU backend has only device 0)", index)
+	}
+	if pathErr != nil {
+		return nil, pathErr
 	}
 	return New(0), nil
 }
@@ -54,7 +58,7 @@ func deviceInfo(threads int) engine.DeviceInfo {
 	return engine.DeviceInfo{
 		Backend: "cpu",
 		Name:    cpuModel(),
-		Detail:  fmt.Sprintf("%d threads", threads),
+		Detail:  fmt.Sprintf("%d threads, %s", threads, active.path),
 		Memory:  memTotal(),
 	}
 }

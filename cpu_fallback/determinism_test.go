@@ -7,11 +7,29 @@ import (
 	"github.com/aegpu/aegpu/engine"
 )
 
-// TestDeterminism: with 1 and with 3 threads the ops give bitwise the same
-// results (work is split at shape-dependent boundaries only; see the package
-// documentation). Shapes are large enough for several K blocks (K > 512 in
-// every GEMM), many tiles and many element chunks.
-func TestDeterminism(t *testing.T) {
+// TestDeterminism: on every kernel path this CPU runs, with 1 and with 3
+// threads the ops give bitwise the same results (work is split at
+// shape-dependent boundaries only; see the package documentation). Shapes
+// are large enough for several K blocks (K > 512 in every GEMM), many tiles
+// and many element chunks.
+func TestDeterminism(t *testing.T) { eachPath(t, testDeterminism) }
+
+// eachPath runs f as a subtest on every kernel path this CPU and build run,
+// skipping the others with a one-line reason.
+func eachPath(t *testing.T, f func(t *testing.T)) {
+	for _, p := range []kernelPath{pathGeneric, pathAVX2, pathAVX512} {
+		t.Run(p.String(), func(t *testing.T) {
+			restore, ok := setPath(p)
+			if !ok {
+				t.Skipf("%s path not tested: %s", p, missingFeature(p))
+			}
+			defer restore()
+			f(t)
+		})
+	}
+}
+
+func testDeterminism(t *testing.T) {
 	const B, in, out = 600, 700, 130
 	run := func(threads int) [][]float32 {
 		b := New(threads)
@@ -78,12 +96,16 @@ func TestDeterminism(t *testing.T) {
 	}
 }
 
-// TestTrainingDeterminism: a few mnist training steps give bitwise the same
-// parameters with 1 and 2 threads.
+// TestTrainingDeterminism: on every kernel path, a few mnist training steps
+// give bitwise the same parameters with 1 and 2 threads.
 func TestTrainingDeterminism(t *testing.T) {
 	if testing.Short() {
 		t.Skip("mnist shapes")
 	}
+	eachPath(t, testTrainingDeterminism)
+}
+
+func testTrainingDeterminism(t *testing.T) {
 	run := func(threads int) []float32 {
 		b := New(threads)
 		defer b.Close()

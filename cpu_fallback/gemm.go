@@ -58,6 +58,8 @@ type gemmJob struct {
 	act      engine.Act
 
 	// set by run
+	kern         *kernel   // the micro-kernel (the active path's)
+	mr, nr       int       // its tile
 	pa, pb       []float32 // packed panels: A [npa][k][mr], B [npb][k][nr]
 	npa, npb     int
 	packTasksA   int
@@ -81,6 +83,9 @@ func (b *Backend) runGemm(j *gemmJob) {
 	if j.m*j.n*j.k < smallGemm {
 		threads = 1
 	}
+	j.kern = active
+	mr, nr := j.kern.mr, j.kern.nr
+	j.mr, j.nr = mr, nr
 	j.npa, j.npb = ceilDiv(j.m, mr), ceilDiv(j.n, nr)
 	b.scratch.pa = grow32(b.scratch.pa, j.npa*mr*j.k)
 	b.scratch.pb = grow32(b.scratch.pb, j.npb*nr*j.k)
@@ -146,23 +151,14 @@ func (j *gemmJob) do(i int) {
 
 // pack packs group i of panels: A's groups first, then B's.
 func (j *gemmJob) pack(i int) {
-	k := j.k
+	k, mr, nr := j.k, j.mr, j.nr
 	if i < j.packTasksA {
 		for p := i * j.groupA; p < min(j.npa, (i+1)*j.groupA); p++ {
 			i0, ni := p*mr, min(mr, j.m-p*mr)
 			dst := j.pa[p*mr*k:][:mr*k]
 			packPanel(dst, j.a, i0, ni, mr, k, j.ars, j.acs)
 			if j.rowSum != nil {
-				for r := range ni {
-					s := 0.0
-					for q := r; q < len(dst); q += mr {
-						s += float64(dst[q])
-					}
-					if j.acc {
-						s += float64(j.rowSum[i0+r])
-					}
-					j.rowSum[i0+r] = float32(s)
-				}
+				panelRowSums(j.rowSum[i0:i0+ni], dst, mr, j.acc)
 			}
 		}
 		return
@@ -221,8 +217,10 @@ func (j *gemmJob) tile(t int) {
 	ti, tj := t/j.tilesN, t%j.tilesN
 	i0, i1 := ti*j.mt, min(j.m, (ti+1)*j.mt)
 	j0, j1 := tj*j.nt, min(j.n, (tj+1)*j.nt)
-	n, k := j.n, j.k
-	var edge [mr * nr]float32
+	n, k, mr, nr := j.n, j.k, j.mr, j.nr
+	kern := j.kern
+	var edgeBuf [maxMR * maxNR]float32
+	edge := edgeBuf[:mr*nr]
 	for kb := range j.nkb {
 		k0 := kb * j.kcb
 		k1 := min(k, k0+j.kcb)
@@ -239,12 +237,12 @@ func (j *gemmJob) tile(t int) {
 				mi := min(mr, i1-ii)
 				c := j.c[ii*n+jj:]
 				if mi == mr && nj == nr {
-					microKernel(kc, ap, bp, c, n, accum)
+					kern.tile(kc, ap, bp, c, n, accum)
 					continue
 				}
 				// Edge tile: compute the whole padded tile aside, keep
 				// the part inside C (the same sums as a full tile).
-				microKernel(kc, ap, bp, edge[:], nr, false)
+				kern.tile(kc, ap, bp, edge, nr, false)
 				for r := range mi {
 					row := c[r*n:][:nj]
 					tr := edge[r*nr:][:nj]
@@ -265,5 +263,27 @@ func (j *gemmJob) tile(t int) {
 			c := j.c[i*n+j0 : i*n+j1]
 			biasAct(j.y[i*n+j0:i*n+j1], c, bias, j.act)
 		}
+	}
+}
+
+// panelRowSums sets (acc: adds to) sums[r] the float64 sum, in p order, of
+// row r of the packed panel [k×w]: Σ_p panel[p·w + r], for r < len(sums).
+// The rows' sums run side by side (independent chains), each in the same
+// order as a row-by-row loop would add them.
+func panelRowSums(sums, panel []float32, w int, acc bool) {
+	var s [maxNR]float64
+	ni := len(sums)
+	for p := 0; p+w <= len(panel); p += w {
+		row := panel[p:][:ni]
+		for r, v := range row {
+			s[r] += float64(v)
+		}
+	}
+	for r := range sums {
+		v := s[r]
+		if acc {
+			v += float64(sums[r])
+		}
+		sums[r] = float32(v)
 	}
 }

@@ -4,13 +4,22 @@ package cpu_fallback
 
 import "github.com/aegpu/aegpu/engine"
 
-// useAsm is false: this build has only the pure-Go micro-kernel (a variable
-// so that tests can switch paths in every build).
-var useAsm = false
+// kernelFor returns path p's kernel: this build has only the generic one.
+func kernelFor(p kernelPath) *kernel {
+	if p == pathGeneric {
+		return goKernel
+	}
+	return nil
+}
 
-// microKernel sets (acc: adds) the mr×nr tile c[i·ldc+j] to Σ_k a[k·mr+i]·b[k·nr+j].
-func microKernel(kc int, a, b, c []float32, ldc int, acc bool) {
-	kernelGoTile(kc, a, b, c, ldc, acc)
+// missingFeature says why path p cannot run in this build.
+func missingFeature(p kernelPath) string {
+	return "this build has no assembly kernels (built with -tags noasm or for a non-amd64 GOARCH)"
+}
+
+// asmTile is never called: this build has no assembly kernels.
+func asmTile(fn tileFn, kc int, a, b, c []float32, ldc int, acc bool) {
+	panic("cpu: no assembly kernels in this build")
 }
 
 // packFast reports false: packPanel packs in Go.

@@ -46,7 +46,7 @@ func gammaTol(k int, abs float64) float64 {
 }
 
 // randPanels returns random packed A [kc×mr] and B [kc×nr] panels.
-func randPanels(r *rand.Rand, kc int) (a, b []float32) {
+func randPanels(r *rand.Rand, kc, mr, nr int) (a, b []float32) {
 	a, b = make([]float32, kc*mr), make([]float32, kc*nr)
 	for i := range a {
 		a[i] = float32(r.NormFloat64())
@@ -57,21 +57,28 @@ func randPanels(r *rand.Rand, kc int) (a, b []float32) {
 	return a, b
 }
 
-// TestMicroKernel: the micro-kernel in use against the pure-Go twin and the
-// float64 reference for kc = 0…33 and a few long panels, storing and
-// accumulating, into a C with a row stride wider than the tile.
+// TestMicroKernel: each assembly micro-kernel (AVX2 6×16, AVX-512 14×32,
+// where the CPU runs it) against its pure-Go twin and the float64
+// reference for kc = 0…33 and a few long panels, storing and accumulating,
+// into a C with a row stride wider than the tile.
 func TestMicroKernel(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 2))
 	bitwise := goFuses()
-	t.Logf("assembly kernel: %v; Go fuses FMA (bitwise comparison): %v", useAsm, bitwise)
-	const ldc = nr + 5
+	t.Logf("Go fuses FMA (bitwise comparison with the twins): %v", bitwise)
+	t.Run("generic", func(t *testing.T) { testMicroKernel(t, goKernel, bitwise) })
+	eachAsmPath(t, func(t *testing.T, k *kernel) { testMicroKernel(t, k, bitwise) })
+}
+
+func testMicroKernel(t *testing.T, k *kernel, bitwise bool) {
+	r := rand.New(rand.NewPCG(1, 2))
+	mr, nr := k.mr, k.nr
+	ldc := nr + 5
 	kcs := []int{}
 	for kc := range 34 {
 		kcs = append(kcs, kc)
 	}
 	kcs = append(kcs, 63, 64, 65, 255, 256, 257, 511, 784)
 	for _, kc := range kcs {
-		a, b := randPanels(r, kc)
+		a, b := randPanels(r, kc, mr, nr)
 		for _, acc := range []bool{false, true} {
 			c0 := make([]float32, (mr-1)*ldc+nr)
 			for i := range c0 {
@@ -79,8 +86,8 @@ func TestMicroKernel(t *testing.T) {
 			}
 			got := append([]float32(nil), c0...)
 			twin := append([]float32(nil), c0...)
-			microKernel(kc, a, b, got, ldc, acc)
-			kernelGoTile(kc, a, b, twin, ldc, acc)
+			k.tile(kc, a, b, got, ldc, acc)
+			k.twin.tile(kc, a, b, twin, ldc, acc)
 			for i := range mr {
 				for j := range ldc {
 					q := i*ldc + j
@@ -205,7 +212,7 @@ func runGemmCase(t *testing.T, b *Backend, r *rand.Rand, c gemmCase) (got, gotRS
 	return cm, rs, want, tol, wantRS, tolRS
 }
 
-// TestGemmShapes: every m, n in 1…33 with a spread of k (and every k in
+// TestGemmShapes: on every kernel path this CPU runs, every m, n in 1…33 with a spread of k (and every k in
 // 1…33 with a spread of m, n), all four transpose combinations, storing
 // and accumulating, against the float64 reference; then the same GEMMs with
 // the pure-Go twin forced, which must agree bitwise when Go fuses FMA.
@@ -249,11 +256,24 @@ func TestGemmShapes(t *testing.T) {
 		defer backends[th].Close()
 	}
 	bitwise := goFuses()
-	asm := useAsm
-	defer func() { useAsm = asm }()
+	t.Run("generic", func(t *testing.T) { testGemmShapes(t, cases, backends, goKernel, bitwise) })
+	eachAsmPath(t, func(t *testing.T, k *kernel) { testGemmShapes(t, cases, backends, k, bitwise) })
+}
+
+// testGemmShapes runs the cases with kernel k against the float64
+// reference; then the same GEMMs with k's pure-Go twin, which must agree
+// bitwise when Go fuses FMA; and, for the AVX-512 kernel, with the AVX2
+// one, which must agree bitwise in every build (both sum each K block in
+// k order with one FMA per step, and the K blocks depend on k alone).
+func testGemmShapes(t *testing.T, cases []gemmCase, backends map[int]*Backend, k *kernel, bitwise bool) {
+	defer setKernel(active)()
+	var other *kernel
+	if k.path == pathAVX512 {
+		other = kernelFor(pathAVX2)
+	}
 	for ci, c := range cases {
 		name := fmt.Sprintf("%dx%dx%d transA %v transB %v acc %v threads %d", c.m, c.n, c.k, c.transA, c.trB, c.acc, c.threads)
-		useAsm = asm
+		setKernel(k)
 		got, gotRS, want, tol, wantRS, tolRS := runGemmCase(t, backends[c.threads], rand.New(rand.NewPCG(uint64(ci), 9)), c)
 		for q := range got {
 			if d := math.Abs(float64(got[q]) - want[q]); !(d <= tol[q]) {
@@ -265,23 +285,37 @@ func TestGemmShapes(t *testing.T) {
 				t.Fatalf("%s: rowSum[%d] = %g, want %g ± %g", name, q, gotRS[q], wantRS[q], tolRS[q])
 			}
 		}
-		if !asm {
+		if k.twin == k && other == nil {
 			continue
 		}
 		// The same GEMM (same random operands) on the pure-Go twin.
-		useAsm = false
+		setKernel(k.twin)
 		twin, _, _, _, _, _ := runGemmCase(t, backends[c.threads], rand.New(rand.NewPCG(uint64(ci), 9)), c)
 		for q := range got {
 			if bitwise {
 				if math.Float32bits(got[q]) != math.Float32bits(twin[q]) {
-					t.Fatalf("%s: C[%d,%d] assembly %g ≠ Go twin %g (bitwise)", name, q/c.n, q%c.n, got[q], twin[q])
+					t.Fatalf("%s: C[%d,%d] %s kernel %g ≠ Go twin %g (bitwise)", name, q/c.n, q%c.n, k.path, got[q], twin[q])
 				}
 			} else if d := math.Abs(float64(twin[q]) - want[q]); !(d <= tol[q]) {
 				t.Fatalf("%s: Go twin C[%d,%d] = %g, want %g ± %g", name, q/c.n, q%c.n, twin[q], want[q], tol[q])
 			}
 		}
+		if other != nil {
+			setKernel(other)
+			o, oRS, _, _, _, _ := runGemmCase(t, backends[c.threads], rand.New(rand.NewPCG(uint64(ci), 9)), c)
+			for q := range got {
+				if math.Float32bits(got[q]) != math.Float32bits(o[q]) {
+					t.Fatalf("%s: C[%d,%d] %s kernel %g ≠ %s kernel %g (bitwise)", name, q/c.n, q%c.n, k.path, got[q], other.path, o[q])
+				}
+			}
+			for q := range gotRS {
+				if math.Float32bits(gotRS[q]) != math.Float32bits(oRS[q]) {
+					t.Fatalf("%s: rowSum[%d] %s %g ≠ %s %g", name, q, k.path, gotRS[q], other.path, oRS[q])
+				}
+			}
+		}
 	}
-	t.Logf("%d GEMMs; assembly %v; bitwise twin comparison %v", len(cases), asm, bitwise)
+	t.Logf("%d GEMMs on the %s kernel (%d×%d); bitwise twin comparison %v", len(cases), k.path, k.mr, k.nr, bitwise)
 }
 
 // TestPackPanel: the packing in use (AVX2 routines for whole panels on
@@ -289,13 +323,17 @@ func TestGemmShapes(t *testing.T) {
 // every k up to 41 (the 8-column groups and their tails), whole and edge
 // panels, row-contiguous (transposing), column-contiguous (copying) and
 // general strides; nothing is written past the panel.
-func TestPackPanel(t *testing.T) {
+func TestPackPanel(t *testing.T) { eachAsmPath(t, testPackPanel) }
+
+func testPackPanel(t *testing.T, kern *kernel) {
+	defer setKernel(active)()
+	setKernel(kern)
 	r := rand.New(rand.NewPCG(3, 4))
 	ks := []int{64, 100, 257}
 	for k := range 42 {
 		ks = append(ks, k)
 	}
-	for _, w := range []int{mr, nr} {
+	for _, w := range []int{kern.mr, kern.nr} {
 		for _, k := range ks {
 			for _, ni := range []int{w, w - 1, 1} {
 				for _, i0 := range []int{0, 3} {

@@ -18,7 +18,7 @@ func adamAVX2(p, grad, m, v *float32, n int, c *adamConsts)
 // caller finishes the rest in Go.
 func adamFast(o *optJob, p, g, m, v []float32) int {
 	n := len(p) &^ 7
-	if !useAsm || n == 0 {
+	if active.path == pathGeneric || n == 0 {
 		return 0
 	}
 	_, _, _ = g[n-1], m[n-1], v[n-1]

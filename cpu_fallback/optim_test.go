@@ -13,11 +13,12 @@ import (
 // they agree bit for bit unless gc fuses a*b+c into FMAs (GOAMD64=v3),
 // where the Go loop's m, v and gk round once less: then within 4 float32
 // ulps of p's update step plus 1e-6 relative (tolerance stated below).
-func TestAdamVector(t *testing.T) {
+func TestAdamVector(t *testing.T) { eachAsmPath(t, testAdamVector) }
+
+func testAdamVector(t *testing.T, k *kernel) {
 	r := rand.New(rand.NewPCG(5, 6))
 	bitwise := !goFuses()
-	asm := useAsm
-	defer func() { useAsm = asm }()
+	defer setKernel(active)()
 	for _, kind := range []engine.OptKind{engine.Adam, engine.AdamW} {
 		for _, n := range []int{1, 7, 8, 9, 100, chunk + 13} {
 			mk := func() []float32 {
@@ -33,7 +34,7 @@ func TestAdamVector(t *testing.T) {
 			}
 			res := [2][][]float32{}
 			for pass, use := range []bool{false, true} {
-				useAsm = use && asm
+				setKernel(pick(use, k))
 				b := New(2)
 				pm, gm, mm, vm := alloc(t, b, 1, n), alloc(t, b, 1, n), alloc(t, b, 1, n), alloc(t, b, 1, n)
 				must(t, b.Upload(pm, p))

@@ -16,11 +16,21 @@ func packC16(dst, src *float32, cs, k int)
 //go:noescape
 func packC6(dst, src *float32, cs, k int)
 
-// packFast packs a whole panel (ni == w) with the AVX2 routines when it can
-// and reports whether it did; the result is packPanel's, bit for bit (pure
-// data movement). Bounds are checked here, once per panel.
+//go:noescape
+func packT6S(dst, src *float32, rs, dstride, k8 int)
+
+//go:noescape
+func packC32(dst, src *float32, cs, k int)
+
+//go:noescape
+func packC14(dst, src *float32, cs, k int)
+
+// packFast packs a whole panel (ni == w) with the assembly routines when it
+// can and reports whether it did; the result is packPanel's, bit for bit
+// (pure data movement). Bounds are checked here, once per panel. Panel
+// widths: 6 and 16 (AVX2 kernel), 14 and 32 (AVX-512 kernel).
 func packFast(dst, s []float32, i0, ni, w, k, rs, cs int) bool {
-	if !useAsm || ni != w || k == 0 {
+	if active.path == pathGeneric || ni != w || k == 0 {
 		return false
 	}
 	last := i0*rs + (w-1)*rs + (k-1)*cs // S(i0+w−1, k−1)
@@ -32,14 +42,20 @@ func packFast(dst, s []float32, i0, ni, w, k, rs, cs int) bool {
 		k8 := k / 8
 		src := s[i0*rs:]
 		switch w {
-		case nr:
+		case 16, 32:
 			if k8 > 0 {
-				packT8(&dst[0], &src[0], rs, nr, k8)
-				packT8(&dst[8], &src[8*rs], rs, nr, k8)
+				for q := 0; q < w; q += 8 {
+					packT8(&dst[q], &src[q*rs], rs, w, k8)
+				}
 			}
-		case mr:
+		case 6:
 			if k8 > 0 {
 				packT6(&dst[0], &src[0], rs, k8)
+			}
+		case 14:
+			if k8 > 0 {
+				packT8(&dst[0], &src[0], rs, w, k8)
+				packT6S(&dst[8], &src[8*rs], rs, w, k8)
 			}
 		default:
 			return false
@@ -52,11 +68,15 @@ func packFast(dst, s []float32, i0, ni, w, k, rs, cs int) bool {
 		}
 		return true
 	case rs == 1: // w consecutive elements per p
-		switch w {
-		case nr:
+		switch {
+		case w == 16:
 			packC16(&dst[0], &s[i0], cs, k)
-		case mr:
+		case w == 6:
 			packC6(&dst[0], &s[i0], cs, k)
+		case w == 32 && hasAVX512:
+			packC32(&dst[0], &s[i0], cs, k)
+		case w == 14:
+			packC14(&dst[0], &s[i0], cs, k)
 		default:
 			return false
 		}

@@ -183,3 +183,123 @@ c6loop:
 	JNZ c6loop
 c6done:
 	RET
+
+// func packT6S(dst, src *float32, rs, dstride, k8 int)
+//
+// packT6 into a wider panel: transposes 6 rows of src (rows rs floats
+// apart) into dst, 8 columns at a time for k8 groups: dst[p·dstride + i] =
+// src[i·rs + p], i < 6, p < 8·k8 (6 floats written per p, nothing else).
+TEXT ·packT6S(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ rs+16(FP), BX
+	SHLQ $2, BX
+	MOVQ dstride+24(FP), DX
+	SHLQ $2, DX
+	MOVQ k8+32(FP), CX
+	TESTQ CX, CX
+	JZ t6sdone
+	LEAQ (BX)(BX*2), R8
+	LEAQ (DX)(DX*2), R9 // 3 outputs
+t6sloop:
+	MOVQ SI, R10
+	VMOVUPS (R10), Y0
+	VMOVUPS (R10)(BX*1), Y1
+	VMOVUPS (R10)(BX*2), Y2
+	VMOVUPS (R10)(R8*1), Y3
+	LEAQ (R10)(BX*4), R10
+	VMOVUPS (R10), Y4
+	VMOVUPS (R10)(BX*1), Y5
+	VUNPCKLPS Y1, Y0, Y8
+	VUNPCKHPS Y1, Y0, Y9
+	VUNPCKLPS Y3, Y2, Y10
+	VUNPCKHPS Y3, Y2, Y11
+	VUNPCKLPS Y5, Y4, Y12
+	VUNPCKHPS Y5, Y4, Y13
+	VSHUFPS $0x44, Y10, Y8, Y0
+	VSHUFPS $0xEE, Y10, Y8, Y1
+	VSHUFPS $0x44, Y11, Y9, Y2
+	VSHUFPS $0xEE, Y11, Y9, Y3
+	MOVQ DI, R11
+	VMOVUPS X0, (R11)
+	VMOVLPS X12, 16(R11)
+	VMOVUPS X1, (R11)(DX*1)
+	VMOVHPS X12, 16(R11)(DX*1)
+	VMOVUPS X2, (R11)(DX*2)
+	VMOVLPS X13, 16(R11)(DX*2)
+	VMOVUPS X3, (R11)(R9*1)
+	VMOVHPS X13, 16(R11)(R9*1)
+	LEAQ (R11)(DX*4), R11
+	VEXTRACTF128 $1, Y0, X0
+	VEXTRACTF128 $1, Y1, X1
+	VEXTRACTF128 $1, Y2, X2
+	VEXTRACTF128 $1, Y3, X3
+	VEXTRACTF128 $1, Y12, X12
+	VEXTRACTF128 $1, Y13, X13
+	VMOVUPS X0, (R11)
+	VMOVLPS X12, 16(R11)
+	VMOVUPS X1, (R11)(DX*1)
+	VMOVHPS X12, 16(R11)(DX*1)
+	VMOVUPS X2, (R11)(DX*2)
+	VMOVLPS X13, 16(R11)(DX*2)
+	VMOVUPS X3, (R11)(R9*1)
+	VMOVHPS X13, 16(R11)(R9*1)
+	ADDQ $32, SI
+	LEAQ (R11)(DX*4), DI
+	DECQ CX
+	JNZ t6sloop
+t6sdone:
+	VZEROUPPER
+	RET
+
+// func packC32(dst, src *float32, cs, k int)
+//
+// Copies k rows of 32 floats, cs floats apart in src, into the 32-wide
+// panel dst: dst[p·32 + i] = src[p·cs + i] (AVX-512).
+TEXT ·packC32(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ cs+16(FP), BX
+	SHLQ $2, BX
+	MOVQ k+24(FP), CX
+	TESTQ CX, CX
+	JZ c32done
+c32loop:
+	VMOVUPS (SI), Z0
+	VMOVUPS 64(SI), Z1
+	VMOVUPS Z0, (DI)
+	VMOVUPS Z1, 64(DI)
+	ADDQ BX, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNZ c32loop
+c32done:
+	VZEROUPPER
+	RET
+
+// func packC14(dst, src *float32, cs, k int)
+//
+// Copies k rows of 14 floats, cs floats apart in src, into the 14-wide
+// panel dst: dst[p·14 + i] = src[p·cs + i].
+TEXT ·packC14(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ cs+16(FP), BX
+	SHLQ $2, BX
+	MOVQ k+24(FP), CX
+	TESTQ CX, CX
+	JZ c14done
+c14loop:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), X1
+	VMOVSD 48(SI), X2
+	VMOVUPS Y0, (DI)
+	VMOVUPS X1, 32(DI)
+	VMOVSD X2, 48(DI)
+	ADDQ BX, SI
+	ADDQ $56, DI
+	DECQ CX
+	JNZ c14loop
+c14done:
+	VZEROUPPER
+	RET
