@@ -100,6 +100,9 @@ func recordedData(dir string) (dataChoice, error) {
 		paths = d.Paths
 	}
 	for _, p := range paths {
+		if dataset.IsPipe(p) { // opening it again would wait for a writer forever
+			return dataChoice{}, fmt.Errorf("no --data given, and %s was trained on %s, a pipe, which cannot be read again: give the data with --data", dir, p)
+		}
 		if _, err := os.Stat(p); err != nil {
 			why := "cannot be read"
 			if errors.Is(err, fs.ErrNotExist) {

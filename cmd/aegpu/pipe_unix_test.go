@@ -185,3 +185,25 @@ func TestDevZeroInputs(t *testing.T) {
 		t.Errorf("left behind: %q", got)
 	}
 }
+
+// A model trained from a pipe records the pipe; without --data, a command
+// says the pipe cannot be read again instead of waiting for a writer.
+func TestModelTrainedFromPipe(t *testing.T) {
+	dir := t.TempDir()
+	csv := filepath.Join(dir, "toy.csv")
+	writeToyCSV(t, csv, 60)
+	content, _ := os.ReadFile(csv)
+	fifo := feedFIFO(t, filepath.Join(dir, "p.csv"), content)
+	model := filepath.Join(dir, "m")
+	bounded(t, 60*time.Second, func() {
+		if _, err := run(t, "train", "--data", fifo, "--layers", "6,4,2", "--epochs", "1", "--out", model, "--device", "cpu", "--quiet"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	bounded(t, 10*time.Second, func() {
+		_, err := run(t, "encode", "--model", model, "--out", filepath.Join(dir, "c.npy"), "--device", "cpu", "--quiet")
+		if err == nil || !strings.Contains(err.Error(), "a pipe, which cannot be read again") {
+			t.Errorf("encode without --data on a model trained from a pipe: %v", err)
+		}
+	})
+}
