@@ -424,6 +424,12 @@ func repairDir(dir string) (*Manifest, int, int64, error) {
 		}
 	}
 	tf, tb, _ := atomicfile.RemoveTemps(dir, ownBaseNames()...)
+	probes, _ := filepath.Glob(filepath.Join(dir, ".write-test-*")) // earlier versions' write probes
+	for _, p := range probes {
+		if os.Remove(p) == nil {
+			tf++
+		}
+	}
 	atomicfile.SyncDir(dir)
 	return m, files + tf, nbytes + tb, nil
 }
@@ -620,8 +626,14 @@ func SaveModel(dir string, m *Model, c Config) error {
 // SaveCheckpoint writes everything needed to use the model and to resume
 // training into dir, as one checkpoint (see the Files comment): config,
 // weights, optimizer state, best weights, the trainer state and
-// metrics.jsonl. Unchanged files are not rewritten. dir must exist.
+// metrics.jsonl. Unchanged files are not rewritten. A missing dir is
+// created (a Run creates its directory whole instead: see FitOptions.Dir).
 func (t *Trainer) SaveCheckpoint(dir string, c Config) error {
+	if !exists(dir) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("create model directory: %w", err)
+		}
+	}
 	prev := t.ckpt
 	if t.ckptDir != dir || t.ckptDirty {
 		m, _, _, err := repairDir(dir)

@@ -152,7 +152,7 @@ func (opts FitOptions) validate() error {
 // model directory dir: nil, an error wrapping ErrHoldsModel (it holds a
 // model and replace is false), an *InUseError (another process holds its
 // lock), or why not (it holds other files, it is not a directory). It
-// creates nothing but dir's parent.
+// creates nothing.
 func CheckNewDir(dir string, replace bool) error {
 	t, err := inspectDir(dir)
 	if err != nil {
@@ -160,6 +160,9 @@ func CheckNewDir(dir string, replace bool) error {
 	}
 	if err := checkTarget(t, replace); err != nil {
 		return err
+	}
+	if !exists(t.parent) {
+		return nil // created when the run starts; nobody holds a lock there
 	}
 	l, err := lockDir(dir)
 	if err != nil {
