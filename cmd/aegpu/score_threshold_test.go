@@ -59,7 +59,12 @@ func TestScoreThresholdWrites(t *testing.T) {
 		t.Errorf("--threshold-out: %v\n%s", err, b)
 	}
 
-	// Read-only: only where the permission bits bind (not for root).
+	t.Run("read-only", func(t *testing.T) { scoreReadOnly(t, model, score, out) })
+}
+
+// scoreReadOnly is TestScoreThresholdWrites' read-only case, where the
+// permission bits bind (not for root: TestScoreReadOnlyModelAsNobody).
+func scoreReadOnly(t *testing.T, model string, score func(...string) error, out string) {
 	if err := os.Chmod(model, 0o555); err != nil {
 		t.Fatal(err)
 	}
@@ -67,12 +72,12 @@ func TestScoreThresholdWrites(t *testing.T) {
 	if f, err := os.CreateTemp(model, "probe-"); err == nil {
 		f.Close()
 		os.Remove(f.Name())
-		t.Skip("a read-only directory is writable here (running as root): the read-only cases are not tested")
+		t.Skip("a read-only directory is writable here (running as root): see TestScoreReadOnlyModelAsNobody")
 	}
 	if err := score("--threshold", "0.5"); err != nil {
 		t.Errorf("a fixed threshold on a read-only model: %v", err)
 	}
-	err = score("--threshold", "q0.9")
+	err := score("--threshold", "q0.9")
 	if err == nil || !strings.Contains(err.Error(), "read-only") || !strings.Contains(err.Error(), "--threshold-out") {
 		t.Errorf("a fitted threshold on a read-only model: %v", err)
 	}
