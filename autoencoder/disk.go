@@ -79,7 +79,10 @@ func OpenDiskSource(paths []string, chunk int, cfg TrainConfig, scale string, sc
 	if want := cfg.ValSplit * float64(s.total); want > MaxStreamValRows {
 		s.valFrac = MaxStreamValRows / float64(s.total)
 	}
-	nChunks := int((s.total + int64(s.chunk) - 1) / int64(s.chunk))
+	nChunks := 0
+	if s.total > 0 {
+		nChunks = int((s.total-1)/int64(s.chunk) + 1) // no overflow for a chunk near the largest int
+	}
 	s.trainCount = make([]int, nChunks)
 	var fit *dataset.ScalerFit
 	if scaler.Kind == "" {

@@ -278,6 +278,9 @@ func NewRun(opts FitOptions) (*Run, error) {
 		return nil, fmt.Errorf("%s has %d columns but the layers start at %d: use --layers %d,… (the first width is the data width)",
 			opts.Source, opts.Data.Cols, opts.Arch.Input(), opts.Data.Cols)
 	}
+	if err := CheckImageShape(opts.ImageShape, opts.Data.Cols); err != nil {
+		return nil, err
+	}
 	if opts.Data.Rows < 2 {
 		return nil, fmt.Errorf("%s has %d row(s); training needs at least 2", opts.Source, opts.Data.Rows)
 	}
@@ -499,6 +502,10 @@ func NewStreamRun(opts FitOptions, paths []string, chunk int) (*Run, error) {
 	if src.Cols() != opts.Arch.Input() {
 		src.Close()
 		return nil, fmt.Errorf("%v has %d columns but the layers start at %d", paths, src.Cols(), opts.Arch.Input())
+	}
+	if err := CheckImageShape(opts.ImageShape, src.Cols()); err != nil {
+		src.Close()
+		return nil, err
 	}
 	cfg := Config{Format: FormatVersion, Version: Version, Variant: opts.Train.Variant(), Scaler: prep.Scaler,
 		ImageShape: opts.ImageShape, Train: opts.Train,

@@ -185,3 +185,22 @@ func TestImportedModelNeedsData(t *testing.T) {
 		t.Errorf("encode of an imported model without --data: %v", err)
 	}
 }
+
+// --image-shape must describe the data's rows; checked before anything is
+// written.
+func TestTrainImageShapeMismatch(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "toy.csv")
+	writeToyCSV(t, data, 40)
+	out := filepath.Join(dir, "m")
+	_, err := run(t, "train", "--data", data, "--layers", "6,3", "--epochs", "1", "--image-shape", "3x3", "--out", out, "--device", "cpu", "--quiet")
+	if err == nil || !strings.Contains(err.Error(), "--image-shape 3x3") {
+		t.Errorf("--image-shape 3x3 on 6 columns: %v", err)
+	}
+	if _, serr := os.Stat(out); serr == nil {
+		t.Errorf("a refused run created %s", out)
+	}
+	if _, err := run(t, "train", "--data", data, "--layers", "6,3", "--epochs", "1", "--image-shape", "2x3", "--out", out, "--device", "cpu", "--quiet"); err != nil {
+		t.Errorf("--image-shape 2x3 on 6 columns: %v", err)
+	}
+}

@@ -245,6 +245,9 @@ func newTrainRun(c *cli.Context, data *dataset.Table, source string, b engine.Ba
 	if err != nil {
 		return nil, err
 	}
+	if err := checkImageShapeFlag(c.String("image-shape"), img, data.Cols); err != nil {
+		return nil, err
+	}
 	if img == nil && len(data.Shape) == 3 {
 		img = data.Shape[1:]
 	}
