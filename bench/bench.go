@@ -7,6 +7,7 @@ package bench
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aegpu/aegpu/autoencoder"
@@ -61,6 +62,18 @@ func (m Model) FLOPsPerSample() float64 {
 	return 6 * s
 }
 
+// FLOPsDonePerSample is FLOPsPerSample less the input gradient of the
+// first layer, which training never computes: the arithmetic a step does,
+// which the CPU rows' % of the measured FMA peak counts.
+func (m Model) FLOPsDonePerSample() float64 {
+	a := autoencoder.Arch{Layers: m.Layers}
+	specs := a.Specs()
+	if len(specs) == 0 {
+		return 0
+	}
+	return m.FLOPsPerSample() - 2*float64(specs[0].In)*float64(specs[0].Out)
+}
+
 // Result is one (model, batch, device) measurement.
 type Result struct {
 	Model         string  `json:"model"`
@@ -76,7 +89,15 @@ type Result struct {
 	StepsPerWin   int     `json:"steps_per_window"`
 	// Precision of the matrix products ("tf32", "bf16"; empty: fp32).
 	Precision string `json:"precision,omitempty"`
+	// CPU only: the kernel path that ran (avx512, avx2, generic) and the
+	// FMA peak measured on it (FLOP/s) that PeakFraction is of; there
+	// PeakFraction counts the FLOPs done (FLOPsDonePerSample).
+	KernelPath string  `json:"kernel_path,omitempty"`
+	PeakFLOPS  float64 `json:"peak_flops,omitempty"`
 }
+
+// kernelPather is a CPU backend that says which kernel path it runs.
+type kernelPather interface{ KernelPath() string }
 
 // Options controls the measurement.
 type Options struct {
@@ -155,6 +176,13 @@ func Run(b engine.Backend, m Model, o Options) (Result, error) {
 	}
 	if info.PeakFLOPS > 0 {
 		r.PeakFraction = r.TFLOPS * 1e12 / info.PeakFLOPS
+	}
+	if kp, ok := b.(kernelPather); ok {
+		r.KernelPath = kp.KernelPath()
+		if info.PeakFLOPS > 0 {
+			r.PeakFLOPS = info.PeakFLOPS
+			r.PeakFraction = med * m.FLOPsDonePerSample() / info.PeakFLOPS
+		}
 	}
 	return r, nil
 }
@@ -280,4 +308,28 @@ func RunEncode(b engine.Backend, m Model, o Options) (Result, error) {
 		r.PeakFraction = r.TFLOPS * 1e12 / info.PeakFLOPS
 	}
 	return r, nil
+}
+
+// CPUPeakSummary says, for each CPU result that has a measured FMA peak,
+// which kernel path ran, the peak, and the share of it that aegpu and
+// PyTorch's CPU reference of the same model and batch reach (FLOPs done
+// over the peak), e.g.
+//
+//	cpu mnist b4096: avx512 kernels, FMA peak 412 GFLOP/s (measured); aegpu 71.2% of it, PyTorch 55.0%
+func CPUPeakSummary(rs []Result, refs []RefResult) string {
+	var sb strings.Builder
+	for _, r := range rs {
+		if r.PeakFLOPS <= 0 || deviceKind(r.Device) != "cpu" {
+			continue
+		}
+		fmt.Fprintf(&sb, "cpu %s b%d: %s kernels, FMA peak %.0f GFLOP/s (measured); aegpu %.1f%% of it",
+			r.Model, r.Batch, r.KernelPath, r.PeakFLOPS/1e9, 100*r.PeakFraction)
+		for _, f := range refs {
+			if f.Model == r.Model && f.Batch == r.Batch && f.kind() == "cpu" && r.SamplesPerSec > 0 {
+				fmt.Fprintf(&sb, ", PyTorch %s %.1f%%", f.Mode, 100*r.PeakFraction*f.SamplesPerSec/r.SamplesPerSec)
+			}
+		}
+		sb.WriteString("\n")
+	}
+	return sb.String()
 }

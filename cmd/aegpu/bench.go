@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -14,6 +15,17 @@ import (
 	"github.com/aegpu/aegpu/engine"
 	"github.com/aegpu/aegpu/internal/atomicfile"
 )
+
+// cpuPeaker is the CPU backend: it measures its FMA peak on the kernel
+// path it runs (cpu_fallback.Backend.MeasurePeak).
+type cpuPeaker interface {
+	MeasurePeak(time.Duration) float64
+	KernelPath() string
+	Threads() int
+}
+
+// cpuPeakProbe is how long the CPU's FMA peak is measured.
+const cpuPeakProbe = 300 * time.Millisecond
 
 func benchCommand() *cli.Command {
 	return &cli.Command{
@@ -28,7 +40,15 @@ the speed-up over the CPU measured in the same run.
 --reference also runs the PyTorch script of the same models and protocol
 (eager and whole-step CUDA graph on a GPU, eager on the CPU) and prints both
 side by side. It needs a Python interpreter that imports torch (--python,
-default python3 on PATH); that is checked before anything is measured.
+default python3 on PATH); that is checked before anything is measured, and
+so is PyTorch's CPU BLAS: a slow configuration (the pthreads build of
+OpenBLAS, spinning OpenMP waits, OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE set, the
+reference BLAS) is named with the way to fix it.
+
+On the CPU the kernel path that runs (avx512, avx2 or generic; the
+environment variable AEGPU_CPU forces one) and its FMA peak, measured for
+0.3 s before the CPU rows, are printed; the CPU rows' %peak is the FLOPs a
+step does over that peak.
 
 The wide model takes minutes per step on a CPU, so it runs on GPUs only
 unless --cpu-wide is given.`,
@@ -93,12 +113,26 @@ func runBench(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("--precision: %w", err)
 	}
+	blasHint := "" // PyTorch's slow CPU configuration, if it has one
 	if c.Bool("reference") { // before minutes of measurement, not after
 		info, err := bench.CheckPython(c.String("python"), bench.PythonProbeTimeout)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "PyTorch reference: %s\n", info)
+		if slices.Contains(devs, "cpu") {
+			// Say now, and again under the comparison, when PyTorch's
+			// CPU figures will come from a slow BLAS configuration.
+			if cfg, err := bench.ProbeBLAS(c.String("python"), bench.PythonProbeTimeout); err != nil {
+				fmt.Fprintf(os.Stderr, "PyTorch's BLAS: %v\n", err)
+			} else {
+				fmt.Fprintf(os.Stderr, "PyTorch's CPU matrix products: %s\n", cfg)
+				blasHint = cfg.Hint()
+				if blasHint != "" {
+					fmt.Fprintln(os.Stderr, blasHint)
+				}
+			}
+		}
 	}
 	o := bench.DefaultOptions()
 	o.Windows = c.Int("windows")
@@ -122,6 +156,13 @@ func runBench(c *cli.Context) error {
 			return fmt.Errorf("%s: %w", spec, err)
 		}
 		o.Precision = p
+		if pp, ok := b.(cpuPeaker); ok {
+			// The CPU rows' % of peak is of the FMA throughput measured
+			// here, on the kernel path that runs, in the same minutes.
+			peak := pp.MeasurePeak(cpuPeakProbe)
+			fmt.Fprintf(os.Stderr, "%s: %s kernels, FMA peak %.0f GFLOP/s measured on %d threads\n",
+				spec, pp.KernelPath(), peak/1e9, pp.Threads())
+		}
 		for _, m := range models {
 			if m.Name == "wide" && b.Info().Backend == "cpu" && !c.Bool("cpu-wide") {
 				fmt.Fprintf(os.Stderr, "skipping wide on %s (minutes per step; --cpu-wide to run it)\n", spec)
@@ -153,6 +194,13 @@ func runBench(c *cli.Context) error {
 		}
 		fmt.Println()
 		fmt.Print(bench.Compare(results, refs))
+		if blasHint != "" {
+			fmt.Println(blasHint)
+		}
+	}
+	if s := bench.CPUPeakSummary(results, refs); s != "" {
+		fmt.Println()
+		fmt.Print(s)
 	}
 	if path := c.String("json"); path != "" {
 		return atomicfile.Write(path, func(w io.Writer) error {
