@@ -113,7 +113,8 @@ func runBench(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("--precision: %w", err)
 	}
-	blasHint := "" // PyTorch's slow CPU configuration, if it has one
+	// PyTorch's slow CPU configuration, if it has one.
+	blasHint := ""
 	if c.Bool("reference") { // before minutes of measurement, not after
 		info, err := bench.CheckPython(c.String("python"), bench.PythonProbeTimeout)
 		if err != nil {
