@@ -38,6 +38,10 @@ type kernel struct {
 	mr, nr int
 	fn     tileFn
 	twin   *kernel // the pure-Go kernel of the same tile and sums (itself when pure Go)
+
+	// Blocking (gemm.go), measured for each kernel (bench/NOTES.md): the
+	// longest K block, and the largest C tile, mt rows × nt columns.
+	kc, mt, nt int
 }
 
 // tileFn names a micro-kernel function. A switch over it (rather than a
@@ -69,7 +73,7 @@ func (k *kernel) tile(kc int, a, b, c []float32, ldc int, acc bool) {
 const maxMR, maxNR = 14, 32
 
 // goKernel is the generic path's kernel, the pure-Go 6×16 twin.
-var goKernel = &kernel{path: pathGeneric, mr: mr, nr: nr, fn: fnGo6x16}
+var goKernel = &kernel{path: pathGeneric, mr: mr, nr: nr, fn: fnGo6x16, kc: kcMax, mt: mtMax, nt: ntMax}
 
 func init() { goKernel.twin = goKernel }
 

@@ -69,6 +69,7 @@ type gemmJob struct {
 	mt, nt       int // tile size
 	tilesN       int
 	packingPhase bool
+	fuseA        bool // tiles pack their A panels (see runGemm)
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
@@ -91,11 +92,45 @@ func (b *Backend) runGemm(j *gemmJob) {
 	b.scratch.pb = grow32(b.scratch.pb, j.npb*nr*j.k)
 	j.pa, j.pb = b.scratch.pa, b.scratch.pb
 
-	// Pack both operands.
+	// K blocks: as few as the kernel's kc allows, of equal length rounded
+	// up to the twins' unroll (the last one shorter). They depend on k
+	// alone (kc is the same on every path), so every path sums alike.
+	j.nkb = max(1, ceilDiv(j.k, j.kern.kc))
+	j.kcb = roundUp(ceilDiv(j.k, j.nkb), ku)
+
+	// Tiles: at most mt×nt, and enough of them (≈ 6 per thread) for the
+	// dynamic schedule to balance; equal sizes, cut along whichever
+	// dimension leaves the larger tile.
+	tm, tn := ceilDiv(j.m, j.kern.mt), ceilDiv(j.n, j.kern.nt)
+	for threads > 1 && tn > 0 && tm*tn < 6*threads {
+		mt, nt := roundUp(ceilDiv(j.m, tm), mr), roundUp(ceilDiv(j.n, tn), nr)
+		canM, canN := mt > 4*mr, nt > 4*nr
+		if canM && (mt >= nt || !canN) {
+			tm++
+		} else if canN {
+			tn++
+		} else {
+			break
+		}
+	}
+	if tn > 0 { // n > 0
+		j.mt, j.nt = roundUp(ceilDiv(j.m, tm), mr), roundUp(ceilDiv(j.n, tn), nr)
+		tm, tn = ceilDiv(j.m, j.mt), ceilDiv(j.n, j.nt)
+	}
+	j.tilesN = tn
+
+	// A's panels are packed by the tile that uses them, one K block at a
+	// time right before its kernels run (so they are still in L2 there),
+	// when a single tile uses them (one tile across n); otherwise, and B
+	// always, in a packing phase before the tiles.
+	j.fuseA = j.n > 0 && tn == 1 && j.mt <= maxTileRows
 	j.packingPhase = true
 	j.groupA = max(1, packTask/max(1, mr*j.k))
 	j.groupB = max(1, packTask/max(1, nr*j.k))
 	j.packTasksA = ceilDiv(j.npa, j.groupA)
+	if j.fuseA {
+		j.packTasksA = 0
+	}
 	tasks := j.packTasksA + ceilDiv(j.npb, j.groupB)
 	if threads == 1 {
 		for i := range tasks {
@@ -107,30 +142,6 @@ func (b *Backend) runGemm(j *gemmJob) {
 	if j.n == 0 {
 		return
 	}
-
-	// K blocks: as few as kcMax allows, of equal length rounded up to the
-	// kernel's unroll (the last one shorter). They depend on k alone.
-	j.nkb = max(1, ceilDiv(j.k, kcMax))
-	j.kcb = roundUp(ceilDiv(j.k, j.nkb), ku)
-
-	// Tiles: at most mtMax×ntMax, and enough of them (≈ 6 per thread) for
-	// the dynamic schedule to balance; equal sizes, cut along whichever
-	// dimension leaves the larger tile.
-	tm, tn := ceilDiv(j.m, mtMax), ceilDiv(j.n, ntMax)
-	for threads > 1 && tm*tn < 6*threads {
-		mt, nt := roundUp(ceilDiv(j.m, tm), mr), roundUp(ceilDiv(j.n, tn), nr)
-		canM, canN := mt > 4*mr, nt > 4*nr
-		if canM && (mt >= nt || !canN) {
-			tm++
-		} else if canN {
-			tn++
-		} else {
-			break
-		}
-	}
-	j.mt, j.nt = roundUp(ceilDiv(j.m, tm), mr), roundUp(ceilDiv(j.n, tn), nr)
-	tm, tn = ceilDiv(j.m, j.mt), ceilDiv(j.n, j.nt)
-	j.tilesN = tn
 	j.packingPhase = false
 	if threads == 1 {
 		for i := range tm * tn {
@@ -140,6 +151,10 @@ func (b *Backend) runGemm(j *gemmJob) {
 		b.pool.run(tm*tn, j)
 	}
 }
+
+// maxTileRows bounds the rows of a tile that packs its own A (its row
+// sums' accumulators live on the stack).
+const maxTileRows = 256
 
 func (j *gemmJob) do(i int) {
 	if j.packingPhase {
@@ -221,6 +236,7 @@ func (j *gemmJob) tile(t int) {
 	kern := j.kern
 	var edgeBuf [maxMR * maxNR]float32
 	edge := edgeBuf[:mr*nr]
+	var sums [maxTileRows]float64 // row sums of A (fuseA with rowSum)
 	for kb := range j.nkb {
 		k0 := kb * j.kcb
 		k1 := min(k, k0+j.kcb)
@@ -229,6 +245,19 @@ func (j *gemmJob) tile(t int) {
 		}
 		kc := k1 - k0
 		accum := kb > 0 || j.acc
+		if j.fuseA && kc > 0 {
+			// Pack this K block of the tile's A panels: columns k0…k1−1
+			// of A, at their place in the panels of the whole K.
+			as := j.a[k0*j.acs:]
+			for ii := i0; ii < i1; ii += mr {
+				ni := min(mr, j.m-ii)
+				dst := j.pa[ii*k+k0*mr:][:kc*mr]
+				packPanel(dst, as, ii, ni, mr, kc, j.ars, j.acs)
+				if j.rowSum != nil {
+					addPanelRowSums(sums[ii-i0:][:ni], dst, mr)
+				}
+			}
+		}
 		for jj := j0; jj < j1; jj += nr {
 			bp := j.pb[jj*k+k0*nr:][:kc*nr]
 			nj := min(nr, j1-jj)
@@ -257,11 +286,33 @@ func (j *gemmJob) tile(t int) {
 			}
 		}
 	}
+	if j.fuseA && j.rowSum != nil {
+		for i := i0; i < i1; i++ {
+			v := sums[i-i0]
+			if j.acc {
+				v += float64(j.rowSum[i])
+			}
+			j.rowSum[i] = float32(v)
+		}
+	}
 	if j.bias != nil {
 		bias := j.bias[j0:j1]
 		for i := i0; i < i1; i++ {
 			c := j.c[i*n+j0 : i*n+j1]
 			biasAct(j.y[i*n+j0:i*n+j1], c, bias, j.act)
+		}
+	}
+}
+
+// addPanelRowSums adds to s[r], in p order, row r of the packed panel
+// [k×w]: s[r] += panel[p·w + r] for p = 0, 1, …, r < len(s). The rows' sums
+// run side by side (independent chains).
+func addPanelRowSums(s []float64, panel []float32, w int) {
+	ni := len(s)
+	for p := 0; p+w <= len(panel); p += w {
+		row := panel[p:][:ni]
+		for r, v := range row {
+			s[r] += float64(v)
 		}
 	}
 }
@@ -272,13 +323,7 @@ func (j *gemmJob) tile(t int) {
 // order as a row-by-row loop would add them.
 func panelRowSums(sums, panel []float32, w int, acc bool) {
 	var s [maxNR]float64
-	ni := len(sums)
-	for p := 0; p+w <= len(panel); p += w {
-		row := panel[p:][:ni]
-		for r, v := range row {
-			s[r] += float64(v)
-		}
-	}
+	addPanelRowSums(s[:len(sums)], panel, w)
 	for r := range sums {
 		v := s[r]
 		if acc {

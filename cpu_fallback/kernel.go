@@ -35,6 +35,6 @@ func storeTile(t []float32, rows, cols int, c []float32, ldc int, acc bool) {
 }
 
 // goKernel14x32 is the pure-Go twin of the AVX-512 kernel's 14×32 tile.
-var goKernel14x32 = &kernel{path: pathGeneric, mr: mr14x32, nr: nr14x32, fn: fnGo14x32}
+var goKernel14x32 = &kernel{path: pathGeneric, mr: mr14x32, nr: nr14x32, fn: fnGo14x32, kc: kcMax, mt: mtMax, nt: ntMax}
 
 func init() { goKernel14x32.twin = goKernel14x32 }

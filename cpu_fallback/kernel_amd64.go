@@ -13,8 +13,8 @@ var (
 )
 
 var (
-	avx2Kernel   = &kernel{path: pathAVX2, mr: mr, nr: nr, fn: fnAVX2, twin: goKernel}
-	avx512Kernel = &kernel{path: pathAVX512, mr: mr14x32, nr: nr14x32, fn: fnAVX512, twin: goKernel14x32}
+	avx2Kernel   = &kernel{path: pathAVX2, mr: mr, nr: nr, fn: fnAVX2, twin: goKernel, kc: kcMax, mt: mtMax, nt: ntMax}
+	avx512Kernel = &kernel{path: pathAVX512, mr: mr14x32, nr: nr14x32, fn: fnAVX512, twin: goKernel14x32, kc: kcMax, mt: mtMax, nt: ntMax}
 )
 
 // kernelFor returns path p's kernel, nil when this CPU cannot run it.
