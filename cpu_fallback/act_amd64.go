@@ -23,6 +23,21 @@ func sigmoidGradAVX2(dy, y *float32, n int)
 //go:noescape
 func sigmoidBiasAVX2(y, c, bias *float32, n int, k *sigmoidConsts) (done int)
 
+//go:noescape
+func biasLinearAVX512(y, c, bias *float32, n int)
+
+//go:noescape
+func biasReluAVX512(y, c, bias *float32, n int)
+
+//go:noescape
+func reluGradAVX512(dy, y *float32, n int)
+
+//go:noescape
+func sigmoidGradAVX512(dy, y *float32, n int)
+
+//go:noescape
+func sigmoidBiasAVX512(y, c, bias *float32, n int, k *sigmoidConsts) (done int)
+
 // sigmoidConsts are sigmoidBiasAVX2's constants, formed from the same
 // expressions as exp32's so that they are the same float32 values.
 type sigmoidConsts struct {
@@ -53,30 +68,50 @@ var sigK = func() *sigmoidConsts {
 	}
 }()
 
-// biasActFast runs the Dense epilogue over the largest multiple of 8 of
-// the row segment with AVX2 and returns how many elements it did (0 for
-// the activations it leaves to Go).
+// biasActFast runs the Dense epilogue over the largest multiple of 8 (16
+// on the AVX-512 path) of the row segment with AVX2 or AVX-512 and returns
+// how many elements it did (0 for the activations it leaves to Go).
 func biasActFast(y, c, bias []float32, act engine.Act) int {
-	n := len(bias) &^ 7
-	if active.path == pathGeneric || n == 0 {
+	if active.path == pathGeneric {
+		return 0
+	}
+	w := 8
+	if active.path == pathAVX512 {
+		w = 16
+	}
+	n := len(bias) &^ (w - 1)
+	if n == 0 {
 		return 0
 	}
 	_, _ = y[n-1], c[n-1]
+	z := w == 16
 	switch act {
 	case engine.Linear:
-		biasLinearAVX2(&y[0], &c[0], &bias[0], n)
+		if z {
+			biasLinearAVX512(&y[0], &c[0], &bias[0], n)
+		} else {
+			biasLinearAVX2(&y[0], &c[0], &bias[0], n)
+		}
 	case engine.ReLU:
-		biasReluAVX2(&y[0], &c[0], &bias[0], n)
+		if z {
+			biasReluAVX512(&y[0], &c[0], &bias[0], n)
+		} else {
+			biasReluAVX2(&y[0], &c[0], &bias[0], n)
+		}
 	case engine.Sigmoid:
 		for i := 0; i < n; {
-			i += sigmoidBiasAVX2(&y[i], &c[i], &bias[i], n-i, sigK)
+			if z {
+				i += sigmoidBiasAVX512(&y[i], &c[i], &bias[i], n-i, sigK)
+			} else {
+				i += sigmoidBiasAVX2(&y[i], &c[i], &bias[i], n-i, sigK)
+			}
 			if i < n { // a group with x ≤ −87 or NaN: in Go
-				for q := i; q < i+8; q++ {
+				for q := i; q < i+w; q++ {
 					v := c[q] + bias[q]
 					c[q] = v
 					y[q] = sigmoid32(v)
 				}
-				i += 8
+				i += w
 			}
 		}
 	default:
@@ -85,19 +120,35 @@ func biasActFast(y, c, bias []float32, act engine.Act) int {
 	return n
 }
 
-// actGradFast applies act′ to the largest multiple of 8 of dy with AVX2
-// and returns how many elements it did (0 for the activations it leaves to
-// Go).
+// actGradFast applies act′ to the largest multiple of 8 (16 on the AVX-512
+// path) of dy with AVX2 or AVX-512 and returns how many elements it did
+// (0 for the activations it leaves to Go).
 func actGradFast(dy, y []float32, act engine.Act) int {
-	n := len(dy) &^ 7
-	if active.path == pathGeneric || n == 0 || len(y) < n {
+	if active.path == pathGeneric {
 		return 0
 	}
+	w := 8
+	if active.path == pathAVX512 {
+		w = 16
+	}
+	n := len(dy) &^ (w - 1)
+	if n == 0 || len(y) < n {
+		return 0
+	}
+	z := w == 16
 	switch act {
 	case engine.ReLU:
-		reluGradAVX2(&dy[0], &y[0], n)
+		if z {
+			reluGradAVX512(&dy[0], &y[0], n)
+		} else {
+			reluGradAVX2(&dy[0], &y[0], n)
+		}
 	case engine.Sigmoid:
-		sigmoidGradAVX2(&dy[0], &y[0], n)
+		if z {
+			sigmoidGradAVX512(&dy[0], &y[0], n)
+		} else {
+			sigmoidGradAVX2(&dy[0], &y[0], n)
+		}
 	default:
 		return 0
 	}

@@ -13,11 +13,17 @@ type adamConsts struct {
 //go:noescape
 func adamAVX2(p, grad, m, v *float32, n int, c *adamConsts)
 
+//go:noescape
+func adamAVX512(p, grad, m, v *float32, n int, c *adamConsts)
+
 // adamFast runs the Adam/AdamW update over the largest multiple of 8
-// elements with AVX2 and returns how many it did (0 without AVX2); the
-// caller finishes the rest in Go.
+// elements (16 on the AVX-512 path) with AVX2 or AVX-512 and returns how
+// many it did (0 on the generic path); the caller finishes the rest in Go.
 func adamFast(o *optJob, p, g, m, v []float32) int {
 	n := len(p) &^ 7
+	if active.path == pathAVX512 {
+		n = len(p) &^ 15
+	}
 	if active.path == pathGeneric || n == 0 {
 		return 0
 	}
@@ -27,6 +33,10 @@ func adamFast(o *optJob, p, g, m, v []float32) int {
 	if o.kind == engineAdamW {
 		c.wdOrDecay, c.adamw = o.decay, 1
 	}
-	adamAVX2(&p[0], &g[0], &m[0], &v[0], n, &c)
+	if active.path == pathAVX512 {
+		adamAVX512(&p[0], &g[0], &m[0], &v[0], n, &c)
+	} else {
+		adamAVX2(&p[0], &g[0], &m[0], &v[0], n, &c)
+	}
 	return n
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/aegpu/aegpu/engine"
 )
 
-// TestAdamVector: the vectorized Adam/AdamW update (AVX2 on amd64) against
+// TestAdamVector: the vectorized Adam/AdamW update (AVX2, AVX-512) against
 // the Go loop. Both do the same float32 operations in the same order, so
 // they agree bit for bit unless gc fuses a*b+c into FMAs (GOAMD64=v3),
 // where the Go loop's m, v and gk round once less: then within 4 float32
@@ -20,7 +20,7 @@ func testAdamVector(t *testing.T, k *kernel) {
 	bitwise := !goFuses()
 	defer setKernel(active)()
 	for _, kind := range []engine.OptKind{engine.Adam, engine.AdamW} {
-		for _, n := range []int{1, 7, 8, 9, 100, chunk + 13} {
+		for _, n := range []int{1, 7, 8, 9, 15, 16, 17, 33, 100, chunk + 13} {
 			mk := func() []float32 {
 				s := make([]float32, n)
 				for i := range s {
