@@ -308,6 +308,9 @@ func (j *gemmJob) tile(t int) {
 // [k×w]: s[r] += panel[p·w + r] for p = 0, 1, …, r < len(s). The rows' sums
 // run side by side (independent chains).
 func addPanelRowSums(s []float64, panel []float32, w int) {
+	if rowSumsFast(s, panel, w) {
+		return
+	}
 	ni := len(s)
 	for p := 0; p+w <= len(panel); p += w {
 		row := panel[p:][:ni]

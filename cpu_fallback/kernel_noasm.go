@@ -22,6 +22,9 @@ func asmTile(fn tileFn, kc int, a, b, c []float32, ldc int, acc bool) {
 	panic("cpu: no assembly kernels in this build")
 }
 
+// rowSumsFast reports false: addPanelRowSums sums in Go.
+func rowSumsFast(s []float64, panel []float32, w int) bool { return false }
+
 // packFast reports false: packPanel packs in Go.
 func packFast(dst, s []float32, i0, ni, w, k, rs, cs int) bool { return false }
 

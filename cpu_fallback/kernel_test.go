@@ -294,7 +294,12 @@ func testGemmShapes(t *testing.T, cases []gemmCase, backends map[int]*Backend, k
 		}
 		// The same GEMM (same random operands) on the pure-Go twin.
 		setKernel(k.twin)
-		twin, _, _, _, _, _ := runGemmCase(t, backends[c.threads], rand.New(rand.NewPCG(uint64(ci), 9)), c)
+		twin, twinRS, _, _, _, _ := runGemmCase(t, backends[c.threads], rand.New(rand.NewPCG(uint64(ci), 9)), c)
+		for q := range gotRS { // float64 sums in the same order: the same bits
+			if math.Float32bits(gotRS[q]) != math.Float32bits(twinRS[q]) {
+				t.Fatalf("%s: rowSum[%d] %s %g ≠ Go %g (bitwise)", name, q, k.path, gotRS[q], twinRS[q])
+			}
+		}
 		for q := range got {
 			if bitwise {
 				if math.Float32bits(got[q]) != math.Float32bits(twin[q]) {
@@ -363,6 +368,40 @@ func testPackPanel(t *testing.T, kern *kernel) {
 								t.Fatalf("w %d k %d ni %d i0 %d strides %v: element %d = %g, want %g", w, k, ni, i0, lay, q, got[q], want[q])
 							}
 						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestRowSums: the vectorized row sums of a packed panel (the db
+// reduction) against the Go loop, bitwise, for every panel width, every
+// k up to 40 and fewer rows than the width.
+func TestRowSums(t *testing.T) { eachAsmPath(t, testRowSums) }
+
+func testRowSums(t *testing.T, kern *kernel) {
+	defer setKernel(active)()
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, w := range []int{6, 14, 16, 32} {
+		for k := range 41 {
+			for _, ni := range []int{w, w - 1, 1} {
+				panel := make([]float32, k*w)
+				for i := range panel {
+					panel[i] = float32(r.NormFloat64() * 1e3)
+				}
+				s0 := make([]float64, ni)
+				for i := range s0 {
+					s0[i] = r.NormFloat64()
+				}
+				got, want := append([]float64(nil), s0...), append([]float64(nil), s0...)
+				setKernel(kern)
+				addPanelRowSums(got, panel, w)
+				setKernel(goKernel)
+				addPanelRowSums(want, panel, w)
+				for i := range got {
+					if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+						t.Fatalf("w %d k %d ni %d: row %d = %g, want %g", w, k, ni, i, got[i], want[i])
 					}
 				}
 			}

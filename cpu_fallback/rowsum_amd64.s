@@ -1,0 +1,121 @@
+//go:build amd64 && !noasm
+
+#include "textflag.h"
+
+// func rowSumsAVX2(s *float64, panel *float32, w, k int)
+//
+// s[r] += panel[p·w + r] in float64, for p = 0, 1, …, k−1 in order and
+// r < w, w one of 6, 14, 16, 32: the panel's rows summed side by side,
+// each in the order of the scalar loop (so with the same bits), 4 lanes
+// per YMM register (VCVTPS2PD is exact).
+TEXT ·rowSumsAVX2(SB), NOSPLIT, $0-32
+	MOVQ s+0(FP), DI
+	MOVQ panel+8(FP), SI
+	MOVQ w+16(FP), AX
+	MOVQ k+24(FP), CX
+	TESTQ CX, CX
+	JZ rsret
+	CMPQ AX, $32
+	JEQ rs32
+	CMPQ AX, $16
+	JEQ rs16
+	CMPQ AX, $14
+	JEQ rs14
+rs6:
+	VMOVUPD (DI), Y0
+	VMOVUPD 32(DI), X1
+rs6loop:
+	VCVTPS2PD (SI), Y8
+	VCVTPS2PD 16(SI), X9
+	VADDPD Y8, Y0, Y0
+	VADDPD X9, X1, X1
+	ADDQ $24, SI
+	DECQ CX
+	JNZ rs6loop
+	VMOVUPD Y0, (DI)
+	VMOVUPD X1, 32(DI)
+	JMP rsret
+rs14:
+	VMOVUPD (DI), Y0
+	VMOVUPD 32(DI), Y1
+	VMOVUPD 64(DI), Y2
+	VMOVUPD 96(DI), X3
+rs14loop:
+	VCVTPS2PD (SI), Y8
+	VCVTPS2PD 16(SI), Y9
+	VCVTPS2PD 32(SI), Y10
+	VCVTPS2PD 48(SI), X11
+	VADDPD Y8, Y0, Y0
+	VADDPD Y9, Y1, Y1
+	VADDPD Y10, Y2, Y2
+	VADDPD X11, X3, X3
+	ADDQ $56, SI
+	DECQ CX
+	JNZ rs14loop
+	VMOVUPD Y0, (DI)
+	VMOVUPD Y1, 32(DI)
+	VMOVUPD Y2, 64(DI)
+	VMOVUPD X3, 96(DI)
+	JMP rsret
+rs16:
+	VMOVUPD (DI), Y0
+	VMOVUPD 32(DI), Y1
+	VMOVUPD 64(DI), Y2
+	VMOVUPD 96(DI), Y3
+rs16loop:
+	VCVTPS2PD (SI), Y8
+	VCVTPS2PD 16(SI), Y9
+	VCVTPS2PD 32(SI), Y10
+	VCVTPS2PD 48(SI), Y11
+	VADDPD Y8, Y0, Y0
+	VADDPD Y9, Y1, Y1
+	VADDPD Y10, Y2, Y2
+	VADDPD Y11, Y3, Y3
+	ADDQ $64, SI
+	DECQ CX
+	JNZ rs16loop
+	VMOVUPD Y0, (DI)
+	VMOVUPD Y1, 32(DI)
+	VMOVUPD Y2, 64(DI)
+	VMOVUPD Y3, 96(DI)
+	JMP rsret
+rs32:
+	VMOVUPD (DI), Y0
+	VMOVUPD 32(DI), Y1
+	VMOVUPD 64(DI), Y2
+	VMOVUPD 96(DI), Y3
+	VMOVUPD 128(DI), Y4
+	VMOVUPD 160(DI), Y5
+	VMOVUPD 192(DI), Y6
+	VMOVUPD 224(DI), Y7
+rs32loop:
+	VCVTPS2PD (SI), Y8
+	VCVTPS2PD 16(SI), Y9
+	VCVTPS2PD 32(SI), Y10
+	VCVTPS2PD 48(SI), Y11
+	VADDPD Y8, Y0, Y0
+	VADDPD Y9, Y1, Y1
+	VADDPD Y10, Y2, Y2
+	VADDPD Y11, Y3, Y3
+	VCVTPS2PD 64(SI), Y12
+	VCVTPS2PD 80(SI), Y13
+	VCVTPS2PD 96(SI), Y14
+	VCVTPS2PD 112(SI), Y15
+	VADDPD Y12, Y4, Y4
+	VADDPD Y13, Y5, Y5
+	VADDPD Y14, Y6, Y6
+	VADDPD Y15, Y7, Y7
+	ADDQ $128, SI
+	DECQ CX
+	JNZ rs32loop
+	VMOVUPD Y0, (DI)
+	VMOVUPD Y1, 32(DI)
+	VMOVUPD Y2, 64(DI)
+	VMOVUPD Y3, 96(DI)
+	VMOVUPD Y4, 128(DI)
+	VMOVUPD Y5, 160(DI)
+	VMOVUPD Y6, 192(DI)
+	VMOVUPD Y7, 224(DI)
+rsret:
+	VZEROUPPER
+	RET
