@@ -9,10 +9,6 @@ import (
 	"github.com/aegpu/aegpu/engine"
 )
 
-// StreamChunk is the Philox stream base of the disk source's per-epoch,
-// per-chunk row shuffles: StreamChunk + epoch<<24 + chunk.
-const StreamChunk uint64 = 5 << 40
-
 // MaxStreamValRows caps the validation rows a streamed run holds in memory.
 const MaxStreamValRows = 50000
 
@@ -176,7 +172,7 @@ func (s *DiskSource) Close() error { return s.st.Close() }
 // Epoch starts epoch e at row skip of its order.
 func (s *DiskSource) Epoch(e, skip int) error {
 	s.epoch = e
-	s.order = engine.NewRand(s.seed, StreamChunk+uint64(e)<<24).Perm(len(s.trainCount))
+	s.order = engine.NewRand(s.seed, engine.StreamChunk+uint64(e)<<24).Perm(len(s.trainCount))
 	s.ci, s.rows, s.pos = -1, 0, 0
 	for skip > 0 {
 		s.ci++
@@ -203,7 +199,7 @@ func (s *DiskSource) load(c int) error {
 	}
 	s.buf = growF32(s.buf, s.trainCount[c]*s.cols)
 	k := 0
-	perm := engine.NewRand(s.seed, StreamChunk+uint64(s.epoch)<<24+uint64(c)+1).Perm(s.trainCount[c])
+	perm := engine.NewRand(s.seed, engine.StreamChunk+uint64(s.epoch)<<24+uint64(c)+1).Perm(s.trainCount[c])
 	for r := range len(isVal) {
 		if isVal[r] {
 			continue

@@ -549,7 +549,7 @@ func (t *Trainer) Validate() (float64, error) {
 		if t.denoising() {
 			// The same corruption every epoch, so epochs compare.
 			target = rowsOf(ws.target, n)
-			if err := t.corrupt(n, valNoiseStream+uint64(start/ws.batch)); err != nil {
+			if err := t.corrupt(n, engine.StreamValNoise+uint64(start/ws.batch)); err != nil {
 				return 0, err
 			}
 		}
@@ -597,10 +597,6 @@ func (t *Trainer) Validate() (float64, error) {
 	}
 	return float64(v) / float64(t.nVal), nil
 }
-
-// valNoiseStream is the base Philox stream of validation corruption (one
-// stream per validation batch), apart from the per-step training streams.
-const valNoiseStream = engine.StreamNoise - 1<<32
 
 // valStats are the denoising metrics of the last Validate.
 type valStats struct{ noisy, denoised float64 }

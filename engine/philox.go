@@ -164,18 +164,44 @@ func (r *Rand) Perm(n int) []int {
 	return p
 }
 
-// Named streams. Every random decision in aegpu draws from its own stream so
-// that adding a new use never shifts an existing one. Per-step streams add
-// the step number to their base (see StepStream).
+// Named streams: every stream aegpu draws from, in one table. Every random
+// decision draws from its own stream so that adding a new use never shifts
+// an existing one; a new use takes a new base here, clear of the ranges
+// below. Per-step streams add the step number to their base (see
+// StepStream); other uses add what their comment says. The values are part
+// of every seeded result (the same seed gives the same run): changing one
+// changes results, which the pinned runs (autoencoder/pin_test.go) catch.
 const (
-	StreamInit    uint64 = 1       // weight initialisation (one stream per tensor: +index)
-	StreamSplit   uint64 = 1 << 20 // train/validation split
-	StreamShuffle uint64 = 2 << 20 // per-epoch shuffles: +epoch
-	StreamNoise   uint64 = 1 << 40 // per-step input corruption: +step
+	// Training: model initialisation and data order.
+	StreamInit    uint64 = 1       // weight initialisation: +2·layer for a weight, +2·layer+1 for its bias
+	StreamSplit   uint64 = 1 << 20 // train/validation split (in-memory permutation; streamed runs: one uniform per row)
+	StreamShuffle uint64 = 2 << 20 // per-epoch shuffles of in-memory training rows: +epoch
+
+	// Training: per-step draws on the device.
+	StreamNoise   uint64 = 1 << 40 // per-step input corruption of a denoising model: +step
 	StreamLatent  uint64 = 2 << 40 // per-step VAE reparameterization noise ε: +step
 	StreamProject uint64 = 3 << 40 // per-step random projections of the contractive penalty: +step
-	StreamSample  uint64 = 4 << 40 // codes drawn from a VAE's prior by generate
+
+	// Corruption outside the training steps, just below StreamNoise: one
+	// stream per batch of rows (+batch), 2³² batches apart from each other.
+	StreamValNoise   uint64 = StreamNoise - 1<<32 // validation inputs of a denoising model, the same every epoch: +validation batch
+	StreamImageNoise uint64 = StreamNoise - 2<<32 // noisy inputs drawn on the image grid (--images) of a denoising model: +batch
+
+	// Streamed (disk) training: the order of the chunks of epoch e is drawn
+	// from StreamChunk + e<<24, the order of the rows of chunk c from
+	// StreamChunk + e<<24 + c + 1. It shares its base with StreamCorrupt
+	// (different commands: never the same run's draws).
+	StreamChunk uint64 = 5 << 40
+
+	// Generation and data tools.
+	StreamSample  uint64 = 4 << 40 // codes drawn from a VAE's prior (generate, the image grid, the visualizer)
 	StreamCorrupt uint64 = 5 << 40 // noisy copies of a dataset made by aegpu corrupt: +block of rows
+
+	// The visualizer's built-in toy data (viz.ToyData).
+	StreamToyMix    uint64 = 7 << 44   // the mixing matrix
+	StreamToyFactor uint64 = 7<<44 + 1 // the weak factors
+	StreamToyPick   uint64 = 7<<44 + 2 // the dominant factor (words 0…rows−1) and its strength (words rows…)
+	StreamToyNoise  uint64 = 7<<44 + 3 // the Gaussian noise added to the features
 )
 
 // StepStream returns the stream for random numbers used in training step t

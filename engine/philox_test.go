@@ -117,3 +117,34 @@ func TestRandIntnAndPerm(t *testing.T) {
 		}
 	}
 }
+
+// The named streams keep their values: they are part of every seeded
+// result (a run, a generated sample, a corrupted copy, the toy data).
+// Changing one changes results; this test and autoencoder's pinned runs say
+// so.
+func TestNamedStreamValues(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		got, want uint64
+	}{
+		{"StreamInit", StreamInit, 1},
+		{"StreamSplit", StreamSplit, 1 << 20},
+		{"StreamShuffle", StreamShuffle, 2 << 20},
+		{"StreamNoise", StreamNoise, 1 << 40},
+		{"StreamLatent", StreamLatent, 2 << 40},
+		{"StreamProject", StreamProject, 3 << 40},
+		{"StreamValNoise", StreamValNoise, 1<<40 - 1<<32},
+		{"StreamImageNoise", StreamImageNoise, 1<<40 - 2<<32},
+		{"StreamChunk", StreamChunk, 5 << 40},
+		{"StreamSample", StreamSample, 4 << 40},
+		{"StreamCorrupt", StreamCorrupt, 5 << 40},
+		{"StreamToyMix", StreamToyMix, 7 << 44},
+		{"StreamToyFactor", StreamToyFactor, 7<<44 + 1},
+		{"StreamToyPick", StreamToyPick, 7<<44 + 2},
+		{"StreamToyNoise", StreamToyNoise, 7<<44 + 3},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %#x, was %#x: a changed stream changes every seeded result that draws from it", c.name, c.got, c.want)
+		}
+	}
+}

@@ -15,14 +15,6 @@ const (
 // ToyName names the built-in toy data on the page.
 const ToyName = "toy: 8-D points from 4 latent factors plus noise (built in)"
 
-// Philox streams of the toy data (any fixed values apart from training's).
-const (
-	streamToyMix    uint64 = 7 << 44
-	streamToyFactor uint64 = 7<<44 + 1
-	streamToyPick   uint64 = 7<<44 + 2
-	streamToyNoise  uint64 = 7<<44 + 3
-)
-
 // ToyData returns rows points in [0, 1]^8 generated from 4 latent factors
 // plus noise, and each point's label: the factor that dominates it (0…3).
 //
@@ -34,7 +26,7 @@ const (
 // same seed gives the same data on every machine (Philox streams).
 func ToyData(rows int, seed uint64) (*dataset.Table, []int) {
 	mix := make([]float32, ToyCols*ToyFactors)
-	engine.FillUniform(mix, seed, streamToyMix, 0, 0, 1)
+	engine.FillUniform(mix, seed, engine.StreamToyMix, 0, 0, 1)
 	for j := 0; j < ToyCols; j++ {
 		row := mix[j*ToyFactors : (j+1)*ToyFactors]
 		// Each feature leans on one factor (j mod 4) so that every factor
@@ -49,13 +41,13 @@ func ToyData(rows int, seed uint64) (*dataset.Table, []int) {
 		}
 	}
 	f := make([]float32, rows*ToyFactors)
-	engine.FillUniform(f, seed, streamToyFactor, 0, 0, 0.15)
+	engine.FillUniform(f, seed, engine.StreamToyFactor, 0, 0, 0.15)
 	pick := make([]float32, rows)
-	engine.FillUniform(pick, seed, streamToyPick, 0, 0, 1)
+	engine.FillUniform(pick, seed, engine.StreamToyPick, 0, 0, 1)
 	strong := make([]float32, rows)
-	engine.FillUniform(strong, seed, streamToyPick, uint64(rows), 0.6, 1)
+	engine.FillUniform(strong, seed, engine.StreamToyPick, uint64(rows), 0.6, 1)
 	noise := make([]float32, rows*ToyCols)
-	engine.FillNormal(noise, seed, streamToyNoise, 0, 0, 0.03)
+	engine.FillNormal(noise, seed, engine.StreamToyNoise, 0, 0, 0.03)
 	labels := make([]int, rows)
 	data := make([]float32, rows*ToyCols)
 	for i := 0; i < rows; i++ {

@@ -33,7 +33,7 @@ func writeImageGrid(path string, p *autoencoder.Predictor, data []float32, cols 
 	in := x
 	rows, what := [][]float32{x}, []string{fmt.Sprintf("%d inputs", n)}
 	if p.Config.Train.Noise != "" {
-		if in, err = p.CorruptScaled(x, cols, seed, engine.StreamNoise-2<<32); err != nil {
+		if in, err = p.CorruptScaled(x, cols, seed, engine.StreamImageNoise); err != nil {
 			return "", err
 		}
 		rows, what = append(rows, in), append(what, "the same with noise")
