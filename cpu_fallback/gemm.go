@@ -8,24 +8,32 @@ import "github.com/aegpu/aegpu/engine"
 //
 //   - A [m×k] is packed into panels of mr rows and B [k×n] into panels of nr
 //     columns, each panel stored k-major (element p of the panel's mr or nr
-//     values at consecutive addresses), padded with zeros to a whole panel.
-//     Strided views (Aᵀ, Bᵀ) are absorbed here, so one kernel serves the
-//     three products a dense layer needs.
+//     values at consecutive addresses), padded with zeros to a whole panel,
+//     K block by K block (aBlock, bBlock). Strided views (Aᵀ, Bᵀ) are
+//     absorbed here, so one kernel serves the three products a dense layer
+//     needs.
 //   - C is cut into tiles (one task each, run in parallel); a tile loops
-//     over K blocks of at most kcMax, then over its B panels, then over its
-//     A panels, calling the mr×nr = 6×16 micro-kernel with a kc×nr B panel
-//     that stays in L1 and an A block in L2. On amd64 with AVX2/FMA (chosen
-//     at run time, golang.org/x/sys/cpu) the kernel and the packing are Go
-//     assembly (kernel_amd64.s, pack_amd64.s); elsewhere, with -tags noasm,
-//     or without those instructions, the pure-Go twin (kernel_gen.go)
-//     computes the same sums in the same order over the same panels.
+//     over K blocks of at most kc, then over its B panels, then over its
+//     A panels, calling the mr×nr micro-kernel with a kc×nr B panel that
+//     stays in L1 and an A block in L2. B is packed once, in a parallel
+//     phase before the tiles; A too, unless each tile alone uses its rows
+//     (one tile across n, the usual case at large batches): then the tile
+//     packs its A block for each K block just before its kernels.
+//   - The kernel is the active path's (dispatch.go, chosen at run time
+//     with golang.org/x/sys/cpu or forced by AEGPU_CPU): 14×32 on ZMM
+//     registers with AVX-512 (kernel512_amd64.s), 6×16 with AVX2/FMA
+//     (kernel_amd64.s), packing in assembly (pack_amd64.s); on the generic
+//     path (no AVX2, -tags noasm, other GOARCHes) the pure-Go twin
+//     (kernel_gen.go) computes the same sums in the same order.
 //   - The Dense epilogue (bias, activation) runs over each tile right after
 //     its last K block, while the tile is still in cache.
 //
 // Determinism: K blocks depend only on k, the kernel sums each block in k
 // order, and blocks are added to C in order. The tiling of C, which does
 // depend on the thread count, changes which task computes an element but
-// not how, so results are bitwise independent of threads.
+// not how, so results are bitwise independent of threads. The K blocks are
+// the same on every path (kcMax), so the AVX-512 and AVX2 kernels, which
+// both do one FMA per step, give the same bits too (tested).
 
 const (
 	kcMax     = 384     // longest K block
@@ -60,11 +68,12 @@ type gemmJob struct {
 	// set by run
 	kern         *kernel   // the micro-kernel (the active path's)
 	mr, nr       int       // its tile
-	pa, pb       []float32 // packed panels: A [npa][k][mr], B [npb][k][nr]
+	pa, pb       []float32 // packed panels by K block: A [K block][npa][kc][mr], B [K block][npb][kc][nr]
 	npa, npb     int
 	packTasksA   int
 	groupA       int // A panels per packing task
-	groupB       int // B panels per packing task
+	groupB       int // B panels per packing task (in one K block)
+	packTasksB   int // B's packing tasks per K block
 	kcb, nkb     int // K block length and count
 	mt, nt       int // tile size
 	tilesN       int
@@ -126,12 +135,15 @@ func (b *Backend) runGemm(j *gemmJob) {
 	j.fuseA = j.n > 0 && tn == 1 && j.mt <= maxTileRows
 	j.packingPhase = true
 	j.groupA = max(1, packTask/max(1, mr*j.k))
-	j.groupB = max(1, packTask/max(1, nr*j.k))
+	j.groupB = max(1, packTask/max(1, nr*j.kcb))
 	j.packTasksA = ceilDiv(j.npa, j.groupA)
 	if j.fuseA {
 		j.packTasksA = 0
 	}
-	tasks := j.packTasksA + ceilDiv(j.npb, j.groupB)
+	// B's tasks run K block by K block (a block's rows of B, a few
+	// hundred, stay in L2 while its panels are cut from them).
+	j.packTasksB = ceilDiv(j.npb, j.groupB)
+	tasks := j.packTasksA + j.nkb*j.packTasksB
 	if threads == 1 {
 		for i := range tasks {
 			j.do(i)
@@ -164,24 +176,60 @@ func (j *gemmJob) do(i int) {
 	}
 }
 
+// kBlock is K block kb: its first column and length.
+func (j *gemmJob) kBlock(kb int) (k0, kc int) {
+	k0 = min(j.k, kb*j.kcb)
+	return k0, min(j.k, k0+j.kcb) - k0
+}
+
+// aBlock is the packed A panel p's part in K block kb [kc×mr]. The packed
+// operands are stored K block by K block, and in a block panel after
+// panel, so that the panels a tile's kernels read one after another lie
+// one after another in memory (the prefetches run on into the next).
+func (j *gemmJob) aBlock(p, kb int) []float32 {
+	k0, kc := j.kBlock(kb)
+	return j.pa[k0*j.npa*j.mr+p*kc*j.mr:][:kc*j.mr]
+}
+
+// bBlock is the packed B panel q's part in K block kb [kc×nr].
+func (j *gemmJob) bBlock(q, kb int) []float32 {
+	k0, kc := j.kBlock(kb)
+	return j.pb[k0*j.npb*j.nr+q*kc*j.nr:][:kc*j.nr]
+}
+
 // pack packs group i of panels: A's groups first, then B's.
 func (j *gemmJob) pack(i int) {
-	k, mr, nr := j.k, j.mr, j.nr
+	mr, nr := j.mr, j.nr
 	if i < j.packTasksA {
 		for p := i * j.groupA; p < min(j.npa, (i+1)*j.groupA); p++ {
 			i0, ni := p*mr, min(mr, j.m-p*mr)
-			dst := j.pa[p*mr*k:][:mr*k]
-			packPanel(dst, j.a, i0, ni, mr, k, j.ars, j.acs)
+			var sums [maxNR]float64
+			for kb := range j.nkb {
+				k0, kc := j.kBlock(kb)
+				dst := j.aBlock(p, kb)
+				packPanel(dst, j.a[k0*j.acs:], i0, ni, mr, kc, j.ars, j.acs)
+				if j.rowSum != nil {
+					addPanelRowSums(sums[:ni], dst, mr)
+				}
+			}
 			if j.rowSum != nil {
-				panelRowSums(j.rowSum[i0:i0+ni], dst, mr, j.acc)
+				for r := range ni {
+					v := sums[r]
+					if j.acc {
+						v += float64(j.rowSum[i0+r])
+					}
+					j.rowSum[i0+r] = float32(v)
+				}
 			}
 		}
 		return
 	}
 	i -= j.packTasksA
-	for p := i * j.groupB; p < min(j.npb, (i+1)*j.groupB); p++ {
-		j0 := p * nr
-		packPanel(j.pb[p*nr*k:][:nr*k], j.b, j0, min(nr, j.n-j0), nr, k, j.bcs, j.brs)
+	kb, g := i/j.packTasksB, i%j.packTasksB
+	k0, kc := j.kBlock(kb)
+	for q := g * j.groupB; q < min(j.npb, (g+1)*j.groupB); q++ {
+		j0 := q * nr
+		packPanel(j.bBlock(q, kb), j.b[k0*j.brs:], j0, min(nr, j.n-j0), nr, kc, j.bcs, j.brs)
 	}
 }
 
@@ -232,26 +280,21 @@ func (j *gemmJob) tile(t int) {
 	ti, tj := t/j.tilesN, t%j.tilesN
 	i0, i1 := ti*j.mt, min(j.m, (ti+1)*j.mt)
 	j0, j1 := tj*j.nt, min(j.n, (tj+1)*j.nt)
-	n, k, mr, nr := j.n, j.k, j.mr, j.nr
+	n, mr, nr := j.n, j.mr, j.nr
 	kern := j.kern
 	var edgeBuf [maxMR * maxNR]float32
 	edge := edgeBuf[:mr*nr]
 	var sums [maxTileRows]float64 // row sums of A (fuseA with rowSum)
 	for kb := range j.nkb {
-		k0 := kb * j.kcb
-		k1 := min(k, k0+j.kcb)
-		if k1 < k0 {
-			k1 = k0
-		}
-		kc := k1 - k0
+		k0, kc := j.kBlock(kb)
 		accum := kb > 0 || j.acc
 		if j.fuseA && kc > 0 {
-			// Pack this K block of the tile's A panels: columns k0…k1−1
-			// of A, at their place in the panels of the whole K.
+			// Pack this K block of the tile's A panels: columns k0…k0+kc−1
+			// of A, at their place among the packed panels.
 			as := j.a[k0*j.acs:]
 			for ii := i0; ii < i1; ii += mr {
 				ni := min(mr, j.m-ii)
-				dst := j.pa[ii*k+k0*mr:][:kc*mr]
+				dst := j.aBlock(ii/mr, kb)
 				packPanel(dst, as, ii, ni, mr, kc, j.ars, j.acs)
 				if j.rowSum != nil {
 					addPanelRowSums(sums[ii-i0:][:ni], dst, mr)
@@ -259,10 +302,10 @@ func (j *gemmJob) tile(t int) {
 			}
 		}
 		for jj := j0; jj < j1; jj += nr {
-			bp := j.pb[jj*k+k0*nr:][:kc*nr]
+			bp := j.bBlock(jj/nr, kb)
 			nj := min(nr, j1-jj)
 			for ii := i0; ii < i1; ii += mr {
-				ap := j.pa[ii*k+k0*mr:][:kc*mr]
+				ap := j.aBlock(ii/mr, kb)
 				mi := min(mr, i1-ii)
 				c := j.c[ii*n+jj:]
 				if mi == mr && nj == nr {
@@ -320,18 +363,3 @@ func addPanelRowSums(s []float64, panel []float32, w int) {
 	}
 }
 
-// panelRowSums sets (acc: adds to) sums[r] the float64 sum, in p order, of
-// row r of the packed panel [k×w]: Σ_p panel[p·w + r], for r < len(sums).
-// The rows' sums run side by side (independent chains), each in the same
-// order as a row-by-row loop would add them.
-func panelRowSums(sums, panel []float32, w int, acc bool) {
-	var s [maxNR]float64
-	addPanelRowSums(s[:len(sums)], panel, w)
-	for r := range sums {
-		v := s[r]
-		if acc {
-			v += float64(sums[r])
-		}
-		sums[r] = float32(v)
-	}
-}
