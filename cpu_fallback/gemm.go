@@ -362,4 +362,3 @@ func addPanelRowSums(s []float64, panel []float32, w int) {
 		}
 	}
 }
-
