@@ -275,8 +275,7 @@ func NewRun(opts FitOptions) (*Run, error) {
 		return nil, err
 	}
 	if opts.Data.Cols != opts.Arch.Input() {
-		return nil, fmt.Errorf("%s has %d columns but the layers start at %d: use --layers %d,… (the first width is the data width)",
-			opts.Source, opts.Data.Cols, opts.Arch.Input(), opts.Data.Cols)
+		return nil, &InputWidthError{Source: opts.Source, Cols: opts.Data.Cols, Input: opts.Arch.Input()}
 	}
 	if err := CheckImageShape(opts.ImageShape, opts.Data.Cols); err != nil {
 		return nil, err
@@ -335,7 +334,7 @@ func ResumeRun(dir string, data *dataset.Table, b engine.Backend, epochs int, on
 	}()
 	cfg := rd.cfg
 	if cfg.Data.Streamed {
-		return nil, fmt.Errorf("%s was trained with --stream; resume it with --stream", dir)
+		return nil, &ResumeModeError{Dir: dir, Streamed: true}
 	}
 	a, err := cfg.Arch()
 	if err != nil {
@@ -442,8 +441,7 @@ func (rd *resumeDir) load(t *Trainer) error {
 // train).
 func resumable(dir string, cfg Config) error {
 	if cfg.EncoderOnly {
-		return &EncoderOnlyError{Model: dir, Source: cfg.Data.Source, Op: "be trained",
-			Hint: "resume the original model's directory instead, or train a new model (aegpu train)"}
+		return &EncoderOnlyError{Model: dir, Source: cfg.Data.Source, Op: "be trained", Resume: true}
 	}
 	return nil
 }
@@ -501,7 +499,7 @@ func NewStreamRun(opts FitOptions, paths []string, chunk int) (*Run, error) {
 	}
 	if src.Cols() != opts.Arch.Input() {
 		src.Close()
-		return nil, fmt.Errorf("%v has %d columns but the layers start at %d", paths, src.Cols(), opts.Arch.Input())
+		return nil, &InputWidthError{Source: fmt.Sprint(paths), Cols: src.Cols(), Input: opts.Arch.Input()}
 	}
 	if err := CheckImageShape(opts.ImageShape, src.Cols()); err != nil {
 		src.Close()
@@ -555,7 +553,7 @@ func ResumeStreamRun(dir string, paths []string, b engine.Backend, epochs int, o
 	}()
 	cfg := rd.cfg
 	if !cfg.Data.Streamed {
-		return nil, fmt.Errorf("%s was not trained with --stream; resume it without --stream", dir)
+		return nil, &ResumeModeError{Dir: dir, Streamed: false}
 	}
 	a, err := cfg.Arch()
 	if err != nil {

@@ -73,10 +73,15 @@ type EncoderOnlyError struct {
 	Model  string // the model directory ("" when unknown)
 	Source string // where the model came from (Config.Data.Source)
 	Op     string // what it was asked to do: "reconstruct", "decode codes", …
-	Hint   string // what to do instead ("" for the default: a full export)
+	// Resume: it was asked to resume training, and the advice is to resume
+	// the original model or train a new one; otherwise the advice is to
+	// import a full export of the original model.
+	Resume bool
+	Hint   string // what to do instead ("" for the default advice above)
 }
 
-func (e *EncoderOnlyError) Error() string {
+// Detail is the error without what to do instead.
+func (e *EncoderOnlyError) Detail() string {
 	name, src := e.Model, ""
 	if name == "" {
 		name = "the model"
@@ -84,12 +89,19 @@ func (e *EncoderOnlyError) Error() string {
 	if e.Source != "" {
 		src = " (" + e.Source + ")"
 	}
+	return fmt.Sprintf("%s is an encoder-only model%s: it has no decoder, so it cannot %s", name, src, e.Op)
+}
+
+func (e *EncoderOnlyError) Error() string {
 	hint := e.Hint
-	if hint == "" {
-		hint = "for a model with a decoder, export the original model without --encoder-only and import that file"
+	switch {
+	case hint != "":
+	case e.Resume:
+		hint = "resume the original model's directory instead (ResumeRun), or train a new model (NewRun)"
+	default:
+		hint = "for a model with a decoder, export the original model with its decoder (Model.ExportTensors(false)) and Import that"
 	}
-	return fmt.Sprintf("%s is an encoder-only model%s: it has no decoder, so it cannot %s; it can only encode (aegpu encode). %s%s",
-		name, src, e.Op, strings.ToUpper(hint[:1]), hint[1:])
+	return e.Detail() + "; it can only encode (Predictor.Encode). " + strings.ToUpper(hint[:1]) + hint[1:]
 }
 
 // PyTorchLoadCode returns Python code that defines the modules an export
@@ -249,8 +261,8 @@ func Import(dir string, ts map[string]safetensors.Tensor, a Arch, scaler dataset
 	}
 	defer m.Free()
 	if err := m.SetTensors(ts); err != nil {
-		if h := indexHint(ts, a); h != "" {
-			return Config{}, fmt.Errorf("%s: %w; %s", source, err, h)
+		if h := indexHint(ts, a); h != nil {
+			return Config{}, fmt.Errorf("%s: %w; %w", source, err, h)
 		}
 		return Config{}, fmt.Errorf("%s: %w", source, err)
 	}
@@ -271,9 +283,9 @@ func Import(dir string, ts map[string]safetensors.Tensor, a Arch, scaler dataset
 
 // indexHint explains a mismatch of Linear layer indices between the
 // tensors and a, which the hidden activation decides (every activation but
-// linear is an nn.Sequential module between two Linear layers); "" when
+// linear is an nn.Sequential module between two Linear layers); nil when
 // the indices agree.
-func indexHint(ts map[string]safetensors.Tensor, a Arch) string {
+func indexHint(ts map[string]safetensors.Tensor, a Arch) error {
 	for _, half := range []string{"encoder", "decoder"} {
 		var have, want []int
 		for name := range ts {
@@ -290,10 +302,8 @@ func indexHint(ts map[string]safetensors.Tensor, a Arch) string {
 		}
 		sort.Ints(have)
 		if len(have) > 0 && len(want) > 0 && !slices.Equal(have, want) {
-			return fmt.Sprintf("the file's %s Linear layers are at nn.Sequential indices %v, the hidden activation %s puts them at %v "+
-				"(an activation other than linear is a module between Linear layers): give the hidden activation the model was trained with (--hidden)",
-				half, have, a.Hidden, want)
+			return &LayerIndexError{Part: half, Have: have, Want: want, Hidden: a.Hidden}
 		}
 	}
-	return ""
+	return nil
 }

@@ -215,7 +215,7 @@ type workspace struct {
 func (w *workspace) alloc(rows, cols int) (engine.Matrix, error) {
 	m, err := w.b.Alloc(rows, cols)
 	if err != nil {
-		return engine.Matrix{}, fmt.Errorf("allocate a %d×%d activation buffer (batch %d): %w; try a smaller --batch", rows, cols, w.batch, err)
+		return engine.Matrix{}, &BatchMemoryError{Rows: rows, Cols: cols, Batch: w.batch, Err: err}
 	}
 	w.allocs = append(w.allocs, m)
 	return m, nil

@@ -272,7 +272,7 @@ func (p *Predictor) Sample(n int, seed uint64) (codes, out []float32, err error)
 		return nil, nil, err
 	}
 	if !p.Model.Arch.VAE {
-		return nil, nil, fmt.Errorf("sampling needs a variational autoencoder (--variant vae); this model is %s", p.Config.Variant)
+		return nil, nil, fmt.Errorf("sampling needs a variational autoencoder (TrainConfig.Kind \"vae\"); this model is %s", p.Config.Variant)
 	}
 	if n < 1 {
 		return nil, nil, fmt.Errorf("number of samples must be ≥ 1, got %d", n)

@@ -69,7 +69,7 @@ func (t *Trainer) initRegularizer(batch int) error {
 		for _, l := range r.sparse {
 			L := m.Layers[l]
 			if t.Cfg.SparsityBeta > 0 && L.Act != engine.Sigmoid {
-				return fmt.Errorf("the KL sparsity penalty needs sigmoid units, layer %s is %s: use a sigmoid activation, or --sparsity-beta 0 with --l1", L.Name, L.Act)
+				return &KLActivationError{Layer: L.Name, Act: L.Act}
 			}
 			var rho, sum, tmp engine.Matrix
 			if rho, err = alloc(1, L.Out); err != nil {

@@ -174,8 +174,8 @@ func (b *Backend) SetPrecision(p engine.Precision) error {
 	case engine.FP32:
 	case engine.TF32, engine.BF16:
 		if b.dev.Major < 8 {
-			return fmt.Errorf("--precision %s needs a GPU with tensor cores (compute capability ≥ 8.0); %s is sm_%d%d (compute capability %d.%d)",
-				p, b.dev.Name, b.dev.Major, b.dev.Minor, b.dev.Major, b.dev.Minor)
+			return &engine.PrecisionError{Precision: p, Reason: fmt.Sprintf("%s is sm_%d%d (compute capability %d.%d)",
+				b.dev.Name, b.dev.Major, b.dev.Minor, b.dev.Major, b.dev.Minor)}
 		}
 	default:
 		return fmt.Errorf("engine.SetPrecision: unknown precision %v", p)

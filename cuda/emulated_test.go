@@ -14,6 +14,7 @@ package cuda_test
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -730,7 +731,8 @@ func TestEmulatedTF32NeedsAmpere(t *testing.T) {
 	if g.Precision() != engine.FP32 {
 		t.Errorf("precision %v after the refusal, want fp32", g.Precision())
 	}
-	if err := g.SetPrecision(engine.BF16); err == nil || !strings.Contains(err.Error(), "--precision bf16 needs") || g.Precision() != engine.FP32 {
+	var pe *engine.PrecisionError
+	if err := g.SetPrecision(engine.BF16); !errors.As(err, &pe) || pe.Precision != engine.BF16 || !strings.Contains(err.Error(), "precision bf16 needs") || g.Precision() != engine.FP32 {
 		t.Errorf("SetPrecision(BF16) on compute capability 7.5 = %v (precision %v), want a refusal", err, g.Precision())
 	}
 	if err := engine.SetPrecision(g, engine.FP32); err != nil {

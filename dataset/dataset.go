@@ -378,18 +378,45 @@ func nanError(t *Table, path string, row, col int, v float32) error {
 // file at path; line, when not 0, is the row's line in a CSV file, whose
 // header (or nil) names the column.
 func nanErrorAt(path string, row int64, col int, v float32, line int, header []string) error {
-	what := "NaN"
-	if !math.IsNaN(float64(v)) {
-		what = fmt.Sprintf("%v", v)
+	e := &NonFiniteError{Path: path, Row: row, Col: col, Value: v, Line: line}
+	if line > 0 && col < len(header) {
+		e.Column = header[col]
 	}
-	where := fmt.Sprintf("row %d, column %d (0-based)", row, col)
-	if line > 0 {
-		where += fmt.Sprintf(", line %d field %d", line, col+1)
-		if col < len(header) {
-			where += fmt.Sprintf(" %q", header[col])
+	return e
+}
+
+// NonFiniteError is the error of reading a NaN or ±Inf under the NaNError
+// policy: where it is, and (Error) the NaN option (LoadOptions.NaN,
+// StreamOptions.NaN) that reads the file anyway.
+type NonFiniteError struct {
+	Path  string
+	Row   int64   // 0-based data row
+	Col   int     // 0-based column
+	Value float32 // NaN, +Inf or -Inf
+	// Line is the row's line in a CSV file (0 for other formats), Column
+	// its header's name for the column ("" when none).
+	Line   int
+	Column string
+}
+
+// Detail is the error without the advice: the file, the place and the value.
+func (e *NonFiniteError) Detail() string {
+	what := "NaN"
+	if !math.IsNaN(float64(e.Value)) {
+		what = fmt.Sprintf("%v", e.Value)
+	}
+	where := fmt.Sprintf("row %d, column %d (0-based)", e.Row, e.Col)
+	if e.Line > 0 {
+		where += fmt.Sprintf(", line %d field %d", e.Line, e.Col+1)
+		if e.Column != "" {
+			where += fmt.Sprintf(" %q", e.Column)
 		}
 	}
-	return fmt.Errorf("read %s: %s: value is %s; use --nan skip to drop rows with NaN/Inf or --nan zero to replace them with 0", path, where, what)
+	return fmt.Sprintf("read %s: %s: value is %s", e.Path, where, what)
+}
+
+func (e *NonFiniteError) Error() string {
+	return e.Detail() + "; set the NaN option to NaNSkip to drop rows with NaN/Inf or to NaNZero to replace them with 0"
 }
 
 // Save writes rows×cols values to path in the format its extension names:

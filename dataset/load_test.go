@@ -132,11 +132,15 @@ func TestNaNPolicy(t *testing.T) {
 	for _, p := range []string{csvPath, npyPath} {
 		t.Run(filepath.Base(p), func(t *testing.T) {
 			_, err := Load(p, LoadOptions{NaN: NaNError})
-			want := []string{"read " + p + ": ", "row 1, column 1", "NaN", "--nan skip", "--nan zero"}
+			want := []string{"read " + p + ": ", "row 1, column 1", "NaN", "set the NaN option to NaNSkip", "or to NaNZero"}
 			if p == csvPath {
 				want = append(want, `line 4 field 2 "b"`)
 			}
 			wantErr(t, err, want...)
+			var nf *NonFiniteError
+			if !errors.As(err, &nf) || nf.Path != p || nf.Row != 1 || nf.Col != 1 || !math.IsNaN(float64(nf.Value)) {
+				t.Errorf("error %#v, want a *NonFiniteError at row 1, column 1", err)
+			}
 
 			tb, err := Load(p, LoadOptions{NaN: NaNSkip})
 			must(t, err)

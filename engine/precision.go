@@ -65,5 +65,17 @@ func SetPrecision(b Backend, p Precision) error {
 	if p == FP32 {
 		return nil
 	}
-	return fmt.Errorf("--precision %s needs a GPU with tensor cores (compute capability ≥ 8.0); the %s backend computes in fp32", p, b.Info().Backend)
+	return &PrecisionError{Precision: p, Reason: fmt.Sprintf("the %s backend computes in fp32", b.Info().Backend)}
+}
+
+// PrecisionError is SetPrecision's refusal of a precision the device
+// cannot compute in: TF32 and BF16 need tensor cores (compute capability
+// ≥ 8.0). Reason says what the device is instead.
+type PrecisionError struct {
+	Precision Precision
+	Reason    string // e.g. "the cpu backend computes in fp32", "GPU X is sm_75 (compute capability 7.5)"
+}
+
+func (e *PrecisionError) Error() string {
+	return fmt.Sprintf("precision %s needs a GPU with tensor cores (compute capability ≥ 8.0); %s", e.Precision, e.Reason)
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -31,6 +32,11 @@ func TestSetPrecisionWithout(t *testing.T) {
 	err := SetPrecision(b, TF32)
 	if err == nil || !strings.Contains(err.Error(), "compute capability ≥ 8.0") || !strings.Contains(err.Error(), "the cpu backend computes in fp32") {
 		t.Errorf("SetPrecision(tf32) on the CPU = %v", err)
+	}
+	var pe *PrecisionError
+	if !errors.As(err, &pe) || pe.Precision != TF32 || pe.Reason != "the cpu backend computes in fp32" ||
+		err.Error() != "precision tf32 needs a GPU with tensor cores (compute capability ≥ 8.0); the cpu backend computes in fp32" {
+		t.Errorf("SetPrecision(tf32) on the CPU = %#v, want a *PrecisionError in API words", err)
 	}
 }
 

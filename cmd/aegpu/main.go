@@ -72,6 +72,7 @@ denoising|sparse|contractive|vae), then use the model directory it wrote:
 	for _, cmd := range app.Commands {
 		briefUsageErrors(cmd)
 		checkNumericFlags(cmd)
+		adviseInFlags(cmd)
 	}
 	return app
 }
