@@ -3,9 +3,9 @@ package backends_test
 import (
 	"testing"
 
+	"github.com/aegpu/aegpu/autoencoder/paritytest"
 	_ "github.com/aegpu/aegpu/backends"
 	"github.com/aegpu/aegpu/engine"
-	"github.com/aegpu/aegpu/internal/paritytest"
 )
 
 // devices opens the GPU (skipping without one) and the CPU.

@@ -29,12 +29,12 @@ import (
 	"unsafe"
 
 	"github.com/aegpu/aegpu/autoencoder"
+	"github.com/aegpu/aegpu/autoencoder/paritytest"
 	"github.com/aegpu/aegpu/cpu_fallback"
 	"github.com/aegpu/aegpu/cuda"
 	"github.com/aegpu/aegpu/cuda/internal/cu"
 	"github.com/aegpu/aegpu/dataset"
 	"github.com/aegpu/aegpu/engine"
-	"github.com/aegpu/aegpu/internal/paritytest"
 	"github.com/aegpu/aegpu/kernels"
 )
 
