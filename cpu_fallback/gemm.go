@@ -109,12 +109,21 @@ func (b *Backend) runGemm(j *gemmJob) {
 
 	// Tiles: at most mt×nt, and enough of them (≈ 6 per thread) for the
 	// dynamic schedule to balance; equal sizes, cut along whichever
-	// dimension leaves the larger tile.
+	// dimension leaves the larger tile. A deep product (k large against m
+	// and n: the weight gradient at large batches) is cut into fewer tiles
+	// (≈ 4 per thread) and along m first: each tile reads its A rows and
+	// all of B over the whole K, so every cut along n reads A again, and
+	// tiles one across n pack their own A (runGemm, below).
 	tm, tn := ceilDiv(j.m, j.kern.mt), ceilDiv(j.n, j.kern.nt)
-	for threads > 1 && tn > 0 && tm*tn < 6*threads {
+	perThread := 6
+	deepK := j.k > 2*(j.m+j.n)
+	if deepK {
+		perThread = 4
+	}
+	for threads > 1 && tn > 0 && tm*tn < perThread*threads {
 		mt, nt := roundUp(ceilDiv(j.m, tm), mr), roundUp(ceilDiv(j.n, tn), nr)
 		canM, canN := mt > 4*mr, nt > 4*nr
-		if canM && (mt >= nt || !canN) {
+		if canM && (mt >= nt || !canN || deepK) {
 			tm++
 		} else if canN {
 			tn++
