@@ -17,9 +17,13 @@ const ThresholdFile = "threshold.json"
 
 // Threshold is an anomaly threshold fitted on a sample of reconstruction
 // errors: a row is flagged when its error is greater than Value.
+//
+// Package anomaly fits, saves, loads and applies it (anomaly.FitThreshold,
+// anomaly.SaveThreshold, anomaly.LoadThreshold, anomaly.Evaluate); the type
+// and its file stay here because they belong to the model directory.
 type Threshold struct {
 	Value    float64 `json:"value"`
-	Rule     string  `json:"rule"`   // as metrics.ParseThreshold reads it
+	Rule     string  `json:"rule"`   // as anomaly.ParseRule reads it
 	Metric   string  `json:"metric"` // mse or mae, per row in the scaled space
 	FittedOn string  `json:"fitted_on"`
 	Rows     int     `json:"rows"`

@@ -5,18 +5,15 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/aegpu/aegpu/autoencoder"
+	"github.com/aegpu/aegpu/anomaly"
 	"github.com/aegpu/aegpu/dataset"
 	"github.com/aegpu/aegpu/engine"
-	"github.com/aegpu/aegpu/internal/metrics"
 )
 
 func scoreCommand() *cli.Command {
@@ -77,18 +74,18 @@ func runScore(c *cli.Context) error {
 	if err != nil || (kind != engine.MSE && kind != engine.MAE) {
 		return fmt.Errorf("--metric %q: want mse or mae", c.String("metric"))
 	}
-	var rule *metrics.Rule
+	var rule *anomaly.Rule
 	switch {
 	case c.IsSet("threshold") && c.IsSet("contamination"):
 		return fmt.Errorf("give --threshold or --contamination, not both")
 	case c.IsSet("threshold"):
-		r, err := metrics.ParseThreshold(c.String("threshold"))
+		r, err := anomaly.ParseRule(c.String("threshold"))
 		if err != nil {
 			return fmt.Errorf("--threshold: %w", err)
 		}
 		rule = &r
 	case c.IsSet("contamination"):
-		r, err := metrics.ContaminationRule(c.Float64("contamination"))
+		r, err := anomaly.ContaminationRule(c.Float64("contamination"))
 		if err != nil {
 			return fmt.Errorf("--contamination: %w", err)
 		}
@@ -109,36 +106,31 @@ func runScore(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		if extra.Cols != data.Cols {
+		merged, ls, err := anomaly.MergeAnomalies(data, extra)
+		if err != nil { // a *anomaly.WidthError, the only one
 			return fmt.Errorf("--anomalies %s has %d columns, --data has %d", path, extra.Cols, data.Cols)
-		}
-		labels = make([]bool, data.Rows+extra.Rows)
-		for i := data.Rows; i < len(labels); i++ {
-			labels[i] = true
 		}
 		if !quiet {
 			fmt.Fprintf(os.Stderr, "scoring %d rows: 0–%d from the data (label 0), %d–%d from --anomalies %s (label 1); --out keeps this order\n",
-				data.Rows+extra.Rows, data.Rows-1, data.Rows, data.Rows+extra.Rows-1, path)
+				merged.Rows, data.Rows-1, data.Rows, merged.Rows-1, path)
 		}
-		merged := *data
-		merged.Data = append(slices.Clone(data.Data), extra.Data...)
-		merged.Rows += extra.Rows
-		data = &merged
+		data, labels = merged, ls
 	}
 	if path := c.String("labels"); path != "" {
 		ls, err := dataset.LoadLabels(path)
 		if err != nil {
 			return err
 		}
-		if len(ls) != data.Rows {
-			return fmt.Errorf("--labels %s has %d labels, --data has %d rows", path, len(ls), data.Rows)
-		}
-		labels = make([]bool, len(ls))
-		for i, l := range ls {
-			if l > 1 {
-				return fmt.Errorf("--labels %s row %d: label %d, want 0 (normal) or 1 (anomaly)", path, i, l)
-			}
-			labels[i] = l == 1
+		labels, err = anomaly.Labels(ls, data.Rows)
+		var count *anomaly.LabelCountError
+		var value *anomaly.LabelValueError
+		switch {
+		case errors.As(err, &count):
+			return fmt.Errorf("--labels %s has %d labels, --data has %d rows", path, count.Labels, count.Rows)
+		case errors.As(err, &value):
+			return fmt.Errorf("--labels %s row %d: label %d, want 0 (normal) or 1 (anomaly)", path, value.Row, value.Label)
+		case err != nil:
+			return err
 		}
 	}
 	explain := c.Int("explain")
@@ -146,17 +138,15 @@ func runScore(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	scores := make([]float64, len(rowErr))
-	for i, v := range rowErr {
-		scores[i] = float64(v)
-	}
+	scores := float64s(rowErr)
 
 	// The threshold: fitted now, or the one saved with the model.
-	var th *autoencoder.Threshold
+	var th *anomaly.Threshold
 	if rule != nil && rule.IsFixed() {
 		// Given, not fitted: used as it is; nothing is written (the model
 		// directory may well be read-only).
-		t := autoencoder.Threshold{Value: rule.Fit(nil), Rule: rule.String(), Metric: kind.String()}
+		t := anomaly.FitThreshold(*rule, nil)
+		t.Metric = kind.String()
 		th = &t
 		if !quiet {
 			fmt.Fprintf(os.Stderr, "threshold %.6g (given; not saved)\n", t.Value)
@@ -172,10 +162,7 @@ func runScore(c *cli.Context) error {
 			if err != nil {
 				return fmt.Errorf("--fit-on %s: %w", path, err)
 			}
-			sample, src = make([]float64, len(fe)), path
-			for i, v := range fe {
-				sample[i] = float64(v)
-			}
+			sample, src = float64s(fe), path
 		} else {
 			d, err := chooseData(c, dir)
 			if err != nil {
@@ -186,7 +173,8 @@ func runScore(c *cli.Context) error {
 				src += " and " + c.String("anomalies")
 			}
 		}
-		t := autoencoder.Threshold{Value: rule.Fit(sample), Rule: rule.String(), Metric: kind.String(), FittedOn: src, Rows: len(sample)}
+		t := anomaly.FitThreshold(*rule, sample)
+		t.Metric, t.FittedOn = kind.String(), src
 		where, err := keepThreshold(c.String("threshold-out"), dir, t)
 		if err != nil {
 			return err
@@ -195,7 +183,7 @@ func runScore(c *cli.Context) error {
 		if !quiet {
 			fmt.Fprintf(os.Stderr, "threshold %.6g (%s on %d rows of %s), saved in %s\n", t.Value, t.Rule, t.Rows, src, where)
 		}
-	} else if t, ok, err := autoencoder.ReadThreshold(dir); err != nil {
+	} else if t, ok, err := anomaly.LoadThreshold(dir); err != nil {
 		return err
 	} else if ok {
 		if t.Metric != kind.String() {
@@ -203,17 +191,16 @@ func runScore(c *cli.Context) error {
 		}
 		th = &t
 		if !quiet {
-			fmt.Fprintf(os.Stderr, "threshold %.6g from %s/%s (%s on %s)\n", t.Value, dir, autoencoder.ThresholdFile, t.Rule, t.FittedOn)
+			fmt.Fprintf(os.Stderr, "threshold %.6g from %s/%s (%s on %s)\n", t.Value, dir, anomaly.ThresholdFile, t.Rule, t.FittedOn)
 		}
 	}
 
+	flags, _ := anomaly.Flags(scores, th)
 	out := make([]float32, 2*len(scores))
-	flagged := 0
 	for i, s := range scores {
 		out[2*i] = float32(s)
-		if th != nil && s > th.Value {
+		if flags[i] {
 			out[2*i+1] = 1
-			flagged++
 		}
 	}
 	if err := dataset.Save(outPath, []string{"score", "flag"}, len(scores), 2, out); err != nil {
@@ -224,12 +211,9 @@ func runScore(c *cli.Context) error {
 			return err
 		}
 	}
-	var auc, ap float64 // before the outputs are published: an error leaves none
-	if labels != nil && !quiet {
-		if auc, err = metrics.ROCAUC(scores, labels); err != nil {
-			return fmt.Errorf("labels: %w", err)
-		}
-		if ap, err = metrics.AveragePrecision(scores, labels); err != nil {
+	var rep anomaly.Report // before the outputs are published: an error leaves none
+	if !quiet {
+		if rep, err = anomaly.Evaluate(scores, labels, th); err != nil {
 			return fmt.Errorf("labels: %w", err)
 		}
 	}
@@ -239,16 +223,15 @@ func runScore(c *cli.Context) error {
 	if quiet {
 		return nil
 	}
-	mean, std := metrics.MeanStd(scores)
-	fmt.Fprintf(os.Stderr, "wrote %s: %d rows; %s mean %.6g, std %.6g, median %.6g, p99 %.6g\n", c.String("out"), len(scores), kind, mean, std,
-		metrics.Quantile(scores, 0.5), metrics.Quantile(scores, 0.99))
+	fmt.Fprintf(os.Stderr, "wrote %s: %d rows; %s mean %.6g, std %.6g, median %.6g, p99 %.6g\n", c.String("out"), rep.Rows, kind, rep.Mean, rep.Std,
+		rep.Median, rep.P99)
 	if th != nil {
-		fmt.Fprintf(os.Stderr, "flagged %d of %d rows (%.2f%%) above %.6g\n", flagged, len(scores), 100*float64(flagged)/float64(len(scores)), th.Value)
+		fmt.Fprintf(os.Stderr, "flagged %d of %d rows (%.2f%%) above %.6g\n", rep.Flagged, rep.Rows, 100*rep.FlaggedFraction(), th.Value)
 	}
-	if labels != nil {
-		fmt.Fprintf(os.Stderr, "ROC-AUC %.4f, PR-AUC (average precision) %.4f", auc, ap)
+	if rep.Labelled {
+		fmt.Fprintf(os.Stderr, "ROC-AUC %.4f, PR-AUC (average precision) %.4f", rep.ROCAUC, rep.AP)
 		if th != nil {
-			k := metrics.Confusion(scores, labels, th.Value)
+			k := rep.Counts
 			fmt.Fprintf(os.Stderr, "; at the threshold: precision %.4f, recall %.4f, F1 %.4f (TP %d, FP %d, TN %d, FN %d)",
 				k.Precision(), k.Recall(), k.F1(), k.TP, k.FP, k.TN, k.FN)
 		}
@@ -262,54 +245,47 @@ func runScore(c *cli.Context) error {
 	return nil
 }
 
+// float64s widens errors to float64 scores.
+func float64s(v []float32) []float64 {
+	s := make([]float64, len(v))
+	for i, x := range v {
+		s[i] = float64(x)
+	}
+	return s
+}
+
 // keepThreshold saves a fitted threshold: to out when given, else with the
 // model in dir; it returns where it went. A read-only model directory is
 // an error that says to pass --threshold-out.
-func keepThreshold(out, dir string, t autoencoder.Threshold) (string, error) {
+func keepThreshold(out, dir string, t anomaly.Threshold) (string, error) {
 	if out != "" {
-		if err := autoencoder.SaveThresholdFile(out, t); err != nil {
+		if err := anomaly.SaveThresholdFile(out, t); err != nil {
 			return "", fmt.Errorf("--threshold-out: %w", err)
 		}
 		return out, nil
 	}
-	err := autoencoder.SaveThreshold(dir, t)
+	where, err := anomaly.SaveThreshold(dir, t)
 	switch {
 	case errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS):
 		return "", fmt.Errorf("cannot save the fitted threshold (%.6g) with the model: %s is read-only; pass --threshold-out FILE to save it elsewhere, or --threshold %.6g to use the value without saving it", t.Value, dir, t.Value)
 	case err != nil:
 		return "", fmt.Errorf("save the threshold with the model: %w", err)
 	}
-	return filepath.Join(dir, autoencoder.ThresholdFile), nil
+	return where, nil
 }
 
 // printExplanations lists, for up to maxRows flagged rows, the k features
 // with the largest error.
 func printExplanations(scores []float64, featErr []float32, data *dataset.Table, th float64, k, maxRows int) {
-	cols := data.Cols
-	shown := 0
-	for i, s := range scores {
-		if s <= th {
-			continue
+	rows, more := anomaly.Explain(scores, featErr, data.Cols, data.Header, th, k, maxRows)
+	for _, r := range rows {
+		parts := make([]string, len(r.Features))
+		for i, f := range r.Features {
+			parts[i] = fmt.Sprintf("%s %.4g", f.Name, f.Error)
 		}
-		if shown == maxRows {
-			fmt.Fprintf(os.Stderr, "… (more flagged rows; --explain-rows raises the limit, --per-feature writes them all)\n")
-			return
-		}
-		shown++
-		idx := make([]int, cols)
-		for j := range idx {
-			idx[j] = j
-		}
-		fe := featErr[i*cols : (i+1)*cols]
-		sort.SliceStable(idx, func(a, b int) bool { return fe[idx[a]] > fe[idx[b]] })
-		var parts []string
-		for _, j := range idx[:min(k, cols)] {
-			name := fmt.Sprintf("#%d", j)
-			if j < len(data.Header) && data.Header[j] != "" {
-				name = data.Header[j]
-			}
-			parts = append(parts, fmt.Sprintf("%s %.4g", name, fe[j]))
-		}
-		fmt.Fprintf(os.Stderr, "row %d: score %.5g; largest errors: %s\n", i, s, strings.Join(parts, ", "))
+		fmt.Fprintf(os.Stderr, "row %d: score %.5g; largest errors: %s\n", r.Row, r.Score, strings.Join(parts, ", "))
+	}
+	if more {
+		fmt.Fprintf(os.Stderr, "… (more flagged rows; --explain-rows raises the limit, --per-feature writes them all)\n")
 	}
 }
