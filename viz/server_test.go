@@ -426,7 +426,10 @@ func TestEarlyStopping(t *testing.T) {
 	if !st2.Running || st2.StopReason != "" || st2.Stopped != "" || st2.Settings.Patience != 1000 {
 		t.Fatalf("start after early stopping: %+v", st2)
 	}
-	time.Sleep(100 * time.Millisecond)
+	// Wait for a step (a loaded machine can take long for the first one).
+	for wait := time.Now().Add(30 * time.Second); srv.State().Status.Step <= st.Step && time.Now().Before(wait); {
+		time.Sleep(20 * time.Millisecond)
+	}
 	st2 = do(t, srv, Control{Action: "pause"})
 	if st2.Step <= st.Step || st2.BestEpoch < st.BestEpoch || st2.StopReason != "" {
 		t.Errorf("after going on: %+v", st2)
