@@ -13,7 +13,11 @@
 // work is split at fixed boundaries that depend only on the shapes (GEMM K
 // blocks, element chunks), each output element is summed in a fixed order,
 // and partial sums are combined in chunk order. The same calls therefore
-// give bitwise the same results on any machine with the same binary.
+// give bitwise the same results on any machine with the same binary and
+// kernel path. The paths (dispatch.go: avx512, avx2, generic, chosen at
+// run time or forced with AEGPU_CPU) give the same bits too, except the
+// generic one in a build where Go does not fuse multiply-adds (GOAMD64 <
+// v3): there its products are rounded before they are added.
 //
 // Concurrency. A Backend is used from one goroutine at a time (like every
 // engine.Backend: a training step is a sequence of calls). Internally each
