@@ -11,7 +11,9 @@ import "github.com/aegpu/aegpu/engine"
 //     values at consecutive addresses), padded with zeros to a whole panel,
 //     K block by K block (aBlock, bBlock). Strided views (Aᵀ, Bᵀ) are
 //     absorbed here, so one kernel serves the three products a dense layer
-//     needs.
+//     needs. The AVX-512 kernel also reads B in place when B's rows hold
+//     its panels already (a copy layout): then only B's edge panel is
+//     packed.
 //   - C is cut into tiles (one task each, run in parallel); a tile loops
 //     over K blocks of at most kc, then over its B panels, then over its
 //     A panels, calling the mr×nr micro-kernel with a kc×nr B panel that
@@ -79,6 +81,7 @@ type gemmJob struct {
 	tilesN       int
 	packingPhase bool
 	fuseA        bool // tiles pack their A panels (see runGemm)
+	directB      bool // the kernel reads B's whole panels in place (see runGemm)
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
@@ -142,6 +145,10 @@ func (b *Backend) runGemm(j *gemmJob) {
 	// when a single tile uses them (one tile across n); otherwise, and B
 	// always, in a packing phase before the tiles.
 	j.fuseA = j.n > 0 && tn == 1 && j.mt <= maxTileRows
+	// On the AVX-512 path, B in a copy layout (its rows, nr consecutive
+	// floats per K step: x in the weight gradient, w in the input
+	// gradient) is read in place by the kernel, whole panels unpacked.
+	j.directB = j.kern.fn == fnAVX512 && j.bcs == 1 && j.brs >= nr
 	j.packingPhase = true
 	j.groupA = max(1, packTask/max(1, mr*j.k))
 	j.groupB = max(1, packTask/max(1, nr*j.kcb))
@@ -238,6 +245,9 @@ func (j *gemmJob) pack(i int) {
 	k0, kc := j.kBlock(kb)
 	for q := g * j.groupB; q < min(j.npb, (g+1)*j.groupB); q++ {
 		j0 := q * nr
+		if j.directB && j0+nr <= j.n {
+			continue // read in place by the kernel
+		}
 		packPanel(j.bBlock(q, kb), j.b[k0*j.brs:], j0, min(nr, j.n-j0), nr, kc, j.bcs, j.brs)
 	}
 }
@@ -313,17 +323,26 @@ func (j *gemmJob) tile(t int) {
 		for jj := j0; jj < j1; jj += nr {
 			bp := j.bBlock(jj/nr, kb)
 			nj := min(nr, j1-jj)
+			direct := j.directB && jj+nr <= j.n
+			var bs []float32
+			if direct {
+				bs = j.b[k0*j.brs+jj:]
+			}
 			for ii := i0; ii < i1; ii += mr {
 				ap := j.aBlock(ii/mr, kb)
 				mi := min(mr, i1-ii)
 				c := j.c[ii*n+jj:]
 				if mi == mr && nj == nr {
-					kern.tile(kc, ap, bp, c, n, accum)
+					if !direct || !tileDirectB(kern, kc, ap, bs, j.brs, c, n, accum) {
+						kern.tile(kc, ap, bp, c, n, accum)
+					}
 					continue
 				}
 				// Edge tile: compute the whole padded tile aside, keep
 				// the part inside C (the same sums as a full tile).
-				kern.tile(kc, ap, bp, edge, nr, false)
+				if !direct || !tileDirectB(kern, kc, ap, bs, j.brs, edge, nr, false) {
+					kern.tile(kc, ap, bp, edge, nr, false)
+				}
 				for r := range mi {
 					row := c[r*n:][:nj]
 					tr := edge[r*nr:][:nj]

@@ -91,3 +91,25 @@ func asmTile(fn tileFn, kc int, a, b, c []float32, ldc int, acc bool) {
 		tileAVX2(kc, a, b, c, ldc, acc)
 	}
 }
+
+// kernelAVX512SB is kernelAVX512 with B read in place, k step p's 32
+// floats at b + p·ldb (kernel512sb_amd64.s): the same sums, in the same
+// order, as over a packed B panel.
+//
+//go:noescape
+func kernelAVX512SB(kc int, a, b *float32, ldb int, c *float32, ldc int, acc bool)
+
+// tileDirectB computes the 14×32 tile with B read in place from b (B's
+// rows ldb apart, b starting at the tile's first column of K step 0) and
+// reports whether it could (the AVX-512 kernel only).
+func tileDirectB(k *kernel, kc int, a, b []float32, ldb int, c []float32, ldc int, acc bool) bool {
+	const mr, nr = mr14x32, nr14x32
+	if k.fn != fnAVX512 || kc == 0 {
+		return false
+	}
+	if len(a) < kc*mr || len(b) < (kc-1)*ldb+nr || len(c) < (mr-1)*ldc+nr || ldc < nr || ldb < nr {
+		panic("cpu: micro-kernel operands out of range")
+	}
+	kernelAVX512SB(kc, &a[0], &b[0], ldb, &c[0], ldc, acc)
+	return true
+}

@@ -25,6 +25,11 @@ func asmTile(fn tileFn, kc int, a, b, c []float32, ldc int, acc bool) {
 // rowSumsFast reports false: addPanelRowSums sums in Go.
 func rowSumsFast(s []float64, panel []float32, w int) bool { return false }
 
+// tileDirectB reports false: B is always packed.
+func tileDirectB(k *kernel, kc int, a, b []float32, ldb int, c []float32, ldc int, acc bool) bool {
+	return false
+}
+
 // packFast reports false: packPanel packs in Go.
 func packFast(dst, s []float32, i0, ni, w, k, rs, cs int) bool { return false }
 
