@@ -11,9 +11,9 @@ import "github.com/aegpu/aegpu/engine"
 //     values at consecutive addresses), padded with zeros to a whole panel,
 //     K block by K block (aBlock, bBlock). Strided views (Aᵀ, Bᵀ) are
 //     absorbed here, so one kernel serves the three products a dense layer
-//     needs. The AVX-512 kernel also reads B in place when B's rows hold
-//     its panels already (a copy layout): then only B's edge panel is
-//     packed.
+//     needs. The AVX-512 kernel also reads an operand in place when its
+//     rows allow (A row-major, B's rows holding its panels): then only
+//     that operand's edge panel is packed.
 //   - C is cut into tiles (one task each, run in parallel); a tile loops
 //     over K blocks of at most kc, then over its B panels, then over its
 //     A panels, calling the mr×nr micro-kernel with a kc×nr B panel that
@@ -82,6 +82,7 @@ type gemmJob struct {
 	packingPhase bool
 	fuseA        bool // tiles pack their A panels (see runGemm)
 	directB      bool // the kernel reads B's whole panels in place (see runGemm)
+	directA      bool // the kernel reads A's whole panels in place (see runGemm)
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
@@ -149,6 +150,10 @@ func (b *Backend) runGemm(j *gemmJob) {
 	// floats per K step: x in the weight gradient, w in the input
 	// gradient) is read in place by the kernel, whole panels unpacked.
 	j.directB = j.kern.fn == fnAVX512 && j.bcs == 1 && j.brs >= nr
+	// Likewise A in its rows (x in the forward product, dz in the input
+	// gradient): whole panels are read in place, not transposed into
+	// panels (the row sums of db need a packed A).
+	j.directA = j.kern.fn == fnAVX512 && j.acs == 1 && j.rowSum == nil
 	j.packingPhase = true
 	j.groupA = max(1, packTask/max(1, mr*j.k))
 	j.groupB = max(1, packTask/max(1, nr*j.kcb))
@@ -219,6 +224,9 @@ func (j *gemmJob) pack(i int) {
 	if i < j.packTasksA {
 		for p := i * j.groupA; p < min(j.npa, (i+1)*j.groupA); p++ {
 			i0, ni := p*mr, min(mr, j.m-p*mr)
+			if j.directA && ni == mr {
+				continue // read in place by the kernel
+			}
 			var sums [maxNR]float64
 			for kb := range j.nkb {
 				k0, kc := j.kBlock(kb)
@@ -313,6 +321,9 @@ func (j *gemmJob) tile(t int) {
 			as := j.a[k0*j.acs:]
 			for ii := i0; ii < i1; ii += mr {
 				ni := min(mr, j.m-ii)
+				if j.directA && ni == mr {
+					continue // read in place by the kernel
+				}
 				dst := j.aBlock(ii/mr, kb)
 				packPanel(dst, as, ii, ni, mr, kc, j.ars, j.acs)
 				if j.rowSum != nil {
@@ -332,6 +343,21 @@ func (j *gemmJob) tile(t int) {
 				ap := j.aBlock(ii/mr, kb)
 				mi := min(mr, i1-ii)
 				c := j.c[ii*n+jj:]
+				if j.directA && ii+mr <= j.m && kc > 0 {
+					// A read in place; B in place or packed.
+					as := j.a[ii*j.ars+k0:]
+					b, ldb := bp, nr
+					if direct {
+						b, ldb = bs, j.brs
+					}
+					if mi == mr && nj == nr {
+						tileDirectA(kern, kc, as, j.ars, 1, b, ldb, c, n, accum)
+						continue
+					}
+					tileDirectA(kern, kc, as, j.ars, 1, b, ldb, edge, nr, false)
+					storeEdge(c, edge, mi, nj, n, nr, accum)
+					continue
+				}
 				if mi == mr && nj == nr {
 					if !direct || !tileDirectB(kern, kc, ap, bs, j.brs, c, n, accum) {
 						kern.tile(kc, ap, bp, c, n, accum)
@@ -343,17 +369,7 @@ func (j *gemmJob) tile(t int) {
 				if !direct || !tileDirectB(kern, kc, ap, bs, j.brs, edge, nr, false) {
 					kern.tile(kc, ap, bp, edge, nr, false)
 				}
-				for r := range mi {
-					row := c[r*n:][:nj]
-					tr := edge[r*nr:][:nj]
-					if accum {
-						for q := range row {
-							row[q] += tr[q]
-						}
-					} else {
-						copy(row, tr)
-					}
-				}
+				storeEdge(c, edge, mi, nj, n, nr, accum)
 			}
 		}
 	}
@@ -387,6 +403,22 @@ func addPanelRowSums(s []float64, panel []float32, w int) {
 		row := panel[p:][:ni]
 		for r, v := range row {
 			s[r] += float64(v)
+		}
+	}
+}
+
+// storeEdge stores (accum: adds) the mi×nj corner of the edge tile [mr×nr,
+// rows nr apart] into C (rows n apart).
+func storeEdge(c, edge []float32, mi, nj, n, nr int, accum bool) {
+	for r := range mi {
+		row := c[r*n:][:nj]
+		tr := edge[r*nr:][:nj]
+		if accum {
+			for q := range row {
+				row[q] += tr[q]
+			}
+		} else {
+			copy(row, tr)
 		}
 	}
 }

@@ -113,3 +113,25 @@ func tileDirectB(k *kernel, kc int, a, b []float32, ldb int, c []float32, ldc in
 	kernelAVX512SB(kc, &a[0], &b[0], ldb, &c[0], ldc, acc)
 	return true
 }
+
+// kernelAVX512G is kernelAVX512 with A and B read in place through strides
+// (kernel512g_amd64.s): A(i, p) = a[i·ars + p·acs], B's step p at b[p·ldb].
+//
+//go:noescape
+func kernelAVX512G(kc int, a *float32, ars, acs int, b *float32, ldb int, c *float32, ldc int, acc bool)
+
+// tileDirectA computes the 14×32 tile with A read in place from a (A(i, p)
+// = a[i·ars + p·acs], a at the tile's first row and K step) and B from b
+// (step p at b[p·ldb]: B's rows, or a packed panel with ldb = 32), and
+// reports whether it could (the AVX-512 kernel only).
+func tileDirectA(k *kernel, kc int, a []float32, ars, acs int, b []float32, ldb int, c []float32, ldc int, acc bool) bool {
+	const mr, nr = mr14x32, nr14x32
+	if k.fn != fnAVX512 || kc == 0 {
+		return false
+	}
+	if len(a) < (mr-1)*ars+(kc-1)*acs+1 || len(b) < (kc-1)*ldb+nr || len(c) < (mr-1)*ldc+nr || ldc < nr || ldb < nr {
+		panic("cpu: micro-kernel operands out of range")
+	}
+	kernelAVX512G(kc, &a[0], ars, acs, &b[0], ldb, &c[0], ldc, acc)
+	return true
+}

@@ -30,6 +30,11 @@ func tileDirectB(k *kernel, kc int, a, b []float32, ldb int, c []float32, ldc in
 	return false
 }
 
+// tileDirectA reports false: A is always packed.
+func tileDirectA(k *kernel, kc int, a []float32, ars, acs int, b []float32, ldb int, c []float32, ldc int, acc bool) bool {
+	return false
+}
+
 // packFast reports false: packPanel packs in Go.
 func packFast(dst, s []float32, i0, ni, w, k, rs, cs int) bool { return false }
 

@@ -103,6 +103,28 @@ func testMicroKernel(t *testing.T, k *kernel, bitwise bool) {
 					}
 				}
 			}
+			// And with A read in place from its rows (lda apart), B in
+			// place or packed.
+			lda := kc + 3
+			as := make([]float32, mr*lda)
+			for p := range kc {
+				for i := range mr {
+					as[i*lda+p] = a[p*mr+i]
+				}
+			}
+			for _, bl := range []struct {
+				b   []float32
+				ldb int
+			}{{bs, ldb}, {b, nr}} {
+				direct := append([]float32(nil), c0...)
+				if kc > 0 && tileDirectA(k, kc, as, lda, 1, bl.b, bl.ldb, direct, ldc, acc) {
+					for q := range direct {
+						if math.Float32bits(direct[q]) != math.Float32bits(got[q]) {
+							t.Fatalf("kc %d acc %v ldb %d: element %d with A in place %g, packed %g", kc, acc, bl.ldb, q, direct[q], got[q])
+						}
+					}
+				}
+			}
 			for i := range mr {
 				for j := range ldc {
 					q := i*ldc + j
