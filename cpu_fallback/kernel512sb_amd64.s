@@ -139,6 +139,17 @@ TEXT ·kernelAVX512SB(SB), NOSPLIT, $0-49
 	SUBQ $4, CX
 	JL sbtail
 sbloop4:
+	// B's rows 8–11 steps ahead (each row a new pair of lines), A's
+	// panel 9 steps ahead.
+	LEAQ (BX)(R10*8), DI
+	PREFETCHT0 (DI)
+	PREFETCHT0 64(DI)
+	PREFETCHT0 (DI)(R10*1)
+	PREFETCHT0 64(DI)(R10*1)
+	PREFETCHT0 (DI)(R10*2)
+	PREFETCHT0 64(DI)(R10*2)
+	PREFETCHT0 (DI)(R11*1)
+	PREFETCHT0 64(DI)(R11*1)
 	PREFETCHT0 512(AX)
 	PREFETCHT0 576(AX)
 	SSTEP(0, (BX), 64(BX))
