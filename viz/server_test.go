@@ -416,7 +416,12 @@ func TestEarlyStopping(t *testing.T) {
 	if v, err := srv.sess.tr.Validate(); err != nil || math.Abs(v-float64(st.BestVal)) > 1e-6*float64(st.BestVal) {
 		t.Errorf("validation loss of the model after early stopping: %v (%v), want the best %v", v, err, st.BestVal)
 	}
-	if f := srv.State().Frame; f.Status.StopReason != "early_stopping" {
+	// The final frame follows the status (it is published just after).
+	f := srv.State().Frame
+	for wait := time.Now().Add(10 * time.Second); f.Status.StopReason != "early_stopping" && time.Now().Before(wait); f = srv.State().Frame {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if f.Status.StopReason != "early_stopping" {
 		t.Errorf("the frame after stopping has status %+v", f.Status)
 	}
 
