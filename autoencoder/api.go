@@ -25,8 +25,7 @@ type Options struct {
 	// Train holds the training settings and the variant (Train.Kind and
 	// its fields). Start from DefaultTrainConfig() to change training
 	// settings; a Train whose Epochs and Batch are both 0 is taken as
-	// DefaultTrainConfig() plus its variant fields (Kind, Noise, L2,
-	// Sparsity*, SparseLayers, Contractive, Projections, KLBeta, KLWarmup).
+	// DefaultTrainConfig() plus its VariantConfig.
 	Train TrainConfig
 	// Scale is the feature scaling fitted at Fit: none, minmax, global,
 	// standard or auto (the default).
@@ -63,13 +62,9 @@ type Autoencoder struct {
 // New checks the options and opens the device; the model is built by Fit.
 func New(opts Options) (*Autoencoder, error) {
 	if opts.Train.Epochs == 0 && opts.Train.Batch == 0 {
-		kind := opts.Train
+		variant := opts.Train.VariantConfig
 		opts.Train = DefaultTrainConfig()
-		opts.Train.Kind, opts.Train.Noise, opts.Train.L2 = kind.Kind, kind.Noise, kind.L2
-		opts.Train.SparsityL1, opts.Train.SparsityBeta, opts.Train.SparsityTarget, opts.Train.SparseLayers =
-			kind.SparsityL1, kind.SparsityBeta, kind.SparsityTarget, kind.SparseLayers
-		opts.Train.Contractive, opts.Train.Projections, opts.Train.KLBeta, opts.Train.KLWarmup =
-			kind.Contractive, kind.Projections, kind.KLBeta, kind.KLWarmup
+		opts.Train.VariantConfig = variant
 	}
 	if err := opts.Train.Validate(); err != nil {
 		return nil, err

@@ -183,6 +183,24 @@ func (a Arch) DecoderStart() int {
 	return len(a.Layers) - 1
 }
 
+// BodyLayers is the number of encoder layers before the code: all of them,
+// or for a VAE those before its fc_mu and fc_logvar heads.
+func (a Arch) BodyLayers() int {
+	if a.VAE {
+		return len(a.Layers) - 2
+	}
+	return len(a.Layers) - 1
+}
+
+// CodeLayer is the index in Specs of the layer whose output is the latent
+// code (a VAE's fc_mu; its fc_logvar follows).
+func (a Arch) CodeLayer() int {
+	if a.VAE {
+		return a.BodyLayers()
+	}
+	return a.BodyLayers() - 1
+}
+
 // moduleCount is 1 when an activation is its own nn.Sequential module.
 func moduleCount(a engine.Act) int {
 	if a == engine.Linear {

@@ -117,7 +117,7 @@ func TestWholeModelGradient(t *testing.T) {
 			}
 			x64 := f64(x)
 			var loss [1]float32
-			b.Download(loss[:], tr.acc)
+			b.Download(loss[:], tr.obj.sum)
 			if want := refLoss(ref, x64, rows, c.loss) * rows; math.Abs(float64(loss[0])-want) > 1e-5*math.Abs(want)+1e-6 {
 				// fp32 loss over 28 elements: rel 1e-5.
 				t.Errorf("loss = %v, float64 reference %v", loss[0], want)

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"strings"
 
 	"github.com/aegpu/aegpu/dataset"
 	"github.com/aegpu/aegpu/engine"
@@ -31,50 +30,14 @@ type TrainConfig struct {
 	ValSplit    float64 `json:"val_split"` // fraction held out for validation
 	Patience    int     `json:"patience"`  // epochs without improvement; 0: off
 	Shuffle     bool    `json:"shuffle"`
-	// Noise makes a denoising autoencoder: the input is corrupted each
-	// step ("gaussian:0.3", "masking:0.25", "salt_pepper:0.1"), the target
-	// is the clean row. Empty: a plain autoencoder.
-	Noise string `json:"noise,omitempty"`
-
-	// Kind is the variant: plain, denoising, sparse, contractive or vae
-	// (empty: plain, or denoising when Noise is set). Noise may be combined
-	// with any variant.
-	Kind string `json:"variant,omitempty"`
-	// L2 adds ½·L2·Σw² over the weights (not the biases) to the objective,
-	// as MATLAB's L2WeightRegularization; any variant.
-	L2 float64 `json:"l2,omitempty"`
-
-	// Sparse: an L1 penalty SparsityL1·mean_i Σ_j |h_ij| and the KL
-	// sparsity penalty SparsityBeta·Σ_j KL(ρ ‖ ρ̂_j) with ρ = SparsityTarget
-	// (MATLAB's SparsityRegularization and SparsityProportion) on the
-	// outputs of the encoder layers SparseLayers (1-based; empty: the
-	// latent layer).
-	SparsityL1     float64 `json:"sparsity_l1,omitempty"`
-	SparsityBeta   float64 `json:"sparsity_beta,omitempty"`
-	SparsityTarget float64 `json:"sparsity_target,omitempty"`
-	SparseLayers   []int   `json:"sparse_layers,omitempty"`
-
-	// Contractive: Contractive·mean_i ‖J_f(x_i)‖²_F on the encoder's
-	// Jacobian; exact for a one-layer encoder, else estimated from
-	// Projections random projections per row (unbiased).
-	Contractive float64 `json:"contractive,omitempty"`
-	Projections int     `json:"projections,omitempty"`
-
-	// VAE: objective = reconstruction + KLBeta·KL/d0 (KL summed over the
-	// latent units, per row; d0 the input width, so that β = 1 is the ELBO
-	// with the reconstruction summed over features), β ramped linearly
-	// from 0 over KLWarmup epochs.
-	KLBeta   float64 `json:"kl_beta,omitempty"`
-	KLWarmup float64 `json:"kl_warmup_epochs,omitempty"`
+	// VariantConfig: the variant (Kind, Noise) and its settings.
+	VariantConfig
 
 	// Precision of the matrix products (engine.ParsePrecision): "fp32"
 	// (also ""), "tf32" or "bf16" on a GPU with tensor cores. The caller applies
 	// it to the backend (engine.SetPrecision); the trainer only records it.
 	Precision string `json:"precision,omitempty"`
 }
-
-// Variants are the kinds of autoencoder aegpu trains.
-var Variants = []string{"plain", "denoising", "sparse", "contractive", "vae"}
 
 // DefaultTrainConfig is what the CLI uses when a flag is not given.
 func DefaultTrainConfig() TrainConfig {
@@ -223,87 +186,6 @@ func CheckImageShape(shape []int, cols int) error {
 	return nil
 }
 
-// Variant names the kind of autoencoder the settings train.
-func (c TrainConfig) Variant() string {
-	if c.Kind != "" {
-		return c.Kind
-	}
-	if n, _, _ := engine.ParseNoise(c.Noise); c.Noise != "" && n != engine.NoiseNone {
-		return "denoising"
-	}
-	return "plain"
-}
-
-// noisy reports whether the input is corrupted.
-func (c TrainConfig) noisy() bool {
-	n, _, err := engine.ParseNoise(c.Noise)
-	return c.Noise != "" && err == nil && n != engine.NoiseNone
-}
-
-// validateVariant checks that each variant's settings come with it.
-func (c TrainConfig) validateVariant() error {
-	v := c.Variant()
-	known := false
-	for _, k := range Variants {
-		known = known || v == k
-	}
-	if !known {
-		return fmt.Errorf("unknown variant %q (want %s)", v, strings.Join(Variants, ", "))
-	}
-	bad := func(what string) error {
-		return fmt.Errorf("%s is a setting of %s, not of a %s autoencoder", what, variantOf(what), v)
-	}
-	for _, f := range []struct {
-		name, variant string
-		set           bool
-	}{
-		{"sparsity l1", "sparse", c.SparsityL1 != 0},
-		{"sparsity beta", "sparse", c.SparsityBeta != 0},
-		{"sparse layers", "sparse", len(c.SparseLayers) > 0},
-		{"contractive lambda", "contractive", c.Contractive != 0},
-		{"kl beta", "vae", c.KLBeta != 0},
-		{"kl warm-up", "vae", c.KLWarmup != 0},
-	} {
-		if f.set && v != f.variant {
-			return bad(f.name)
-		}
-	}
-	switch {
-	case c.L2 < 0 || math.IsNaN(c.L2):
-		return fmt.Errorf("l2 must be ≥ 0, got %v", c.L2)
-	case v == "denoising" && !c.noisy():
-		return fmt.Errorf("a denoising autoencoder needs a noise, e.g. gaussian:0.3 or masking:0.25")
-	case c.SparsityL1 < 0 || c.SparsityBeta < 0 || math.IsNaN(c.SparsityL1) || math.IsNaN(c.SparsityBeta):
-		return fmt.Errorf("sparsity l1 and beta must be ≥ 0, got %v and %v", c.SparsityL1, c.SparsityBeta)
-	case v == "sparse" && c.SparsityL1 == 0 && c.SparsityBeta == 0:
-		return fmt.Errorf("a sparse autoencoder needs an L1 weight or a KL sparsity beta > 0")
-	case c.SparsityBeta > 0 && !(c.SparsityTarget > 0 && c.SparsityTarget < 1):
-		return fmt.Errorf("sparsity target ρ must be in (0, 1), got %v", c.SparsityTarget)
-	case v == "contractive" && (!(c.Contractive > 0) || math.IsInf(c.Contractive, 0)):
-		return fmt.Errorf("a contractive autoencoder needs a penalty weight λ > 0, got %v", c.Contractive)
-	case c.KLBeta < 0 || math.IsNaN(c.KLBeta) || math.IsInf(c.KLBeta, 0):
-		return fmt.Errorf("kl beta must be ≥ 0, got %v", c.KLBeta)
-	case c.KLWarmup < 0 || math.IsNaN(c.KLWarmup):
-		return fmt.Errorf("kl warm-up must be ≥ 0 epochs, got %v", c.KLWarmup)
-	}
-	for _, l := range c.SparseLayers {
-		if l < 1 {
-			return fmt.Errorf("sparse layers are 1-based encoder layer numbers, got %d", l)
-		}
-	}
-	return nil
-}
-
-func variantOf(setting string) string {
-	switch {
-	case strings.HasPrefix(setting, "sparse"):
-		return "sparse"
-	case strings.HasPrefix(setting, "contractive"):
-		return "contractive"
-	}
-	return "vae"
-}
-
 // lrAt is the learning rate for optimizer step t (0-based) in epoch e
 // (0-based) of a run with total steps.
 func (c TrainConfig) lrAt(t int64, e int, total int64) float64 {
@@ -325,7 +207,7 @@ func (c TrainConfig) lrAt(t int64, e int, total int64) float64 {
 type Config struct {
 	Format     int            `json:"format"`
 	Version    string         `json:"aegpu_version"`
-	Variant    string         `json:"variant"`
+	Variant    Variant        `json:"variant"`
 	Layers     []int          `json:"layers"`
 	Hidden     string         `json:"hidden_activation"`
 	Latent     string         `json:"latent_activation"`
@@ -376,6 +258,14 @@ func (c Config) Arch() (Arch, error) {
 		}
 	}
 	return a, a.Validate()
+}
+
+// NewConfig is the config.json of a model of architecture a trained with
+// train on data, scaled by scaler: the one place a Config is built.
+func NewConfig(a Arch, train TrainConfig, scaler dataset.Scaler, data DataInfo) Config {
+	c := Config{Format: FormatVersion, Version: Version, Variant: train.Variant(), Scaler: scaler, Train: train, Data: data}
+	c.SetArch(a)
+	return c
 }
 
 // SetArch records a in c.

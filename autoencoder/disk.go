@@ -2,8 +2,6 @@ package autoencoder
 
 import (
 	"fmt"
-	"hash/fnv"
-	"math"
 
 	"github.com/aegpu/aegpu/dataset"
 	"github.com/aegpu/aegpu/engine"
@@ -86,19 +84,14 @@ func OpenDiskSource(paths []string, chunk int, cfg TrainConfig, scale string, sc
 			return fail(err)
 		}
 	}
-	h := fnv.New64a()
-	var b4 [4]byte
+	fp := newFingerprint()
 	var val []float32
 	for c := range nChunks {
 		raw, isVal, err := s.readChunk(c)
 		if err != nil {
 			return fail(err)
 		}
-		for _, v := range raw {
-			u := math.Float32bits(v)
-			b4[0], b4[1], b4[2], b4[3] = byte(u), byte(u>>8), byte(u>>16), byte(u>>24)
-			h.Write(b4[:])
-		}
+		fp.add(raw)
 		for r := range len(raw) / s.cols {
 			row := raw[r*s.cols : (r+1)*s.cols]
 			if isVal[r] {
@@ -126,7 +119,7 @@ func OpenDiskSource(paths []string, chunk int, cfg TrainConfig, scale string, sc
 	if err := scaler.Apply(val, s.cols); err != nil {
 		return fail(err)
 	}
-	return s, StreamPrep{Scaler: scaler, Val: val, Fingerprint: fmt.Sprintf("fnv1a64:%016x", h.Sum64()), Rows: s.total, TrainRows: s.nTrain}, nil
+	return s, StreamPrep{Scaler: scaler, Val: val, Fingerprint: fp.String(), Rows: s.total, TrainRows: s.nTrain}, nil
 }
 
 // readChunk reads chunk c's raw rows and which of them are validation rows.

@@ -1,6 +1,7 @@
 package autoencoder
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/aegpu/aegpu/engine"
@@ -97,4 +98,68 @@ func (e *LayerIndexError) Detail() string {
 
 func (e *LayerIndexError) Error() string {
 	return e.Detail() + ": set Arch.Hidden to the activation the model was trained with"
+}
+
+// ErrInterrupted is returned by Train when its context was cancelled: the
+// current step finished and a checkpoint was saved.
+var ErrInterrupted = errors.New("training interrupted")
+
+// NaNError reports a training loss that became NaN or infinite. Training
+// stops without saving: what the model directory held stays.
+type NaNError struct {
+	Epoch    int   // 1-based epoch in which it was seen
+	Step     int64 // optimizer steps done when it was seen
+	LastGood int64 // the last step at which the loss was read finite
+	// Saved: a checkpoint of this run (or the one it resumed from) is
+	// kept, after LastSaved epochs and SavedBatch batches of the next,
+	// at step SavedStep. LastSaved is 0 when nothing was saved.
+	Saved      bool
+	LastSaved  int
+	SavedBatch int
+	SavedStep  int64
+	// Dir is the model directory ("" for none). When no checkpoint was
+	// saved, Kept says what it holds: "absent" (it was not created),
+	// "empty", "leftovers" (files of an earlier failed run) or "earlier
+	// model" (the model it held before the run, unchanged).
+	Dir, Kept string
+}
+
+// Detail is the error without the advice: what happened and what was kept.
+func (e *NaNError) Detail() string {
+	what := fmt.Sprintf("training loss became NaN/Inf in epoch %d, between steps %d and %d", e.Epoch, e.LastGood+1, e.Step)
+	in := ""
+	if e.Dir != "" {
+		in = " in " + e.Dir
+	}
+	switch {
+	case e.Saved:
+		at := fmt.Sprintf("after epoch %d (step %d)", e.LastSaved, e.SavedStep)
+		if e.SavedBatch > 0 {
+			at = fmt.Sprintf("in epoch %d at batch %d (step %d)", e.LastSaved+1, e.SavedBatch, e.SavedStep)
+		}
+		return fmt.Sprintf("%s; the last good checkpoint, saved %s, is kept%s", what, at, in)
+	case e.Dir == "":
+		return what + "; nothing was saved"
+	case e.Kept == "absent":
+		return fmt.Sprintf("%s; no checkpoint was saved: %s was not created", what, e.Dir)
+	case e.Kept == "empty":
+		return fmt.Sprintf("%s; no checkpoint was saved: %s is still empty", what, e.Dir)
+	case e.Kept == "earlier model":
+		return fmt.Sprintf("%s; no checkpoint of this run was saved: %s still holds the model it held before, not this run's", what, e.Dir)
+	default:
+		return fmt.Sprintf("%s; no checkpoint was saved%s", what, in)
+	}
+}
+
+func (e *NaNError) Error() string {
+	return e.Detail() + " — try a lower learning rate or gradient clipping"
+}
+
+// nanError is the *NaNError of epoch e (0-based).
+func (t *Trainer) nanError(e int, lastGood int64) *NaNError {
+	ne := &NaNError{Epoch: e + 1, Step: t.State.Step, LastGood: lastGood}
+	if s := t.lastSave; s != nil {
+		ne.Saved, ne.LastSaved, ne.SavedBatch, ne.SavedStep = true, s.Epoch, s.Batch, s.Step
+	}
+	return ne
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"math"
 	"os"
 	"sort"
@@ -56,18 +55,6 @@ type Run struct {
 	CleanedBytes int64
 }
 
-// Fingerprint identifies data by content: FNV-1a over the float32 bits.
-func Fingerprint(data []float32) string {
-	h := fnv.New64a()
-	var b [4]byte
-	for _, v := range data {
-		u := math.Float32bits(v)
-		b[0], b[1], b[2], b[3] = byte(u), byte(u>>8), byte(u>>16), byte(u>>24)
-		h.Write(b[:])
-	}
-	return fmt.Sprintf("fnv1a64:%016x", h.Sum64())
-}
-
 // Split returns the sorted row indices of the training and validation parts
 // of n rows, holding out round(frac·n) rows chosen by seed.
 func Split(n int, frac float64, seed uint64) (train, val []int) {
@@ -85,18 +72,10 @@ func Split(n int, frac float64, seed uint64) (train, val []int) {
 	return train, val
 }
 
-func gatherRows(t *dataset.Table, rows []int) []float32 {
-	out := make([]float32, len(rows)*t.Cols)
-	for i, r := range rows {
-		copy(out[i*t.Cols:], t.Data[r*t.Cols:(r+1)*t.Cols])
-	}
-	return out
-}
-
 // prepare splits and scales the data for training.
 func prepare(data *dataset.Table, cfg TrainConfig, scaler *dataset.Scaler, scale string) (train, val []float32, err error) {
 	tr, va := Split(data.Rows, cfg.ValSplit, cfg.Seed)
-	train, val = gatherRows(data, tr), gatherRows(data, va)
+	train, val = data.Gather(tr), data.Gather(va)
 	if scaler.Kind == "" {
 		*scaler, err = dataset.FitScaler(scale, &dataset.Table{Rows: len(tr), Cols: data.Cols, Data: train})
 		if err != nil {
@@ -267,112 +246,6 @@ func (r *Run) checkpoint(t *Trainer) error {
 	return nil
 }
 
-// NewRun prepares a fresh training run: splits and scales the data, builds
-// and initialises the model, and sets up checkpointing into opts.Dir (none
-// when it is empty).
-func NewRun(opts FitOptions) (*Run, error) {
-	if err := opts.validate(); err != nil {
-		return nil, err
-	}
-	if opts.Data.Cols != opts.Arch.Input() {
-		return nil, &InputWidthError{Source: opts.Source, Cols: opts.Data.Cols, Input: opts.Arch.Input()}
-	}
-	if err := CheckImageShape(opts.ImageShape, opts.Data.Cols); err != nil {
-		return nil, err
-	}
-	if opts.Data.Rows < 2 {
-		return nil, fmt.Errorf("%s has %d row(s); training needs at least 2", opts.Source, opts.Data.Rows)
-	}
-	var scaler dataset.Scaler
-	train, val, err := prepare(opts.Data, opts.Train, &scaler, opts.Scale)
-	if err != nil {
-		return nil, err
-	}
-	cfg := Config{Format: FormatVersion, Version: Version, Variant: opts.Train.Variant(), Scaler: scaler,
-		ImageShape: opts.ImageShape, Train: opts.Train,
-		Data: DataInfo{Source: opts.Source, Rows: opts.Data.Rows, Cols: opts.Data.Cols,
-			Fingerprint: Fingerprint(opts.Data.Data), TrainRows: len(train) / opts.Data.Cols, ValRows: len(val) / opts.Data.Cols}}
-	cfg.SetArch(opts.Arch)
-	m, err := NewModel(opts.Backend, opts.Arch)
-	if err != nil {
-		return nil, err
-	}
-	if err := m.Init(opts.Train.Seed); err != nil {
-		m.Free()
-		return nil, err
-	}
-	t, err := NewTrainer(m, opts.Train, train, val, opts.Data.Cols)
-	if err != nil {
-		m.Free()
-		return nil, err
-	}
-	r := &Run{Trainer: t, Config: cfg, Dir: opts.Dir}
-	if opts.Dir != "" {
-		if err := r.takeDir(opts.Replace); err != nil {
-			t.Free()
-			m.Free()
-			return nil, err
-		}
-	}
-	r.hook(opts.OnProgress, opts.OnEpoch)
-	return r, nil
-}
-
-// ResumeRun reopens the run saved in dir on new data (which must be the
-// data it was trained on). epochs > 0 changes the number of epochs. It
-// takes dir's lock (an *InUseError when another process holds it), puts
-// back what a killed save left, and checks every file of the checkpoint.
-func ResumeRun(dir string, data *dataset.Table, b engine.Backend, epochs int, onProgress func(Progress), onEpoch func(EpochMetrics)) (r *Run, err error) {
-	rd, err := openResume(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err != nil {
-			rd.lock.Unlock()
-		}
-	}()
-	cfg := rd.cfg
-	if cfg.Data.Streamed {
-		return nil, &ResumeModeError{Dir: dir, Streamed: true}
-	}
-	a, err := cfg.Arch()
-	if err != nil {
-		return nil, err
-	}
-	if data.Rows != cfg.Data.Rows || data.Cols != cfg.Data.Cols {
-		return nil, fmt.Errorf("cannot resume %s: it was trained on %d×%d data (%s), this data is %d×%d", dir, cfg.Data.Rows, cfg.Data.Cols, cfg.Data.Source, data.Rows, data.Cols)
-	}
-	if fp := Fingerprint(data.Data); fp != cfg.Data.Fingerprint {
-		return nil, fmt.Errorf("cannot resume %s: the data differs from the data it was trained on (%s); fingerprint %s, expected %s", dir, cfg.Data.Source, fp, cfg.Data.Fingerprint)
-	}
-	if epochs > 0 {
-		cfg.Train.Epochs = epochs
-	}
-	scaler := cfg.Scaler
-	train, val, err := prepare(data, cfg.Train, &scaler, scaler.Kind)
-	if err != nil {
-		return nil, err
-	}
-	m, err := NewModel(b, a)
-	if err != nil {
-		return nil, err
-	}
-	t, err := NewTrainer(m, cfg.Train, train, val, data.Cols)
-	if err != nil {
-		m.Free()
-		return nil, err
-	}
-	if err := rd.load(t); err != nil {
-		t.Free()
-		m.Free()
-		return nil, err
-	}
-	r = &Run{Trainer: t, Config: cfg, Dir: dir, lock: rd.lock, published: true, Cleaned: rd.cleaned, CleanedBytes: rd.cleanedBytes}
-	r.hook(onProgress, onEpoch)
-	return r, nil
-}
-
 // resumeDir is a model directory opened for resuming, under its lock.
 type resumeDir struct {
 	dir          string
@@ -483,113 +356,6 @@ func (r *Run) Close() {
 func (r *Run) release() {
 	r.lock.Unlock()
 	r.lock = nil
-}
-
-// NewStreamRun is NewRun for .npy data larger than memory, read from paths
-// in chunks of chunk rows (opts.Data is ignored): one pass fits the scaler
-// on the training rows, collects the validation rows and fingerprints the
-// data; training then holds one chunk at a time.
-func NewStreamRun(opts FitOptions, paths []string, chunk int) (*Run, error) {
-	if err := opts.validate(); err != nil {
-		return nil, err
-	}
-	src, prep, err := OpenDiskSource(paths, chunk, opts.Train, opts.Scale, dataset.Scaler{})
-	if err != nil {
-		return nil, err
-	}
-	if src.Cols() != opts.Arch.Input() {
-		src.Close()
-		return nil, &InputWidthError{Source: fmt.Sprint(paths), Cols: src.Cols(), Input: opts.Arch.Input()}
-	}
-	if err := CheckImageShape(opts.ImageShape, src.Cols()); err != nil {
-		src.Close()
-		return nil, err
-	}
-	cfg := Config{Format: FormatVersion, Version: Version, Variant: opts.Train.Variant(), Scaler: prep.Scaler,
-		ImageShape: opts.ImageShape, Train: opts.Train,
-		Data: DataInfo{Source: opts.Source, Rows: int(prep.Rows), Cols: src.Cols(), Fingerprint: prep.Fingerprint,
-			TrainRows: prep.TrainRows, ValRows: len(prep.Val) / src.Cols(), Streamed: true, Paths: paths, ChunkRows: chunk}}
-	cfg.SetArch(opts.Arch)
-	m, err := NewModel(opts.Backend, opts.Arch)
-	if err != nil {
-		src.Close()
-		return nil, err
-	}
-	if err := m.Init(opts.Train.Seed); err != nil {
-		m.Free()
-		src.Close()
-		return nil, err
-	}
-	t, err := NewTrainerFrom(m, opts.Train, src, prep.Val)
-	if err != nil {
-		m.Free()
-		src.Close()
-		return nil, err
-	}
-	r := &Run{Trainer: t, Config: cfg, Dir: opts.Dir, disk: src}
-	if opts.Dir != "" {
-		if err := r.takeDir(opts.Replace); err != nil {
-			t.Free()
-			m.Free()
-			src.Close()
-			return nil, err
-		}
-	}
-	r.hook(opts.OnProgress, opts.OnEpoch)
-	return r, nil
-}
-
-// ResumeStreamRun reopens a streamed run saved in dir on paths (the same
-// data, checked by fingerprint); see ResumeRun.
-func ResumeStreamRun(dir string, paths []string, b engine.Backend, epochs int, onProgress func(Progress), onEpoch func(EpochMetrics)) (r *Run, err error) {
-	rd, err := openResume(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err != nil {
-			rd.lock.Unlock()
-		}
-	}()
-	cfg := rd.cfg
-	if !cfg.Data.Streamed {
-		return nil, &ResumeModeError{Dir: dir, Streamed: false}
-	}
-	a, err := cfg.Arch()
-	if err != nil {
-		return nil, err
-	}
-	if epochs > 0 {
-		cfg.Train.Epochs = epochs
-	}
-	src, prep, err := OpenDiskSource(paths, cfg.Data.ChunkRows, cfg.Train, cfg.Scaler.Kind, cfg.Scaler)
-	if err != nil {
-		return nil, err
-	}
-	if prep.Fingerprint != cfg.Data.Fingerprint || prep.Rows != int64(cfg.Data.Rows) {
-		src.Close()
-		return nil, fmt.Errorf("cannot resume %s: the data differs from the data it was trained on (%s); fingerprint %s, expected %s", dir, cfg.Data.Source, prep.Fingerprint, cfg.Data.Fingerprint)
-	}
-	m, err := NewModel(b, a)
-	if err != nil {
-		src.Close()
-		return nil, err
-	}
-	t, err := NewTrainerFrom(m, cfg.Train, src, prep.Val)
-	if err != nil {
-		m.Free()
-		src.Close()
-		return nil, err
-	}
-	if err := rd.load(t); err != nil {
-		t.Free()
-		m.Free()
-		src.Close()
-		return nil, err
-	}
-	r = &Run{Trainer: t, Config: cfg, Dir: dir, disk: src, lock: rd.lock, published: true, Cleaned: rd.cleaned, CleanedBytes: rd.cleanedBytes}
-	r.hook(onProgress, onEpoch)
-	return r, nil
 }
 
 // IsInterrupted reports whether err is (or wraps) ErrInterrupted.

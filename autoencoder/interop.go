@@ -60,7 +60,7 @@ func ExportMetadata(c Config, encoderOnly bool) map[string]string {
 		part = "encoder"
 	}
 	return map[string]string{
-		"format": "pt", "aegpu_version": Version, "aegpu_variant": c.Variant, "aegpu_part": part,
+		"format": "pt", "aegpu_version": Version, "aegpu_variant": string(c.Variant), "aegpu_part": part,
 		"aegpu_layers": fmt.Sprint(c.Layers), "aegpu_hidden": c.Hidden, "aegpu_latent": c.Latent,
 		"aegpu_output": c.Output, "aegpu_scaler": string(sc),
 	}
@@ -269,15 +269,12 @@ func Import(dir string, ts map[string]safetensors.Tensor, a Arch, scaler dataset
 	if len(scaler.Offset) != 0 && len(scaler.Offset) != a.Input() {
 		return Config{}, fmt.Errorf("the scaler has %d columns, the model %d inputs", len(scaler.Offset), a.Input())
 	}
-	variant := "plain"
-	if a.VAE {
-		variant = "vae"
-	}
 	train := DefaultTrainConfig()
-	train.Kind = variant
-	c := Config{Format: FormatVersion, Version: Version, Variant: variant, Scaler: scaler, Train: train,
-		Data: DataInfo{Source: "imported from " + source, Cols: a.Input()}}
-	c.SetArch(a)
+	train.Kind = VariantPlain
+	if a.VAE {
+		train.Kind = VariantVAE
+	}
+	c := NewConfig(a, train, scaler, DataInfo{Source: "imported from " + source, Cols: a.Input()})
 	return c, SaveModel(dir, m, c)
 }
 

@@ -186,168 +186,123 @@ func sameShape(a, b []int) bool {
 	return true
 }
 
-// decStart is the index of the decoder's first layer.
-func (m *Model) decStart() int { return m.Arch.DecoderStart() }
-
-// codeLayer is the index of the layer whose output is the latent code (a
-// VAE's fc_mu).
-func (m *Model) codeLayer() int {
-	if m.Arch.VAE {
-		return m.decStart() - 2
-	}
-	return m.decStart() - 1
-}
-
-// workspace holds the activations of one batch: per layer its output y,
-// its pre-activation z (only where needed) and its gradient buffer g.
-type workspace struct {
-	b      engine.Backend
-	batch  int
-	x      engine.Matrix // input [batch×d0]
-	target engine.Matrix // reconstruction target (absent: x)
-	y, z   []engine.Matrix
-	g      []engine.Matrix // absent in inference workspaces
-	// A VAE's sampled code z = μ + σ·ε, its noise ε and its gradient.
-	code, eps, gcode engine.Matrix
-	allocs           []engine.Matrix
-}
-
-func (w *workspace) alloc(rows, cols int) (engine.Matrix, error) {
-	m, err := w.b.Alloc(rows, cols)
-	if err != nil {
-		return engine.Matrix{}, &BatchMemoryError{Rows: rows, Cols: cols, Batch: w.batch, Err: err}
-	}
-	w.allocs = append(w.allocs, m)
-	return m, nil
-}
-
-func (w *workspace) free() {
-	for _, m := range w.allocs {
-		w.b.Free(m)
-	}
-	w.allocs = nil
-}
-
-// newWorkspace allocates buffers for batches of up to batch rows. logits
-// keeps the last layer's pre-activation (the fused sigmoid + BCE loss);
-// train adds gradient buffers.
-func (m *Model) newWorkspace(batch int, train, logits, separateTarget bool) (*workspace, error) {
-	w := &workspace{b: m.Backend, batch: batch}
-	var err error
-	if w.x, err = w.alloc(batch, m.Arch.Input()); err != nil {
-		w.free()
-		return nil, err
-	}
-	if separateTarget {
-		if w.target, err = w.alloc(batch, m.Arch.Input()); err != nil {
-			w.free()
-			return nil, err
-		}
-	}
-	last := len(m.Layers) - 1
-	for i, L := range m.Layers {
-		y, err := w.alloc(batch, L.Out)
-		if err != nil {
-			w.free()
-			return nil, err
-		}
-		var z, g engine.Matrix
-		if L.Act.NeedsPre() || (logits && i == last) {
-			if z, err = w.alloc(batch, L.Out); err != nil {
-				w.free()
-				return nil, err
-			}
-		}
-		if train {
-			if g, err = w.alloc(batch, L.Out); err != nil {
-				w.free()
-				return nil, err
-			}
-		}
-		w.y, w.z, w.g = append(w.y, y), append(w.z, z), append(w.g, g)
-	}
-	if m.Arch.VAE {
-		lat := m.Arch.LatentDim()
-		for _, p := range []*engine.Matrix{&w.code, &w.eps, &w.gcode} {
-			if p == &w.gcode && !train {
-				continue
-			}
-			if *p, err = w.alloc(batch, lat); err != nil {
-				w.free()
-				return nil, err
-			}
-		}
-	}
-	return w, nil
-}
-
-// rowsOf returns the first n rows of a workspace matrix (absent stays absent).
-func rowsOf(a engine.Matrix, n int) engine.Matrix {
-	if a.Empty() {
-		return a
-	}
-	return a.RowSlice(0, n)
-}
-
-// dense runs layer i on the first n rows of in.
-func (m *Model) dense(w *workspace, i int, in engine.Matrix, n int) error {
+// dense runs layer i forward on in, into the view's y[i] (and z[i]).
+func (m *Model) dense(v *batchView, i int, in engine.Matrix) error {
 	L := m.Layers[i]
-	if err := m.Backend.Dense(rowsOf(w.y[i], n), rowsOf(w.z[i], n), in, L.W, L.B, L.Act, L.Opt); err != nil {
+	if err := m.Backend.Dense(v.y[i], v.z[i], in, L.W, L.B, L.Act, L.Opt); err != nil {
 		return fmt.Errorf("layer %s: %w", L.Name, err)
 	}
 	return nil
 }
 
-// encode runs the encoder on the first n rows of x and returns the latent
-// code (a VAE's μ).
-func (m *Model) encode(w *workspace, x engine.Matrix, n int) (engine.Matrix, error) {
-	in := x
-	body := m.decStart()
-	if m.Arch.VAE {
-		body -= 2
+// gradBook tracks, while a step's backward pass is being issued, which
+// layers' weight and bias gradients have been written (tied layers share a
+// weight gradient; penalties add to gradients).
+type gradBook struct{ gw, gb []bool }
+
+func newGradBook(layers int) gradBook {
+	return gradBook{gw: make([]bool, layers), gb: make([]bool, layers)}
+}
+
+// reset starts a step: no gradient written yet.
+func (g *gradBook) reset() {
+	clear(g.gw)
+	clear(g.gb)
+}
+
+// owner is the layer whose weight gradient layer i writes.
+func (m *Model) owner(i int) int {
+	if o := m.Layers[i].TiedTo; o >= 0 {
+		return o
 	}
+	return i
+}
+
+// backward is dense's pair: DenseBackward for layer i (dz from dy by act,
+// which may be Linear when dy already holds ∂L/∂z), adding to gradients
+// already written this step (per book) and overwriting the others. With
+// noBias the bias gradient is left alone (a tangent pass).
+func (m *Model) backward(book *gradBook, i int, dx, dy, y, z, in engine.Matrix, act engine.Act, dxOpt engine.DenseOpt, noBias bool) error {
+	b := m.Backend
+	L := m.Layers[i]
+	o := m.owner(i)
+	opt := L.Opt | dxOpt
+	db := L.GB
+	switch {
+	case noBias:
+		db = engine.Matrix{}
+		if book.gw[o] {
+			opt |= engine.Accumulate
+		}
+	case book.gw[o] && book.gb[i]:
+		opt |= engine.Accumulate
+	case book.gw[o]:
+		// The weight gradient has a contribution already, the bias not.
+		if err := b.Fill(L.GB, 0); err != nil {
+			return err
+		}
+		opt |= engine.Accumulate
+	case book.gb[i]:
+		return fmt.Errorf("internal: layer %s has a bias gradient but no weight gradient", L.Name)
+	}
+	if err := b.DenseBackward(dx, m.Layers[o].GW, db, dy, y, z, in, L.W, act, opt); err != nil {
+		return fmt.Errorf("layer %s backward: %w", L.Name, err)
+	}
+	book.gw[o] = true
+	if !noBias {
+		book.gb[i] = true
+	}
+	return nil
+}
+
+// encode runs the encoder on x (the view's first n rows of some input) and
+// returns the latent code (a VAE's μ).
+func (m *Model) encode(v *batchView, x engine.Matrix) (engine.Matrix, error) {
+	in := x
+	body := m.Arch.BodyLayers()
 	for i := 0; i < body; i++ {
-		if err := m.dense(w, i, in, n); err != nil {
+		if err := m.dense(v, i, in); err != nil {
 			return engine.Matrix{}, err
 		}
-		in = rowsOf(w.y[i], n)
+		in = v.y[i]
 	}
 	if m.Arch.VAE {
 		for _, i := range []int{body, body + 1} {
-			if err := m.dense(w, i, in, n); err != nil {
+			if err := m.dense(v, i, in); err != nil {
 				return engine.Matrix{}, err
 			}
 		}
 	}
-	return rowsOf(w.y[m.codeLayer()], n), nil
+	return v.y[m.Arch.CodeLayer()], nil
 }
 
-// decode runs the decoder on the first n rows of code and returns the
-// output activations.
-func (m *Model) decode(w *workspace, code engine.Matrix, n int) (engine.Matrix, error) {
+// decode runs the decoder on code (n rows) and returns the output
+// activations.
+func (m *Model) decode(v *batchView, code engine.Matrix) (engine.Matrix, error) {
 	in := code
-	for i := m.decStart(); i < len(m.Layers); i++ {
-		if err := m.dense(w, i, in, n); err != nil {
+	for i := m.Arch.DecoderStart(); i < len(m.Layers); i++ {
+		if err := m.dense(v, i, in); err != nil {
 			return engine.Matrix{}, err
 		}
-		in = rowsOf(w.y[i], n)
+		in = v.y[i]
 	}
 	return in, nil
 }
 
-// forward runs the whole model on the first n rows of x. A VAE decodes a
-// sample μ + σ·ε when sample is set (ε must already be in w.eps), else μ.
-func (m *Model) forward(w *workspace, x engine.Matrix, n int, sample bool) (engine.Matrix, error) {
-	code, err := m.encode(w, x, n)
+// forward runs the whole model on the view's input. A VAE decodes a
+// sample μ + σ·ε when sample is set (ε must already be in the view's eps),
+// else μ.
+func (m *Model) forward(v *batchView, sample bool) (engine.Matrix, error) {
+	code, err := m.encode(v, v.x)
 	if err != nil {
 		return engine.Matrix{}, err
 	}
 	if m.Arch.VAE && sample {
-		lv := rowsOf(w.y[m.codeLayer()+1], n)
-		if err := m.Backend.Reparameterize(rowsOf(w.code, n), code, lv, rowsOf(w.eps, n)); err != nil {
+		lv := v.y[m.Arch.CodeLayer()+1]
+		if err := m.Backend.Reparameterize(v.code, code, lv, v.eps); err != nil {
 			return engine.Matrix{}, err
 		}
-		code = rowsOf(w.code, n)
+		code = v.code
 	}
-	return m.decode(w, code, n)
+	return m.decode(v, code)
 }

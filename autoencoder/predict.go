@@ -86,7 +86,8 @@ func (p *Predictor) Encode(data []float32, cols int) ([]float32, error) {
 		if err := p.load(data, cols, lo, n); err != nil {
 			return nil, err
 		}
-		code, err := p.Model.encode(p.ws, rowsOf(p.ws.x, n), n)
+		v := p.ws.rows(n)
+		code, err := p.Model.encode(v, v.x)
 		if err != nil {
 			return nil, err
 		}
@@ -133,7 +134,7 @@ func (p *Predictor) rowErrors(data []float32, cols int, kind engine.Loss, each f
 			return nil, err
 		}
 		x := rowsOf(p.ws.x, n)
-		y, err := p.Model.forward(p.ws, x, n, false)
+		y, err := p.Model.forward(p.ws.rows(n), false)
 		if err != nil {
 			return nil, err
 		}
@@ -159,7 +160,7 @@ func (p *Predictor) ReconstructScaled(scaled []float32, cols int) ([]float32, er
 		return nil, err
 	}
 	return p.eachBatch(scaled, cols, func(x, out engine.Matrix, n int) error {
-		y, err := p.Model.forward(p.ws, x, n, false)
+		y, err := p.Model.forward(p.ws.rows(n), false)
 		if err != nil {
 			return err
 		}
@@ -253,7 +254,7 @@ func (p *Predictor) DecodeScaled(codes []float32) ([]float32, error) {
 		if err := p.Model.Backend.Upload(c, codes[lo*lat:(lo+n)*lat]); err != nil {
 			return nil, err
 		}
-		y, err := p.Model.decode(p.ws, c, n)
+		y, err := p.Model.decode(p.ws.rows(n), c)
 		if err != nil {
 			return nil, err
 		}

@@ -87,82 +87,11 @@ func (p *Predictor) EncodeStream(ctx context.Context, src RowSource, dst RowSink
 	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-
-	type msg struct {
-		buf  []float32
-		rows int
-	}
-	const depth = streamDepth
-	freeIn, full := make(chan []float32, depth), make(chan msg, depth)
-	freeOut, done := make(chan []float32, depth), make(chan msg, depth)
-	for range depth { // allocated when first used, at the size then
-		freeIn <- nil
-		freeOut <- nil
-	}
+	pp := newEncodePipe(cols, lat, chunk, size)
 	readErr, writeErr := make(chan error, 1), make(chan error, 1)
-	go func() { // reader
-		defer close(full)
-		for {
-			var buf []float32
-			select {
-			case buf = <-freeIn:
-			case <-ctx.Done():
-				readErr <- nil
-				return
-			}
-			if cap(buf) < size*cols {
-				buf = make([]float32, size*cols)
-			}
-			n, err := src.Read(buf[:size*cols])
-			if n > 0 {
-				full <- msg{buf, n}
-			}
-			if n == size && size < chunk { // full: the input goes on
-				size = min(2*size, chunk)
-			}
-			if err != nil {
-				if errors.Is(err, io.EOF) {
-					err = nil
-				}
-				readErr <- err
-				return
-			}
-		}
-	}()
-	go func() { // writer
-		var err error
-		for m := range done {
-			if err == nil {
-				if err = dst.Write(m.buf[:m.rows*lat]); err != nil {
-					cancel()
-				}
-			}
-			freeOut <- m.buf
-		}
-		writeErr <- err
-	}()
-	var st StreamStats
-	var encErr error
-	for m := range full {
-		if encErr == nil {
-			out := <-freeOut
-			if cap(out) < m.rows*lat {
-				out = make([]float32, cap(m.buf)/cols*lat)
-			}
-			if encErr = p.EncodeInto(out[:m.rows*lat], m.buf[:m.rows*cols], cols); encErr != nil {
-				cancel()
-				freeOut <- out
-			} else {
-				done <- msg{out, m.rows}
-				st.Rows += int64(m.rows)
-				if progress != nil {
-					progress(st.Rows)
-				}
-			}
-		}
-		freeIn <- m.buf
-	}
-	close(done)
+	go func() { readErr <- pp.read(ctx, src) }()
+	go func() { writeErr <- pp.write(dst, cancel) }()
+	st, encErr := pp.encode(p, progress, cancel)
 	rerr, werr := <-readErr, <-writeErr
 	for _, err := range []error{rerr, encErr, werr} {
 		if err != nil {
@@ -170,6 +99,109 @@ func (p *Predictor) EncodeStream(ctx context.Context, src RowSource, dst RowSink
 		}
 	}
 	return st, parent.Err()
+}
+
+// encodePipe is EncodeStream's pipeline: a reader fills input buffers, the
+// device encodes them into output buffers, a writer drains those; each
+// way has streamDepth buffers, allocated when first used.
+type encodePipe struct {
+	cols, lat    int
+	chunk, size  int // rows per read: size grows to chunk while reads come back full
+	freeIn, full chan pipeMsg
+	freeOut      chan []float32
+	done         chan pipeMsg
+}
+
+type pipeMsg struct {
+	buf  []float32
+	rows int
+}
+
+func newEncodePipe(cols, lat, chunk, size int) *encodePipe {
+	pp := &encodePipe{cols: cols, lat: lat, chunk: chunk, size: size,
+		freeIn: make(chan pipeMsg, streamDepth), full: make(chan pipeMsg, streamDepth),
+		freeOut: make(chan []float32, streamDepth), done: make(chan pipeMsg, streamDepth)}
+	for range streamDepth {
+		pp.freeIn <- pipeMsg{}
+		pp.freeOut <- nil
+	}
+	return pp
+}
+
+// read reads src into free input buffers until its end, an error or ctx's
+// cancellation, then closes full.
+func (pp *encodePipe) read(ctx context.Context, src RowSource) error {
+	defer close(pp.full)
+	cols := pp.cols
+	for {
+		var buf []float32
+		select {
+		case m := <-pp.freeIn:
+			buf = m.buf
+		case <-ctx.Done():
+			return nil
+		}
+		if cap(buf) < pp.size*cols {
+			buf = make([]float32, pp.size*cols)
+		}
+		n, err := src.Read(buf[:pp.size*cols])
+		if n > 0 {
+			pp.full <- pipeMsg{buf, n}
+		}
+		if n == pp.size && pp.size < pp.chunk { // full: the input goes on
+			pp.size = min(2*pp.size, pp.chunk)
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = nil
+			}
+			return err
+		}
+	}
+}
+
+// write writes the encoded buffers to dst in order; after an error it
+// cancels the pipe and only recycles the rest.
+func (pp *encodePipe) write(dst RowSink, cancel func()) error {
+	var err error
+	for m := range pp.done {
+		if err == nil {
+			if err = dst.Write(m.buf[:m.rows*pp.lat]); err != nil {
+				cancel()
+			}
+		}
+		pp.freeOut <- m.buf
+	}
+	return err
+}
+
+// encode encodes every full input buffer into an output buffer for the
+// writer; after an error it cancels the pipe and only recycles the rest.
+func (pp *encodePipe) encode(p *Predictor, progress func(rows int64), cancel func()) (StreamStats, error) {
+	var st StreamStats
+	var encErr error
+	cols, lat := pp.cols, pp.lat
+	for m := range pp.full {
+		if encErr == nil {
+			out := <-pp.freeOut
+			if cap(out) < m.rows*lat {
+				out = make([]float32, cap(m.buf)/cols*lat)
+			}
+			if encErr = p.EncodeInto(out[:m.rows*lat], m.buf[:m.rows*cols], cols); encErr != nil {
+				cancel()
+				pp.freeOut <- out
+			} else {
+				pp.done <- pipeMsg{out, m.rows}
+				st.Rows += int64(m.rows)
+				if progress != nil {
+					progress(st.Rows)
+				}
+			}
+		}
+		pp.freeIn <- pipeMsg{buf: m.buf}
+	}
+	close(pp.done)
+	return st, encErr
 }
 
 // EncodeInto writes the latent codes of data (rows × cols, unscaled) into
@@ -207,7 +239,8 @@ func (p *Predictor) EncodeInto(out, data []float32, cols int) error {
 				return err
 			}
 		}
-		code, err := p.Model.encode(p.ws, rowsOf(p.ws.x, n), n)
+		v := p.ws.rows(n)
+		code, err := p.Model.encode(v, v.x)
 		if err != nil {
 			return err
 		}

@@ -18,15 +18,14 @@ func TestValidateNumbers(t *testing.T) {
 	nan := math.NaN()
 	ty := reflect.TypeOf(TrainConfig{})
 	floats := 0
-	for i := range ty.NumField() {
-		f := ty.Field(i)
+	for _, f := range reflect.VisibleFields(ty) { // the variants' nested settings too
 		if f.Type.Kind() != reflect.Float64 {
 			continue
 		}
 		floats++
 		for _, v := range []float64{nan, inf, -inf, -1, 1e300} {
 			c := DefaultTrainConfig()
-			reflect.ValueOf(&c).Elem().Field(i).SetFloat(v)
+			reflect.ValueOf(&c).Elem().FieldByIndex(f.Index).SetFloat(v)
 			err := c.Validate()
 			if err == nil {
 				t.Errorf("%s = %v accepted", f.Name, v)

@@ -279,17 +279,17 @@ func TestVariantGradients(t *testing.T) {
 				must(t, b.Download(e, tr.ws.eps))
 				ref.eps = f64(e)
 			}
-			if !tr.reg.proj.Empty() {
-				v := make([]float32, tr.reg.proj.Len())
-				must(t, b.Download(v, tr.reg.proj))
+			if proj := tr.tangentProjections(); !proj.Empty() {
+				v := make([]float32, proj.Len())
+				must(t, b.Download(v, proj))
 				ref.proj = f64(v)
 			}
 			p64, x64 := f64(params), f64(x)
 			obj := ref.objective(p64, x64, rows)
 			var loss, pen, kl [1]float32
-			must(t, b.Download(loss[:], tr.acc))
-			must(t, b.Download(pen[:], tr.reg.pen))
-			must(t, b.Download(kl[:], tr.reg.kl))
+			must(t, b.Download(loss[:], tr.obj.sum))
+			must(t, b.Download(pen[:], tr.obj.pen))
+			must(t, b.Download(kl[:], tr.obj.kl))
 			got := float64(loss[0]) / rows
 			if tr.hasPenalty() {
 				got += float64(pen[0]) / rows
@@ -365,7 +365,7 @@ func TestContractiveEstimatorIsUnbiased(t *testing.T) {
 		must(t, tr.forwardBackward(rows))
 	}
 	var pen [1]float32
-	must(t, b.Download(pen[:], tr.reg.pen))
+	must(t, b.Download(pen[:], tr.obj.pen))
 	est := float64(pen[0]) / (draws * rows) // λ = 1
 
 	params := make([]float32, m.Params.Len())

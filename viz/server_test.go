@@ -640,7 +640,7 @@ func TestHubDropsForSlowClients(t *testing.T) {
 func TestModelDir(t *testing.T) {
 	data, _ := ToyData(400, 3)
 	ae, err := autoencoder.New(autoencoder.Options{Layers: []int{8, 6, 3}, Backend: openCPU(t),
-		Train: autoencoder.TrainConfig{Kind: "denoising", Noise: "gaussian:0.1"}})
+		Train: autoencoder.TrainConfig{VariantConfig: autoencoder.VariantConfig{Kind: "denoising", Noise: "gaussian:0.1"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

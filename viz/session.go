@@ -183,7 +183,7 @@ func newSession(o *Options, h *hub) (*session, error) {
 	}
 	data := o.Data
 	trainRows, valRows := autoencoder.Split(data.Rows, 0.1, o.Seed)
-	s.train, s.val = gather(data, trainRows), gather(data, valRows)
+	s.train, s.val = data.Gather(trainRows), data.Gather(valRows)
 	set := o.Settings
 	if o.ModelDir != "" {
 		m, cfg, err := autoencoder.LoadModel(o.ModelDir, s.b)
@@ -196,7 +196,7 @@ func newSession(o *Options, h *hub) (*session, error) {
 		}
 		s.initial, s.initCfg, s.scaler, s.base = m, cfg, cfg.Scaler, m.Arch
 		s.loss = cfg.Train.Loss
-		set = Settings{LR: cfg.Train.LR, Latent: m.Arch.LatentDim(), Variant: cfg.Variant, Patience: o.Settings.Patience}
+		set = Settings{LR: cfg.Train.LR, Latent: m.Arch.LatentDim(), Variant: string(cfg.Variant), Patience: o.Settings.Patience}
 		if cfg.Train.Noise != "" {
 			if _, level, err := engine.ParseNoise(cfg.Train.Noise); err == nil {
 				set.Noise = float64(level)
@@ -235,27 +235,17 @@ func newSession(o *Options, h *hub) (*session, error) {
 	return s, nil
 }
 
-func gather(t *dataset.Table, rows []int) []float32 {
-	out := make([]float32, 0, len(rows)*t.Cols)
-	for _, r := range rows {
-		out = append(out, t.Row(r)...)
-	}
-	return out
-}
-
 // trainConfig returns the training settings of set.
 func (s *session) trainConfig(set Settings) autoencoder.TrainConfig {
 	c := autoencoder.DefaultTrainConfig()
 	if s.initial != nil {
 		c = s.initCfg.Train
-		c.Kind, c.Noise = "", ""
-		c.SparsityL1, c.SparsityBeta, c.SparsityTarget, c.SparseLayers = 0, 0, 0, nil
-		c.Contractive, c.Projections, c.KLBeta, c.KLWarmup = 0, 0, 0, 0
+		c.VariantConfig = autoencoder.VariantConfig{} // the session's settings choose it
 	}
 	c.Epochs, c.Patience, c.Batch, c.Seed, c.Loss = sessionEpochs, set.Patience, s.o.Batch, s.o.Seed, s.loss
 	c.Schedule = "constant"
 	c.LR = set.LR
-	c.Kind = set.Variant
+	c.Kind = autoencoder.Variant(set.Variant)
 	if set.Noise > 0 {
 		c.Noise = fmt.Sprintf("gaussian:%g", set.Noise)
 	}
@@ -322,9 +312,8 @@ func (s *session) build(set Settings) error {
 	tr.ProgressEvery = progressEvery
 	tr.OnProgress = s.onProgress
 	tr.OnEpoch = s.onEpoch
-	conf := autoencoder.Config{Format: autoencoder.FormatVersion, Version: autoencoder.Version, Variant: cfg.Variant(),
-		Scaler: s.scaler, ImageShape: s.o.ImageShape, Train: cfg}
-	conf.SetArch(m.Arch)
+	conf := autoencoder.NewConfig(m.Arch, cfg, s.scaler, autoencoder.DataInfo{})
+	conf.ImageShape = s.o.ImageShape
 	pred, err := autoencoder.NewPredictor(m, conf, len(s.shown)+1)
 	if err != nil {
 		tr.Free()

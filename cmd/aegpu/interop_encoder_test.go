@@ -110,7 +110,7 @@ func TestImportEncoderOnly(t *testing.T) {
 			t.Fatalf("import of an encoder-only export of %s: %v", name, err)
 		}
 		cfg, encOnly := readConfigJSON(t, imp)
-		if !encOnly || cfg.Hidden != "tanh" || cfg.Scaler.Kind != dataset.ScaleMinMax || cfg.Variant != map[bool]string{true: "vae", false: "plain"}[model == vae] {
+		if !encOnly || cfg.Hidden != "tanh" || cfg.Scaler.Kind != dataset.ScaleMinMax || string(cfg.Variant) != map[bool]string{true: "vae", false: "plain"}[model == vae] {
 			t.Errorf("%s: imported config: encoder_only %v, hidden %s, scaler %s, variant %s", name, encOnly, cfg.Hidden, cfg.Scaler.Kind, cfg.Variant)
 		}
 		z1, z2 := filepath.Join(dir, name+"-z1.npy"), filepath.Join(dir, name+"-z2.npy")

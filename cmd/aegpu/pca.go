@@ -71,17 +71,10 @@ func trainPCAComparison(run *autoencoder.Run, data *dataset.Table) error {
 	if len(va) == 0 {
 		va, what = tr, fmt.Sprintf("the %d training rows", len(tr))
 	}
-	gather := func(idx []int) []float32 {
-		out := make([]float32, 0, len(idx)*data.Cols)
-		for _, r := range idx {
-			out = append(out, data.Row(r)...)
-		}
-		return out
-	}
 	p, err := autoencoder.NewPredictor(run.Trainer.Model, cfg, min(1024, len(va)))
 	if err != nil {
 		return err
 	}
 	defer p.Free()
-	return printPCAComparison(p, gather(tr), gather(va), data.Cols, what)
+	return printPCAComparison(p, data.Gather(tr), data.Gather(va), data.Cols, what)
 }

@@ -140,16 +140,17 @@ func parseImageShape(s string) ([]int, error) {
 }
 
 func trainConfig(c *cli.Context) autoencoder.TrainConfig {
-	return autoencoder.TrainConfig{
+	cfg := autoencoder.TrainConfig{
 		Epochs: c.Int("epochs"), Batch: c.Int("batch"), Loss: c.String("loss"),
 		Optimizer: c.String("optimizer"), LR: c.Float64("lr"), Beta1: c.Float64("beta1"),
 		Beta2: c.Float64("beta2"), Eps: c.Float64("eps"), Momentum: c.Float64("momentum"),
 		WeightDecay: c.Float64("weight-decay"), Schedule: c.String("schedule"),
 		StepSize: c.Int("step-size"), Gamma: c.Float64("gamma"), MinLR: c.Float64("min-lr"),
 		ClipNorm: c.Float64("clip-norm"), Seed: c.Uint64("seed"), ValSplit: c.Float64("val-split"),
-		Patience: c.Int("patience"), Shuffle: !c.Bool("no-shuffle"), Noise: c.String("noise"),
-		L2: c.Float64("l2"), Precision: c.String("precision"),
+		Patience: c.Int("patience"), Shuffle: !c.Bool("no-shuffle"), Precision: c.String("precision"),
 	}
+	cfg.Noise, cfg.L2 = c.String("noise"), c.Float64("l2")
+	return cfg
 }
 
 // variantConfig sets the variant and its settings from the flags.
@@ -158,7 +159,7 @@ func variantConfig(c *cli.Context, cfg *autoencoder.TrainConfig) error {
 	if v == "plain" && c.String("noise") != "" {
 		v = "denoising"
 	}
-	cfg.Kind = v
+	cfg.Kind = autoencoder.Variant(v)
 	only := map[string][]string{
 		"sparse":      {"l1", "sparsity-beta", "sparsity-target", "sparse-layers"},
 		"contractive": {"contractive-lambda", "projections"},
@@ -446,10 +447,7 @@ func trainImages(path string, run *autoencoder.Run, data *dataset.Table) (string
 	if len(val) == 0 {
 		val = []int{0, 1, 2, 3, 4, 5, 6, 7}[:min(gridColumns, data.Rows)]
 	}
-	rows := make([]float32, 0, gridColumns*data.Cols)
-	for _, r := range val[:min(gridColumns, len(val))] {
-		rows = append(rows, data.Row(r)...)
-	}
+	rows := data.Gather(val[:min(gridColumns, len(val))])
 	p, err := autoencoder.NewPredictor(run.Trainer.Model, cfg, gridColumns)
 	if err != nil {
 		return "", err

@@ -1,0 +1,303 @@
+package autoencoder
+
+import (
+	"fmt"
+	"hash"
+	"hash/fnv"
+	"math"
+
+	"github.com/aegpu/aegpu/dataset"
+	"github.com/aegpu/aegpu/engine"
+)
+
+// RunSpec says which run OpenRun opens: fresh or resumed, on data in
+// memory or streamed from .npy files.
+type RunSpec struct {
+	// Fit describes a fresh run. A resumed run uses only its Data,
+	// Backend, OnProgress and OnEpoch: the rest is the saved run's.
+	Fit FitOptions
+	// Resume is the model directory of a run to continue ("": a fresh run
+	// into Fit.Dir). It must be given the data it was trained on.
+	Resume string
+	// Epochs > 0 changes a resumed run's number of epochs.
+	Epochs int
+	// Paths, when set, are .npy files read as one dataset in chunks of
+	// ChunkRows rows instead of Fit.Data (a run larger than memory). A
+	// resumed run reads its recorded chunk size.
+	Paths     []string
+	ChunkRows int
+}
+
+// opening is a run being opened: what each step found, and what to undo
+// when a later one fails.
+type opening struct {
+	spec   RunSpec
+	resume *resumeDir // a resumed run's directory, under its lock
+	cfg    Config     // the run's config.json (a fresh one is filled in as the data is read)
+	arch   Arch
+	src    TrainSource
+	disk   *DiskSource // a streamed run's source, closed on failure
+	val    []float32
+	model  *Model
+	tr     *Trainer
+}
+
+// OpenRun opens a training run: a fresh one (the data split and scaled,
+// the model built and initialised, Fit.Dir taken) or a resumed one (its
+// directory locked, repaired and checked, its data checked against the
+// saved fingerprint, its state restored). The run holds its directory's
+// lock until Close.
+func OpenRun(spec RunSpec) (r *Run, err error) {
+	o := &opening{spec: spec}
+	defer func() {
+		if err != nil {
+			o.undo()
+		}
+	}()
+	if err := o.plan(); err != nil {
+		return nil, err
+	}
+	if err := o.openData(); err != nil {
+		return nil, err
+	}
+	if err := o.build(); err != nil {
+		return nil, err
+	}
+	r = &Run{Trainer: o.tr, Config: o.cfg, disk: o.disk}
+	if rd := o.resume; rd != nil {
+		r.Dir, r.lock, r.published, r.Cleaned, r.CleanedBytes = rd.dir, rd.lock, true, rd.cleaned, rd.cleanedBytes
+	} else if r.Dir = spec.Fit.Dir; r.Dir != "" {
+		if err := r.takeDir(spec.Fit.Replace); err != nil {
+			return nil, err
+		}
+	}
+	r.hook(spec.Fit.OnProgress, spec.Fit.OnEpoch)
+	return r, nil
+}
+
+// plan checks a fresh run's options, or opens the directory of a resumed
+// run and takes its settings.
+func (o *opening) plan() error {
+	s := o.spec
+	if s.Resume == "" {
+		if err := s.Fit.validate(); err != nil {
+			return err
+		}
+		o.arch = s.Fit.Arch
+		return nil
+	}
+	rd, err := openResume(s.Resume)
+	if err != nil {
+		return err
+	}
+	o.resume, o.cfg = rd, rd.cfg
+	if streamed := len(s.Paths) > 0; o.cfg.Data.Streamed != streamed {
+		return &ResumeModeError{Dir: s.Resume, Streamed: o.cfg.Data.Streamed}
+	}
+	if o.arch, err = o.cfg.Arch(); err != nil {
+		return err
+	}
+	if s.Epochs > 0 {
+		o.cfg.Train.Epochs = s.Epochs
+	}
+	return nil
+}
+
+// openData reads the data, checks it against the model (a fresh run) or
+// the saved run (a resumed one), and prepares the scaled training source
+// and validation rows.
+func (o *opening) openData() error {
+	if len(o.spec.Paths) > 0 {
+		return o.openDisk()
+	}
+	return o.openMemory()
+}
+
+func (o *opening) openMemory() error {
+	f, data := o.spec.Fit, o.spec.Fit.Data
+	if o.resume == nil {
+		if err := o.checkShape(f.Source, data.Cols); err != nil {
+			return err
+		}
+		if data.Rows < 2 {
+			return fmt.Errorf("%s has %d row(s); training needs at least 2", f.Source, data.Rows)
+		}
+	} else if err := o.checkSame(data.Rows, data.Cols, Fingerprint(data.Data)); err != nil {
+		return err
+	}
+	train := o.trainConfig()
+	scaler, scale := o.cfg.Scaler, o.cfg.Scaler.Kind
+	if o.resume == nil {
+		scaler, scale = dataset.Scaler{}, f.Scale
+	}
+	tr, va, err := prepare(data, train, &scaler, scale)
+	if err != nil {
+		return err
+	}
+	o.src, o.val = newMemSource(tr, data.Cols, train.Seed, train.Shuffle), va
+	if o.resume == nil {
+		o.newConfig(scaler, DataInfo{Source: f.Source, Rows: data.Rows, Cols: data.Cols,
+			Fingerprint: Fingerprint(data.Data), TrainRows: len(tr) / data.Cols, ValRows: len(va) / data.Cols})
+	}
+	return nil
+}
+
+func (o *opening) openDisk() error {
+	f, paths := o.spec.Fit, o.spec.Paths
+	chunk, scale, scaler := o.spec.ChunkRows, f.Scale, dataset.Scaler{}
+	if o.resume != nil {
+		chunk, scale, scaler = o.cfg.Data.ChunkRows, o.cfg.Scaler.Kind, o.cfg.Scaler
+	}
+	src, prep, err := OpenDiskSource(paths, chunk, o.trainConfig(), scale, scaler)
+	if err != nil {
+		return err
+	}
+	o.src, o.disk, o.val = src, src, prep.Val
+	if o.resume != nil {
+		if prep.Fingerprint != o.cfg.Data.Fingerprint || prep.Rows != int64(o.cfg.Data.Rows) {
+			return o.differs(prep.Fingerprint)
+		}
+		return nil
+	}
+	if err := o.checkShape(fmt.Sprint(paths), src.Cols()); err != nil {
+		return err
+	}
+	o.newConfig(prep.Scaler, DataInfo{Source: f.Source, Rows: int(prep.Rows), Cols: src.Cols(), Fingerprint: prep.Fingerprint,
+		TrainRows: prep.TrainRows, ValRows: len(prep.Val) / src.Cols(), Streamed: true, Paths: paths, ChunkRows: chunk})
+	return nil
+}
+
+// trainConfig is the run's training settings.
+func (o *opening) trainConfig() TrainConfig {
+	if o.resume != nil {
+		return o.cfg.Train
+	}
+	return o.spec.Fit.Train
+}
+
+// newConfig fills in a fresh run's config.json.
+func (o *opening) newConfig(scaler dataset.Scaler, data DataInfo) {
+	f := o.spec.Fit
+	o.cfg = NewConfig(f.Arch, f.Train, scaler, data)
+	o.cfg.ImageShape = f.ImageShape
+}
+
+// checkShape checks a fresh run's data width against the model's input
+// and the image shape.
+func (o *opening) checkShape(source string, cols int) error {
+	f := o.spec.Fit
+	if cols != f.Arch.Input() {
+		return &InputWidthError{Source: source, Cols: cols, Input: f.Arch.Input()}
+	}
+	return CheckImageShape(f.ImageShape, cols)
+}
+
+// checkSame checks that a resumed run's data (in memory) is the data it
+// was trained on.
+func (o *opening) checkSame(rows, cols int, fp string) error {
+	d := o.cfg.Data
+	if rows != d.Rows || cols != d.Cols {
+		return fmt.Errorf("cannot resume %s: it was trained on %d×%d data (%s), this data is %d×%d", o.resume.dir, d.Rows, d.Cols, d.Source, rows, cols)
+	}
+	if fp != d.Fingerprint {
+		return o.differs(fp)
+	}
+	return nil
+}
+
+func (o *opening) differs(fp string) error {
+	d := o.cfg.Data
+	return fmt.Errorf("cannot resume %s: the data differs from the data it was trained on (%s); fingerprint %s, expected %s", o.resume.dir, d.Source, fp, d.Fingerprint)
+}
+
+// build makes the model (initialised from the seed, or the saved
+// weights) and its trainer.
+func (o *opening) build() error {
+	var err error
+	if o.model, err = NewModel(o.spec.Fit.Backend, o.arch); err != nil {
+		return err
+	}
+	train := o.trainConfig()
+	if o.resume == nil {
+		if err := o.model.Init(train.Seed); err != nil {
+			return err
+		}
+	}
+	if o.tr, err = NewTrainerFrom(o.model, train, o.src, o.val); err != nil {
+		return err
+	}
+	if o.resume != nil {
+		return o.resume.load(o.tr)
+	}
+	return nil
+}
+
+// undo releases what a failed OpenRun acquired.
+func (o *opening) undo() {
+	if o.tr != nil {
+		o.tr.Free()
+	}
+	if o.model != nil {
+		o.model.Free()
+	}
+	if o.disk != nil {
+		o.disk.Close()
+	}
+	if o.resume != nil {
+		o.resume.lock.Unlock()
+	}
+}
+
+// NewRun opens a fresh training run on data in memory: OpenRun with
+// opts.
+func NewRun(opts FitOptions) (*Run, error) { return OpenRun(RunSpec{Fit: opts}) }
+
+// NewStreamRun is NewRun for .npy data larger than memory, read from paths
+// in chunks of chunk rows (opts.Data is ignored): one pass fits the scaler
+// on the training rows, collects the validation rows and fingerprints the
+// data; training then holds one chunk at a time.
+func NewStreamRun(opts FitOptions, paths []string, chunk int) (*Run, error) {
+	return OpenRun(RunSpec{Fit: opts, Paths: paths, ChunkRows: chunk})
+}
+
+// ResumeRun reopens the run saved in dir on data (which must be the data it
+// was trained on). epochs > 0 changes the number of epochs. It takes dir's
+// lock (an *InUseError when another process holds it), puts back what a
+// killed save left, and checks every file of the checkpoint.
+func ResumeRun(dir string, data *dataset.Table, b engine.Backend, epochs int, onProgress func(Progress), onEpoch func(EpochMetrics)) (*Run, error) {
+	return OpenRun(RunSpec{Resume: dir, Epochs: epochs,
+		Fit: FitOptions{Data: data, Backend: b, OnProgress: onProgress, OnEpoch: onEpoch}})
+}
+
+// ResumeStreamRun reopens a streamed run saved in dir on paths (the same
+// data, checked by fingerprint); see ResumeRun.
+func ResumeStreamRun(dir string, paths []string, b engine.Backend, epochs int, onProgress func(Progress), onEpoch func(EpochMetrics)) (*Run, error) {
+	return OpenRun(RunSpec{Resume: dir, Epochs: epochs, Paths: paths,
+		Fit: FitOptions{Backend: b, OnProgress: onProgress, OnEpoch: onEpoch}})
+}
+
+// fingerprint identifies data by content: FNV-1a over the float32 bits in
+// row order, fed at once or chunk by chunk (a streamed pass).
+type fingerprint struct {
+	h hash.Hash64
+	b [4]byte
+}
+
+func newFingerprint() *fingerprint { return &fingerprint{h: fnv.New64a()} }
+
+func (f *fingerprint) add(data []float32) {
+	for _, v := range data {
+		u := math.Float32bits(v)
+		f.b[0], f.b[1], f.b[2], f.b[3] = byte(u), byte(u>>8), byte(u>>16), byte(u>>24)
+		f.h.Write(f.b[:])
+	}
+}
+
+func (f *fingerprint) String() string { return fmt.Sprintf("fnv1a64:%016x", f.h.Sum64()) }
+
+// Fingerprint identifies data by content (see fingerprint).
+func Fingerprint(data []float32) string {
+	f := newFingerprint()
+	f.add(data)
+	return f.String()
+}
