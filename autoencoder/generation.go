@@ -52,115 +52,171 @@ func commitGeneration(dir string, prev *Manifest, next Manifest, files []genFile
 			}
 		}
 	}
-	var pending []*atomicfile.Pending
-	renamed := []string{}
-	kept := map[string]bool{} // files whose previous version is in NAME.prev
-	fail := func(err error) (*Manifest, error) {
-		for _, p := range pending {
-			p.Discard()
-		}
-		for i := len(renamed) - 1; i >= 0; i-- { // roll back, newest first
-			p := filepath.Join(dir, renamed[i])
-			if kept[renamed[i]] {
-				os.Rename(p+PrevSuffix, p)
-			} else {
-				os.Remove(p) // new in this generation
-			}
-		}
-		atomicfile.SyncDir(dir)
-		return nil, err
+	g := &generation{dir: dir, kept: map[string]bool{}}
+	sortGeneration(files)
+	if err := g.writeTemps(prev, &next, files); err != nil {
+		return nil, g.rollback(err)
 	}
+	if err := g.renameAll(); err != nil {
+		return nil, g.rollback(err)
+	}
+	if err := g.commitManifest(next); err != nil {
+		return nil, g.rollback(err)
+	}
+	// Committed: from here on the new generation is the checkpoint.
+	if err := boundary("commit"); err != nil {
+		return &next, err
+	}
+	g.removeReplaced(next)
+	if err := boundary("cleanup"); err != nil {
+		return &next, err
+	}
+	return &next, nil
+}
+
+// generation is a commitGeneration in progress: what it has written and
+// renamed into dir so far, which rollback undoes.
+type generation struct {
+	dir     string
+	pending []*atomicfile.Pending // temporary files not yet renamed into place
+	renamed []string              // files renamed into place, in that order
+	kept    map[string]bool       // files whose previous version is in NAME.prev
+}
+
+// rollback puts dir back as it was before the generation (after an error
+// before its commit) and returns err.
+func (g *generation) rollback(err error) error {
+	for _, p := range g.pending {
+		p.Discard()
+	}
+	for i := len(g.renamed) - 1; i >= 0; i-- { // roll back, newest first
+		p := filepath.Join(g.dir, g.renamed[i])
+		if g.kept[g.renamed[i]] {
+			os.Rename(p+PrevSuffix, p)
+		} else {
+			os.Remove(p) // new in this generation
+		}
+	}
+	atomicfile.SyncDir(g.dir)
+	return err
+}
+
+// sortGeneration puts files in the order of checkpointFiles, the order in
+// which they are renamed into place.
+func sortGeneration(files []genFile) {
 	order := map[string]int{}
 	for i, n := range checkpointFiles {
 		order[n] = i
 	}
 	slices.SortStableFunc(files, func(a, b genFile) int { return order[a.name] - order[b.name] })
+}
+
+// writeTemps writes each of files whose content changed since prev to a
+// temporary file beside its name, and records every file's sum in next.
+func (g *generation) writeTemps(prev, next *Manifest, files []genFile) error {
 	for _, f := range files {
 		if f.data != nil && prev != nil && prev.Files[f.name].SHA256 == atomicfile.BytesSHA256(f.data) {
 			next.Files[f.name] = prev.Files[f.name] // unchanged: not rewritten
 			continue
 		}
-		if f.from != "" {
-			p := &atomicfile.Pending{Path: filepath.Join(dir, f.name), SHA256: f.sum.SHA256, Size: f.sum.Size}
-			p.Tmp = unusedName(filepath.Join(dir, "."+f.name+atomicfile.TempInfix))
-			if err := os.Rename(f.from, p.Tmp); err != nil {
-				return fail(err)
-			}
-			pending = append(pending, p)
-			next.Files[f.name] = f.sum
-			if err := boundary("temp " + f.name); err != nil {
-				return fail(err)
-			}
-			continue
-		}
-		fill := f.fill
-		if fill == nil {
-			data := f.data
-			fill = func(w io.Writer) error { _, err := w.Write(data); return err }
-		}
-		p, err := atomicfile.Prepare(filepath.Join(dir, f.name), fill)
+		sum, err := g.writeTemp(f)
 		if err != nil {
-			return fail(err)
+			return err
 		}
-		pending = append(pending, p)
-		next.Files[f.name] = FileSum{SHA256: p.SHA256, Size: p.Size}
+		next.Files[f.name] = sum
 		if err := boundary("temp " + f.name); err != nil {
-			return fail(err)
+			return err
 		}
 	}
-	for len(pending) > 0 {
-		p := pending[0]
+	return nil
+}
+
+// writeTemp writes f to a temporary file beside its name (a file already
+// written, f.from, is renamed there) and returns its sum.
+func (g *generation) writeTemp(f genFile) (FileSum, error) {
+	if f.from != "" {
+		p := &atomicfile.Pending{Path: filepath.Join(g.dir, f.name), SHA256: f.sum.SHA256, Size: f.sum.Size}
+		p.Tmp = unusedName(filepath.Join(g.dir, "."+f.name+atomicfile.TempInfix))
+		if err := os.Rename(f.from, p.Tmp); err != nil {
+			return FileSum{}, err
+		}
+		g.pending = append(g.pending, p)
+		return f.sum, nil
+	}
+	fill := f.fill
+	if fill == nil {
+		data := f.data
+		fill = func(w io.Writer) error { _, err := w.Write(data); return err }
+	}
+	p, err := atomicfile.Prepare(filepath.Join(g.dir, f.name), fill)
+	if err != nil {
+		return FileSum{}, err
+	}
+	g.pending = append(g.pending, p)
+	return FileSum{SHA256: p.SHA256, Size: p.Size}, nil
+}
+
+// renameAll renames the temporary files into place, in order, each after
+// keeping the file's current version as NAME.prev.
+func (g *generation) renameAll() error {
+	for len(g.pending) > 0 {
+		p := g.pending[0]
 		name := filepath.Base(p.Path)
 		had := exists(p.Path)
 		if err := atomicfile.KeepPrev(p.Path, p.Path+PrevSuffix); err != nil {
-			return fail(err)
+			return err
 		}
-		kept[name] = had
+		g.kept[name] = had
 		if err := boundary("prev " + name); err != nil {
-			return fail(err)
+			return err
 		}
 		if err := p.Commit(); err != nil {
-			return fail(err)
+			return err
 		}
-		pending, renamed = pending[1:], append(renamed, name)
+		g.pending, g.renamed = g.pending[1:], append(g.renamed, name)
 		if err := boundary("rename " + name); err != nil {
-			return fail(err)
+			return err
 		}
 	}
-	atomicfile.SyncDir(dir) // not fatal: some filesystems cannot sync a directory
+	atomicfile.SyncDir(g.dir) // not fatal: some filesystems cannot sync a directory
+	return nil
+}
+
+// commitManifest writes next as checkpoint.json (temporary file, rename,
+// directory fsync): the commit.
+func (g *generation) commitManifest(next Manifest) error {
 	mb, err := json.MarshalIndent(next, "", "  ")
 	if err != nil {
-		return fail(err)
+		return err
 	}
-	mp, err := atomicfile.Prepare(filepath.Join(dir, ManifestFile), func(w io.Writer) error { _, err := w.Write(append(mb, '\n')); return err })
+	mp, err := atomicfile.Prepare(filepath.Join(g.dir, ManifestFile), func(w io.Writer) error { _, err := w.Write(append(mb, '\n')); return err })
 	if err != nil {
-		return fail(err)
+		return err
 	}
-	pending = append(pending, mp)
+	g.pending = append(g.pending, mp)
 	if err := boundary("temp " + ManifestFile); err != nil {
-		return fail(err)
+		return err
 	}
 	if err := mp.Commit(); err != nil {
-		return fail(err)
+		return err
 	}
-	pending = nil
-	atomicfile.SyncDir(dir)
-	// Committed: from here on the new generation is the checkpoint.
-	if err := boundary("commit"); err != nil {
-		return &next, err
-	}
-	for _, n := range renamed {
-		os.Remove(filepath.Join(dir, n+PrevSuffix))
+	g.pending = nil
+	atomicfile.SyncDir(g.dir)
+	return nil
+}
+
+// removeReplaced removes, once next is committed, the previous versions
+// of the files renamed in, and the files of a checkpoint next does not
+// list.
+func (g *generation) removeReplaced(next Manifest) {
+	for _, n := range g.renamed {
+		os.Remove(filepath.Join(g.dir, n+PrevSuffix))
 	}
 	for _, n := range checkpointFiles { // prev's files that next drops, and strays
 		if _, ok := next.Files[n]; !ok {
-			os.Remove(filepath.Join(dir, n))
+			os.Remove(filepath.Join(g.dir, n))
 		}
 	}
-	if err := boundary("cleanup"); err != nil {
-		return &next, err
-	}
-	return &next, nil
 }
 
 // repairDir finishes what an interrupted save left in dir: it puts back
