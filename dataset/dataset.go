@@ -8,7 +8,7 @@
 // [N, prod(rest)] (the original shape is kept in Table.Shape); 1-D arrays
 // become a single column.
 //
-// Data larger than memory is read with OpenStream, a chunk of rows at a
+// Data larger than memory is read with OpenReader, a chunk of rows at a
 // time, optionally as one shard of several, and written with a Writer.
 //
 // Errors name the file first ("read data/x.npy: ...") and then say where in
@@ -387,7 +387,7 @@ func nanErrorAt(path string, row int64, col int, v float32, line int, header []s
 
 // NonFiniteError is the error of reading a NaN or ±Inf under the NaNError
 // policy: where it is, and (Error) the NaN option (LoadOptions.NaN,
-// StreamOptions.NaN) that reads the file anyway.
+// ReaderOptions.NaN) that reads the file anyway.
 type NonFiniteError struct {
 	Path  string
 	Row   int64   // 0-based data row

@@ -16,33 +16,33 @@ import (
 	"strings"
 )
 
-// StreamOptions tunes OpenStream.
-type StreamOptions struct {
+// ReaderOptions tunes OpenReader.
+type ReaderOptions struct {
 	// NaN says what to do with NaN and ±Inf values, as in LoadOptions: fail
 	// naming the file, row and column (and line, for CSV); drop the row; or
 	// replace the value with 0.
 	NaN NaNPolicy
 	// Shard and ShardCount select part Shard (0-based) of ShardCount equal
 	// parts of the rows. The zero value (0 of 0) means the whole dataset, as
-	// does 0 of 1. See OpenStream.
+	// does 0 of 1. See OpenReader.
 	Shard, ShardCount int
 }
 
-// Stream reads a dataset of one or more files chunk by chunk, holding only a
+// Reader reads a dataset of one or more files chunk by chunk, holding only a
 // fixed buffer of its own (a few hundred KB) besides what the caller passes
 // to Read, whatever the size of the files. It is not safe for concurrent
 // use.
-type Stream struct {
-	files  []*streamFile
-	opt    StreamOptions
+type Reader struct {
+	files  []*inputFile
+	opt    ReaderOptions
 	cols   int
 	shape  []int
 	header []string
-	// lo and hi are the global rows this stream covers; hi is -1 when the
+	// lo and hi are the global rows this reader covers; hi is -1 when the
 	// total is unknown (unsharded CSV).
 	lo, hi int64
 	plan   []span
-	// starts[i] is the stream row at which plan[i] begins; nil unless every
+	// starts[i] is the reader's row at which plan[i] begins; nil unless every
 	// span's length is known.
 	starts []int64
 
@@ -57,9 +57,9 @@ type Stream struct {
 	raIdx int      // its index in files
 }
 
-// streamFile is what OpenStream learned about one input file from its
+// inputFile is what OpenReader learned about one input file from its
 // header.
-type streamFile struct {
+type inputFile struct {
 	path   string
 	kind   format
 	gz     bool
@@ -74,7 +74,7 @@ type streamFile struct {
 	dataOff int64
 
 	// pipe: the input can be read once only (IsPipe); live is the open
-	// input, positioned after its header, that the stream's one cursor on
+	// input, positioned after its header, that the reader's one cursor on
 	// it continues.
 	pipe bool
 	live *liveInput
@@ -98,14 +98,14 @@ func (l *liveInput) close() error {
 	return l.done()
 }
 
-// span is the part [from, to) of file's rows that a stream reads; to is -1
+// span is the part [from, to) of file's rows that a reader reads; to is -1
 // when the file is read to its end without knowing how many rows it has.
 type span struct {
 	file     int
 	from, to int64
 }
 
-// OpenStream opens the files named by paths as one dataset whose rows are
+// OpenReader opens the files named by paths as one dataset whose rows are
 // the files' rows one after another. Entries of paths may be glob patterns
 // (see filepath.Glob); each pattern's matches are taken in sorted order and
 // a pattern that matches nothing is an error. All files must have the same
@@ -117,16 +117,16 @@ type span struct {
 // agree), and IDX (raw or gzip-compressed); any of them may be gzipped.
 // Only headers are read here; data is read by Read in bounded chunks.
 //
-// With opt.ShardCount = n > 1, the stream reads only the global rows
+// With opt.ShardCount = n > 1, the reader reads only the global rows
 // [⌊i·R/n⌋, ⌊(i+1)·R/n⌋) for i = opt.Shard, where R is the total number of
 // rows (before NaNSkip drops any), so shards 0…n−1 read one after another
 // give exactly the whole dataset. Uncompressed .npy and IDX files are read
 // from the shard's first row directly. The number of rows of a CSV file is
-// not in any header, so sharding makes OpenStream read every CSV file once
-// to count its rows, and the stream then skips (without parsing the
+// not in any header, so sharding makes OpenReader read every CSV file once
+// to count its rows, and the reader then skips (without parsing the
 // numbers) the rows before the shard; compressed files are likewise
 // decompressed from their start.
-func OpenStream(paths []string, opt StreamOptions) (*Stream, error) {
+func OpenReader(paths []string, opt ReaderOptions) (*Reader, error) {
 	if opt.NaN < NaNError || opt.NaN > NaNZero {
 		return nil, fmt.Errorf("open stream: invalid NaN policy %d", int(opt.NaN))
 	}
@@ -138,38 +138,38 @@ func OpenStream(paths []string, opt StreamOptions) (*Stream, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Stream{opt: opt, hi: -1, raIdx: -1}
+	rd := &Reader{opt: opt, hi: -1, raIdx: -1}
 	opened := false
 	defer func() {
 		if !opened { // release the pipes probed before the error
-			for _, sf := range s.files {
+			for _, sf := range rd.files {
 				if sf.live != nil {
 					sf.live.close()
 				}
 			}
 		}
 	}()
-	var first *streamFile // the first file with columns
-	var firstHeader *streamFile
+	var first *inputFile // the first file with columns
+	var firstHeader *inputFile
 	for _, p := range names {
 		sf, err := probeFile(p)
 		if err != nil {
 			return nil, err
 		}
-		s.files = append(s.files, sf)
+		rd.files = append(rd.files, sf)
 		if sf.cols == 0 {
 			continue
 		}
 		if first == nil {
 			first = sf
-			s.cols, s.shape = sf.cols, sf.shape
+			rd.cols, rd.shape = sf.cols, sf.shape
 		} else if sf.cols != first.cols {
 			return nil, fmt.Errorf("read %s: %d columns, but %s has %d: every file must have the same number of columns", sf.path, sf.cols, first.path, first.cols)
 		}
 		if sf.header != nil {
 			if firstHeader == nil {
 				firstHeader = sf
-				s.header = sf.header
+				rd.header = sf.header
 			} else if !reflect.DeepEqual(sf.header, firstHeader.header) {
 				return nil, fmt.Errorf("read %s: header %q differs from the header %q of %s", sf.path, sf.header, firstHeader.header, firstHeader.path)
 			}
@@ -180,7 +180,7 @@ func OpenStream(paths []string, opt StreamOptions) (*Stream, error) {
 	}
 
 	if sharded {
-		for _, sf := range s.files {
+		for _, sf := range rd.files {
 			if sf.rows < 0 {
 				if sf.rows, err = countCSVRows(sf); err != nil {
 					return nil, err
@@ -189,7 +189,7 @@ func OpenStream(paths []string, opt StreamOptions) (*Stream, error) {
 		}
 	}
 	total := int64(0)
-	for _, sf := range s.files {
+	for _, sf := range rd.files {
 		if sf.rows < 0 {
 			total = -1
 			break
@@ -199,37 +199,37 @@ func OpenStream(paths []string, opt StreamOptions) (*Stream, error) {
 		}
 		total += sf.rows
 	}
-	s.lo, s.hi = 0, total
+	rd.lo, rd.hi = 0, total
 	if sharded && total >= 0 {
-		s.lo = shardBound(opt.Shard, opt.ShardCount, total)
-		s.hi = shardBound(opt.Shard+1, opt.ShardCount, total)
+		rd.lo = shardBound(opt.Shard, opt.ShardCount, total)
+		rd.hi = shardBound(opt.Shard+1, opt.ShardCount, total)
 	}
 	// Plan the spans of files to read.
 	var at int64 // global row at which file i starts (when known)
-	for i, sf := range s.files {
+	for i, sf := range rd.files {
 		switch {
 		case total < 0: // unsharded, some CSV not counted
 			if sf.rows != 0 {
-				s.plan = append(s.plan, span{i, 0, sf.rows})
+				rd.plan = append(rd.plan, span{i, 0, sf.rows})
 			}
 		default:
-			from, to := max(s.lo-at, 0), min(s.hi-at, sf.rows)
+			from, to := max(rd.lo-at, 0), min(rd.hi-at, sf.rows)
 			if from < to {
-				s.plan = append(s.plan, span{i, from, to})
+				rd.plan = append(rd.plan, span{i, from, to})
 			}
 			at += sf.rows
 		}
 	}
 	if total >= 0 {
-		s.starts = make([]int64, len(s.plan))
+		rd.starts = make([]int64, len(rd.plan))
 		var n int64
-		for i, sp := range s.plan {
-			s.starts[i] = n
+		for i, sp := range rd.plan {
+			rd.starts[i] = n
 			n += sp.to - sp.from
 		}
 	}
 	opened = true
-	return s, nil
+	return rd, nil
 }
 
 // shardBound returns ⌊i·total/n⌋ without overflow.
@@ -281,7 +281,7 @@ func expandPaths(paths []string) ([]string, error) {
 }
 
 // probeFile reads the header of the file at path.
-func probeFile(path string) (*streamFile, error) {
+func probeFile(path string) (*inputFile, error) {
 	f, done, err := openInput(path)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, unwrapPathError(err))
@@ -299,7 +299,7 @@ func probeFile(path string) (*streamFile, error) {
 	if st.IsDir() {
 		return nil, fmt.Errorf("read %s: is a directory", path)
 	}
-	sf := &streamFile{path: path, pipe: isPipeFile(f, path)}
+	sf := &inputFile{path: path, pipe: isPipeFile(f, path)}
 	sz := sizeOf(f) // before open reads ahead
 	r, zr, err := sf.open(f, true)
 	if err != nil {
@@ -370,7 +370,7 @@ func probeFile(path string) (*streamFile, error) {
 // gzip, and when probe is set it also works out sf.kind and sf.gz as Load
 // does (by name, else by magic number). It returns the reader of the
 // content and the gzip reader, if any, for the caller to close.
-func (sf *streamFile) open(f *os.File, probe bool) (io.Reader, *gzip.Reader, error) {
+func (sf *inputFile) open(f *os.File, probe bool) (io.Reader, *gzip.Reader, error) {
 	var base io.Reader = f
 	if probe {
 		name := sf.path
@@ -422,10 +422,10 @@ func (sf *streamFile) open(f *os.File, probe bool) (io.Reader, *gzip.Reader, err
 
 // setDims sets rows, cols and the row shape from an array's dimensions:
 // 0-D is one row of one value, 1-D N rows of one value, and more
-// dimensions N rows of prod(rest) values. Unlike Load, a stream accepts
+// dimensions N rows of prod(rest) values. Unlike Load, a reader accepts
 // arrays of any number of rows, none included, but one row must fit in
 // memory.
-func (sf *streamFile) setDims(dims []int64) error {
+func (sf *inputFile) setDims(dims []int64) error {
 	sf.rows, sf.cols, sf.shape = 1, 1, []int{1}
 	if len(dims) == 0 {
 		return nil
@@ -453,13 +453,13 @@ func (sf *streamFile) setDims(dims []int64) error {
 }
 
 // dataBytes is the size of a binary file's array data.
-func (sf *streamFile) dataBytes() int64 {
+func (sf *inputFile) dataBytes() int64 {
 	return sf.rows * int64(sf.cols) * int64(sf.et.size)
 }
 
 // truncated reports a binary file whose data ends at byte end (of the
 // decompressed content, for gzip).
-func (sf *streamFile) truncated(end int64) error {
+func (sf *inputFile) truncated(end int64) error {
 	what := "data ends"
 	if sf.gz {
 		what = "decompressed data ends"
@@ -490,7 +490,7 @@ func (t elemType) String() string {
 }
 
 // countCSVRows reads a whole CSV file to count its data rows.
-func countCSVRows(sf *streamFile) (int64, error) {
+func countCSVRows(sf *inputFile) (int64, error) {
 	if sf.pipe {
 		return 0, fmt.Errorf("read %s: a shard of CSV input needs the rows counted first, in a read of their own, and a pipe can be read only once: save it to a file, or shard .npy input", sf.path)
 	}
@@ -524,105 +524,105 @@ func countCSVRows(sf *streamFile) (int64, error) {
 }
 
 // Cols returns the number of values in a row.
-func (s *Stream) Cols() int { return s.cols }
+func (rd *Reader) Cols() int { return rd.cols }
 
 // Shape returns the shape of one row, as stored in the first file: [28 28]
 // for MNIST images in IDX or an (N, 28, 28) .npy array, [cols] otherwise.
-func (s *Stream) Shape() []int { return append([]int(nil), s.shape...) }
+func (rd *Reader) Shape() []int { return append([]int(nil), rd.shape...) }
 
 // Header returns the column names from a CSV header row, or nil.
-func (s *Stream) Header() []string { return s.header }
+func (rd *Reader) Header() []string { return rd.header }
 
-// Files returns the files the stream reads, in order, with glob patterns
+// Files returns the files the reader reads, in order, with glob patterns
 // expanded.
-func (s *Stream) Files() []string {
-	out := make([]string, len(s.files))
-	for i, sf := range s.files {
+func (rd *Reader) Files() []string {
+	out := make([]string, len(rd.files))
+	for i, sf := range rd.files {
 		out[i] = sf.path
 	}
 	return out
 }
 
-// Rows returns the number of rows the stream covers (the shard's, when
+// Rows returns the number of rows the reader covers (the shard's, when
 // sharded), before NaNSkip drops any, or -1 when that is not known without
-// reading the data: an unsharded stream with a CSV file.
-func (s *Stream) Rows() int64 {
-	if s.hi < 0 {
+// reading the data: an unsharded reader with a CSV file.
+func (rd *Reader) Rows() int64 {
+	if rd.hi < 0 {
 		return -1
 	}
-	return s.hi - s.lo
+	return rd.hi - rd.lo
 }
 
 // ShardRange returns the global rows [start, end) of the concatenated files
-// that the stream covers: [0, Rows()) without sharding; end is -1 when
+// that the reader covers: [0, Rows()) without sharding; end is -1 when
 // Rows is.
-func (s *Stream) ShardRange() (start, end int64) { return s.lo, s.hi }
+func (rd *Reader) ShardRange() (start, end int64) { return rd.lo, rd.hi }
 
-// errClosed is returned by a closed stream.
+// errClosed is returned by a closed Reader.
 var errClosed = errors.New("read: stream is closed")
 
 // Read reads up to len(dst)/Cols() whole rows into dst, continuing from one
 // file into the next, and returns how many it read. At the end of the
-// stream it returns 0 and io.EOF. On an error it returns the rows read
+// data it returns 0 and io.EOF. On an error it returns the rows read
 // before it (valid in dst) and the error, which every later call returns
 // too. dst must hold at least one row.
 //
 // Rows that NaNSkip drops are not counted; a call returns fewer rows than
-// fit in dst only at the end of the stream.
-func (s *Stream) Read(dst []float32) (int, error) {
-	if s.closed {
+// fit in dst only at the end of the data.
+func (rd *Reader) Read(dst []float32) (int, error) {
+	if rd.closed {
 		return 0, errClosed
 	}
-	if s.err != nil {
-		return 0, s.err
+	if rd.err != nil {
+		return 0, rd.err
 	}
-	want := len(dst) / s.cols
+	want := len(dst) / rd.cols
 	if want == 0 {
-		return 0, fmt.Errorf("read: dst holds %d values, less than one row of %d", len(dst), s.cols)
+		return 0, fmt.Errorf("read: dst holds %d values, less than one row of %d", len(dst), rd.cols)
 	}
-	if s.buf == nil {
-		s.buf = make([]byte, readChunk)
+	if rd.buf == nil {
+		rd.buf = make([]byte, readChunk)
 	}
 	n := 0
 	for n < want {
-		if s.cur == nil {
-			if s.pi >= len(s.plan) {
+		if rd.cur == nil {
+			if rd.pi >= len(rd.plan) {
 				break
 			}
-			c, err := s.openCursor(s.plan[s.pi])
+			c, err := rd.openCursor(rd.plan[rd.pi])
 			if err != nil {
-				s.err = err
+				rd.err = err
 				return n, err
 			}
-			s.cur = c
+			rd.cur = c
 		}
-		c := s.cur
+		c := rd.cur
 		row0 := c.row
-		chunk := dst[n*s.cols : want*s.cols]
+		chunk := dst[n*rd.cols : want*rd.cols]
 		var lines []int
 		if c.sf.kind == formatCSV {
-			if cap(s.lines) < want-n {
-				s.lines = make([]int, want)
+			if cap(rd.lines) < want-n {
+				rd.lines = make([]int, want)
 			}
-			lines = s.lines[:want-n]
+			lines = rd.lines[:want-n]
 		}
-		k, err := c.read(chunk, s.buf, lines)
+		k, err := c.read(chunk, rd.buf, lines)
 		if k > 0 {
-			kept, perr := s.applyNaN(chunk[:k*s.cols], c.sf, row0, lines)
+			kept, perr := rd.applyNaN(chunk[:k*rd.cols], c.sf, row0, lines)
 			if perr != nil {
-				s.err = perr
+				rd.err = perr
 				return n, perr
 			}
 			n += kept
 		}
 		if err == io.EOF {
 			c.close()
-			s.cur = nil
-			s.pi++
+			rd.cur = nil
+			rd.pi++
 			continue
 		}
 		if err != nil {
-			s.err = err
+			rd.err = err
 			return n, err
 		}
 	}
@@ -635,13 +635,13 @@ func (s *Stream) Read(dst []float32) (int, error) {
 // applyNaN enforces the NaN policy on the rows in data (read from sf,
 // starting at its row row0; lines, for CSV, holds their lines) and returns
 // how many rows are left at the front of data.
-func (s *Stream) applyNaN(data []float32, sf *streamFile, row0 int64, lines []int) (int, error) {
-	cols := s.cols
+func (rd *Reader) applyNaN(data []float32, sf *inputFile, row0 int64, lines []int) (int, error) {
+	cols := rd.cols
 	k := len(data) / cols
 	if sf.kind != formatCSV && sf.et.kind != 'f' {
 		return k, nil // integers are always finite
 	}
-	switch s.opt.NaN {
+	switch rd.opt.NaN {
 	case NaNError:
 		for i, v := range data {
 			if !isFinite(v) {
@@ -679,16 +679,16 @@ func (s *Stream) applyNaN(data []float32, sf *streamFile, row0 int64, lines []in
 }
 
 // ReadRows reads up to len(dst)/Cols() rows starting at row start of the
-// stream (row 0 is the first row Read would return, the shard's first when
+// reader (row 0 is the first row Read would return, the shard's first when
 // sharded) into dst, without moving Read's position. It needs every file to
 // be an uncompressed .npy file, so that any row can be read directly. It
 // returns io.EOF when start is at or past Rows(). With NaNSkip, dropped rows
 // are left out, so fewer rows, even none, may come back.
-func (s *Stream) ReadRows(start int64, dst []float32) (int, error) {
-	if s.closed {
+func (rd *Reader) ReadRows(start int64, dst []float32) (int, error) {
+	if rd.closed {
 		return 0, errClosed
 	}
-	for _, sf := range s.files {
+	for _, sf := range rd.files {
 		if sf.pipe {
 			return 0, fmt.Errorf("read %s: random access (ReadRows) needs a regular file, and this is a pipe, which can only be read once from its start", sf.path)
 		}
@@ -706,40 +706,40 @@ func (s *Stream) ReadRows(start int64, dst []float32) (int, error) {
 	if start < 0 {
 		return 0, fmt.Errorf("read: ReadRows from negative row %d", start)
 	}
-	if start >= s.Rows() {
+	if start >= rd.Rows() {
 		return 0, io.EOF
 	}
-	want := len(dst) / s.cols
+	want := len(dst) / rd.cols
 	if want == 0 {
-		return 0, fmt.Errorf("read: dst holds %d values, less than one row of %d", len(dst), s.cols)
+		return 0, fmt.Errorf("read: dst holds %d values, less than one row of %d", len(dst), rd.cols)
 	}
-	if s.buf == nil {
-		s.buf = make([]byte, readChunk)
+	if rd.buf == nil {
+		rd.buf = make([]byte, readChunk)
 	}
 	// The span holding start: the last one that begins at or before it.
-	i := sort.Search(len(s.starts), func(i int) bool { return s.starts[i] > start }) - 1
+	i := sort.Search(len(rd.starts), func(i int) bool { return rd.starts[i] > start }) - 1
 	n := 0
-	for ; i < len(s.plan) && n < want; i++ {
-		sp := s.plan[i]
-		sf := s.files[sp.file]
-		row := sp.from + max(start-s.starts[i], 0)
+	for ; i < len(rd.plan) && n < want; i++ {
+		sp := rd.plan[i]
+		sf := rd.files[sp.file]
+		row := sp.from + max(start-rd.starts[i], 0)
 		k := int(min(int64(want-n), sp.to-row))
-		if s.raIdx != sp.file {
-			if s.ra != nil {
-				s.ra.Close()
-				s.ra, s.raIdx = nil, -1
+		if rd.raIdx != sp.file {
+			if rd.ra != nil {
+				rd.ra.Close()
+				rd.ra, rd.raIdx = nil, -1
 			}
 			f, err := os.Open(sf.path)
 			if err != nil {
 				return n, fmt.Errorf("read %s: %w", sf.path, unwrapPathError(err))
 			}
-			s.ra, s.raIdx = f, sp.file
+			rd.ra, rd.raIdx = f, sp.file
 		}
-		chunk := dst[n*s.cols : (n+k)*s.cols]
-		if err := readBinaryAt(s.ra, sf, row, chunk, s.buf); err != nil {
+		chunk := dst[n*rd.cols : (n+k)*rd.cols]
+		if err := readBinaryAt(rd.ra, sf, row, chunk, rd.buf); err != nil {
 			return n, err
 		}
-		kept, err := s.applyNaN(chunk, sf, row, nil)
+		kept, err := rd.applyNaN(chunk, sf, row, nil)
 		if err != nil {
 			return n, err
 		}
@@ -748,24 +748,24 @@ func (s *Stream) ReadRows(start int64, dst []float32) (int, error) {
 	return n, nil
 }
 
-// Close releases the stream's files. Read and ReadRows fail after it.
-func (s *Stream) Close() error {
-	if s.closed {
+// Close releases the reader's files. Read and ReadRows fail after it.
+func (rd *Reader) Close() error {
+	if rd.closed {
 		return nil
 	}
-	s.closed = true
+	rd.closed = true
 	var err error
-	if s.cur != nil {
-		err = s.cur.close()
-		s.cur = nil
+	if rd.cur != nil {
+		err = rd.cur.close()
+		rd.cur = nil
 	}
-	if s.ra != nil {
-		if e := s.ra.Close(); err == nil {
+	if rd.ra != nil {
+		if e := rd.ra.Close(); err == nil {
 			err = e
 		}
-		s.ra = nil
+		rd.ra = nil
 	}
-	for _, sf := range s.files {
+	for _, sf := range rd.files {
 		if sf.live != nil && !sf.live.used {
 			sf.live.used = true
 			if e := sf.live.close(); err == nil {
@@ -778,7 +778,7 @@ func (s *Stream) Close() error {
 
 // cursor reads the rows of one span of a file.
 type cursor struct {
-	sf  *streamFile
+	sf  *inputFile
 	f   *os.File
 	zr  *gzip.Reader // when compressed
 	r   io.Reader    // the content, for compressed and CSV files
@@ -791,10 +791,10 @@ type cursor struct {
 }
 
 // openCursor opens the file of sp and positions it at sp.from.
-func (s *Stream) openCursor(sp span) (c *cursor, err error) {
-	sf := s.files[sp.file]
+func (rd *Reader) openCursor(sp span) (c *cursor, err error) {
+	sf := rd.files[sp.file]
 	if sf.live != nil {
-		return s.pipeCursor(sf, sp)
+		return rd.pipeCursor(sf, sp)
 	}
 	f, err := os.Open(sf.path)
 	if err != nil {
@@ -840,7 +840,7 @@ func (s *Stream) openCursor(sp span) (c *cursor, err error) {
 
 // pipeCursor continues reading a pipe where probeFile stopped, after its
 // header, skipping the rows before sp.from.
-func (s *Stream) pipeCursor(sf *streamFile, sp span) (c *cursor, err error) {
+func (rd *Reader) pipeCursor(sf *inputFile, sp span) (c *cursor, err error) {
 	l := sf.live
 	if l.used {
 		return nil, fmt.Errorf("read %s: a pipe can be read only once, and it has been", sf.path)
@@ -968,7 +968,7 @@ func (c *cursor) close() error {
 
 // readBinaryAt decodes len(dst)/sf.cols rows of the uncompressed binary
 // file f (described by sf), starting at row, into dst.
-func readBinaryAt(f *os.File, sf *streamFile, row int64, dst []float32, buf []byte) error {
+func readBinaryAt(f *os.File, sf *inputFile, row int64, dst []float32, buf []byte) error {
 	size := sf.et.size
 	need := len(dst) * size
 	off := sf.dataOff + row*int64(sf.cols)*int64(size)

@@ -12,10 +12,10 @@ import (
 	"testing"
 )
 
-// readStream reads s to its end, perRead rows at a time, checking that every
+// readToEnd reads s to its end, perRead rows at a time, checking that every
 // Read returns between 1 and perRead rows, and that a full dst comes back
 // full except at the end.
-func readStream(t *testing.T, s *Stream, perRead int) []float32 {
+func readToEnd(t *testing.T, s *Reader, perRead int) []float32 {
 	t.Helper()
 	var out []float32
 	dst := make([]float32, perRead*s.Cols()+s.Cols()-1) // not a whole number of rows
@@ -42,18 +42,18 @@ func readStream(t *testing.T, s *Stream, perRead int) []float32 {
 	}
 }
 
-// openAll reads the whole of paths through a stream, perRead rows at a time.
-func openAll(t *testing.T, paths []string, opt StreamOptions, perRead int) (*Stream, []float32) {
+// openAll reads the whole of paths through a Reader, perRead rows at a time.
+func openAll(t *testing.T, paths []string, opt ReaderOptions, perRead int) (*Reader, []float32) {
 	t.Helper()
-	s, err := OpenStream(paths, opt)
+	s, err := OpenReader(paths, opt)
 	must(t, err)
 	defer s.Close()
-	return s, readStream(t, s, perRead)
+	return s, readToEnd(t, s, perRead)
 }
 
-// streamFixtures writes one file of every format the stream reads and
+// readerFixtures writes one file of every format a Reader reads and
 // returns their paths, together with the NumPy-made fixtures.
-func streamFixtures(t *testing.T) []string {
+func readerFixtures(t *testing.T) []string {
 	dir := t.TempDir()
 	L, B := binary.LittleEndian, binary.BigEndian
 	seq := func(n int) []float32 {
@@ -91,13 +91,13 @@ func streamFixtures(t *testing.T) []string {
 	return append(paths, filepath.Join("builtin", "t10k-labels-idx1-ubyte.gz"))
 }
 
-func TestStreamMatchesLoad(t *testing.T) {
-	for _, p := range streamFixtures(t) {
+func TestReaderMatchesLoad(t *testing.T) {
+	for _, p := range readerFixtures(t) {
 		t.Run(filepath.Base(p), func(t *testing.T) {
 			want, err := Load(p, LoadOptions{NaN: NaNZero})
 			must(t, err)
 			for _, per := range []int{1, 2, 3, 7, want.Rows + 5} {
-				s, got := openAll(t, []string{p}, StreamOptions{NaN: NaNZero}, per)
+				s, got := openAll(t, []string{p}, ReaderOptions{NaN: NaNZero}, per)
 				if !sameBits(got, want.Data) {
 					t.Fatalf("%d rows per read: stream gave %v, Load %v", per, clipFloats(got), clipFloats(want.Data))
 				}
@@ -123,19 +123,19 @@ func TestStreamMatchesLoad(t *testing.T) {
 	}
 }
 
-func TestStreamBuiltinImages(t *testing.T) {
+func TestReaderBuiltinImages(t *testing.T) {
 	if testing.Short() {
 		t.Skip("decodes the MNIST test set twice")
 	}
 	p := filepath.Join("builtin", "t10k-images-idx3-ubyte.gz")
 	want, err := Load(p, LoadOptions{})
 	must(t, err)
-	s, got := openAll(t, []string{p}, StreamOptions{}, 999)
+	s, got := openAll(t, []string{p}, ReaderOptions{}, 999)
 	if !sameBits(got, want.Data) || s.Rows() != 10000 || !reflect.DeepEqual(s.Shape(), []int{28, 28}) {
 		t.Fatalf("stream of %s differs from Load: %d values, rows %d, shape %v", p, len(got), s.Rows(), s.Shape())
 	}
 	// A shard of a compressed file is found by decompressing up to it.
-	_, part := openAll(t, []string{p}, StreamOptions{Shard: 2, ShardCount: 3}, 1000)
+	_, part := openAll(t, []string{p}, ReaderOptions{Shard: 2, ShardCount: 3}, 1000)
 	if lo := 6666 * 784; !sameBits(part, want.Data[lo:]) {
 		t.Fatalf("shard 2/3 has %d values, want %d from row 6666", len(part), len(want.Data)-lo)
 	}
@@ -169,7 +169,7 @@ func seqRows(rows, cols int, base float32) []float32 {
 	return v
 }
 
-func TestStreamMultiFileAndGlob(t *testing.T) {
+func TestReaderMultiFileAndGlob(t *testing.T) {
 	dir := t.TempDir()
 	var want []float32
 	for i, rows := range []int{3, 5, 1, 4} {
@@ -182,7 +182,7 @@ func TestStreamMultiFileAndGlob(t *testing.T) {
 	want = append(want, -1, -2, -3, -4, -5, -6)
 
 	for _, per := range []int{1, 2, 4, 100} {
-		s, got := openAll(t, []string{filepath.Join(dir, "part-*.npy"), csvPart}, StreamOptions{}, per)
+		s, got := openAll(t, []string{filepath.Join(dir, "part-*.npy"), csvPart}, ReaderOptions{}, per)
 		if !sameBits(got, want) {
 			t.Fatalf("%d per read: got %v, want %v", per, got, want)
 		}
@@ -192,11 +192,11 @@ func TestStreamMultiFileAndGlob(t *testing.T) {
 	}
 	// The same file named by a pattern and literally is read twice.
 	p0 := filepath.Join(dir, "part-00.npy")
-	_, got := openAll(t, []string{p0, filepath.Join(dir, "part-0[0]*")}, StreamOptions{}, 2)
+	_, got := openAll(t, []string{p0, filepath.Join(dir, "part-0[0]*")}, ReaderOptions{}, 2)
 	if !sameBits(got, append(append([]float32{}, want[:9]...), want[:9]...)) {
 		t.Fatalf("got %v", got)
 	}
-	s, err := OpenStream([]string{filepath.Join(dir, "part-*.npy")}, StreamOptions{})
+	s, err := OpenReader([]string{filepath.Join(dir, "part-*.npy")}, ReaderOptions{})
 	must(t, err)
 	if s.Rows() != 13 {
 		t.Fatalf("Rows() = %d, want 13", s.Rows())
@@ -204,44 +204,44 @@ func TestStreamMultiFileAndGlob(t *testing.T) {
 	s.Close()
 
 	nomatch := filepath.Join(dir, "nothing-*.npy")
-	_, err = OpenStream([]string{p0, nomatch}, StreamOptions{})
+	_, err = OpenReader([]string{p0, nomatch}, ReaderOptions{})
 	wantErr(t, err, "read "+nomatch+": ", "matches no files")
-	_, err = OpenStream([]string{filepath.Join(dir, "[")}, StreamOptions{})
+	_, err = OpenReader([]string{filepath.Join(dir, "[")}, ReaderOptions{})
 	wantErr(t, err, "read "+filepath.Join(dir, "[")+": ", "bad pattern")
 	missing := filepath.Join(dir, "missing.npy")
-	_, err = OpenStream([]string{p0, missing}, StreamOptions{})
+	_, err = OpenReader([]string{p0, missing}, ReaderOptions{})
 	wantErr(t, err, "read "+missing+": ", "no such file")
-	_, err = OpenStream(nil, StreamOptions{})
+	_, err = OpenReader(nil, ReaderOptions{})
 	wantErr(t, err, "open stream: no input files")
-	_, err = OpenStream([]string{dir}, StreamOptions{})
+	_, err = OpenReader([]string{dir}, ReaderOptions{})
 	wantErr(t, err, "read "+dir+": is a directory")
 	unknown := writeFile(t, dir, "data.bin", []byte("1,2\n"))
-	_, err = OpenStream([]string{unknown}, StreamOptions{})
+	_, err = OpenReader([]string{unknown}, ReaderOptions{})
 	wantErr(t, err, "read "+unknown+": unknown file type")
 }
 
-func TestStreamColumnMismatch(t *testing.T) {
+func TestReaderColumnMismatch(t *testing.T) {
 	dir := t.TempDir()
 	a := filepath.Join(dir, "a.npy")
 	b := filepath.Join(dir, "b.csv")
 	must(t, WriteNPY(a, 2, 3, seqRows(2, 3, 0)))
 	writeFile(t, dir, "b.csv", []byte("1,2\n3,4\n"))
-	_, err := OpenStream([]string{a, b}, StreamOptions{})
+	_, err := OpenReader([]string{a, b}, ReaderOptions{})
 	wantErr(t, err, "read "+b+": ", "2 columns", "but "+a+" has 3")
 
 	h1 := writeFile(t, dir, "h1.csv", []byte("x,y\n1,2\n"))
 	h2 := writeFile(t, dir, "h2.csv", []byte("x,z\n1,2\n"))
-	_, err = OpenStream([]string{h1, h2}, StreamOptions{})
+	_, err = OpenReader([]string{h1, h2}, ReaderOptions{})
 	wantErr(t, err, "read "+h2+": ", `header ["x" "z"] differs`, h1)
 
 	// An empty CSV file (say, the output of an empty shard) adds no rows;
 	// only empty files is an error.
 	empty := writeFile(t, dir, "empty.csv", nil)
-	_, got := openAll(t, []string{h1, empty, h1}, StreamOptions{}, 5)
+	_, got := openAll(t, []string{h1, empty, h1}, ReaderOptions{}, 5)
 	if !sameBits(got, []float32{1, 2, 1, 2}) {
 		t.Fatalf("got %v", got)
 	}
-	_, err = OpenStream([]string{empty, empty}, StreamOptions{})
+	_, err = OpenReader([]string{empty, empty}, ReaderOptions{})
 	wantErr(t, err, "read "+empty+": no rows: the file is empty")
 }
 
@@ -281,10 +281,10 @@ func seqBytes(n int) []byte {
 	return b
 }
 
-func TestStreamShards(t *testing.T) {
+func TestReaderShards(t *testing.T) {
 	for name, paths := range shardFixtures(t) {
 		t.Run(name, func(t *testing.T) {
-			_, whole := openAll(t, paths, StreamOptions{}, 1000)
+			_, whole := openAll(t, paths, ReaderOptions{}, 1000)
 			cols := 2
 			if name == "idx" {
 				cols = 4
@@ -295,7 +295,7 @@ func TestStreamShards(t *testing.T) {
 					var cat []float32
 					var next int64
 					for i := 0; i < n; i++ {
-						s, err := OpenStream(paths, StreamOptions{Shard: i, ShardCount: n})
+						s, err := OpenReader(paths, ReaderOptions{Shard: i, ShardCount: n})
 						must(t, err)
 						lo, hi := s.ShardRange()
 						rows := s.Rows()
@@ -306,7 +306,7 @@ func TestStreamShards(t *testing.T) {
 							t.Fatalf("shard %d/%d: range [%d, %d) rows %d, want [%d, %d) of %d", i, n, lo, hi, rows, int64(i)*total/int64(n), int64(i+1)*total/int64(n), total)
 						}
 						next = hi
-						part := readStream(t, s, per)
+						part := readToEnd(t, s, per)
 						s.Close()
 						if int64(len(part)) != (hi-lo)*int64(cols) {
 							t.Fatalf("shard %d/%d read %d values, want %d rows", i, n, len(part), hi-lo)
@@ -321,7 +321,7 @@ func TestStreamShards(t *testing.T) {
 			// More shards than rows: some are empty.
 			var cat []float32
 			for i := 0; i < 40; i++ {
-				_, part := openAll(t, paths, StreamOptions{Shard: i, ShardCount: 40}, 2)
+				_, part := openAll(t, paths, ReaderOptions{Shard: i, ShardCount: 40}, 2)
 				cat = append(cat, part...)
 			}
 			if !sameBits(cat, whole) {
@@ -352,11 +352,11 @@ func TestShardSpecs(t *testing.T) {
 	}
 	p := filepath.Join(t.TempDir(), "x.npy")
 	must(t, WriteNPY(p, 2, 1, []float32{1, 2}))
-	for _, o := range []StreamOptions{{Shard: 2, ShardCount: 2}, {Shard: -1, ShardCount: 2}, {Shard: 1}, {ShardCount: -1}} {
-		_, err := OpenStream([]string{p}, o)
+	for _, o := range []ReaderOptions{{Shard: 2, ShardCount: 2}, {Shard: -1, ShardCount: 2}, {Shard: 1}, {ShardCount: -1}} {
+		_, err := OpenReader([]string{p}, o)
 		wantErr(t, err, "open stream: ", fmt.Sprintf("invalid shard %d/%d", o.Shard, o.ShardCount))
 	}
-	_, err := OpenStream([]string{p}, StreamOptions{NaN: 7})
+	_, err := OpenReader([]string{p}, ReaderOptions{NaN: 7})
 	wantErr(t, err, "open stream: invalid NaN policy 7")
 	// Huge row counts do not overflow the shard bounds.
 	if got := shardBound(3, 4, math.MaxInt64); got != math.MaxInt64/4*3+(math.MaxInt64%4*3)/4 {
@@ -364,7 +364,7 @@ func TestShardSpecs(t *testing.T) {
 	}
 }
 
-func TestStreamTruncated(t *testing.T) {
+func TestReaderTruncated(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "x.npy")
 	must(t, WriteNPY(p, 1000, 50, seqRows(1000, 50, 0)))
@@ -375,11 +375,11 @@ func TestStreamTruncated(t *testing.T) {
 	cut := filepath.Join(dir, "cut.npy")
 	b, _ := os.ReadFile(p)
 	must(t, os.WriteFile(cut, b[:hdr+123456], 0o644))
-	_, err = OpenStream([]string{cut}, StreamOptions{})
+	_, err = OpenReader([]string{cut}, ReaderOptions{})
 	wantErr(t, err, "read "+cut+": ", fmt.Sprintf("data ends at byte %d, expected %d bytes (a %d-byte header and 1000 rows of 50 float32)", hdr+123456, hdr+200000, hdr))
 
 	// Cut while being read.
-	s, err := OpenStream([]string{p}, StreamOptions{})
+	s, err := OpenReader([]string{p}, ReaderOptions{})
 	must(t, err)
 	defer s.Close()
 	dst := make([]float32, 100*50)
@@ -406,21 +406,21 @@ func TestStreamTruncated(t *testing.T) {
 	// IDX, raw and compressed.
 	raw := idxBytes(0x08, []uint32{100, 10}, seqBytes(1000))
 	ip := writeFile(t, dir, "x-ubyte", raw)
-	s2, err := OpenStream([]string{ip}, StreamOptions{})
+	s2, err := OpenReader([]string{ip}, ReaderOptions{})
 	must(t, err)
 	defer s2.Close()
 	must(t, os.Truncate(ip, 12+555))
 	_, err = s2.Read(make([]float32, 1000))
 	wantErr(t, err, "read "+ip+": ", "data ends at byte 567, expected 1012 bytes (a 12-byte header and 100 rows of 10 uint8)")
 	gp := writeFile(t, dir, "y-ubyte.gz", gz(raw[:12+555]))
-	s3, err := OpenStream([]string{gp}, StreamOptions{})
+	s3, err := OpenReader([]string{gp}, ReaderOptions{})
 	must(t, err)
 	defer s3.Close()
 	_, err = s3.Read(make([]float32, 1000))
 	wantErr(t, err, "read "+gp+": ", "decompressed data ends at byte 567, expected 1012 bytes")
 	gcut := gz(raw)
 	gp2 := writeFile(t, dir, "z-ubyte.gz", gcut[:len(gcut)/2])
-	s4, err := OpenStream([]string{gp2}, StreamOptions{})
+	s4, err := OpenReader([]string{gp2}, ReaderOptions{})
 	must(t, err)
 	defer s4.Close()
 	_, err = s4.Read(make([]float32, 1000))
@@ -429,7 +429,7 @@ func TestStreamTruncated(t *testing.T) {
 	bad := gz(raw)
 	bad[len(bad)-8] ^= 0xff
 	gp3 := writeFile(t, dir, "c-ubyte.gz", bad)
-	s5, err := OpenStream([]string{gp3}, StreamOptions{})
+	s5, err := OpenReader([]string{gp3}, ReaderOptions{})
 	must(t, err)
 	defer s5.Close()
 	for err == nil {
@@ -438,7 +438,7 @@ func TestStreamTruncated(t *testing.T) {
 	wantErr(t, err, "read "+gp3+": ", "corrupt or truncated gzip stream", "checksum")
 }
 
-func TestStreamCSVErrors(t *testing.T) {
+func TestReaderCSVErrors(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		name, in string
@@ -453,7 +453,7 @@ func TestStreamCSVErrors(t *testing.T) {
 			p := writeFile(t, dir, strings.ReplaceAll(tc.name, " ", "_")+".csv", []byte(tc.in))
 			_, loadErr := Load(p, LoadOptions{})
 			var err error
-			s, err := OpenStream([]string{p}, StreamOptions{})
+			s, err := OpenReader([]string{p}, ReaderOptions{})
 			if err == nil {
 				dst := make([]float32, 1*s.Cols())
 				for err == nil {
@@ -466,7 +466,7 @@ func TestStreamCSVErrors(t *testing.T) {
 				t.Errorf("stream error %q, Load's %q", err, loadErr)
 			}
 			// Sharding counts rows first, finding the error then.
-			_, err = OpenStream([]string{p}, StreamOptions{Shard: 1, ShardCount: 2})
+			_, err = OpenReader([]string{p}, ReaderOptions{Shard: 1, ShardCount: 2})
 			if tc.name == "bad number" || tc.name == "late header" {
 				must(t, err) // numbers are only parsed when read
 			} else {
@@ -476,7 +476,7 @@ func TestStreamCSVErrors(t *testing.T) {
 	}
 }
 
-func TestStreamNaNPolicies(t *testing.T) {
+func TestReaderNaNPolicies(t *testing.T) {
 	dir := t.TempDir()
 	nan, inf := float32(math.NaN()), float32(math.Inf(-1))
 	data := []float32{1, 2, 3, nan, 5, 6, 7, 8, inf, 10, 11, 12, 13, 14, 15, 16}
@@ -488,7 +488,7 @@ func TestStreamNaNPolicies(t *testing.T) {
 		for _, pol := range []NaNPolicy{NaNError, NaNSkip, NaNZero} {
 			want, loadErr := Load(p, LoadOptions{NaN: pol})
 			for _, per := range []int{1, 3, 8} {
-				s, err := OpenStream([]string{p}, StreamOptions{NaN: pol})
+				s, err := OpenReader([]string{p}, ReaderOptions{NaN: pol})
 				must(t, err)
 				var got []float32
 				dst := make([]float32, per*2)
@@ -514,14 +514,14 @@ func TestStreamNaNPolicies(t *testing.T) {
 		}
 	}
 	// The error names the row of the file, also in a shard.
-	s, err := OpenStream([]string{csvp}, StreamOptions{Shard: 1, ShardCount: 2})
+	s, err := OpenReader([]string{csvp}, ReaderOptions{Shard: 1, ShardCount: 2})
 	must(t, err)
 	defer s.Close()
 	_, err = s.Read(make([]float32, 100))
 	wantErr(t, err, "read "+csvp+": row 4, column 0 (0-based), line 6 field 1 \"u\": value is -Inf")
 }
 
-func TestStreamReadRows(t *testing.T) {
+func TestReaderReadRows(t *testing.T) {
 	dir := t.TempDir()
 	var paths []string
 	for i, rows := range []int{5, 0, 8, 1, 6} {
@@ -537,10 +537,10 @@ func TestStreamReadRows(t *testing.T) {
 	}
 	// .npy of another dtype and version mixes in.
 	paths = append(paths, writeFile(t, dir, "p5.npy", npyBytes(3, dict("<i8", "(2, 3)"), le(binary.LittleEndian, []int64{-1, -2, -3, -4, -5, -6}))))
-	_, whole := openAll(t, paths, StreamOptions{}, 100)
+	_, whole := openAll(t, paths, ReaderOptions{}, 100)
 	const total = 22
 	for _, shard := range [][2]int{{0, 1}, {1, 3}, {2, 3}} {
-		s, err := OpenStream(paths, StreamOptions{Shard: shard[0], ShardCount: shard[1]})
+		s, err := OpenReader(paths, ReaderOptions{Shard: shard[0], ShardCount: shard[1]})
 		must(t, err)
 		lo, hi := s.ShardRange()
 		for start := int64(0); start <= hi-lo+1; start++ {
@@ -561,7 +561,7 @@ func TestStreamReadRows(t *testing.T) {
 			}
 		}
 		// ReadRows does not move Read.
-		got := readStream(t, s, 4)
+		got := readToEnd(t, s, 4)
 		if !sameBits(got, whole[3*lo:3*hi]) {
 			t.Fatalf("Read after ReadRows: %v", got)
 		}
@@ -575,23 +575,23 @@ func TestStreamReadRows(t *testing.T) {
 		t.Fatalf("%d values, want %d rows", len(whole), total)
 	}
 	c := writeFile(t, dir, "c.csv", []byte("1,2,3\n"))
-	s, err := OpenStream([]string{paths[0], c}, StreamOptions{})
+	s, err := OpenReader([]string{paths[0], c}, ReaderOptions{})
 	must(t, err)
 	defer s.Close()
 	_, err = s.ReadRows(0, make([]float32, 3))
 	wantErr(t, err, "read "+c+": random access (ReadRows) needs uncompressed .npy input, and this is a CSV file")
 	g := writeFile(t, dir, "g.npy.gz", gz(npyBytes(1, dict("<f4", "(1, 3)"), make([]byte, 12))))
-	s2, err := OpenStream([]string{g}, StreamOptions{})
+	s2, err := OpenReader([]string{g}, ReaderOptions{})
 	must(t, err)
 	defer s2.Close()
 	_, err = s2.ReadRows(0, make([]float32, 3))
 	wantErr(t, err, "read "+g+": ", "this is a compressed .npy file")
 }
 
-func TestStreamSmallDst(t *testing.T) {
+func TestReaderSmallDst(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "x.npy")
 	must(t, WriteNPY(p, 2, 4, seqRows(2, 4, 0)))
-	s, err := OpenStream([]string{p}, StreamOptions{})
+	s, err := OpenReader([]string{p}, ReaderOptions{})
 	must(t, err)
 	_, err = s.Read(make([]float32, 3))
 	wantErr(t, err, "read: dst holds 3 values, less than one row of 4")
@@ -601,9 +601,9 @@ func TestStreamSmallDst(t *testing.T) {
 	wantErr(t, err, "read: stream is closed")
 }
 
-// TestStreamBoundedMemory streams a .npy file much larger than the buffers
+// TestReaderBoundedMemory streams a .npy file much larger than the buffers
 // involved and checks that the heap does not grow with the file.
-func TestStreamBoundedMemory(t *testing.T) {
+func TestReaderBoundedMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes and reads a 200 MB file")
 	}
@@ -623,7 +623,7 @@ func TestStreamBoundedMemory(t *testing.T) {
 
 	var before, after runtimeMem
 	before.read()
-	s, err := OpenStream([]string{p}, StreamOptions{})
+	s, err := OpenReader([]string{p}, ReaderOptions{})
 	must(t, err)
 	defer s.Close()
 	var n int64
