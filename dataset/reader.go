@@ -636,46 +636,11 @@ func (rd *Reader) Read(dst []float32) (int, error) {
 // starting at its row row0; lines, for CSV, holds their lines) and returns
 // how many rows are left at the front of data.
 func (rd *Reader) applyNaN(data []float32, sf *inputFile, row0 int64, lines []int) (int, error) {
-	cols := rd.cols
-	k := len(data) / cols
+	k := len(data) / rd.cols
 	if sf.kind != formatCSV && sf.et.kind != 'f' {
 		return k, nil // integers are always finite
 	}
-	switch rd.opt.NaN {
-	case NaNError:
-		for i, v := range data {
-			if !isFinite(v) {
-				r, line := i/cols, 0
-				if lines != nil {
-					line = lines[r]
-				}
-				return 0, nanErrorAt(sf.path, row0+int64(r), i%cols, v, line, sf.header)
-			}
-		}
-	case NaNZero:
-		for i, v := range data {
-			if !isFinite(v) {
-				data[i] = 0
-			}
-		}
-	case NaNSkip:
-		kept := 0
-	rows:
-		for r := 0; r < k; r++ {
-			row := data[r*cols : (r+1)*cols]
-			for _, v := range row {
-				if !isFinite(v) {
-					continue rows
-				}
-			}
-			if kept != r {
-				copy(data[kept*cols:], row)
-			}
-			kept++
-		}
-		return kept, nil
-	}
-	return k, nil
+	return enforceNaN(rd.opt.NaN, data, k, rd.cols, nanPlace{path: sf.path, row0: row0, lines: lines, header: sf.header})
 }
 
 // ReadRows reads up to len(dst)/Cols() rows starting at row start of the
