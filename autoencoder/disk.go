@@ -17,7 +17,7 @@ const MaxStreamValRows = 50000
 // size. Rows are assigned to validation by a seeded draw per row (about
 // valSplit of them, at most MaxStreamValRows), fixed for the run.
 type DiskSource struct {
-	st         *dataset.Stream
+	st         *dataset.Reader
 	cols       int
 	total      int64 // rows in the data
 	chunk      int
@@ -54,7 +54,7 @@ type StreamPrep struct {
 // Kind is set, when resuming), collect the validation rows and fingerprint
 // the data.
 func OpenDiskSource(paths []string, chunk int, cfg TrainConfig, scale string, scaler dataset.Scaler) (*DiskSource, StreamPrep, error) {
-	st, err := dataset.OpenStream(paths, dataset.StreamOptions{})
+	st, err := dataset.OpenReader(paths, dataset.ReaderOptions{})
 	if err != nil {
 		return nil, StreamPrep{}, err
 	}

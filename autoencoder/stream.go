@@ -9,7 +9,7 @@ import (
 	"github.com/aegpu/aegpu/engine"
 )
 
-// RowSource yields whole rows in chunks, as dataset.Stream does: Read
+// RowSource yields whole rows in chunks, as dataset.Reader does: Read
 // fills up to len(dst)/cols rows and returns io.EOF (with 0 rows) at the
 // end.
 type RowSource interface {
@@ -57,7 +57,7 @@ func EncodeChunk(chunk, cols, latent int, rows int64) (n int, budgetCut bool) {
 }
 
 // rowCounter is a RowSource that knows how many rows it holds (-1:
-// unknown), as dataset.Stream does.
+// unknown), as dataset.Reader does.
 type rowCounter interface{ Rows() int64 }
 
 // EncodeStream encodes every row of src into dst, chunk rows at a time,

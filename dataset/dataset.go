@@ -8,7 +8,7 @@
 // [N, prod(rest)] (the original shape is kept in Table.Shape); 1-D arrays
 // become a single column.
 //
-// Data larger than memory is read with OpenStream, a chunk of rows at a
+// Data larger than memory is read with OpenReader, a chunk of rows at a
 // time, optionally as one shard of several, and written with a Writer.
 //
 // Errors name the file first ("read data/x.npy: ...") and then say where in
@@ -54,45 +54,6 @@ type Table struct {
 func (t *Table) Row(i int) []float32 {
 	lo, hi := i*t.Cols, (i+1)*t.Cols
 	return t.Data[lo:hi:hi]
-}
-
-// NaNPolicy says what Load does with NaN and ±Inf values.
-type NaNPolicy int
-
-const (
-	// NaNError (the zero value) makes Load fail, naming the first
-	// non-finite value's position.
-	NaNError NaNPolicy = iota
-	// NaNSkip drops every row that holds a NaN or ±Inf.
-	NaNSkip
-	// NaNZero replaces NaN and ±Inf with 0.
-	NaNZero
-)
-
-// String returns the name ParseNaNPolicy accepts for p.
-func (p NaNPolicy) String() string {
-	switch p {
-	case NaNError:
-		return "error"
-	case NaNSkip:
-		return "skip"
-	case NaNZero:
-		return "zero"
-	}
-	return fmt.Sprintf("NaNPolicy(%d)", int(p))
-}
-
-// ParseNaNPolicy parses "error", "skip" or "zero" (case-insensitive).
-func ParseNaNPolicy(s string) (NaNPolicy, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "error":
-		return NaNError, nil
-	case "skip":
-		return NaNSkip, nil
-	case "zero":
-		return NaNZero, nil
-	}
-	return 0, fmt.Errorf("unknown NaN policy %q (want error, skip or zero)", s)
 }
 
 // LoadOptions tunes Load.
@@ -306,117 +267,6 @@ func drainGzip(zr *gzip.Reader) error {
 		return fmt.Errorf("corrupt or truncated gzip stream: %w", err)
 	}
 	return nil
-}
-
-// isFinite reports whether v is neither NaN nor ±Inf.
-func isFinite(v float32) bool { return math.Float32bits(v)&0x7f800000 != 0x7f800000 }
-
-// applyNaNPolicy enforces p on t in place.
-func applyNaNPolicy(t *Table, path string, p NaNPolicy) error {
-	cols := t.Cols
-	switch p {
-	case NaNError:
-		for i, v := range t.Data {
-			if !isFinite(v) {
-				return nanError(t, path, i/cols, i%cols, v)
-			}
-		}
-	case NaNZero:
-		for i, v := range t.Data {
-			if !isFinite(v) {
-				t.Data[i] = 0
-			}
-		}
-	case NaNSkip:
-		kept := 0
-		for r := 0; r < t.Rows; r++ {
-			row := t.Data[r*cols : (r+1)*cols]
-			ok := true
-			for _, v := range row {
-				if !isFinite(v) {
-					ok = false
-					break
-				}
-			}
-			if !ok {
-				continue
-			}
-			if kept != r {
-				copy(t.Data[kept*cols:], row)
-				if t.lines != nil {
-					t.lines[kept] = t.lines[r]
-				}
-			}
-			kept++
-		}
-		if kept == 0 {
-			return fmt.Errorf("read %s: no rows left: every one of the %d rows holds a NaN or Inf", path, t.Rows)
-		}
-		if kept != t.Rows {
-			t.Rows = kept
-			t.Data = t.Data[:kept*cols]
-			if t.lines != nil {
-				t.lines = t.lines[:kept]
-			}
-			if len(t.Shape) > 0 {
-				t.Shape[0] = kept
-			}
-		}
-	}
-	return nil
-}
-
-func nanError(t *Table, path string, row, col int, v float32) error {
-	line := 0
-	if t.lines != nil {
-		line = t.lines[row]
-	}
-	return nanErrorAt(path, int64(row), col, v, line, t.Header)
-}
-
-// nanErrorAt reports the non-finite value v at row, col (0-based) of the
-// file at path; line, when not 0, is the row's line in a CSV file, whose
-// header (or nil) names the column.
-func nanErrorAt(path string, row int64, col int, v float32, line int, header []string) error {
-	e := &NonFiniteError{Path: path, Row: row, Col: col, Value: v, Line: line}
-	if line > 0 && col < len(header) {
-		e.Column = header[col]
-	}
-	return e
-}
-
-// NonFiniteError is the error of reading a NaN or ±Inf under the NaNError
-// policy: where it is, and (Error) the NaN option (LoadOptions.NaN,
-// StreamOptions.NaN) that reads the file anyway.
-type NonFiniteError struct {
-	Path  string
-	Row   int64   // 0-based data row
-	Col   int     // 0-based column
-	Value float32 // NaN, +Inf or -Inf
-	// Line is the row's line in a CSV file (0 for other formats), Column
-	// its header's name for the column ("" when none).
-	Line   int
-	Column string
-}
-
-// Detail is the error without the advice: the file, the place and the value.
-func (e *NonFiniteError) Detail() string {
-	what := "NaN"
-	if !math.IsNaN(float64(e.Value)) {
-		what = fmt.Sprintf("%v", e.Value)
-	}
-	where := fmt.Sprintf("row %d, column %d (0-based)", e.Row, e.Col)
-	if e.Line > 0 {
-		where += fmt.Sprintf(", line %d field %d", e.Line, e.Col+1)
-		if e.Column != "" {
-			where += fmt.Sprintf(" %q", e.Column)
-		}
-	}
-	return fmt.Sprintf("read %s: %s: value is %s", e.Path, where, what)
-}
-
-func (e *NonFiniteError) Error() string {
-	return e.Detail() + "; set the NaN option to NaNSkip to drop rows with NaN/Inf or to NaNZero to replace them with 0"
 }
 
 // Save writes rows×cols values to path in the format its extension names:

@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 )
 
@@ -125,4 +126,25 @@ func halfToFloat32(h uint16) float32 {
 		v = -v
 	}
 	return v
+}
+
+// String names an element type, e.g. "float32" or "big-endian int16".
+func (t elemType) String() string {
+	var name string
+	switch t.kind {
+	case 'f':
+		name = fmt.Sprintf("float%d", 8*t.size)
+	case 'i':
+		name = fmt.Sprintf("int%d", 8*t.size)
+	case 'u':
+		name = fmt.Sprintf("uint%d", 8*t.size)
+	case 'b':
+		return "bool"
+	default:
+		return fmt.Sprintf("%c%d", t.kind, t.size)
+	}
+	if t.big && t.size > 1 {
+		name = "big-endian " + name
+	}
+	return name
 }

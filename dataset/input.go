@@ -134,7 +134,7 @@ func openInput(path string) (f *os.File, done func() error, err error) {
 // input), a FIFO, a character device such as /dev/stdin, or anything else
 // that is neither a regular file nor a directory. Such input can be read
 // once, from its start, and its size is not known in advance; every reader
-// of this package accepts it, but Stream.ReadRows (random access) and
+// of this package accepts it, but Reader.ReadRows (random access) and
 // sharding CSV (which counts rows first) do not.
 func IsPipe(path string) bool {
 	if path == StdinName {

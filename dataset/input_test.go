@@ -93,7 +93,7 @@ func TestCSVLineLimit(t *testing.T) {
 	// The stream's CSV reader has the same limits.
 	dir := t.TempDir()
 	p := writeFile(t, dir, "s.csv", []byte(ok+long))
-	s, err := OpenStream([]string{p}, StreamOptions{})
+	s, err := OpenReader([]string{p}, ReaderOptions{})
 	must(t, err)
 	defer s.Close()
 	dst := make([]float32, 500*4)
@@ -103,7 +103,7 @@ func TestCSVLineLimit(t *testing.T) {
 }
 
 // TestDevZero reads /dev/zero under .csv and unknown names, through Load
-// and OpenStream, with the real limit: each ends with an error.
+// and OpenReader, with the real limit: each ends with an error.
 func TestDevZero(t *testing.T) {
 	if _, err := os.Stat("/dev/zero"); err != nil {
 		t.Skip("no /dev/zero")
@@ -120,19 +120,19 @@ func TestDevZero(t *testing.T) {
 			if name == "zero.csv" {
 				wantErr(t, err, "read "+p+": line 1 (from byte 0) runs past byte 67108864 without a line end")
 			}
-			s, err := OpenStream([]string{p}, StreamOptions{})
+			s, err := OpenReader([]string{p}, ReaderOptions{})
 			if err == nil {
 				_, err = s.Read(make([]float32, 1024))
 				s.Close()
 			}
 			if err == nil || !strings.Contains(err.Error(), "read "+p+": ") {
-				t.Errorf("OpenStream %s: %v", name, err)
+				t.Errorf("OpenReader %s: %v", name, err)
 			}
 		})
 	}
 }
 
-// TestStdin reads "-" as standard input, through Load and OpenStream.
+// TestStdin reads "-" as standard input, through Load and OpenReader.
 func TestStdin(t *testing.T) {
 	data := seqRows(20, 2, 1)
 	var csv bytes.Buffer
@@ -148,7 +148,7 @@ func TestStdin(t *testing.T) {
 			return tab.Data, nil
 		},
 		func() ([]float32, error) {
-			s, err := OpenStream([]string{"-"}, StreamOptions{})
+			s, err := OpenReader([]string{"-"}, ReaderOptions{})
 			if err != nil {
 				return nil, err
 			}

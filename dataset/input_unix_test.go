@@ -60,7 +60,7 @@ func gzipBytes(t *testing.T, b []byte) []byte {
 }
 
 // TestFIFO reads named pipes of every streaming format, named or not,
-// through Load and OpenStream: both give the rows of the same regular file.
+// through Load and OpenReader: both give the rows of the same regular file.
 func TestFIFO(t *testing.T) {
 	dir := t.TempDir()
 	data := seqRows(50, 3, 0)
@@ -88,7 +88,7 @@ func TestFIFO(t *testing.T) {
 					t.Errorf("Load: %d×%d %v", tab.Rows, tab.Cols, clipFloats(tab.Data))
 				}
 				p = fifo(t, t.TempDir(), c.name, c.content, 1)
-				s, got := openAll(t, []string{p}, StreamOptions{}, 7)
+				s, got := openAll(t, []string{p}, ReaderOptions{}, 7)
 				if !reflect.DeepEqual(got, data) {
 					t.Errorf("stream: %v", clipFloats(got))
 				}
@@ -104,15 +104,15 @@ func TestFIFO(t *testing.T) {
 	t.Run("shards", func(t *testing.T) {
 		within(t, 20*time.Second, func() {
 			p := fifo(t, dir, "shard.npy", npy, 1)
-			_, got := openAll(t, []string{p}, StreamOptions{Shard: 1, ShardCount: 2}, 4)
+			_, got := openAll(t, []string{p}, ReaderOptions{Shard: 1, ShardCount: 2}, 4)
 			if !reflect.DeepEqual(got, data[75:]) {
 				t.Errorf("shard 1/2: %v", clipFloats(got))
 			}
 			q := fifo(t, dir, "shard.csv", csv.Bytes(), 1)
-			_, err := OpenStream([]string{q}, StreamOptions{Shard: 1, ShardCount: 2})
+			_, err := OpenReader([]string{q}, ReaderOptions{Shard: 1, ShardCount: 2})
 			wantErr(t, err, "read "+q+": a shard of CSV input needs the rows counted first")
 			r := fifo(t, dir, "ra.npy", npy, 1)
-			s, err := OpenStream([]string{r}, StreamOptions{})
+			s, err := OpenReader([]string{r}, ReaderOptions{})
 			must(t, err)
 			_, err = s.ReadRows(0, make([]float32, 3))
 			wantErr(t, err, "read "+r+": random access (ReadRows) needs a regular file")
@@ -128,7 +128,7 @@ func TestFIFO(t *testing.T) {
 			_, err := Load(p, LoadOptions{})
 			wantErr(t, err, "read "+p+": unknown content: a pipe is read as .npy, IDX or gzip")
 			p = fifo(t, t.TempDir(), "garbage", garbage, 1)
-			_, err = OpenStream([]string{p}, StreamOptions{})
+			_, err = OpenReader([]string{p}, ReaderOptions{})
 			wantErr(t, err, "read "+p+": unknown content")
 		})
 	})

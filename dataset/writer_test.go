@@ -159,7 +159,7 @@ func TestWriterZeroRows(t *testing.T) {
 	// Load refuses tables without rows; a stream reads none.
 	_, err := Load(p, LoadOptions{})
 	wantErr(t, err, "read "+p+": ", "no rows")
-	s, got := openAll(t, []string{p}, StreamOptions{}, 3)
+	s, got := openAll(t, []string{p}, ReaderOptions{}, 3)
 	if len(got) != 0 || s.Rows() != 0 || s.Cols() != 5 {
 		t.Fatalf("stream of an empty file: %d values, %d rows, %d cols", len(got), s.Rows(), s.Cols())
 	}

@@ -77,7 +77,7 @@ func openSource(c *cli.Context) (src autoencoder.RowSource, rows int64, closeFn 
 	if err != nil {
 		return nil, 0, nil, err
 	}
-	opt := dataset.StreamOptions{NaN: pol}
+	opt := dataset.ReaderOptions{NaN: pol}
 	if s := c.String("shard"); s != "" {
 		if opt.Shard, opt.ShardCount, err = dataset.ParseShard(s); err != nil {
 			return nil, 0, nil, fmt.Errorf("--shard: %w", err)
@@ -99,7 +99,7 @@ func openSource(c *cli.Context) (src autoencoder.RowSource, rows int64, closeFn 
 		}
 		return &tableSource{t: t}, int64(t.Rows), func() error { return nil }, nil
 	}
-	st, err := dataset.OpenStream(choice.Paths, opt)
+	st, err := dataset.OpenReader(choice.Paths, opt)
 	if err != nil {
 		return nil, 0, nil, err
 	}

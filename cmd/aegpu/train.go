@@ -456,13 +456,13 @@ func trainImages(path string, run *autoencoder.Run, data *dataset.Table) (string
 	return writeImageGrid(path, p, rows, data.Cols, cfg.Train.Seed)
 }
 
-// streamHeader opens the data as a stream to learn its width and row shape
+// streamHeader opens the data with a dataset.Reader to learn its width and row shape
 // (a header-only table: no values) for a --stream run.
 func streamHeader(d dataChoice) (*dataset.Table, []string, error) {
 	if d.Builtin() {
 		return nil, nil, fmt.Errorf("--stream needs --data (.npy files: a file or a glob)")
 	}
-	st, err := dataset.OpenStream(d.Paths, dataset.StreamOptions{})
+	st, err := dataset.OpenReader(d.Paths, dataset.ReaderOptions{})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -9,11 +9,11 @@ import (
 	"testing"
 )
 
-// checkStreamLikeLoad is the property of every stream: reading the file at
-// p never panics, and when Load succeeds the stream gives the same values,
+// checkReaderLikeLoad is the property of every Reader: reading the file at
+// p never panics, and when Load succeeds the Reader gives the same values,
 // whole, by ReadRows (.npy) and as two shards.
-func checkStreamLikeLoad(t *testing.T, p string, per int, npy bool) {
-	opt := StreamOptions{NaN: NaNZero}
+func checkReaderLikeLoad(t *testing.T, p string, per int, npy bool) {
+	opt := ReaderOptions{NaN: NaNZero}
 	want, loadErr := Load(p, LoadOptions{NaN: NaNZero})
 	got, err := fuzzRead(p, opt, per)
 	if loadErr != nil {
@@ -27,7 +27,7 @@ func checkStreamLikeLoad(t *testing.T, p string, per int, npy bool) {
 	}
 	var cat []float32
 	for i := range 2 {
-		part, err := fuzzRead(p, StreamOptions{NaN: NaNZero, Shard: i, ShardCount: 2}, per)
+		part, err := fuzzRead(p, ReaderOptions{NaN: NaNZero, Shard: i, ShardCount: 2}, per)
 		if err != nil {
 			t.Fatalf("shard %d/2: %v", i, err)
 		}
@@ -37,7 +37,7 @@ func checkStreamLikeLoad(t *testing.T, p string, per int, npy bool) {
 		t.Fatalf("shards gave %v, Load %v", clipFloats(cat), clipFloats(want.Data))
 	}
 	if npy {
-		s, err := OpenStream([]string{p}, opt)
+		s, err := OpenReader([]string{p}, opt)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -52,8 +52,8 @@ func checkStreamLikeLoad(t *testing.T, p string, per int, npy bool) {
 }
 
 // fuzzRead reads the whole of p, per rows at a time.
-func fuzzRead(p string, opt StreamOptions, per int) ([]float32, error) {
-	s, err := OpenStream([]string{p}, opt)
+func fuzzRead(p string, opt ReaderOptions, per int) ([]float32, error) {
+	s, err := OpenReader([]string{p}, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +80,7 @@ func fuzzRead(p string, opt StreamOptions, per int) ([]float32, error) {
 	}
 }
 
-func FuzzStreamNPY(f *testing.F) {
+func FuzzReaderNPY(f *testing.F) {
 	L := binary.LittleEndian
 	var good []byte
 	{
@@ -122,11 +122,11 @@ func FuzzStreamNPY(f *testing.F) {
 		if err := os.WriteFile(p, b, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		checkStreamLikeLoad(t, p, 1+int(per%5), !isGzip(b))
+		checkReaderLikeLoad(t, p, 1+int(per%5), !isGzip(b))
 	})
 }
 
-func FuzzStreamCSV(f *testing.F) {
+func FuzzReaderCSV(f *testing.F) {
 	for _, seed := range []string{
 		"1,2,3\n4,5,6\n",
 		"a,b\n1,2\n",
@@ -153,6 +153,6 @@ func FuzzStreamCSV(f *testing.F) {
 		if err := os.WriteFile(p, b, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		checkStreamLikeLoad(t, p, 1+int(per%5), false)
+		checkReaderLikeLoad(t, p, 1+int(per%5), false)
 	})
 }

@@ -1,0 +1,328 @@
+package dataset
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+)
+
+// ReaderOptions tunes OpenReader.
+type ReaderOptions struct {
+	// NaN says what to do with NaN and ±Inf values, as in LoadOptions: fail
+	// naming the file, row and column (and line, for CSV); drop the row; or
+	// replace the value with 0.
+	NaN NaNPolicy
+	// Shard and ShardCount select part Shard (0-based) of ShardCount equal
+	// parts of the rows. The zero value (0 of 0) means the whole dataset, as
+	// does 0 of 1. See OpenReader.
+	Shard, ShardCount int
+}
+
+// Reader reads a dataset of one or more files chunk by chunk, holding only a
+// fixed buffer of its own (a few hundred KB) besides what the caller passes
+// to Read, whatever the size of the files. It is not safe for concurrent
+// use.
+type Reader struct {
+	files  []*inputFile
+	opt    ReaderOptions
+	cols   int
+	shape  []int
+	header []string
+	// lo and hi are the global rows this reader covers; hi is -1 when the
+	// total is unknown (unsharded CSV).
+	lo, hi int64
+	plan   []span
+	// starts[i] is the reader's row at which plan[i] begins; nil unless every
+	// span's length is known.
+	starts []int64
+
+	pi     int     // next span to open when cur is nil
+	cur    *cursor // the file being read, or nil
+	buf    []byte  // raw bytes being decoded
+	lines  []int   // CSV line of each row of the current chunk
+	err    error   // sticky error from Read
+	closed bool
+
+	ra    *os.File // file handle kept for ReadRows
+	raIdx int      // its index in files
+}
+
+// span is the part [from, to) of file's rows that a reader reads; to is -1
+// when the file is read to its end without knowing how many rows it has.
+type span struct {
+	file     int
+	from, to int64
+}
+
+// OpenReader opens the files named by paths as one dataset whose rows are
+// the files' rows one after another. Entries of paths may be glob patterns
+// (see filepath.Glob); each pattern's matches are taken in sorted order and
+// a pattern that matches nothing is an error. All files must have the same
+// number of columns.
+//
+// Formats are recognised as by Load: .npy (every dtype and format version
+// ReadNPY accepts, C order), .csv and .txt (as ReadCSV; a header row may
+// only be the first line of each file, and files that both have one must
+// agree), and IDX (raw or gzip-compressed); any of them may be gzipped.
+// Only headers are read here; data is read by Read in bounded chunks.
+//
+// With opt.ShardCount = n > 1, the reader reads only the global rows
+// [⌊i·R/n⌋, ⌊(i+1)·R/n⌋) for i = opt.Shard, where R is the total number of
+// rows (before NaNSkip drops any), so shards 0…n−1 read one after another
+// give exactly the whole dataset. Uncompressed .npy and IDX files are read
+// from the shard's first row directly. The number of rows of a CSV file is
+// not in any header, so sharding makes OpenReader read every CSV file once
+// to count its rows, and the reader then skips (without parsing the
+// numbers) the rows before the shard; compressed files are likewise
+// decompressed from their start.
+func OpenReader(paths []string, opt ReaderOptions) (*Reader, error) {
+	if opt.NaN < NaNError || opt.NaN > NaNZero {
+		return nil, fmt.Errorf("open stream: invalid NaN policy %d", int(opt.NaN))
+	}
+	if (opt.ShardCount != 0 || opt.Shard != 0) && (opt.ShardCount < 1 || opt.Shard < 0 || opt.Shard >= opt.ShardCount) {
+		return nil, fmt.Errorf("open stream: invalid shard %d/%d: want i/n with 0 ≤ i < n", opt.Shard, opt.ShardCount)
+	}
+	names, err := expandPaths(paths)
+	if err != nil {
+		return nil, err
+	}
+	rd := &Reader{opt: opt, hi: -1, raIdx: -1}
+	opened := false
+	defer func() {
+		if !opened { // release the pipes probed before the error
+			for _, sf := range rd.files {
+				if sf.live != nil {
+					sf.live.close()
+				}
+			}
+		}
+	}()
+	if err := rd.probeAll(names); err != nil {
+		return nil, err
+	}
+	if err := rd.planSpans(opt.ShardCount > 1); err != nil { // 0/1 is the whole dataset
+		return nil, err
+	}
+	opened = true
+	return rd, nil
+}
+
+// Cols returns the number of values in a row.
+func (rd *Reader) Cols() int { return rd.cols }
+
+// Shape returns the shape of one row, as stored in the first file: [28 28]
+// for MNIST images in IDX or an (N, 28, 28) .npy array, [cols] otherwise.
+func (rd *Reader) Shape() []int { return append([]int(nil), rd.shape...) }
+
+// Header returns the column names from a CSV header row, or nil.
+func (rd *Reader) Header() []string { return rd.header }
+
+// Files returns the files the reader reads, in order, with glob patterns
+// expanded.
+func (rd *Reader) Files() []string {
+	out := make([]string, len(rd.files))
+	for i, sf := range rd.files {
+		out[i] = sf.path
+	}
+	return out
+}
+
+// Rows returns the number of rows the reader covers (the shard's, when
+// sharded), before NaNSkip drops any, or -1 when that is not known without
+// reading the data: an unsharded reader with a CSV file.
+func (rd *Reader) Rows() int64 {
+	if rd.hi < 0 {
+		return -1
+	}
+	return rd.hi - rd.lo
+}
+
+// ShardRange returns the global rows [start, end) of the concatenated files
+// that the reader covers: [0, Rows()) without sharding; end is -1 when
+// Rows is.
+func (rd *Reader) ShardRange() (start, end int64) { return rd.lo, rd.hi }
+
+// errClosed is returned by a closed Reader.
+var errClosed = errors.New("read: stream is closed")
+
+// Read reads up to len(dst)/Cols() whole rows into dst, continuing from one
+// file into the next, and returns how many it read. At the end of the
+// data it returns 0 and io.EOF. On an error it returns the rows read
+// before it (valid in dst) and the error, which every later call returns
+// too. dst must hold at least one row.
+//
+// Rows that NaNSkip drops are not counted; a call returns fewer rows than
+// fit in dst only at the end of the data.
+func (rd *Reader) Read(dst []float32) (int, error) {
+	if rd.closed {
+		return 0, errClosed
+	}
+	if rd.err != nil {
+		return 0, rd.err
+	}
+	want := len(dst) / rd.cols
+	if want == 0 {
+		return 0, fmt.Errorf("read: dst holds %d values, less than one row of %d", len(dst), rd.cols)
+	}
+	if rd.buf == nil {
+		rd.buf = make([]byte, readChunk)
+	}
+	n := 0
+	for n < want {
+		if rd.cur == nil {
+			if rd.pi >= len(rd.plan) {
+				break
+			}
+			c, err := rd.openCursor(rd.plan[rd.pi])
+			if err != nil {
+				rd.err = err
+				return n, err
+			}
+			rd.cur = c
+		}
+		c := rd.cur
+		row0 := c.row
+		chunk := dst[n*rd.cols : want*rd.cols]
+		var lines []int
+		if c.sf.kind == formatCSV {
+			if cap(rd.lines) < want-n {
+				rd.lines = make([]int, want)
+			}
+			lines = rd.lines[:want-n]
+		}
+		k, err := c.read(chunk, rd.buf, lines)
+		if k > 0 {
+			kept, perr := rd.applyNaN(chunk[:k*rd.cols], c.sf, row0, lines)
+			if perr != nil {
+				rd.err = perr
+				return n, perr
+			}
+			n += kept
+		}
+		if err == io.EOF {
+			c.close()
+			rd.cur = nil
+			rd.pi++
+			continue
+		}
+		if err != nil {
+			rd.err = err
+			return n, err
+		}
+	}
+	if n == 0 {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// applyNaN enforces the NaN policy on the rows in data (read from sf,
+// starting at its row row0; lines, for CSV, holds their lines) and returns
+// how many rows are left at the front of data.
+func (rd *Reader) applyNaN(data []float32, sf *inputFile, row0 int64, lines []int) (int, error) {
+	k := len(data) / rd.cols
+	if sf.kind != formatCSV && sf.et.kind != 'f' {
+		return k, nil // integers are always finite
+	}
+	return enforceNaN(rd.opt.NaN, data, k, rd.cols, nanPlace{path: sf.path, row0: row0, lines: lines, header: sf.header})
+}
+
+// ReadRows reads up to len(dst)/Cols() rows starting at row start of the
+// reader (row 0 is the first row Read would return, the shard's first when
+// sharded) into dst, without moving Read's position. It needs every file to
+// be an uncompressed .npy file, so that any row can be read directly. It
+// returns io.EOF when start is at or past Rows(). With NaNSkip, dropped rows
+// are left out, so fewer rows, even none, may come back.
+func (rd *Reader) ReadRows(start int64, dst []float32) (int, error) {
+	if rd.closed {
+		return 0, errClosed
+	}
+	for _, sf := range rd.files {
+		if sf.pipe {
+			return 0, fmt.Errorf("read %s: random access (ReadRows) needs a regular file, and this is a pipe, which can only be read once from its start", sf.path)
+		}
+		if sf.kind != formatNPY || sf.gz {
+			what := "an IDX file"
+			switch {
+			case sf.kind == formatCSV:
+				what = "a CSV file"
+			case sf.kind == formatNPY:
+				what = "a compressed .npy file"
+			}
+			return 0, fmt.Errorf("read %s: random access (ReadRows) needs uncompressed .npy input, and this is %s", sf.path, what)
+		}
+	}
+	if start < 0 {
+		return 0, fmt.Errorf("read: ReadRows from negative row %d", start)
+	}
+	if start >= rd.Rows() {
+		return 0, io.EOF
+	}
+	want := len(dst) / rd.cols
+	if want == 0 {
+		return 0, fmt.Errorf("read: dst holds %d values, less than one row of %d", len(dst), rd.cols)
+	}
+	if rd.buf == nil {
+		rd.buf = make([]byte, readChunk)
+	}
+	// The span holding start: the last one that begins at or before it.
+	i := sort.Search(len(rd.starts), func(i int) bool { return rd.starts[i] > start }) - 1
+	n := 0
+	for ; i < len(rd.plan) && n < want; i++ {
+		sp := rd.plan[i]
+		sf := rd.files[sp.file]
+		row := sp.from + max(start-rd.starts[i], 0)
+		k := int(min(int64(want-n), sp.to-row))
+		if rd.raIdx != sp.file {
+			if rd.ra != nil {
+				rd.ra.Close()
+				rd.ra, rd.raIdx = nil, -1
+			}
+			f, err := os.Open(sf.path)
+			if err != nil {
+				return n, fmt.Errorf("read %s: %w", sf.path, unwrapPathError(err))
+			}
+			rd.ra, rd.raIdx = f, sp.file
+		}
+		chunk := dst[n*rd.cols : (n+k)*rd.cols]
+		if err := readBinaryAt(rd.ra, sf, row, chunk, rd.buf); err != nil {
+			return n, err
+		}
+		kept, err := rd.applyNaN(chunk, sf, row, nil)
+		if err != nil {
+			return n, err
+		}
+		n += kept
+	}
+	return n, nil
+}
+
+// Close releases the reader's files. Read and ReadRows fail after it.
+func (rd *Reader) Close() error {
+	if rd.closed {
+		return nil
+	}
+	rd.closed = true
+	var err error
+	if rd.cur != nil {
+		err = rd.cur.close()
+		rd.cur = nil
+	}
+	if rd.ra != nil {
+		if e := rd.ra.Close(); err == nil {
+			err = e
+		}
+		rd.ra = nil
+	}
+	for _, sf := range rd.files {
+		if sf.live != nil && !sf.live.used {
+			sf.live.used = true
+			if e := sf.live.close(); err == nil {
+				err = e
+			}
+		}
+	}
+	return err
+}
