@@ -145,6 +145,22 @@ func (t *Trainer) LoadCheckpoint(dir string) error {
 	if wstep != st.Step {
 		return fmt.Errorf("checkpoint in %s is inconsistent: %s is from step %d but %s from step %d (a run was killed while saving); retrain or restore a backup", dir, WeightsFile, wstep, StateFile, st.Step)
 	}
+	if err := t.loadOptimizer(dir, st, read); err != nil {
+		return err
+	}
+	if st.BestEpoch > 0 {
+		if err := t.loadBest(dir, st, read); err != nil {
+			return err
+		}
+	}
+	t.State = st
+	t.ckpt, t.ckptDir = m, dir
+	t.lastSave = &savePoint{Epoch: st.Epoch, Batch: st.Batch, Step: st.Step}
+	return nil
+}
+
+// loadOptimizer restores the optimizer's moments saved with state st.
+func (t *Trainer) loadOptimizer(dir string, st State, read func(string) ([]byte, error)) error {
 	op := filepath.Join(dir, OptimizerFile)
 	ob, err := read(OptimizerFile)
 	if err != nil {
@@ -160,28 +176,28 @@ func (t *Trainer) LoadCheckpoint(dir string) error {
 	if err := t.SetOptimizerState(of.Tensors["state1"].Data, of.Tensors["state2"].Data); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	if st.BestEpoch > 0 {
-		bp := filepath.Join(dir, BestFile)
-		bb, err := read(BestFile)
-		if err != nil {
-			return err
-		}
-		bf, err := safetensors.Decode(bb)
-		if err != nil {
-			return fmt.Errorf("read %s: %w", bp, err)
-		}
-		if e := bf.Metadata["aegpu_best_epoch"]; e != strconv.Itoa(st.BestEpoch) {
-			return fmt.Errorf("checkpoint in %s is inconsistent: %s holds epoch %s, %s says %d", dir, BestFile, e, StateFile, st.BestEpoch)
-		}
-		p := bf.Tensors["params"].Data
-		if len(p) != t.Model.Params.Len() {
-			return fmt.Errorf("%s has %d parameters, the model %d", bp, len(p), t.Model.Params.Len())
-		}
-		t.best, t.bestSaved = p, st.BestEpoch
+	return nil
+}
+
+// loadBest restores the best epoch's parameters saved with state st.
+func (t *Trainer) loadBest(dir string, st State, read func(string) ([]byte, error)) error {
+	bp := filepath.Join(dir, BestFile)
+	bb, err := read(BestFile)
+	if err != nil {
+		return err
 	}
-	t.State = st
-	t.ckpt, t.ckptDir = m, dir
-	t.lastSave = &savePoint{Epoch: st.Epoch, Batch: st.Batch, Step: st.Step}
+	bf, err := safetensors.Decode(bb)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", bp, err)
+	}
+	if e := bf.Metadata["aegpu_best_epoch"]; e != strconv.Itoa(st.BestEpoch) {
+		return fmt.Errorf("checkpoint in %s is inconsistent: %s holds epoch %s, %s says %d", dir, BestFile, e, StateFile, st.BestEpoch)
+	}
+	p := bf.Tensors["params"].Data
+	if len(p) != t.Model.Params.Len() {
+		return fmt.Errorf("%s has %d parameters, the model %d", bp, len(p), t.Model.Params.Len())
+	}
+	t.best, t.bestSaved = p, st.BestEpoch
 	return nil
 }
 
