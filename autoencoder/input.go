@@ -27,13 +27,18 @@ func (t *Trainer) dst() *engine.Matrix {
 	return &t.ws.x
 }
 
-// next uploads the epoch's next n training rows.
+// next uploads the epoch's next n training rows: the source writes them
+// straight into the input where the backend's memory is the host's.
 func (t *Trainer) next(n int) error {
+	dst := t.dst().RowSlice(0, n)
+	if fu, ok := t.Model.Backend.(engine.FillUploader); ok {
+		return fu.UploadFill(dst, t.in.src.Next)
+	}
 	h := t.in.host[:n*t.in.cols]
 	if err := t.in.src.Next(h); err != nil {
 		return err
 	}
-	return t.Model.Backend.Upload(t.dst().RowSlice(0, n), h)
+	return t.Model.Backend.Upload(dst, h)
 }
 
 // prefetch, on a backend with a copy stream, starts copying the next batch

@@ -209,6 +209,19 @@ func (b *Backend) Upload(dst engine.Matrix, src []float32) error {
 	return nil
 }
 
+// UploadFill lets fill write dst's values in place (engine.FillUploader):
+// the backend's memory is the host's.
+func (b *Backend) UploadFill(dst engine.Matrix, fill func(host []float32) error) error {
+	if err := engine.CheckTransfer("UploadFill", dst, dst.Len()); err != nil {
+		return err
+	}
+	d, err := b.slice(dst)
+	if err != nil {
+		return err
+	}
+	return fill(d)
+}
+
 // Download copies src into dst.
 func (b *Backend) Download(dst []float32, src engine.Matrix) error {
 	if err := engine.CheckTransfer("Download", src, len(dst)); err != nil {

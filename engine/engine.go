@@ -496,5 +496,17 @@ type AsyncUploader interface {
 	UploadAfter(dst Matrix, src []float32, after Marker) error
 }
 
+// FillUploader is implemented by backends whose memory the host can write
+// (the CPU backend): the caller fills dst in place instead of filling a
+// buffer of its own that Upload then copies. The trainer's data sources
+// write each batch straight into the input this way.
+type FillUploader interface {
+	// UploadFill calls fill with a host slice of exactly dst.Len() values
+	// and leaves in dst what fill wrote, as Upload(dst, values) would.
+	// fill must not keep the slice. When fill fails its error is returned
+	// and dst's content is unspecified.
+	UploadFill(dst Matrix, fill func(host []float32) error) error
+}
+
 // Marker is a point in a backend's queue of work (see AsyncUploader).
 type Marker any

@@ -26,6 +26,7 @@
 package enginetest
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/aegpu/aegpu/engine"
@@ -35,6 +36,9 @@ import (
 // float64 references.
 func Run(t *testing.T, b engine.Backend) {
 	t.Run("Alloc", func(t *testing.T) { allocTests(t, b) })
+	if fu, ok := b.(engine.FillUploader); ok {
+		t.Run("UploadFill", func(t *testing.T) { uploadFillTests(t, b, fu) })
+	}
 	runCases(t, func(t *testing.T, c opCase) {
 		d := newDev(t, b)
 		got := c.run(d)
@@ -116,6 +120,35 @@ func allocTests(t *testing.T, b engine.Backend) {
 	if err := b.Sync(); err != nil {
 		t.Fatalf("Sync: %v", err)
 	}
+}
+
+// uploadFillTests checks engine.FillUploader: fill gets exactly the view's
+// values, what it writes lands in the view and nowhere else, and its error
+// comes back.
+func uploadFillTests(t *testing.T, b engine.Backend, fu engine.FillUploader) {
+	m, err := b.Alloc(5, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Free(m)
+	d := newDev(t, b)
+	v := m.RowSlice(1, 3) // rows 1..3 of 5
+	data := newGen(9).uniform(v.Len(), -1, 1)
+	d.must(fu.UploadFill(v, func(host []float32) error {
+		if len(host) != v.Len() {
+			t.Errorf("fill got %d values, the view holds %d", len(host), v.Len())
+		}
+		copy(host, data)
+		return nil
+	}))
+	want := make([]float64, m.Len())
+	copy(want[7:], to64(data))
+	checkClose(t, "UploadFill into rows 1..3", d.get(m), want, tol{})
+	boom := errors.New("source failed")
+	if err := fu.UploadFill(v, func([]float32) error { return boom }); !errors.Is(err, boom) {
+		t.Errorf("UploadFill with a failing fill: %v, want its error", err)
+	}
+	d.finish()
 }
 
 // byHand checks optimizer steps against values worked out by hand (below,
