@@ -22,9 +22,9 @@ func (b *Backend) Dense(y, z, x, w, bias engine.Matrix, act engine.Act, opt engi
 	if m == 0 || n == 0 {
 		return nil
 	}
-	op := opNTBias
+	op := gemmNTBiasAct
 	if opt&engine.TransW != 0 {
-		op = opNNBias
+		op = gemmNNBiasAct
 	}
 	b.args.Reset().Ptr(b.ptr(x)).Ptr(b.ptr(w)).Ptr(b.ptr(bias)).Ptr(b.ptr(z)).Ptr(b.ptr(y)).
 		I32(int32(m)).I32(int32(n)).I32(int32(k)).I32(int32(act))
@@ -77,13 +77,13 @@ func (b *Backend) DenseBackward(dx, dw, db, dy, y, z, x, w engine.Matrix, act en
 			}
 		case !trans: // dx[m×k] = dz[m×n] · w[n×k]
 			b.args.Reset().Ptr(b.ptr(dy)).Ptr(b.ptr(w)).Ptr(b.ptr(dx)).I32(int32(m)).I32(int32(k)).I32(int32(n)).F32(dxBeta)
-			f, grid, block := b.gemm(opNN, m, k)
+			f, grid, block := b.gemm(gemmNN, m, k)
 			if err := b.launch(f, grid, block); err != nil {
 				return err
 			}
 		default: // dx[m×k] = dz[m×n] · w[k×n]ᵀ
 			b.args.Reset().Ptr(b.ptr(dy)).Ptr(b.ptr(w)).Ptr(b.ptr(dx)).I32(int32(m)).I32(int32(k)).I32(int32(n)).F32(dxBeta)
-			f, grid, block := b.gemm(opNT, m, k)
+			f, grid, block := b.gemm(gemmNT, m, k)
 			if err := b.launch(f, grid, block); err != nil {
 				return err
 			}
@@ -100,11 +100,11 @@ func (b *Backend) DenseBackward(dx, dw, db, dy, y, z, x, w engine.Matrix, act en
 		return b.fill(dw, 0)
 	case !trans: // dw[n×k] = dz[m×n]ᵀ · x[m×k]
 		b.args.Reset().Ptr(b.ptr(dy)).Ptr(b.ptr(x)).Ptr(b.ptr(dw)).I32(int32(n)).I32(int32(k)).I32(int32(m)).F32(beta)
-		f, grid, block := b.gemm(opTN, n, k)
+		f, grid, block := b.gemm(gemmTN, n, k)
 		return b.launch(f, grid, block)
 	default: // dw[k×n] = x[m×k]ᵀ · dz[m×n]
 		b.args.Reset().Ptr(b.ptr(x)).Ptr(b.ptr(dy)).Ptr(b.ptr(dw)).I32(int32(k)).I32(int32(n)).I32(int32(m)).F32(beta)
-		f, grid, block := b.gemm(opTN, k, n)
+		f, grid, block := b.gemm(gemmTN, k, n)
 		return b.launch(f, grid, block)
 	}
 }

@@ -8,54 +8,107 @@ import (
 
 // The GEMM kernels' choice: which kernel, grid and block compute a product
 // in the backend's precision (as cpu_fallback/gemm.go holds the CPU's GEMM).
+//
+// The GEMM kernels form a table, precision × shape × tile, each named
+//
+//	gemm_<shape><precision suffix><tile suffix>
+//
+// e.g. gemm_nt_bias_act (fp32, 128×128), gemm_nn_tf32_64 (TF32, 64×64).
 
-// gemmKernel picks the tile size for a GEMM producing C [m×n]: 128×128
-// tiles when they give every SM a block, else 64×64 tiles (4× the blocks).
-// Both give bitwise-identical results (one in-order FMA chain per output).
-func (b *Backend) gemmKernel(big, small cu.Function, m, n int) (cu.Function, [3]uint32, [3]uint32) {
-	x, y := kernels.GemmGrid(m, n, kernels.GemmBM, kernels.GemmBN)
-	if x*y >= b.dev.SMs {
-		return big, [3]uint32{uint32(x), uint32(y), 1}, dim1(kernels.GemmThreads)
-	}
-	x, y = kernels.GemmGrid(m, n, kernels.Gemm64BM, kernels.Gemm64BN)
-	return small, [3]uint32{uint32(x), uint32(y), 1}, dim1(kernels.Gemm64Threads)
-}
-
-// gemmTF32Kernel is gemmKernel for the TF32 kernels (same rule, their tiles).
-func (b *Backend) gemmTF32Kernel(big, small cu.Function, m, n int) (cu.Function, [3]uint32, [3]uint32) {
-	x, y := kernels.GemmGrid(m, n, kernels.GemmTF32BM, kernels.GemmTF32BN)
-	if x*y >= b.dev.SMs {
-		return big, [3]uint32{uint32(x), uint32(y), 1}, dim1(kernels.GemmTF32Threads)
-	}
-	x, y = kernels.GemmGrid(m, n, kernels.GemmTF32x64BM, kernels.GemmTF32x64BN)
-	return small, [3]uint32{uint32(x), uint32(y), 1}, dim1(kernels.GemmTF32x64Threads)
-}
-
-// The GEMMs of Dense and DenseBackward in the backend's precision.
-type gemmOp int
+// gemmPrec is the precision of a GEMM kernel (gemmPrecOf: the backend's).
+type gemmPrec int
 
 const (
-	opNTBias gemmOp = iota // Z = X·Wᵀ + b (gemm_nt_bias_act)
-	opNNBias               // Z = X·W + b (gemm_nn_bias_act, tied)
-	opNN                   // C = A·B + βC
-	opTN                   // C = Aᵀ·B + βC
-	opNT                   // C = A·Bᵀ + βC (tied dX)
+	precFP32 gemmPrec = iota // gemm.cu, no suffix
+	precTF32                 // gemm_tf32.cu, _tf32
+	precBF16                 // gemm_tf32.cu (PrecBF16), _bf16
+	numGemmPrecs
 )
 
-// gemm picks the kernel, grid and block of op producing C [m×n].
-func (b *Backend) gemm(op gemmOp, m, n int) (cu.Function, [3]uint32, [3]uint32) {
-	k := &b.k
-	if b.prec == engine.TF32 {
-		big, small := [...]cu.Function{k.gemmNTtf, k.gemmNNBiastf, k.gemmNNtf, k.gemmTNtf, k.gemmNTBetatf}[op],
-			[...]cu.Function{k.gemmNTtf64, k.gemmNNBiastf64, k.gemmNNtf64, k.gemmTNtf64, k.gemmNTBetatf64}[op]
-		return b.gemmTF32Kernel(big, small, m, n)
+// gemmShape is what a GEMM kernel computes; the names are the kernels'.
+type gemmShape int
+
+const (
+	gemmNTBiasAct gemmShape = iota // Z = X·Wᵀ + b, Y = act(Z) (Dense)
+	gemmNN                         // C = A·B + βC (dX)
+	gemmTN                         // C = Aᵀ·B + βC (dW)
+	gemmNNBiasAct                  // Z = X·W + b, Y = act(Z) (Dense, TransW)
+	gemmNT                         // C = A·Bᵀ + βC (dX, TransW)
+	numGemmShapes
+)
+
+// gemmTile is a GEMM kernel's tile: the default (128×128) or the small one
+// (64×64, the _64 kernels) for problems too small to fill the device.
+type gemmTile int
+
+const (
+	tileDefault gemmTile = iota
+	tile64
+	numGemmTiles
+)
+
+var (
+	gemmPrecSuffix = [numGemmPrecs]string{precFP32: "", precTF32: "_tf32", precBF16: "_bf16"}
+	gemmShapeName  = [numGemmShapes]string{
+		gemmNTBiasAct: "gemm_nt_bias_act", gemmNN: "gemm_nn", gemmTN: "gemm_tn",
+		gemmNNBiasAct: "gemm_nn_bias_act", gemmNT: "gemm_nt",
 	}
-	if b.prec == engine.BF16 { // same tiles as TF32
-		big, small := [...]cu.Function{k.gemmNTbf, k.gemmNNBiasbf, k.gemmNNbf, k.gemmTNbf, k.gemmNTBetabf}[op],
-			[...]cu.Function{k.gemmNTbf64, k.gemmNNBiasbf64, k.gemmNNbf64, k.gemmTNbf64, k.gemmNTBetabf64}[op]
-		return b.gemmTF32Kernel(big, small, m, n)
+	gemmTileSuffix = [numGemmTiles]string{tileDefault: "", tile64: "_64"}
+)
+
+// gemmKernelName is the name in the fatbin (kernels/ABI.md) of a GEMM kernel.
+func gemmKernelName(p gemmPrec, s gemmShape, t gemmTile) string {
+	return gemmShapeName[s] + gemmPrecSuffix[p] + gemmTileSuffix[t]
+}
+
+// gemmKernels holds the GEMM kernels' handles: [precision][shape][tile].
+type gemmKernels [numGemmPrecs][numGemmShapes][numGemmTiles]cu.Function
+
+// gemmGeom is the launch geometry of a tile: bm×bn of C per block of
+// threads.
+type gemmGeom struct{ bm, bn, threads int }
+
+// gemmTiles is the geometry of each precision's tiles (kernels/geometry.cuh).
+var gemmTiles = [numGemmPrecs][numGemmTiles]gemmGeom{
+	precFP32: {
+		tileDefault: {kernels.GemmBM, kernels.GemmBN, kernels.GemmThreads},
+		tile64:      {kernels.Gemm64BM, kernels.Gemm64BN, kernels.Gemm64Threads},
+	},
+	precTF32: {
+		tileDefault: {kernels.GemmTF32BM, kernels.GemmTF32BN, kernels.GemmTF32Threads},
+		tile64:      {kernels.GemmTF32x64BM, kernels.GemmTF32x64BN, kernels.GemmTF32x64Threads},
+	},
+	precBF16: { // the TF32 tiles
+		tileDefault: {kernels.GemmTF32BM, kernels.GemmTF32BN, kernels.GemmTF32Threads},
+		tile64:      {kernels.GemmTF32x64BM, kernels.GemmTF32x64BN, kernels.GemmTF32x64Threads},
+	},
+}
+
+// gemmPrecOf maps the backend's precision to its GEMM kernels' (SetPrecision
+// admits no other).
+func gemmPrecOf(p engine.Precision) gemmPrec {
+	switch p {
+	case engine.TF32:
+		return precTF32
+	case engine.BF16:
+		return precBF16
 	}
-	big, small := [...]cu.Function{k.gemmNT, k.gemmNNBias, k.gemmNN, k.gemmTN, k.gemmNTBeta}[op],
-		[...]cu.Function{k.gemmNT64, k.gemmNNBias64, k.gemmNN64, k.gemmTN64, k.gemmNTBeta64}[op]
-	return b.gemmKernel(big, small, m, n)
+	return precFP32
+}
+
+// gemm picks the kernel, grid and block of shape s producing C [m×n] in the
+// backend's precision: the default tile when it gives every SM a block,
+// else the 64×64 tile (4× the blocks). Both tiles give bitwise-identical
+// results (one in-order chain of FMAs or mma steps per output).
+func (b *Backend) gemm(s gemmShape, m, n int) (cu.Function, [3]uint32, [3]uint32) {
+	p := gemmPrecOf(b.prec)
+	t := tileDefault
+	g := gemmTiles[p][t]
+	x, y := kernels.GemmGrid(m, n, g.bm, g.bn)
+	if x*y < b.dev.SMs {
+		t = tile64
+		g = gemmTiles[p][t]
+		x, y = kernels.GemmGrid(m, n, g.bm, g.bn)
+	}
+	return b.k.gemm[p][s][t], [3]uint32{uint32(x), uint32(y), 1}, dim1(g.threads)
 }
