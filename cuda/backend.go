@@ -101,8 +101,9 @@ func (b *Backend) Info() engine.DeviceInfo { return b.info }
 // SetPrecision selects the arithmetic of Dense and DenseBackward's
 // products (engine.PrecisionSetter): engine.FP32 (the default), or
 // engine.TF32 / engine.BF16 — the tensor-core kernels of
-// kernels/gemm_tf32.cu — which need compute capability ≥ 8.0. It applies to ops issued later (a
-// recorded step keeps the kernels it captured).
+// kernels/gemm_tf32.cu and kernels/gemm_bf16.cu — which need compute
+// capability ≥ 8.0. It applies to ops issued later (a recorded step keeps
+// the kernels it captured).
 func (b *Backend) SetPrecision(p engine.Precision) error {
 	switch p {
 	case engine.FP32:

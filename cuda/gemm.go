@@ -21,7 +21,7 @@ type gemmPrec int
 const (
 	precFP32 gemmPrec = iota // gemm.cu, no suffix
 	precTF32                 // gemm_tf32.cu, _tf32
-	precBF16                 // gemm_tf32.cu (PrecBF16), _bf16
+	precBF16                 // gemm_bf16.cu, _bf16
 	numGemmPrecs
 )
 
@@ -78,9 +78,9 @@ var gemmTiles = [numGemmPrecs][numGemmTiles]gemmGeom{
 		tileDefault: {kernels.GemmTF32BM, kernels.GemmTF32BN, kernels.GemmTF32Threads},
 		tile64:      {kernels.GemmTF32x64BM, kernels.GemmTF32x64BN, kernels.GemmTF32x64Threads},
 	},
-	precBF16: { // the TF32 tiles
-		tileDefault: {kernels.GemmTF32BM, kernels.GemmTF32BN, kernels.GemmTF32Threads},
-		tile64:      {kernels.GemmTF32x64BM, kernels.GemmTF32x64BN, kernels.GemmTF32x64Threads},
+	precBF16: {
+		tileDefault: {kernels.GemmBF16BM, kernels.GemmBF16BN, kernels.GemmBF16Threads},
+		tile64:      {kernels.GemmBF16x64BM, kernels.GemmBF16x64BN, kernels.GemmBF16x64Threads},
 	},
 }
 
