@@ -123,7 +123,7 @@ type Backend struct {
 	colMean colMeanJob
 	loss    lossJob
 	opt     optJob
-	pen     penJob
+	pen     penJobs
 }
 
 // scratch is working memory grown on demand and kept between calls.

@@ -42,72 +42,6 @@ type Backend struct {
 	prec engine.Precision // of Dense and DenseBackward's products (SetPrecision)
 }
 
-// kernelSet holds the kernels' function handles, resolved once at Open.
-type kernelSet struct {
-	gemmNT, gemmNN, gemmTN       cu.Function
-	gemmNT64, gemmNN64, gemmTN64 cu.Function
-	gemmNNBias, gemmNNBias64     cu.Function // tied layers (TransW)
-	gemmNTBeta, gemmNTBeta64     cu.Function
-	// The TF32 tensor-core GEMMs (engine.TF32, sm_80+), 128×128 and 64×64.
-	gemmNTtf, gemmNNtf, gemmTNtf, gemmNNBiastf, gemmNTBetatf           cu.Function
-	gemmNTtf64, gemmNNtf64, gemmTNtf64, gemmNNBiastf64, gemmNTBetatf64 cu.Function
-	// The BF16 ones (engine.BF16, sm_80+), same tiles.
-	gemmNTbf, gemmNNbf, gemmTNbf, gemmNNBiasbf, gemmNTBetabf           cu.Function
-	gemmNTbf64, gemmNNbf64, gemmTNbf64, gemmNNBiasbf64, gemmNTBetabf64 cu.Function
-	actGradBias                                                        cu.Function
-	lossPartial, lossFinish, rowLoss                                   cu.Function
-	colMean, sumsqPartial, sumsqFinish                                 cu.Function
-	clipScale, adam, sgd                                               cu.Function
-	fill, copy, axpy, scale, randU, randN                              cu.Function
-	corrupt                                                            cu.Function
-	// The variant regularizers (penalty.go).
-	sparsity, contractive, actJVP, actJVPBack, actGradAdd cu.Function
-	reparam, reparamGrad                                  cu.Function
-}
-
-type kernelEntry struct {
-	f    *cu.Function
-	name string
-}
-
-// table pairs every handle with its kernel's name in the fatbin.
-func (k *kernelSet) table() []kernelEntry {
-	return []kernelEntry{
-		{&k.gemmNT, "gemm_nt_bias_act"}, {&k.gemmNN, "gemm_nn"}, {&k.gemmTN, "gemm_tn"},
-		{&k.gemmNT64, "gemm_nt_bias_act_64"}, {&k.gemmNN64, "gemm_nn_64"}, {&k.gemmTN64, "gemm_tn_64"},
-		{&k.gemmNNBias, "gemm_nn_bias_act"}, {&k.gemmNNBias64, "gemm_nn_bias_act_64"},
-		{&k.gemmNTBeta, "gemm_nt"}, {&k.gemmNTBeta64, "gemm_nt_64"},
-		{&k.gemmNTtf, "gemm_nt_bias_act_tf32"}, {&k.gemmNNtf, "gemm_nn_tf32"}, {&k.gemmTNtf, "gemm_tn_tf32"},
-		{&k.gemmNNBiastf, "gemm_nn_bias_act_tf32"}, {&k.gemmNTBetatf, "gemm_nt_tf32"},
-		{&k.gemmNTtf64, "gemm_nt_bias_act_tf32_64"}, {&k.gemmNNtf64, "gemm_nn_tf32_64"}, {&k.gemmTNtf64, "gemm_tn_tf32_64"},
-		{&k.gemmNNBiastf64, "gemm_nn_bias_act_tf32_64"}, {&k.gemmNTBetatf64, "gemm_nt_tf32_64"},
-		{&k.gemmNTbf, "gemm_nt_bias_act_bf16"}, {&k.gemmNNbf, "gemm_nn_bf16"}, {&k.gemmTNbf, "gemm_tn_bf16"},
-		{&k.gemmNNBiasbf, "gemm_nn_bias_act_bf16"}, {&k.gemmNTBetabf, "gemm_nt_bf16"},
-		{&k.gemmNTbf64, "gemm_nt_bias_act_bf16_64"}, {&k.gemmNNbf64, "gemm_nn_bf16_64"}, {&k.gemmTNbf64, "gemm_tn_bf16_64"},
-		{&k.gemmNNBiasbf64, "gemm_nn_bias_act_bf16_64"}, {&k.gemmNTBetabf64, "gemm_nt_bf16_64"},
-		{&k.actGradBias, "act_grad_bias"},
-		{&k.lossPartial, "loss_grad_partial"}, {&k.lossFinish, "loss_finish"}, {&k.rowLoss, "row_loss"},
-		{&k.colMean, "col_mean"}, {&k.sumsqPartial, "sumsq_partial"}, {&k.sumsqFinish, "sumsq_finish"},
-		{&k.clipScale, "clip_scale"}, {&k.adam, "adam_step"}, {&k.sgd, "sgd_step"},
-		{&k.fill, "fill_f32"}, {&k.copy, "copy_f32"}, {&k.axpy, "axpy_f32"}, {&k.scale, "scale_f32"},
-		{&k.randU, "rand_uniform"}, {&k.randN, "rand_normal"}, {&k.corrupt, "corrupt_f32"},
-		{&k.sparsity, "sparsity_grad"}, {&k.contractive, "contractive_exact"}, {&k.actJVP, "act_jvp"},
-		{&k.actJVPBack, "act_jvp_backward"}, {&k.actGradAdd, "act_grad_add"},
-		{&k.reparam, "reparam_f32"}, {&k.reparamGrad, "reparam_grad_partial"},
-	}
-}
-
-func (k *kernelSet) bind(m cu.Module) error {
-	for _, e := range k.table() {
-		f, err := m.Function(e.name)
-		if err != nil {
-			return fmt.Errorf("kernel %s: %w (is kernels/aegpu.fatbin up to date? run make kernels)", e.name, err)
-		}
-		*e.f = f
-	}
-	return nil
-}
-
 // New opens CUDA device ordinal with its primary context, loads the
 // embedded kernels and creates the backend's stream.
 func New(ordinal int) (b *Backend, err error) {
@@ -167,8 +101,9 @@ func (b *Backend) Info() engine.DeviceInfo { return b.info }
 // SetPrecision selects the arithmetic of Dense and DenseBackward's
 // products (engine.PrecisionSetter): engine.FP32 (the default), or
 // engine.TF32 / engine.BF16 — the tensor-core kernels of
-// kernels/gemm_tf32.cu — which need compute capability ≥ 8.0. It applies to ops issued later (a
-// recorded step keeps the kernels it captured).
+// kernels/gemm_tf32.cu and kernels/gemm_bf16.cu — which need compute
+// capability ≥ 8.0. It applies to ops issued later (a recorded step keeps
+// the kernels it captured).
 func (b *Backend) SetPrecision(p engine.Precision) error {
 	switch p {
 	case engine.FP32:
@@ -331,146 +266,6 @@ func (b *Backend) Free(m engine.Matrix) {
 		b.alloc.Free(d.ptr)
 		d.ptr = 0
 	}
-}
-
-// Upload copies host values into dst through a pinned staging buffer, so
-// the copy is asynchronous: the call returns once src has been copied into
-// the staging slot, and the device copy is ordered before later ops.
-func (b *Backend) Upload(dst engine.Matrix, src []float32) error {
-	if err := engine.CheckTransfer("Upload", dst, len(src)); err != nil {
-		return err
-	}
-	if err := b.noCapture("Upload"); err != nil {
-		return err
-	}
-	if err := b.enter("Upload", dst); err != nil {
-		return err
-	}
-	if len(src) == 0 {
-		return nil
-	}
-	return b.stagedCopy(dst, src, b.stream)
-}
-
-// stagedCopy copies src into the next pinned staging slot (waiting, if
-// that slot's previous copy is still pending) and queues its copy to dst on
-// stream s; the slot's event marks the copy's completion.
-func (b *Backend) stagedCopy(dst engine.Matrix, src []float32, s cu.Stream) error {
-	i := b.stageNext
-	b.stageNext = (i + 1) % len(b.stage)
-	if b.stageUsed[i] {
-		if err := b.stageDone[i].Synchronize(); err != nil {
-			return err
-		}
-	}
-	bytes := int64(4 * len(src))
-	if b.stage[i] == nil || int64(len(b.stage[i].Float32s())) < int64(len(src)) {
-		if b.stage[i] != nil {
-			b.stage[i].Free()
-			b.stage[i] = nil
-		}
-		h, err := cu.HostAlloc(max(bytes, 1<<20))
-		if err != nil {
-			return fmt.Errorf("engine.Upload: pinned staging buffer of %d bytes: %w", bytes, err)
-		}
-		b.stage[i] = h
-	}
-	copy(b.stage[i].Float32s(), src)
-	if err := cu.MemcpyHtoDAsync(b.ptr(dst), b.stage[i].Ptr(), bytes, s); err != nil {
-		return err
-	}
-	b.stageUsed[i] = true
-	return b.stageDone[i].Record(s)
-}
-
-// Mark records an event after all work queued so far (engine.AsyncUploader).
-func (b *Backend) Mark() (engine.Marker, error) {
-	if err := b.noCapture("Mark"); err != nil {
-		return nil, err
-	}
-	if err := b.enter("Mark"); err != nil {
-		return nil, err
-	}
-	e := b.marks[b.markNext]
-	b.markNext = (b.markNext + 1) % len(b.marks)
-	if err := e.Record(b.stream); err != nil {
-		return nil, err
-	}
-	return e, nil
-}
-
-// UploadAfter copies src into dst on the copy stream once the work before
-// after is done, overlapping with compute queued since, and makes later
-// compute wait for the copy (engine.AsyncUploader). A marker reused by four
-// later Marks waits for later work: slower, never wrong.
-func (b *Backend) UploadAfter(dst engine.Matrix, src []float32, after engine.Marker) error {
-	if err := engine.CheckTransfer("UploadAfter", dst, len(src)); err != nil {
-		return err
-	}
-	if err := b.noCapture("UploadAfter"); err != nil {
-		return err
-	}
-	if err := b.enter("UploadAfter", dst); err != nil {
-		return err
-	}
-	if len(src) == 0 {
-		return nil
-	}
-	if after == nil {
-		m, err := b.Mark()
-		if err != nil {
-			return err
-		}
-		after = m
-	}
-	e, ok := after.(cu.Event)
-	if !ok {
-		return fmt.Errorf("engine.UploadAfter: marker %T is not from this backend", after)
-	}
-	if err := b.copyStream.WaitEvent(e); err != nil {
-		return err
-	}
-	slot := b.stageNext
-	if err := b.stagedCopy(dst, src, b.copyStream); err != nil {
-		return err
-	}
-	return b.stream.WaitEvent(b.stageDone[slot])
-}
-
-// Download waits for the work producing src and copies it to the host.
-func (b *Backend) Download(dst []float32, src engine.Matrix) error {
-	if err := engine.CheckTransfer("Download", src, len(dst)); err != nil {
-		return err
-	}
-	if err := b.noCapture("Download"); err != nil {
-		return err
-	}
-	if err := b.enter("Download", src); err != nil {
-		return err
-	}
-	if len(dst) == 0 {
-		return nil
-	}
-	bytes := int64(4 * len(dst))
-	if b.down == nil || len(b.down.Float32s()) < len(dst) {
-		if b.down != nil {
-			b.down.Free()
-			b.down = nil
-		}
-		h, err := cu.HostAlloc(max(bytes, 1<<16))
-		if err != nil {
-			return fmt.Errorf("engine.Download: pinned staging buffer of %d bytes: %w", bytes, err)
-		}
-		b.down = h
-	}
-	if err := cu.MemcpyDtoHAsync(b.down.Ptr(), b.ptr(src), bytes, b.stream); err != nil {
-		return err
-	}
-	if err := b.stream.Synchronize(); err != nil {
-		return err
-	}
-	copy(dst, b.down.Float32s()[:len(dst)])
-	return nil
 }
 
 // Sync waits for all queued work.

@@ -186,3 +186,30 @@ func TestRecordAndReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The GEMM table's names are the kernels' names, precision × shape × tile.
+func TestGemmKernelNames(t *testing.T) {
+	for _, c := range []struct {
+		p    gemmPrec
+		s    gemmShape
+		tile gemmTile
+		want string
+	}{
+		{precFP32, gemmNTBiasAct, tileDefault, "gemm_nt_bias_act"},
+		{precFP32, gemmNT, tile64, "gemm_nt_64"},
+		{precFP32, gemmNN, tileDefault, "gemm_nn"},
+		{precTF32, gemmNNBiasAct, tileDefault, "gemm_nn_bias_act_tf32"},
+		{precTF32, gemmNT, tile64, "gemm_nt_tf32_64"},
+		{precBF16, gemmTN, tile64, "gemm_tn_bf16_64"},
+		{precBF16, gemmNTBiasAct, tileDefault, "gemm_nt_bias_act_bf16"},
+	} {
+		if got := gemmKernelName(c.p, c.s, c.tile); got != c.want {
+			t.Errorf("gemmKernelName(%d, %d, %d) = %s, want %s", c.p, c.s, c.tile, got, c.want)
+		}
+	}
+	for p, want := range map[engine.Precision]gemmPrec{engine.FP32: precFP32, engine.TF32: precTF32, engine.BF16: precBF16} {
+		if got := gemmPrecOf(p); got != want {
+			t.Errorf("gemmPrecOf(%v) = %d, want %d", p, got, want)
+		}
+	}
+}

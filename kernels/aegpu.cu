@@ -5,6 +5,7 @@
 #include "common.cuh"
 #include "gemm.cu"
 #include "gemm_tf32.cu"
+#include "gemm_bf16.cu"
 #include "reduce.cu"
 #include "elementwise.cu"
 #include "penalty.cu"

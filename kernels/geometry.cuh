@@ -25,13 +25,13 @@
 #define GEMM64_TN 4
 #define GEMM64_THREADS 256
 
-// TF32 tensor-core GEMMs (gemm_tf32.cu, the *_tf32 kernels, sm_80+): a
-// block of GEMM_TF32_WARPS_M × GEMM_TF32_WARPS_N warps (GEMM_TF32_THREADS
-// threads) computes a GEMM_TF32_BM×GEMM_TF32_BN tile of C, each warp a
-// (BM/WARPS_M)×(BN/WARPS_N) sub-tile of 16×8 mma.sync.m16n8k8 tiles; K
-// advances GEMM_TF32_BK at a time (both configurations). The *_tf32_64
-// kernels: the same with the GEMM_TF32X64_* tile. Grid: (ceil(N/BN),
-// ceil(M/BM)), block (THREADS, 1, 1).
+// TF32 tensor-core GEMMs (gemm_tf32.cu on gemm_tc.cuh, the *_tf32 kernels,
+// sm_80+): a block of GEMM_TF32_WARPS_M × GEMM_TF32_WARPS_N warps
+// (GEMM_TF32_THREADS threads) computes a GEMM_TF32_BM×GEMM_TF32_BN tile of
+// C, each warp a (BM/WARPS_M)×(BN/WARPS_N) sub-tile of 16×8
+// mma.sync.m16n8k8 tiles; K advances GEMM_TF32_BK at a time (both
+// configurations). The *_tf32_64 kernels: the same with the GEMM_TF32X64_*
+// tile. Grid: (ceil(N/BN), ceil(M/BM)), block (THREADS, 1, 1).
 #define GEMM_TF32_BM 128
 #define GEMM_TF32_BN 128
 #define GEMM_TF32_BK 16
@@ -43,6 +43,22 @@
 #define GEMM_TF32X64_WARPS_M 2
 #define GEMM_TF32X64_WARPS_N 2
 #define GEMM_TF32X64_THREADS 128
+
+// BF16 tensor-core GEMMs (gemm_bf16.cu on gemm_tc.cuh, the *_bf16 kernels,
+// sm_80+): the same tile code and rule, with the GEMM_BF16_* tile (each
+// warp's sub-tile 16×8 mma.sync.m16n8k16 tiles; K advances GEMM_BF16_BK at
+// a time, both configurations) and the GEMM_BF16X64_* tile (*_bf16_64).
+#define GEMM_BF16_BM 128
+#define GEMM_BF16_BN 128
+#define GEMM_BF16_BK 16
+#define GEMM_BF16_WARPS_M 2
+#define GEMM_BF16_WARPS_N 4
+#define GEMM_BF16_THREADS 256
+#define GEMM_BF16X64_BM 64
+#define GEMM_BF16X64_BN 64
+#define GEMM_BF16X64_WARPS_M 2
+#define GEMM_BF16X64_WARPS_N 2
+#define GEMM_BF16X64_THREADS 128
 
 // act_grad_bias: grid ceil(N/ACTGRAD_COLS), block (ACTGRAD_COLS, ACTGRAD_ROWS).
 #define ACTGRAD_COLS 32

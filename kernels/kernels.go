@@ -86,6 +86,24 @@ const (
 	GemmTF32x64WarpsN  = 2   // GEMM_TF32X64_WARPS_N
 	GemmTF32x64Threads = 128 // GEMM_TF32X64_THREADS
 
+	// The BF16 tensor-core GEMMs (gemm_*_bf16, sm_80+): grid
+	// (⌈N/GemmBF16BN⌉, ⌈M/GemmBF16BM⌉), block GemmBF16Threads, of
+	// GemmBF16WarpsM × GemmBF16WarpsN warps; K steps of GemmBF16BK.
+	GemmBF16BM      = 128 // GEMM_BF16_BM
+	GemmBF16BN      = 128 // GEMM_BF16_BN
+	GemmBF16BK      = 16  // GEMM_BF16_BK
+	GemmBF16WarpsM  = 2   // GEMM_BF16_WARPS_M
+	GemmBF16WarpsN  = 4   // GEMM_BF16_WARPS_N
+	GemmBF16Threads = 256 // GEMM_BF16_THREADS
+
+	// The gemm_*_bf16_64 variants: grid (⌈N/GemmBF16x64BN⌉,
+	// ⌈M/GemmBF16x64BM⌉), block GemmBF16x64Threads.
+	GemmBF16x64BM      = 64  // GEMM_BF16X64_BM
+	GemmBF16x64BN      = 64  // GEMM_BF16X64_BN
+	GemmBF16x64WarpsM  = 2   // GEMM_BF16X64_WARPS_M
+	GemmBF16x64WarpsN  = 2   // GEMM_BF16X64_WARPS_N
+	GemmBF16x64Threads = 128 // GEMM_BF16X64_THREADS
+
 	// act_grad_bias: grid ⌈N/ActGradCols⌉, block (ActGradCols, ActGradRows).
 	ActGradCols = 32 // ACTGRAD_COLS
 	ActGradRows = 8  // ACTGRAD_ROWS
@@ -130,7 +148,8 @@ func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
 
 // GemmGrid is the grid (x, y) of a GEMM producing C [m×n] with tiles of
 // bm×bn (GemmBM×GemmBN, or Gemm64BM×Gemm64BN for the *_64 kernels;
-// GemmTF32BM×GemmTF32BN or GemmTF32x64BM×GemmTF32x64BN for the TF32 ones).
+// GemmTF32BM×GemmTF32BN or GemmTF32x64BM×GemmTF32x64BN for the TF32 ones,
+// GemmBF16BM×GemmBF16BN or GemmBF16x64BM×GemmBF16x64BN for the BF16 ones).
 func GemmGrid(m, n, bm, bn int) (x, y int) {
 	return int(ceilDiv(int64(n), int64(bn))), int(ceilDiv(int64(m), int64(bm)))
 }

@@ -116,6 +116,10 @@ func TestGeometryMirrored(t *testing.T) {
 		"GEMM_TF32_WARPS_M": GemmTF32WarpsM, "GEMM_TF32_WARPS_N": GemmTF32WarpsN, "GEMM_TF32_THREADS": GemmTF32Threads,
 		"GEMM_TF32X64_BM": GemmTF32x64BM, "GEMM_TF32X64_BN": GemmTF32x64BN, "GEMM_TF32X64_WARPS_M": GemmTF32x64WarpsM,
 		"GEMM_TF32X64_WARPS_N": GemmTF32x64WarpsN, "GEMM_TF32X64_THREADS": GemmTF32x64Threads,
+		"GEMM_BF16_BM": GemmBF16BM, "GEMM_BF16_BN": GemmBF16BN, "GEMM_BF16_BK": GemmBF16BK,
+		"GEMM_BF16_WARPS_M": GemmBF16WarpsM, "GEMM_BF16_WARPS_N": GemmBF16WarpsN, "GEMM_BF16_THREADS": GemmBF16Threads,
+		"GEMM_BF16X64_BM": GemmBF16x64BM, "GEMM_BF16X64_BN": GemmBF16x64BN, "GEMM_BF16X64_WARPS_M": GemmBF16x64WarpsM,
+		"GEMM_BF16X64_WARPS_N": GemmBF16x64WarpsN, "GEMM_BF16X64_THREADS": GemmBF16x64Threads,
 		"ACTGRAD_COLS": ActGradCols, "ACTGRAD_ROWS": ActGradRows,
 		"REDUCE_BLOCKS": ReduceBlocks, "REDUCE_THREADS": ReduceThreads,
 		"COLMEAN_THREADS": ColMeanThreads,
@@ -149,6 +153,9 @@ func TestGeometryMirrored(t *testing.T) {
 	}
 	if GemmTF32Threads != 32*GemmTF32WarpsM*GemmTF32WarpsN || GemmTF32x64Threads != 32*GemmTF32x64WarpsM*GemmTF32x64WarpsN {
 		t.Errorf("TF32 GEMM threads do not match their warps")
+	}
+	if GemmBF16Threads != 32*GemmBF16WarpsM*GemmBF16WarpsN || GemmBF16x64Threads != 32*GemmBF16x64WarpsM*GemmBF16x64WarpsN {
+		t.Errorf("BF16 GEMM threads do not match their warps")
 	}
 	if ReduceThreads%32 != 0 {
 		t.Errorf("ReduceThreads = %d is not a multiple of 32", ReduceThreads)

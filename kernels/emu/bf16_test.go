@@ -1,6 +1,6 @@
 package emu
 
-// The BF16 tensor-core GEMMs (gemm_tf32.cu with PrecBF16) and the emulated
+// The BF16 tensor-core GEMMs (gemm_bf16.cu, PrecBF16) and the emulated
 // instructions they rest on, checked as the TF32 ones (tf32_test.go): the
 // fragment layouts of mma.m16n8k16 with .bf16 operands are transcribed
 // again, in Go, from the PTX ISA (§9.7.14.5.8 "Matrix Fragments for
@@ -47,9 +47,9 @@ func bf16Round(x float32) float32 {
 func bf16CPUExtra(abs float64) float64 { return 1.004 * math.Ldexp(1, -7) * abs }
 
 var (
-	cfgBF16 = gemmCfg{"bf16-128", kernels.GemmTF32BM, kernels.GemmTF32BN, kernels.GemmTF32Threads,
+	cfgBF16 = gemmCfg{"bf16-128", kernels.GemmBF16BM, kernels.GemmBF16BN, kernels.GemmBF16Threads,
 		GemmNTBiasActBF16, GemmNNBiasActBF16, GemmNNBF16, GemmTNBF16, GemmNTBF16}
-	cfgBF16x64 = gemmCfg{"bf16-64", kernels.GemmTF32x64BM, kernels.GemmTF32x64BN, kernels.GemmTF32x64Threads,
+	cfgBF16x64 = gemmCfg{"bf16-64", kernels.GemmBF16x64BM, kernels.GemmBF16x64BN, kernels.GemmBF16x64Threads,
 		GemmNTBiasActBF16x64, GemmNNBiasActBF16x64, GemmNNBF16x64, GemmTNBF16x64, GemmNTBF16x64}
 
 	// The TF32 shapes (awkward sizes, float4 paths, K from 1 to 257: one

@@ -804,7 +804,7 @@ inline void mma_m16n8k8_tf32_tile(float (&acc)[MI][NI][4], const uint32_t (&a)[M
 
 // ---------------------------------------------------------------------------
 // Tensor cores, BF16 (sm_80+): the instructions of the BF16 GEMMs
-// (kernels/gemm_tf32.cu, PrecBF16), called through bf16_round2 and
+// (kernels/gemm_bf16.cu, PrecBF16), called through bf16_round2 and
 // mma_bf16_tile.
 //
 //   cvt.rn.bf16x2.f32 d, a, b   a and b rounded to bf16 (8-bit exponent,

@@ -235,7 +235,7 @@ func GemmNTTF32x64(grid, block Dim3, A, B, Cm []float32, M, N, K int, beta float
 	})
 }
 
-// The BF16 tensor-core GEMMs (gemm_tf32.cu, PrecBF16), same parameters.
+// The BF16 tensor-core GEMMs (gemm_bf16.cu, PrecBF16), same parameters.
 
 // GemmNTBiasActBF16 launches gemm_nt_bias_act_bf16.
 func GemmNTBiasActBF16(grid, block Dim3, X, W, b, Z, Y []float32, M, N, K, act int) error {

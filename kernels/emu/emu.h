@@ -49,7 +49,7 @@ int emu_launch_gemm_tn_tf32_64(emu_dims d, const float* A, const float* B, float
 int emu_launch_gemm_nn_bias_act_tf32_64(emu_dims d, const float* X, const float* W, const float* b, float* Z, float* Y,
                                         int M, int N, int K, int act);
 int emu_launch_gemm_nt_tf32_64(emu_dims d, const float* A, const float* B, float* C, int M, int N, int K, float beta);
-/* The BF16 tensor-core GEMMs (gemm_tf32.cu, PrecBF16): same parameters. */
+/* The BF16 tensor-core GEMMs (gemm_bf16.cu, PrecBF16): same parameters. */
 int emu_launch_gemm_nt_bias_act_bf16(emu_dims d, const float* X, const float* W, const float* b, float* Z, float* Y, int M, int N, int K, int act);
 int emu_launch_gemm_nn_bf16(emu_dims d, const float* A, const float* B, float* C, int M, int N, int K, float beta);
 int emu_launch_gemm_tn_bf16(emu_dims d, const float* A, const float* B, float* C, int M, int N, int K, float beta);
