@@ -335,13 +335,6 @@ func TestVariantGradients(t *testing.T) {
 	}
 }
 
-func must(t testing.TB, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestContractiveEstimatorIsUnbiased averages the random-projection
 // estimate of mean_i ‖J_f(x_i)‖²_F over many steps' projections and
 // compares it with the exact value from the explicit float64 Jacobian.
