@@ -126,45 +126,15 @@ func pinData() []float32 {
 }
 
 func TestPinnedRuns(t *testing.T) {
-	switch {
-	case runtime.GOARCH != "amd64":
-		t.Skipf("the pinned hashes are recorded on amd64; %s may fuse multiply-adds in the pure-Go code", runtime.GOARCH)
-	case pinGOAMD64v3:
-		t.Skip("the pinned hashes are recorded with GOAMD64=v1; v3 lets the compiler fuse multiply-adds in the pure-Go code")
-	case !(cpuid.X86.HasAVX2 && cpuid.X86.HasFMA):
-		t.Skip("the pinned hashes are recorded on a CPU with AVX2/FMA (math.Exp uses FMA there)")
-	}
+	skipUnpinnedPlatform(t)
 	path := cpu_fallback.KernelPath()
 	want, ok := pinned[path]
 	if !ok {
-		if os.Getenv(pinChildEnv) != "" {
-			t.Fatalf("the child process runs the %s path with %s=avx2", path, cpu_fallback.EnvPath)
-		}
-		// The kernel path is chosen when the process starts: rerun this
-		// test alone with the AVX2 path forced.
-		args := []string{"-test.run=^TestPinnedRuns$", "-test.count=1"}
-		if testing.Verbose() {
-			args = append(args, "-test.v")
-		}
-		cmd := exec.Command(os.Args[0], args...)
-		cmd.Env = append(os.Environ(), cpu_fallback.EnvPath+"=avx2", pinChildEnv+"=1")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("the pinned runs on the avx2 path (a child process, as this one runs %s) failed: %v\n%s", path, err, out)
-		}
-		t.Logf("ran on the avx2 path in a child process (this one runs %s):\n%s", path, out)
+		rerunPinnedOnAVX2(t, path)
 		return
 	}
 	x := pinData()
-	dir := t.TempDir()
-	var paths []string
-	for i, part := range [][2]int{{0, 70}, {70, pinRows}} {
-		p := filepath.Join(dir, fmt.Sprintf("part%d.npy", i))
-		if err := dataset.WriteNPY(p, part[1]-part[0], pinCols, x[part[0]*pinCols:part[1]*pinCols]); err != nil {
-			t.Fatal(err)
-		}
-		paths = append(paths, p)
-	}
+	paths := writePinParts(t, x)
 	var table strings.Builder
 	failed := false
 	for _, pr := range pinRuns {
@@ -175,23 +145,90 @@ func TestPinnedRuns(t *testing.T) {
 			continue
 		}
 		fmt.Fprintf(&table, "\t\t%q: {\n\t\t\tparams:  %q,\n\t\t\topt:     %q,\n\t\t\tmetrics: %q,\n\t\t},\n", pr.name, params, opt, metrics)
-		var changed []string
-		for _, c := range []struct{ what, got, want string }{
-			{"final parameters", params, want[pr.name].params},
-			{"optimizer moments", opt, want[pr.name].opt},
-			{"per-epoch metrics", metrics, want[pr.name].metrics},
-		} {
-			if c.got != c.want {
-				changed = append(changed, fmt.Sprintf("%s: sha256 %s, pinned %s", c.what, c.got, c.want))
-			}
-		}
+		changed := pinChanges(pinHashes{params, opt, metrics}, want[pr.name])
 		if len(changed) > 0 {
 			failed = true
 			t.Errorf("pinned run %q (%s path) no longer trains to the same bits:\n\t%s", pr.name, path, strings.Join(changed, "\n\t"))
 		}
 	}
 	if failed {
-		t.Log(`Training from a fixed seed is pinned bit for bit (see the top of pin_test.go).
+		t.Log(pinFailureHint)
+	}
+	if failed || os.Getenv(pinPrintEnv) != "" {
+		t.Logf("the hashes of this code, pinned[%q] in pin_table_test.go:\n%s", path, table.String())
+	}
+}
+
+// skipUnpinnedPlatform skips the test where the pinned hashes cannot hold
+// (see the top of this file).
+func skipUnpinnedPlatform(t *testing.T) {
+	t.Helper()
+	switch {
+	case runtime.GOARCH != "amd64":
+		t.Skipf("the pinned hashes are recorded on amd64; %s may fuse multiply-adds in the pure-Go code", runtime.GOARCH)
+	case pinGOAMD64v3:
+		t.Skip("the pinned hashes are recorded with GOAMD64=v1; v3 lets the compiler fuse multiply-adds in the pure-Go code")
+	case !(cpuid.X86.HasAVX2 && cpuid.X86.HasFMA):
+		t.Skip("the pinned hashes are recorded on a CPU with AVX2/FMA (math.Exp uses FMA there)")
+	}
+}
+
+// rerunPinnedOnAVX2 runs TestPinnedRuns in a child process on the AVX2
+// path, for a process that runs path, which has no pinned table.
+func rerunPinnedOnAVX2(t *testing.T, path string) {
+	t.Helper()
+	if os.Getenv(pinChildEnv) != "" {
+		t.Fatalf("the child process runs the %s path with %s=avx2", path, cpu_fallback.EnvPath)
+	}
+	// The kernel path is chosen when the process starts: rerun this
+	// test alone with the AVX2 path forced.
+	args := []string{"-test.run=^TestPinnedRuns$", "-test.count=1"}
+	if testing.Verbose() {
+		args = append(args, "-test.v")
+	}
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), cpu_fallback.EnvPath+"=avx2", pinChildEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the pinned runs on the avx2 path (a child process, as this one runs %s) failed: %v\n%s", path, err, out)
+	}
+	t.Logf("ran on the avx2 path in a child process (this one runs %s):\n%s", path, out)
+}
+
+// writePinParts writes x as two .npy files, the streamed run's source,
+// and returns their paths.
+func writePinParts(t *testing.T, x []float32) []string {
+	t.Helper()
+	dir := t.TempDir()
+	var paths []string
+	for i, part := range [][2]int{{0, 70}, {70, pinRows}} {
+		p := filepath.Join(dir, fmt.Sprintf("part%d.npy", i))
+		if err := dataset.WriteNPY(p, part[1]-part[0], pinCols, x[part[0]*pinCols:part[1]*pinCols]); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	return paths
+}
+
+// pinChanges says which of a run's hashes differ from the pinned ones.
+func pinChanges(got, want pinHashes) []string {
+	var changed []string
+	for _, c := range []struct{ what, got, want string }{
+		{"final parameters", got.params, want.params},
+		{"optimizer moments", got.opt, want.opt},
+		{"per-epoch metrics", got.metrics, want.metrics},
+	} {
+		if c.got != c.want {
+			changed = append(changed, fmt.Sprintf("%s: sha256 %s, pinned %s", c.what, c.got, c.want))
+		}
+	}
+	return changed
+}
+
+// pinFailureHint is logged when a pinned run no longer trains to the same
+// bits.
+const pinFailureHint = `Training from a fixed seed is pinned bit for bit (see the top of pin_test.go).
 Unwanted change: the change was meant to keep results (a refactor, moved code,
 new errors or names): it must not alter any hash; find what moved. Clues: only
 the metrics changed: the validation path or a metric; only the optimizer
@@ -200,12 +237,7 @@ stream or a kernel; one run: the code of that variant or option.
 Wanted change: the change alters results on purpose (new arithmetic, another
 random stream, a new default): update both tables in pin_table_test.go in the
 same commit and say why in its message. ` + pinPrintEnv + `=1 go test -run TestPinnedRuns
-./autoencoder prints the avx2 table, with ` + cpu_fallback.EnvPath + `=generic the generic one.`)
-	}
-	if failed || os.Getenv(pinPrintEnv) != "" {
-		t.Logf("the hashes of this code, pinned[%q] in pin_table_test.go:\n%s", path, table.String())
-	}
-}
+./autoencoder prints the avx2 table, with ` + cpu_fallback.EnvPath + `=generic the generic one.`
 
 // train runs pr and returns the sha256 of its final parameters (the
 // tensors in Model.Tensors order, float32 little-endian), of its optimizer
