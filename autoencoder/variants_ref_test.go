@@ -93,65 +93,17 @@ func (r *refVariant) objective(p []float64, x []float64, rows int) float64 {
 			h = y
 		}
 		if r.arch.VAE {
-			_, mu := r.layer(p, ds-2, h)
-			_, lv := r.layer(p, ds-1, h)
-			lat := len(mu)
-			code := make([]float64, lat)
-			for j := range lat {
-				l := math.Min(math.Max(lv[j], engine.LogVarMin), engine.LogVarMax)
-				code[j] = mu[j] + math.Exp(0.5*l)*r.eps[row*lat+j]
-				kl += -0.5 * (1 + l - mu[j]*mu[j] - math.Exp(l))
-			}
-			h = code
+			h = r.sampleCode(p, h, row, &kl)
 		}
 		if r.cfg.Variant() == "contractive" {
-			if body == 1 { // exact: Σ_j a′² ‖W_j‖²
-				s := r.specs[0]
-				for o := range s.Out {
-					a1, _ := refActD(s.Act, zs[0][o])
-					nw := 0.0
-					for i := range s.In {
-						w := r.weight(p, 0, o, i)
-						nw += w * w
-					}
-					contr += a1 * a1 * nw
-				}
-			} else { // Σ_k ‖J·v_k‖² / K with the trainer's projections
-				K := max(r.cfg.Projections, 1)
-				for k := range K {
-					u := r.proj[(k*r.batch+row)*d : (k*r.batch+row+1)*d]
-					for l := range body {
-						s := r.specs[l]
-						nu := make([]float64, s.Out)
-						for o := range s.Out {
-							a1, _ := refActD(s.Act, zs[l][o])
-							v := 0.0
-							for i := range s.In {
-								v += r.weight(p, l, o, i) * u[i]
-							}
-							nu[o] = a1 * v
-						}
-						u = nu
-					}
-					for _, v := range u {
-						contr += v * v / float64(K)
-					}
-				}
-			}
+			r.contractiveRow(p, zs, row, body, &contr)
 		}
 		last := len(r.specs) - 1
 		var z []float64
 		for l := ds; l <= last; l++ {
 			z, h = r.layer(p, l, h)
 		}
-		for j := range d {
-			if r.cfg.Loss == "bce" {
-				recon += math.Max(z[j], 0) - z[j]*xr[j] + math.Log1p(math.Exp(-math.Abs(z[j])))
-			} else {
-				diff := h[j] - xr[j]
-				recon += diff * diff
-			}
-		}
+		r.reconstruction(z, h, xr, &recon)
 	}
 	obj := recon / float64(rows*d)
 	n := float64(rows)
@@ -161,35 +113,118 @@ func (r *refVariant) objective(p []float64, x []float64, rows int) float64 {
 	case "contractive":
 		obj += r.cfg.Contractive * contr / n
 	case "sparse":
-		layers := r.cfg.SparseLayers
-		if len(layers) == 0 {
-			layers = []int{body}
+		obj = r.sparsity(obj, acts, body, n)
+	}
+	if r.cfg.L2 > 0 {
+		obj = r.l2(obj, p)
+	}
+	return obj
+}
+
+// sampleCode is a VAE's code of one row (row) from the body's output h:
+// μ + e^(½ log σ²)·ε with the log-variance clamped as the engine does; it
+// adds the row's KL terms to *kl.
+func (r *refVariant) sampleCode(p []float64, h []float64, row int, kl *float64) []float64 {
+	ds := r.arch.DecoderStart()
+	_, mu := r.layer(p, ds-2, h)
+	_, lv := r.layer(p, ds-1, h)
+	lat := len(mu)
+	code := make([]float64, lat)
+	for j := range lat {
+		l := math.Min(math.Max(lv[j], engine.LogVarMin), engine.LogVarMax)
+		code[j] = mu[j] + math.Exp(0.5*l)*r.eps[row*lat+j]
+		*kl += -0.5 * (1 + l - mu[j]*mu[j] - math.Exp(l))
+	}
+	return code
+}
+
+// contractiveRow adds one row's ‖J_f‖²_F term to *contr, zs being the
+// pre-activations of the body's layers on that row.
+func (r *refVariant) contractiveRow(p []float64, zs [][]float64, row, body int, contr *float64) {
+	d := r.arch.Input()
+	if body == 1 { // exact: Σ_j a′² ‖W_j‖²
+		s := r.specs[0]
+		for o := range s.Out {
+			a1, _ := refActD(s.Act, zs[0][o])
+			nw := 0.0
+			for i := range s.In {
+				w := r.weight(p, 0, o, i)
+				nw += w * w
+			}
+			*contr += a1 * a1 * nw
 		}
-		for _, l1 := range layers {
-			hs := acts[l1-1]
-			for j := range hs[0] {
-				rho := 0.0
-				for _, hr := range hs {
-					rho += hr[j]
-					obj += r.cfg.SparsityL1 * math.Abs(hr[j]) / n
+	} else { // Σ_k ‖J·v_k‖² / K with the trainer's projections
+		K := max(r.cfg.Projections, 1)
+		for k := range K {
+			u := r.proj[(k*r.batch+row)*d : (k*r.batch+row+1)*d]
+			for l := range body {
+				s := r.specs[l]
+				nu := make([]float64, s.Out)
+				for o := range s.Out {
+					a1, _ := refActD(s.Act, zs[l][o])
+					v := 0.0
+					for i := range s.In {
+						v += r.weight(p, l, o, i) * u[i]
+					}
+					nu[o] = a1 * v
 				}
-				rho /= n
-				if b := r.cfg.SparsityBeta; b > 0 {
-					t := r.cfg.SparsityTarget
-					obj += b * (t*math.Log(t/rho) + (1-t)*math.Log((1-t)/(1-rho)))
-				}
+				u = nu
+			}
+			for _, v := range u {
+				*contr += v * v / float64(K)
 			}
 		}
 	}
-	if r.cfg.L2 > 0 {
-		for l, s := range r.specs {
-			if s.TiedTo >= 0 {
-				continue
+}
+
+// reconstruction adds one row's reconstruction loss to *recon: the
+// output layer's pre-activation z and output h against the row xr.
+func (r *refVariant) reconstruction(z, h, xr []float64, recon *float64) {
+	for j := range xr {
+		if r.cfg.Loss == "bce" {
+			*recon += math.Max(z[j], 0) - z[j]*xr[j] + math.Log1p(math.Exp(-math.Abs(z[j])))
+		} else {
+			diff := h[j] - xr[j]
+			*recon += diff * diff
+		}
+	}
+}
+
+// sparsity adds the sparse variant's terms over the batch's n rows to obj:
+// the L1 of the chosen layers' outputs (acts) and the KL of their mean
+// activations from the target (body is the latent layer's index).
+func (r *refVariant) sparsity(obj float64, acts map[int][][]float64, body int, n float64) float64 {
+	layers := r.cfg.SparseLayers
+	if len(layers) == 0 {
+		layers = []int{body}
+	}
+	for _, l1 := range layers {
+		hs := acts[l1-1]
+		for j := range hs[0] {
+			rho := 0.0
+			for _, hr := range hs {
+				rho += hr[j]
+				obj += r.cfg.SparsityL1 * math.Abs(hr[j]) / n
 			}
-			for k := range s.In * s.Out {
-				w := p[r.wOff[l]+k]
-				obj += 0.5 * r.cfg.L2 * w * w
+			rho /= n
+			if b := r.cfg.SparsityBeta; b > 0 {
+				t := r.cfg.SparsityTarget
+				obj += b * (t*math.Log(t/rho) + (1-t)*math.Log((1-t)/(1-rho)))
 			}
+		}
+	}
+	return obj
+}
+
+// l2 adds the L2 penalty on the (untied) weights of p to obj.
+func (r *refVariant) l2(obj float64, p []float64) float64 {
+	for l, s := range r.specs {
+		if s.TiedTo >= 0 {
+			continue
+		}
+		for k := range s.In * s.Out {
+			w := p[r.wOff[l]+k]
+			obj += 0.5 * r.cfg.L2 * w * w
 		}
 	}
 	return obj
