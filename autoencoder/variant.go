@@ -2,6 +2,7 @@ package autoencoder
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/aegpu/aegpu/engine"
@@ -114,7 +115,7 @@ func (c TrainConfig) validateVariant() error {
 			}
 		}
 	}
-	if c.L2 < 0 || c.L2 != c.L2 {
+	if c.L2 < 0 || math.IsNaN(c.L2) {
 		return fmt.Errorf("l2 must be ≥ 0, got %v", c.L2)
 	}
 	if kind.check != nil {
