@@ -75,7 +75,11 @@ const (
 // WriteONNX writes the model as an ONNX file at path (atomically: a
 // reader never sees a partial file); see ExportONNX.
 func (m *Model) WriteONNX(path string, c Config, opts ONNXOptions) error {
-	return atomicfile.Write(path, func(w io.Writer) error { return m.ExportONNX(w, c, opts) })
+	b, err := m.marshalONNX(c, opts)
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteBytes(path, b)
 }
 
 // ExportONNX writes the part opts.Part of the model, with the input
@@ -88,16 +92,25 @@ func (m *Model) WriteONNX(path string, c Config, opts ONNXOptions) error {
 // metadata_props record the architecture and the scaler as ExportMetadata
 // does.
 func (m *Model) ExportONNX(w io.Writer, c Config, opts ONNXOptions) error {
-	mp, err := m.onnxModel(c, opts)
+	b, err := m.marshalONNX(c, opts)
 	if err != nil {
 		return err
 	}
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(mp)
-	if err != nil {
-		return fmt.Errorf("onnx: %w", err)
-	}
 	_, err = w.Write(b)
 	return err
+}
+
+// marshalONNX is the bytes of the ONNX file ExportONNX writes.
+func (m *Model) marshalONNX(c Config, opts ONNXOptions) ([]byte, error) {
+	mp, err := m.onnxModel(c, opts)
+	if err != nil {
+		return nil, err
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(mp)
+	if err != nil {
+		return nil, fmt.Errorf("onnx: %w", err)
+	}
+	return b, nil
 }
 
 // onnxIRVersion is the IR version that goes with an opset (ONNX's
@@ -127,7 +140,7 @@ func (m *Model) onnxModel(c Config, opts ONNXOptions) (*onnxpb.ModelProto, error
 	}
 	if m.Arch.EncoderOnly && part == ONNXDecoder {
 		return nil, &EncoderOnlyError{Source: c.Data.Source, Op: "export a decoder",
-			Hint: "export the original model's decoder, or this model's encoder (ONNXEncoder, aegpu export --encoder-only)"}
+			Hint: "export this model's encoder (ONNXEncoder), or the decoder of the model it was exported from"}
 	}
 	if part < ONNXModel || part > ONNXDecoder {
 		return nil, fmt.Errorf("onnx: unknown part %v", part)
