@@ -126,3 +126,39 @@ func TestAPISaveLoadAndCancel(t *testing.T) {
 		t.Errorf("Fit on NaN: %v", err)
 	}
 }
+
+// Export a trained model as an ONNX graph that ONNX runtimes run: rows in
+// the data's units in, reconstructions and codes out (the scaler is part
+// of the graph).
+func ExampleModel_WriteONNX() {
+	cfg := autoencoder.DefaultTrainConfig()
+	cfg.Epochs, cfg.Batch = 2, 32
+	ae, err := autoencoder.New(autoencoder.Options{Layers: []int{0, 6, 2}, Hidden: "gelu", Train: cfg, Device: "cpu"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer ae.Close()
+	if err := ae.Fit(context.Background(), factors(200), 8); err != nil {
+		fmt.Println(err)
+		return
+	}
+	dir, err := os.MkdirTemp("", "onnx-example")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	for _, part := range []autoencoder.ONNXPart{autoencoder.ONNXModel, autoencoder.ONNXEncoder, autoencoder.ONNXDecoder} {
+		path := filepath.Join(dir, part.String()+".onnx")
+		if err := ae.Model().WriteONNX(path, ae.Config(), autoencoder.ONNXOptions{Part: part}); err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Println("wrote", filepath.Base(path))
+	}
+	// Output:
+	// wrote encoder+decoder.onnx
+	// wrote encoder.onnx
+	// wrote decoder.onnx
+}

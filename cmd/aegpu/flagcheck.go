@@ -64,6 +64,7 @@ var numericFlagRanges = map[string]map[string]string{
 		"steps": "[2, 1048576]",
 	},
 	"corrupt": {"seed": "[0, inf)"},
+	"export":  {"opset": "[" + strconv.Itoa(autoencoder.ONNXOpsetDefault) + ", " + strconv.Itoa(autoencoder.ONNXOpsetMax) + "]"},
 	"bench":   {"windows": "[1, 1000]"},
 	"viz": {
 		"seed":     "[0, inf)",

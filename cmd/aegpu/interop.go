@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -18,7 +19,7 @@ import (
 func exportCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "export",
-		Usage: "write a model's weights as a PyTorch-named safetensors file (e.g. the encoder, for pretraining)",
+		Usage: "write a model's weights as a PyTorch-named safetensors file (e.g. the encoder, for pretraining), or the model as an ONNX graph",
 		Description: `Writes the model's weights with PyTorch nn.Sequential names (encoder.0.weight
 [out, in], encoder.0.bias, …; a VAE's fc_mu and fc_logvar) to --out. A tied
 model's decoder weights are written out as its encoder's transposed, so the
@@ -32,24 +33,72 @@ layers, activations and the input scaler (inputs must be scaled as it says:
 (no decoder with --encoder-only), loads the file into them (safetensors'
 load_file) and reads the input scaler from its metadata.
 
-Example (pretraining: initialise a classifier with the trained encoder):
-  aegpu export --model mnist-ae --encoder-only --out encoder.safetensors --print-pytorch`,
+--format onnx (the default for an --out ending in .onnx) writes a standard
+ONNX model (opset 17, or --opset up to 21; float32; the batch dimension
+dynamic) that ONNX runtimes run: input x (rows in the data's units) →
+outputs reconstruction (what aegpu reconstruct writes) and code (what aegpu
+encode writes; a VAE's mu and logvar, its decoder reading mu).
+--encoder-only: x → code; --decoder-only: input code → reconstruction. The
+scaler is in the graph: (x − offset) · scale first, its inverse
+y / scale + offset last; --no-scaler leaves it out (inputs and outputs in
+the model's scaled space). The model's doc_string states what the graph
+computes.
+
+Examples:
+  aegpu export --model mnist-ae --encoder-only --out encoder.safetensors --print-pytorch
+  aegpu export --model mnist-ae --out mnist-ae.onnx`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Required: true, Usage: "model `DIR`"},
-			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Required: true, Usage: "output `FILE` (.safetensors)"},
+			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Required: true, Usage: "output `FILE` (.safetensors or .onnx)"},
+			&cli.StringFlag{Name: "format", Usage: "safetensors or onnx (default: by --out's extension)"},
 			&cli.BoolFlag{Name: "encoder-only", Usage: "only the encoder (and a VAE's heads)"},
-			&cli.BoolFlag{Name: "print-pytorch", Usage: "print the PyTorch modules the file loads into and the code that loads it"},
+			&cli.BoolFlag{Name: "decoder-only", Usage: "onnx: only the decoder (codes in, reconstructions out)"},
+			&cli.BoolFlag{Name: "no-scaler", Usage: "onnx: leave the input scaler and its inverse out of the graph"},
+			&cli.IntFlag{Name: "opset", Value: autoencoder.ONNXOpsetDefault, Usage: "onnx: the ONNX opset to write (17 to 21)"},
+			&cli.BoolFlag{Name: "print-pytorch", Usage: "safetensors: print the PyTorch modules the file loads into and the code that loads it"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but errors"},
 		},
 		Action: runExport,
 	}
 }
 
+// exportFormat is export's --format, or the one --out's extension names.
+func exportFormat(c *cli.Context) (string, error) {
+	format, ext := c.String("format"), strings.ToLower(filepath.Ext(c.String("out")))
+	switch {
+	case format == "" && ext == ".onnx":
+		format = "onnx"
+	case format == "":
+		format = "safetensors"
+	case format != "onnx" && format != "safetensors":
+		return "", fmt.Errorf("--format %s: want safetensors or onnx", format)
+	}
+	var only []string
+	for _, f := range []string{"decoder-only", "no-scaler", "opset"} {
+		if c.IsSet(f) && format != "onnx" {
+			only = append(only, "--"+f)
+		}
+	}
+	if len(only) > 0 {
+		return "", fmt.Errorf("%s: only for ONNX exports (--format onnx, or an --out ending in .onnx)", strings.Join(only, ", "))
+	}
+	if c.Bool("print-pytorch") && format == "onnx" {
+		return "", fmt.Errorf("--print-pytorch is for safetensors exports; an ONNX file's doc_string says what it computes")
+	}
+	if c.Bool("encoder-only") && c.Bool("decoder-only") {
+		return "", fmt.Errorf("--encoder-only and --decoder-only: give one (neither exports the whole model)")
+	}
+	return format, nil
+}
+
 func runExport(c *cli.Context) error {
-	out := c.String("out")
+	format, err := exportFormat(c)
+	if err != nil {
+		return err
+	}
 	var outs outputSet
 	defer outs.abort()
-	tmp, err := outs.add(c, "out", ".safetensors")
+	tmp, err := outs.add(c, "out", "."+format)
 	if err != nil {
 		return err
 	}
@@ -58,6 +107,44 @@ func runExport(c *cli.Context) error {
 		return err
 	}
 	defer done()
+	if format == "onnx" {
+		return exportONNX(c, m, cfg, tmp, &outs)
+	}
+	return exportSafetensors(c, m, cfg, tmp, &outs)
+}
+
+// exportONNX writes the ONNX export to tmp and commits it.
+func exportONNX(c *cli.Context, m *autoencoder.Model, cfg autoencoder.Config, tmp string, outs *outputSet) error {
+	opts := autoencoder.ONNXOptions{NoScaler: c.Bool("no-scaler"), Opset: c.Int("opset")}
+	switch {
+	case c.Bool("encoder-only") || m.Arch.EncoderOnly && !c.Bool("decoder-only"):
+		opts.Part = autoencoder.ONNXEncoder
+	case c.Bool("decoder-only"):
+		opts.Part = autoencoder.ONNXDecoder
+	}
+	if m.Arch.EncoderOnly && opts.Part == autoencoder.ONNXDecoder {
+		return &autoencoder.EncoderOnlyError{Model: c.String("model"), Source: cfg.Data.Source, Op: "export a decoder",
+			Hint: "export its encoder (--encoder-only), or the decoder of the model it was exported from"}
+	}
+	if err := m.WriteONNX(tmp, cfg, opts); err != nil {
+		return err
+	}
+	if err := outs.commit(); err != nil {
+		return err
+	}
+	if !c.Bool("quiet") {
+		scaler := "the input scaler in the graph"
+		if opts.NoScaler || cfg.Scaler.Kind == "" || cfg.Scaler.Kind == dataset.ScaleNone {
+			scaler = "no scaling in the graph"
+		}
+		fmt.Fprintf(os.Stderr, "wrote %s: ONNX opset %d, %s of %s, %s\n", c.String("out"), opts.Opset, opts.Part, m.Arch, scaler)
+	}
+	return nil
+}
+
+// exportSafetensors writes the safetensors export to tmp and commits it.
+func exportSafetensors(c *cli.Context, m *autoencoder.Model, cfg autoencoder.Config, tmp string, outs *outputSet) error {
+	out := c.String("out")
 	enc := c.Bool("encoder-only") || m.Arch.EncoderOnly // an encoder-only model has nothing else
 	ts, err := m.ExportTensors(enc)
 	if err != nil {
