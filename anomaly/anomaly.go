@@ -10,7 +10,10 @@
 // the threshold (Flags). Evaluate summarises the scores and, given labels
 // (Labels, or MergeAnomalies for rows known to be anomalies), measures
 // ROC-AUC, PR-AUC and the confusion counts at the threshold; Explain lists
-// the features with the largest error of each flagged row.
+// the features with the largest error of each flagged row. Detector puts
+// it together for the Go API: NewDetector fits a rule on a fitted
+// Autoencoder's errors, Score scores and flags rows, Save and LoadDetector
+// keep the threshold beside the model, as `aegpu score` does.
 //
 // Imports point one way: anomaly → autoencoder, dataset.
 package anomaly
