@@ -66,6 +66,7 @@ func openColumnar(f *os.File, kind format) (src columnarSource, err error) {
 type parquetSource struct {
 	pr *file.Reader
 	fr *pqarrow.FileReader
+	sc *arrow.Schema
 }
 
 func openParquet(f *os.File) (*parquetSource, error) {
@@ -83,10 +84,17 @@ func openParquet(f *os.File) (*parquetSource, error) {
 		pr.Close()
 		return nil, fmt.Errorf("Parquet schema: %w", err)
 	}
-	return &parquetSource{pr: pr, fr: fr}, nil
+	// The Arrow schema is stored in the file by Arrow writers; for others
+	// it is derived from the Parquet schema.
+	sc, err := fr.Schema()
+	if err != nil {
+		pr.Close()
+		return nil, fmt.Errorf("Parquet schema: %w", err)
+	}
+	return &parquetSource{pr: pr, fr: fr, sc: sc}, nil
 }
 
-func (s *parquetSource) schema() *arrow.Schema { return s.fr.Manifest.OriginSchema }
+func (s *parquetSource) schema() *arrow.Schema { return s.sc }
 
 func (s *parquetSource) blockRows() []int64 {
 	out := make([]int64, s.pr.NumRowGroups())
