@@ -1,11 +1,15 @@
-// Writes the Parquet and Arrow IPC fixtures of dataset/ (see package.json).
-// Every value is a formula the Go tests recompute; run from this folder:
-//   npm install && node gen.mjs
-import { writeFileSync } from 'node:fs';
+// Writes the Parquet and Arrow IPC fixtures of dataset/ (see package.json)
+// into the folder given (default: this one). The Go tests check the values;
+// TestColumnarFixturesReproduce checks that this script still writes the
+// committed files. Run from this folder: npm install && node gen.mjs
+import { writeFileSync as write } from 'node:fs';
+import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import * as A from 'apache-arrow';
 
 const require = createRequire(import.meta.url);
+const outDir = process.argv[2] ?? '.';
+const writeFileSync = (name, data) => write(join(outDir, name), data);
 const pw = require('parquet-wasm/node');
 
 function parquet(name, table, { codec = pw.Compression.SNAPPY, rowGroup = 1 << 20 } = {}) {
