@@ -40,9 +40,17 @@ type Table struct {
 	// images or an (N, 28, 28) .npy file; [N, D] for CSV and 2-D arrays,
 	// [N] for 1-D arrays and [] for a 0-D .npy array.
 	Shape []int
-	// Header holds the column names when a CSV file had a header row, else
+	// Header holds the column names when a CSV file had a header row, and
+	// the feature names of a Parquet or Arrow file ("x", "emb[0]", …), else
 	// nil.
 	Header []string
+	// IDs holds each row's id, as text, when LoadOptions.IDColumn named
+	// one; else nil.
+	IDs []string
+	// Skipped names the columns of a Parquet or Arrow file that were left
+	// out because they cannot be features (text, timestamps, …) when no
+	// column selection was given.
+	Skipped []string
 
 	// lines, when set (CSV), is the 1-based line number of each row in the
 	// source file, for error messages.
@@ -59,7 +67,12 @@ func (t *Table) Row(i int) []float32 {
 // LoadOptions tunes Load.
 type LoadOptions struct {
 	// NaN says what to do with NaN and ±Inf values; the default is to fail.
+	// In Parquet and Arrow files a null is read as NaN first.
 	NaN NaNPolicy
+	// Columns and IDColumn select the columns of a Parquet or Arrow file;
+	// see ReaderOptions. Other formats reject them.
+	Columns  []string
+	IDColumn string
 }
 
 // format is a file format Load knows.
@@ -70,6 +83,19 @@ const (
 	formatNPY
 	formatCSV
 	formatIDX
+	formatParquet // Apache Parquet
+	formatArrow   // Arrow IPC file format (Feather v2)
+)
+
+// columnar reports whether k is a Parquet or Arrow IPC file.
+func (k format) columnar() bool { return k == formatParquet || k == formatArrow }
+
+// Magic numbers of the columnar formats; a Feather v1 file is recognised
+// only to say that it is not supported.
+var (
+	parquetMagic   = []byte("PAR1")
+	arrowMagic     = []byte("ARROW1")
+	featherV1Magic = []byte("FEA1")
 )
 
 // formatByName guesses the format from a file name with any ".gz" suffix
@@ -85,6 +111,10 @@ func formatByName(name string) format {
 		strings.HasSuffix(base, ".idx1"), strings.HasSuffix(base, ".idx2"),
 		strings.HasSuffix(base, ".idx3"), strings.HasSuffix(base, ".idx4"):
 		return formatIDX
+	case strings.HasSuffix(base, ".parquet"), strings.HasSuffix(base, ".parq"):
+		return formatParquet
+	case strings.HasSuffix(base, ".arrow"), strings.HasSuffix(base, ".feather"), strings.HasSuffix(base, ".ipc"):
+		return formatArrow
 	}
 	return formatUnknown
 }
@@ -95,6 +125,10 @@ func formatByMagic(p []byte) format {
 	switch {
 	case bytes.HasPrefix(p, npyMagic):
 		return formatNPY
+	case bytes.HasPrefix(p, parquetMagic):
+		return formatParquet
+	case bytes.HasPrefix(p, arrowMagic):
+		return formatArrow
 	case len(p) >= 4 && p[0] == 0 && p[1] == 0 && idxTypes[p[2]].size != 0 && p[3] > 0:
 		return formatIDX
 	}
@@ -106,10 +140,15 @@ func formatByMagic(p []byte) format {
 //   - .npy: NumPy array (see ReadNPY)
 //   - .csv, .txt: comma-separated numbers with an optional header (see ReadCSV)
 //   - names ending in -ubyte, .idx or .idx1 … .idx4: IDX (see ReadIDX)
+//   - .parquet, .parq: Apache Parquet; .arrow, .feather, .ipc: the Arrow IPC
+//     file format (Feather v2). Their numeric columns become features as
+//     opt.Columns selects (see ReaderOptions); opt.IDColumn keeps a column
+//     of ids in Table.IDs.
 //
-// Any of these may end in an extra ".gz" and is then decompressed. A name
-// that fits none of them is recognised by its content when it starts with the
-// .npy or IDX magic number, compressed or not.
+// Any of the first three may end in an extra ".gz" and is then
+// decompressed (Parquet and Arrow files compress inside). A name that fits
+// none of them is recognised by its content when it starts with the .npy,
+// IDX, Parquet or Arrow magic number.
 //
 // After reading, Load applies opt.NaN to NaN and ±Inf values. IDX images are
 // returned as stored (0…255 for MNIST), not scaled.
@@ -124,6 +163,12 @@ func Load(path string, opt LoadOptions) (*Table, error) {
 	defer done()
 	if st, err := f.Stat(); err == nil && st.IsDir() {
 		return nil, fmt.Errorf("read %s: is a directory", path)
+	}
+	if kind := sniffColumnar(f, path); kind.columnar() {
+		return loadColumnar(path, opt)
+	}
+	if len(opt.Columns) > 0 || opt.IDColumn != "" {
+		return nil, fmt.Errorf("read %s: column selection and id columns need Parquet or Arrow input", path)
 	}
 
 	t, err := readFile(f, path)
@@ -205,6 +250,11 @@ func readFile(f *os.File, path string) (*Table, error) {
 		}
 	}
 
+	if kind.columnar() {
+		// Parquet and Arrow files are read by offset (their index is at the
+		// end), which a pipe or a gzip stream cannot give.
+		return nil, columnarNeedsFile(path, pipe)
+	}
 	var t *Table
 	var err error
 	switch kind {
@@ -233,7 +283,7 @@ func unknownTypeError(path string, pipe bool) error {
 	if pipe {
 		return fmt.Errorf("read %s: unknown content: a pipe is read as .npy, IDX or gzip by its magic number, else as CSV text, and this is neither", path)
 	}
-	return fmt.Errorf("read %s: unknown file type: want .npy, .csv, .txt or IDX (a name ending in -ubyte or .idx), optionally with .gz", path)
+	return fmt.Errorf("read %s: unknown file type: want .npy, .csv, .txt or IDX (a name ending in -ubyte or .idx), optionally with .gz, or .parquet, .arrow or .feather", path)
 }
 
 // unwrapPathError drops the *fs.PathError wrapper, whose message repeats the

@@ -54,7 +54,11 @@ type nanPlace struct {
 	path   string
 	row0   int64    // the file's row (0-based) of the block's first row
 	lines  []int    // CSV: each row's line in the file; nil otherwise
-	header []string // CSV: the column names, or nil
+	header []string // CSV: the column names; Parquet, Arrow: the features'
+	ids    []string // each row's id, or nil; NaNSkip moves them with the rows
+	// group, for Parquet and Arrow files, returns the row group (record
+	// batch) of a file row, for errors; nil otherwise.
+	group func(row int64) int
 }
 
 // enforceNaN is the one implementation of the NaN policies, used by Load on
@@ -74,7 +78,11 @@ func enforceNaN(p NaNPolicy, data []float32, rows, cols int, at nanPlace) (int, 
 				if at.lines != nil {
 					line = at.lines[r]
 				}
-				return 0, nanErrorAt(at.path, at.row0+int64(r), i%cols, v, line, at.header)
+				e := nanErrorAt(at.path, at.row0+int64(r), i%cols, v, line, at.header)
+				if at.group != nil {
+					e.Group, e.HasGroup = at.group(e.Row), true
+				}
+				return 0, e
 			}
 		}
 	case NaNZero:
@@ -84,15 +92,15 @@ func enforceNaN(p NaNPolicy, data []float32, rows, cols int, at nanPlace) (int, 
 			}
 		}
 	case NaNSkip:
-		return skipNonFinite(data, rows, cols, at.lines), nil
+		return skipNonFinite(data, rows, cols, at.lines, at.ids), nil
 	}
 	return rows, nil
 }
 
 // skipNonFinite moves the rows of data without NaN or ±Inf (and their
-// lines, when lines is not nil) to the front and returns how many there
+// lines and ids, when not nil) to the front and returns how many there
 // are.
-func skipNonFinite(data []float32, rows, cols int, lines []int) int {
+func skipNonFinite(data []float32, rows, cols int, lines []int, ids []string) int {
 	kept := 0
 next:
 	for r := 0; r < rows; r++ {
@@ -106,6 +114,9 @@ next:
 			copy(data[kept*cols:], row)
 			if lines != nil {
 				lines[kept] = lines[r]
+			}
+			if ids != nil {
+				ids[kept] = ids[r]
 			}
 		}
 		kept++
@@ -139,9 +150,9 @@ func applyNaNPolicy(t *Table, path string, p NaNPolicy) error {
 // nanErrorAt reports the non-finite value v at row, col (0-based) of the
 // file at path; line, when not 0, is the row's line in a CSV file, whose
 // header (or nil) names the column.
-func nanErrorAt(path string, row int64, col int, v float32, line int, header []string) error {
+func nanErrorAt(path string, row int64, col int, v float32, line int, header []string) *NonFiniteError {
 	e := &NonFiniteError{Path: path, Row: row, Col: col, Value: v, Line: line}
-	if line > 0 && col < len(header) {
+	if col < len(header) {
 		e.Column = header[col]
 	}
 	return e
@@ -156,9 +167,14 @@ type NonFiniteError struct {
 	Col   int     // 0-based column
 	Value float32 // NaN, +Inf or -Inf
 	// Line is the row's line in a CSV file (0 for other formats), Column
-	// its header's name for the column ("" when none).
+	// the column's name from a CSV header or a Parquet or Arrow schema (""
+	// when none).
 	Line   int
 	Column string
+	// Group is the row group (Parquet) or record batch (Arrow) holding the
+	// row, when HasGroup is set (those formats only).
+	Group    int
+	HasGroup bool
 }
 
 // Detail is the error without the advice: the file, the place and the value.
@@ -168,11 +184,20 @@ func (e *NonFiniteError) Detail() string {
 		what = fmt.Sprintf("%v", e.Value)
 	}
 	where := fmt.Sprintf("row %d, column %d (0-based)", e.Row, e.Col)
-	if e.Line > 0 {
+	switch {
+	case e.Line > 0:
 		where += fmt.Sprintf(", line %d field %d", e.Line, e.Col+1)
 		if e.Column != "" {
 			where += fmt.Sprintf(" %q", e.Column)
 		}
+	case e.Column != "":
+		where += fmt.Sprintf(" %q", e.Column)
+	}
+	if e.HasGroup {
+		where += fmt.Sprintf(" (row group %d)", e.Group)
+	}
+	if math.IsNaN(float64(e.Value)) && e.HasGroup {
+		what = "NaN or null"
 	}
 	return fmt.Sprintf("read %s: %s: value is %s", e.Path, where, what)
 }

@@ -16,8 +16,24 @@ type ReaderOptions struct {
 	NaN NaNPolicy
 	// Shard and ShardCount select part Shard (0-based) of ShardCount equal
 	// parts of the rows. The zero value (0 of 0) means the whole dataset, as
-	// does 0 of 1. See OpenReader.
+	// does 0 of 1. See OpenReader. Parquet and Arrow files are split
+	// between shards by whole row groups (record batches).
 	Shard, ShardCount int
+
+	// Columns selects the features of Parquet and Arrow files: exact
+	// column names or patterns such as "f_*" (path.Match syntax), in the
+	// order given, a pattern's matches in file order. A name or pattern
+	// that matches nothing, or names a column that cannot be a feature (text,
+	// a timestamp, a variable-length list), is an error. Empty: every
+	// column that can be a feature, the others being listed by Skipped.
+	// A column of numbers (any integer or float width), booleans (0/1) or
+	// decimals gives one feature; a fixed_size_list<number>[n] column named
+	// emb gives n, named emb[0] … emb[n-1].
+	Columns []string
+	// IDColumn names a string or integer column of Parquet and Arrow files
+	// whose values are kept per row (ReadIDs, Table.IDs) and that is not a
+	// feature.
+	IDColumn string
 }
 
 // Reader reads a dataset of one or more files chunk by chunk, holding only a
@@ -25,11 +41,12 @@ type ReaderOptions struct {
 // to Read, whatever the size of the files. It is not safe for concurrent
 // use.
 type Reader struct {
-	files  []*inputFile
-	opt    ReaderOptions
-	cols   int
-	shape  []int
-	header []string
+	files   []*inputFile
+	opt     ReaderOptions
+	cols    int
+	shape   []int
+	header  []string
+	skipped []string
 	// lo and hi are the global rows this reader covers; hi is -1 when the
 	// total is unknown (unsharded CSV).
 	lo, hi int64
@@ -116,8 +133,17 @@ func (rd *Reader) Cols() int { return rd.cols }
 // for MNIST images in IDX or an (N, 28, 28) .npy array, [cols] otherwise.
 func (rd *Reader) Shape() []int { return append([]int(nil), rd.shape...) }
 
-// Header returns the column names from a CSV header row, or nil.
+// Header returns the column names from a CSV header row, or the feature
+// names of Parquet and Arrow files ("x", "emb[0]", …), or nil.
 func (rd *Reader) Header() []string { return rd.header }
+
+// Skipped returns the columns of Parquet and Arrow files left out because
+// they cannot be features, when ReaderOptions.Columns was empty, in file
+// order (those of every file, each name once); else nil.
+func (rd *Reader) Skipped() []string { return rd.skipped }
+
+// HasIDs reports whether rows come with ids (ReaderOptions.IDColumn).
+func (rd *Reader) HasIDs() bool { return rd.opt.IDColumn != "" }
 
 // Files returns the files the reader reads, in order, with glob patterns
 // expanded.
@@ -155,7 +181,12 @@ var errClosed = errors.New("read: stream is closed")
 //
 // Rows that NaNSkip drops are not counted; a call returns fewer rows than
 // fit in dst only at the end of the data.
-func (rd *Reader) Read(dst []float32) (int, error) {
+func (rd *Reader) Read(dst []float32) (int, error) { return rd.ReadIDs(dst, nil) }
+
+// ReadIDs is Read that also returns the rows' ids (ReaderOptions.IDColumn)
+// in ids[:n]: it then reads at most len(ids) rows. With ids nil, or without
+// an id column, it is Read.
+func (rd *Reader) ReadIDs(dst []float32, ids []string) (int, error) {
 	if rd.closed {
 		return 0, errClosed
 	}
@@ -163,6 +194,14 @@ func (rd *Reader) Read(dst []float32) (int, error) {
 		return 0, rd.err
 	}
 	want := len(dst) / rd.cols
+	if !rd.HasIDs() {
+		ids = nil
+	} else if ids != nil {
+		want = min(want, len(ids))
+	}
+	if want == 0 && len(dst) >= rd.cols {
+		return 0, fmt.Errorf("read: ids holds no room for a row")
+	}
 	if want == 0 {
 		return 0, fmt.Errorf("read: dst holds %d values, less than one row of %d", len(dst), rd.cols)
 	}
@@ -192,9 +231,13 @@ func (rd *Reader) Read(dst []float32) (int, error) {
 			}
 			lines = rd.lines[:want-n]
 		}
-		k, err := c.read(chunk, rd.buf, lines)
+		var chunkIDs []string
+		if ids != nil {
+			chunkIDs = ids[n:want]
+		}
+		k, err := c.read(chunk, rd.buf, lines, chunkIDs)
 		if k > 0 {
-			kept, perr := rd.applyNaN(chunk[:k*rd.cols], c.sf, row0, lines)
+			kept, perr := rd.applyNaN(chunk[:k*rd.cols], c.sf, row0, lines, chunkIDs)
 			if perr != nil {
 				rd.err = perr
 				return n, perr
@@ -221,12 +264,16 @@ func (rd *Reader) Read(dst []float32) (int, error) {
 // applyNaN enforces the NaN policy on the rows in data (read from sf,
 // starting at its row row0; lines, for CSV, holds their lines) and returns
 // how many rows are left at the front of data.
-func (rd *Reader) applyNaN(data []float32, sf *inputFile, row0 int64, lines []int) (int, error) {
+func (rd *Reader) applyNaN(data []float32, sf *inputFile, row0 int64, lines []int, ids []string) (int, error) {
 	k := len(data) / rd.cols
-	if sf.kind != formatCSV && sf.et.kind != 'f' {
+	if sf.kind != formatCSV && !sf.kind.columnar() && sf.et.kind != 'f' {
 		return k, nil // integers are always finite
 	}
-	return enforceNaN(rd.opt.NaN, data, k, rd.cols, nanPlace{path: sf.path, row0: row0, lines: lines, header: sf.header})
+	at := nanPlace{path: sf.path, row0: row0, lines: lines, header: sf.header, ids: ids}
+	if sf.plan != nil {
+		at.group = sf.blockOf
+	}
+	return enforceNaN(rd.opt.NaN, data, k, rd.cols, at)
 }
 
 // ReadRows reads up to len(dst)/Cols() rows starting at row start of the
@@ -246,6 +293,8 @@ func (rd *Reader) ReadRows(start int64, dst []float32) (int, error) {
 		if sf.kind != formatNPY || sf.gz {
 			what := "an IDX file"
 			switch {
+			case sf.kind.columnar():
+				what = columnarKindName(sf.kind)
 			case sf.kind == formatCSV:
 				what = "a CSV file"
 			case sf.kind == formatNPY:
@@ -290,7 +339,7 @@ func (rd *Reader) ReadRows(start int64, dst []float32) (int, error) {
 		if err := readBinaryAt(rd.ra, sf, row, chunk, rd.buf); err != nil {
 			return n, err
 		}
-		kept, err := rd.applyNaN(chunk, sf, row, nil)
+		kept, err := rd.applyNaN(chunk, sf, row, nil, nil)
 		if err != nil {
 			return n, err
 		}

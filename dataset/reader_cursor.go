@@ -14,8 +14,9 @@ type cursor struct {
 	zr  *gzip.Reader // when compressed
 	r   io.Reader    // the content, for compressed and CSV files
 	csv *csvRows
-	row int64 // next row of the file
-	end int64 // row to stop before, or -1: the end of the file
+	col *colCursor // Parquet and Arrow files
+	row int64      // next row of the file
+	end int64      // row to stop before, or -1: the end of the file
 	// done closes f, when it is not f.Close (a pipe: standard input stays
 	// open).
 	done func() error
@@ -26,6 +27,9 @@ func (rd *Reader) openCursor(sp span) (c *cursor, err error) {
 	sf := rd.files[sp.file]
 	if sf.live != nil {
 		return rd.pipeCursor(sf, sp)
+	}
+	if sf.plan != nil {
+		return rd.openColumnarCursor(sf, sp)
 	}
 	f, err := os.Open(sf.path)
 	if err != nil {
@@ -114,10 +118,14 @@ func (c *cursor) csvEOF(err error) error {
 }
 
 // read reads up to len(dst)/cols rows into dst, using buf to decode binary
-// data; lines (CSV only) receives each row's line. It returns io.EOF, with
-// 0 rows, when the span is done.
-func (c *cursor) read(dst []float32, buf []byte, lines []int) (int, error) {
+// data; lines (CSV only) receives each row's line, ids (Parquet and Arrow,
+// when not nil) each row's id. It returns io.EOF, with 0 rows, when the
+// span is done.
+func (c *cursor) read(dst []float32, buf []byte, lines []int, ids []string) (int, error) {
 	sf := c.sf
+	if c.col != nil {
+		return c.readColumnar(dst, ids)
+	}
 	cols := sf.cols
 	k := len(dst) / cols
 	if c.end >= 0 {

@@ -32,6 +32,13 @@ type inputFile struct {
 	// it continues.
 	pipe bool
 	live *liveInput
+
+	// For Parquet and Arrow files: which columns become features, and the
+	// rows of each block (row group, record batch) and where it starts
+	// (len(blocks)+1 entries).
+	plan       *columnarPlan
+	blocks     []int64
+	blockStart []int64
 }
 
 // liveInput is a pipe kept open from probeFile to the cursor that reads
@@ -60,11 +67,16 @@ func (rd *Reader) probeAll(names []string) error {
 	var first *inputFile // the first file with columns
 	var firstHeader *inputFile
 	for _, p := range names {
-		sf, err := probeFile(p)
+		sf, err := probeFile(p, rd.opt)
 		if err != nil {
 			return err
 		}
 		rd.files = append(rd.files, sf)
+		if sf.plan != nil {
+			rd.addSkipped(sf.plan.skipped)
+		} else if len(rd.opt.Columns) > 0 || rd.opt.IDColumn != "" {
+			return fmt.Errorf("read %s: column selection and id columns need Parquet or Arrow input", sf.path)
+		}
 		if sf.cols == 0 {
 			continue
 		}
@@ -90,7 +102,7 @@ func (rd *Reader) probeAll(names []string) error {
 }
 
 // probeFile reads the header of the file at path.
-func probeFile(path string) (*inputFile, error) {
+func probeFile(path string, opt ReaderOptions) (*inputFile, error) {
 	f, done, err := openInput(path)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, unwrapPathError(err))
@@ -120,6 +132,12 @@ func probeFile(path string) (*inputFile, error) {
 				zr.Close()
 			}
 		}()
+	}
+	if sf.kind.columnar() {
+		if sf.gz || sf.pipe {
+			return nil, columnarNeedsFile(path, sf.pipe)
+		}
+		return sf, sf.probeColumnar(f, opt)
 	}
 	if sf.gz || sf.pipe {
 		sz = sizeInfo{avail: -1, hint: -1}

@@ -82,6 +82,7 @@ func (rd *Reader) planSpans(sharded bool) error {
 	if sharded && total >= 0 {
 		rd.lo = shardBound(rd.opt.Shard, rd.opt.ShardCount, total)
 		rd.hi = shardBound(rd.opt.Shard+1, rd.opt.ShardCount, total)
+		rd.lo, rd.hi = snapToBlock(rd.files, rd.lo), snapToBlock(rd.files, rd.hi)
 	}
 	var at int64 // global row at which file i starts (when known)
 	for i, sf := range rd.files {
