@@ -99,6 +99,9 @@ func child() int {
 // needLaunchers returns the launchers found, skipping (or failing, under
 // RequireEnv) when one of Open MPI and MPICH is missing.
 func needLaunchers(t *testing.T) []Launcher {
+	if buildErr != nil {
+		t.Skip("built without cgo: MPI cannot be loaded")
+	}
 	ls := Launchers()
 	names := map[string]bool{}
 	for _, l := range ls {
