@@ -226,3 +226,29 @@ func (s *DiskSource) Next(dst []float32) error {
 	}
 	return nil
 }
+
+// Skip passes over the epoch's next rows (another rank's share of a
+// batch): a chunk skipped whole is not read.
+func (s *DiskSource) Skip(rows int) error {
+	for rows > 0 {
+		if s.pos == s.rows {
+			s.ci++
+			if s.ci >= len(s.order) {
+				return fmt.Errorf("internal: skip past the epoch's %d training rows", s.nTrain)
+			}
+			if k := s.trainCount[s.order[s.ci]]; rows >= k {
+				rows -= k
+				s.rows, s.pos = k, k // passed over, unread
+				continue
+			}
+			if err := s.load(s.order[s.ci]); err != nil {
+				return err
+			}
+			continue
+		}
+		k := min(rows, s.rows-s.pos)
+		s.pos += k
+		rows -= k
+	}
+	return nil
+}

@@ -64,7 +64,7 @@ func (t *Trainer) epoch(ctx context.Context, rc *runClock) error {
 	ec := &epochClock{start: now.Add(-time.Duration(t.State.EpochSecs * float64(time.Second))),
 		lastReport: now, segStart: now, samplesAtStart: t.State.Batch * t.ws.batch}
 	for t.State.Batch < rc.batches {
-		if ctx.Err() != nil {
+		if t.stopRequested(ctx) {
 			return t.interrupt(e, ec, rc)
 		}
 		if err := t.trainBatch(e, ec, rc); err != nil {
@@ -85,11 +85,17 @@ func (t *Trainer) startEpoch(e int) error {
 		m engine.Matrix
 		v float32
 	}{{t.obj.sum, t.State.EpochLoss}, {t.obj.pen, t.State.EpochPen}, {t.obj.kl, t.State.EpochKL}} {
+		if !t.ownsGlobalTerms() { // a resumed epoch's sums are rank 0's to carry
+			a.v = 0
+		}
 		if err := b.Fill(a.m, a.v); err != nil {
 			return err
 		}
 	}
 	t.in.prevMark, t.in.prefetched = nil, false
+	if t.dist != nil {
+		t.dist.local = 0
+	}
 	return nil
 }
 
@@ -122,6 +128,9 @@ func (t *Trainer) trainBatch(e int, ec *epochClock, rc *runClock) error {
 // report calls OnProgress (reading the loss accumulator).
 func (t *Trainer) report(e int, ec *epochClock, rc *runClock) error {
 	ec.lastReport = time.Now()
+	if t.dist != nil {
+		return t.reportRank(e, ec, rc)
+	}
 	acc, err := t.checkedLoss(e, &rc.lastGood)
 	if err != nil {
 		return err
@@ -200,7 +209,7 @@ func (t *Trainer) endEpoch(e int, ec *epochClock, rc *runClock) error {
 // trainMetrics adds the epoch's penalty and the parts' training figures.
 func (t *Trainer) trainMetrics(em *EpochMetrics, e int) error {
 	if t.hasPenalty() {
-		p, err := t.readScalar(t.obj.pen)
+		p, err := t.globalScalar(t.obj.pen)
 		if err != nil {
 			return err
 		}
@@ -265,7 +274,7 @@ func (t *Trainer) advance(em EpochMetrics, rc *runClock) {
 // checkedLoss reads the epoch's loss accumulator; a NaN or infinite value
 // is a *NaNError naming epoch e and the steps since the last finite read.
 func (t *Trainer) checkedLoss(e int, lastGood *int64) (float32, error) {
-	acc, err := t.readScalar(t.obj.sum)
+	acc, err := t.globalScalar(t.obj.sum)
 	if err != nil {
 		return 0, err
 	}
@@ -290,12 +299,13 @@ func (t *Trainer) Validate() (float64, error) {
 	if err := t.partValidate(nil, valStart, 0); err != nil {
 		return 0, err
 	}
-	for start := 0; start < t.nVal; start += t.ws.batch {
-		if err := t.validateBatch(start, min(t.ws.batch, t.nVal-start)); err != nil {
+	lo, hi := t.rankRows(t.nVal) // all of them in a single process
+	for start := lo; start < hi; start += t.ws.batch {
+		if err := t.validateBatch(start, min(t.ws.batch, hi-start)); err != nil {
 			return 0, err
 		}
 	}
-	v, err := t.readScalar(t.obj.valSum)
+	v, err := t.globalScalar(t.obj.valSum)
 	if err != nil {
 		return 0, err
 	}

@@ -250,6 +250,7 @@ func (r *Run) checkpoint(t *Trainer) error {
 type resumeDir struct {
 	dir          string
 	lock         *atomicfile.FileLock
+	follower     bool // opened without the lock (RunSpec.Follower)
 	cfg          Config
 	manifest     *Manifest // nil: a directory of an earlier aegpu
 	cleaned      int
@@ -290,13 +291,24 @@ func openResume(dir string) (*resumeDir, error) {
 	return rd, nil
 }
 
+// followResume opens dir for a follower rank (RunSpec.Follower): its
+// config, read without the lock; the leader has repaired the directory.
+func followResume(dir string) (*resumeDir, error) {
+	rd := &resumeDir{dir: dir, follower: true}
+	var err error
+	if rd.cfg, err = ReadConfig(dir); err != nil {
+		return nil, err
+	}
+	return rd, resumable(dir, rd.cfg)
+}
+
 // load restores t from the checkpoint; a directory of an earlier aegpu
 // then gets a manifest, so that saving over it is safe.
 func (rd *resumeDir) load(t *Trainer) error {
 	if err := t.LoadCheckpoint(rd.dir); err != nil {
 		return err
 	}
-	if rd.manifest == nil {
+	if rd.manifest == nil && !rd.follower {
 		st := t.State
 		m, err := adoptLegacy(rd.dir, st.Step, st.Epoch, st.Batch)
 		if err != nil {

@@ -27,9 +27,25 @@ func (t *Trainer) dst() *engine.Matrix {
 	return &t.ws.x
 }
 
-// next uploads the epoch's next n training rows: the source writes them
+// next uploads the epoch's next global batch of n training rows (this
+// rank's share of them, skipping the other ranks'): the source writes them
 // straight into the input where the backend's memory is the host's.
 func (t *Trainer) next(n int) error {
+	lo, k := t.share(n)
+	if err := t.skipRows(lo); err != nil {
+		return err
+	}
+	if err := t.upload(k); err != nil {
+		return err
+	}
+	return t.skipRows(n - lo - k)
+}
+
+// upload uploads the source's next n rows into the input.
+func (t *Trainer) upload(n int) error {
+	if n == 0 {
+		return nil
+	}
 	dst := t.dst().RowSlice(0, n)
 	if fu, ok := t.Model.Backend.(engine.FillUploader); ok {
 		return fu.UploadFill(dst, t.in.src.Next)
@@ -48,7 +64,7 @@ func (t *Trainer) next(n int) error {
 func (t *Trainer) prefetch() error {
 	in := &t.in
 	au, ok := t.Model.Backend.(engine.AsyncUploader)
-	if !ok || in.spare.Empty() || t.State.Batch*t.ws.batch >= in.nTrain {
+	if !ok || in.spare.Empty() || t.State.Batch*t.ws.batch >= in.nTrain || t.dist != nil {
 		return nil
 	}
 	mark, err := au.Mark()

@@ -17,8 +17,10 @@ func (l2Part) grads(t *Trainer, v *batchView, at gradPoint, _ int) (bool, error)
 		if L.TiedTo >= 0 {
 			continue
 		}
-		if err := b.Axpy(float32(l2), L.W, L.GW); err != nil {
-			return false, err
+		if t.ownsGlobalTerms() { // once over the ranks (dist.go)
+			if err := b.Axpy(float32(l2), L.W, L.GW); err != nil {
+				return false, err
+			}
 		}
 		if err := b.SumSquares(t.obj.penTmp, L.W); err != nil {
 			return false, err

@@ -26,6 +26,11 @@ type RunSpec struct {
 	// resumed run reads its recorded chunk size.
 	Paths     []string
 	ChunkRows int
+	// Follower opens a resumed run as a rank of a data-parallel job other
+	// than rank 0: it reads the checkpoint in Resume without taking the
+	// directory's lock or repairing it, and the run writes nothing there.
+	// Rank 0 opens the run first (under the lock); the followers after it.
+	Follower bool
 }
 
 // opening is a run being opened: what each step found, and what to undo
@@ -64,7 +69,9 @@ func OpenRun(spec RunSpec) (r *Run, err error) {
 		return nil, err
 	}
 	r = &Run{Trainer: o.tr, Config: o.cfg, disk: o.disk}
-	if rd := o.resume; rd != nil {
+	if rd := o.resume; rd != nil && spec.Follower {
+		r.published = true // the leader's: this run writes nothing
+	} else if rd != nil {
 		r.Dir, r.lock, r.published, r.Cleaned, r.CleanedBytes = rd.dir, rd.lock, true, rd.cleaned, rd.cleanedBytes
 	} else if r.Dir = spec.Fit.Dir; r.Dir != "" {
 		if err := r.takeDir(spec.Fit.Replace); err != nil {
@@ -86,7 +93,11 @@ func (o *opening) plan() error {
 		o.arch = s.Fit.Arch
 		return nil
 	}
-	rd, err := openResume(s.Resume)
+	open := openResume
+	if s.Follower {
+		open = followResume
+	}
+	rd, err := open(s.Resume)
 	if err != nil {
 		return err
 	}

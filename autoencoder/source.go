@@ -65,3 +65,12 @@ func (s *memSource) Next(dst []float32) error {
 	s.pos += n
 	return nil
 }
+
+// Skip passes over the epoch's next rows (another rank's share of a batch).
+func (s *memSource) Skip(rows int) error {
+	if s.pos+rows > s.rows {
+		return fmt.Errorf("internal: skip of %d rows past the epoch's end (%d of %d)", rows, s.pos, s.rows)
+	}
+	s.pos += rows
+	return nil
+}

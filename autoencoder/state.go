@@ -58,13 +58,13 @@ type State struct {
 // pause records the mid-epoch position before an interrupted run saves.
 func (t *Trainer) pause(epochStart time.Time, rc *runClock) error {
 	var err error
-	if t.State.EpochLoss, err = t.readScalar(t.obj.sum); err != nil {
+	if t.State.EpochLoss, err = t.globalScalar(t.obj.sum); err != nil {
 		return err
 	}
-	if t.State.EpochPen, err = t.readScalar(t.obj.pen); err != nil {
+	if t.State.EpochPen, err = t.globalScalar(t.obj.pen); err != nil {
 		return err
 	}
-	if t.State.EpochKL, err = t.readScalar(t.obj.kl); err != nil {
+	if t.State.EpochKL, err = t.globalScalar(t.obj.kl); err != nil {
 		return err
 	}
 	t.State.EpochSecs = time.Since(epochStart).Seconds()

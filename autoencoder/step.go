@@ -41,6 +41,11 @@ func (t *Trainer) forwardBackward(n int) error {
 	if err := b.LossGrad(t.obj.loss, t.obj.sum, v.g[last], pred, v.target, float32(n)); err != nil {
 		return err
 	}
+	if d := t.dist; d != nil && n != d.n { // this rank's share of the global batch's mean (dist.go)
+		if err := b.Scale(v.g[last], float32(float64(n)/float64(d.n))); err != nil {
+			return err
+		}
+	}
 	t.book.reset()
 	if err := t.decoderBackward(v); err != nil {
 		return err
@@ -118,6 +123,11 @@ func (t *Trainer) gradients(n int) error {
 	if err := t.forwardBackward(n); err != nil {
 		return err
 	}
+	return t.completeGradients()
+}
+
+// completeGradients reduces the gradients and clips them.
+func (t *Trainer) completeGradients() error {
 	if err := t.reduceGradients(); err != nil {
 		return err
 	}
@@ -129,15 +139,35 @@ func (t *Trainer) gradients(n int) error {
 
 // reduceGradients is the one point of the step where the gradients of the
 // batch are complete, before clipping and the optimizer: where
-// data-parallel training sums the replicas' gradients. A single replica has
-// nothing to do.
-func (t *Trainer) reduceGradients() error { return nil }
+// data-parallel training sums the replicas' gradients (dist.go). A single
+// replica has nothing to do.
+func (t *Trainer) reduceGradients() error {
+	if t.dist == nil {
+		return nil
+	}
+	return t.allreduceGrads()
+}
 
-// step runs one optimizer step on the rows of the batch already in the
+// step runs one optimizer step on the n rows of the global batch, whose
+// share for this rank (all n rows in a single process) is already in the
 // input. Full batches replay a recording when the backend can record (a
 // CUDA graph: one launch instead of dozens); the optimizer, whose learning
 // rate and step count change every step, runs after it.
 func (t *Trainer) step(n int, lr float64) error {
+	if d := t.dist; d != nil {
+		d.n = n
+		_, n = t.share(n)
+		d.local += n
+		if n == 0 { // a short last batch left this rank no rows: it adds zeros
+			if err := t.Model.Backend.Fill(t.Model.Grads, 0); err != nil {
+				return err
+			}
+			if err := t.completeGradients(); err != nil {
+				return err
+			}
+			return t.opt.step(t, lr)
+		}
+	}
 	if err := t.preStep(n); err != nil {
 		return err
 	}

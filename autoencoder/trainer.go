@@ -33,6 +33,7 @@ type Trainer struct {
 	parts   []part // the variant's (and regularizers') additions to the step
 	book    gradBook
 	replays [2]engine.Replay // per input buffer (a recording binds ws.x)
+	dist    *distState       // one rank of a data-parallel job (nil: a single process)
 
 	best      []float32 // host copy of the best parameters
 	bestSaved int       // BestEpoch last written to best.safetensors

@@ -140,7 +140,7 @@ func openDevice(c *cli.Context, quiet bool) (engine.Backend, error) {
 func devicesCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "devices",
-		Usage: "list the backends and devices this binary can use, and why CUDA is not available when it is not",
+		Usage: "list the backends and devices this binary can use, and why CUDA is not available when it is not; the MPI library found, and under mpirun/srun this process's rank",
 		Action: func(c *cli.Context) error {
 			for _, s := range engine.Probe() {
 				if s.Err != nil {
@@ -151,6 +151,7 @@ func devicesCommand() *cli.Command {
 					fmt.Printf("%-5s %s\n", s.Driver, d)
 				}
 			}
+			mpiReport()
 			return nil
 		},
 	}

@@ -95,6 +95,7 @@ Examples:
 			&cli.BoolFlag{Name: "stream", Usage: "train on .npy data larger than memory: read --data (a file or glob) in chunks, shuffling the chunk order and the rows inside each chunk every epoch"},
 			&cli.IntFlag{Name: "chunk-rows", Value: 65536, Usage: "with --stream: rows per chunk (memory ≈ 2 chunks + validation rows, at most 50 000)"},
 			deviceFlag,
+			distributedFlag,
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but errors"},
 			&cli.BoolFlag{Name: "json", Usage: "print a JSON summary on stdout at the end"},
 		},
@@ -193,8 +194,7 @@ func variantConfig(c *cli.Context, cfg *autoencoder.TrainConfig) error {
 }
 
 // newTrainRun builds a fresh run from the flags.
-func newTrainRun(c *cli.Context, data *dataset.Table, source string, b engine.Backend, rep *reporter, stream []string) (*autoencoder.Run, error) {
-	out := c.String("out")
+func newTrainRun(c *cli.Context, data *dataset.Table, source string, b engine.Backend, rep *reporter, stream []string, out string) (*autoencoder.Run, error) {
 	layers := defaultLayers(data.Cols)
 	if s := c.String("layers"); s != "" {
 		var err error
@@ -293,11 +293,27 @@ func outError(err error, dir string) error {
 	return err
 }
 
-func runTrain(c *cli.Context) error {
+func runTrain(c *cli.Context) (err error) {
 	quiet := c.Bool("quiet")
+	comm, err := startDistributed(c.String("distributed"))
+	if err != nil {
+		return err
+	}
+	rank := 0
+	if comm != nil {
+		defer comm.Finalize()
+		defer func() {
+			if err != nil {
+				abortJob(comm, err)
+			}
+		}()
+		if rank = comm.Rank(); rank != 0 {
+			quiet = true // rank 0 reports and writes
+		}
+	}
 	rep := newReporter(os.Stderr, quiet)
 	resume := c.String("resume")
-	if resume == "" {
+	if resume == "" && rank == 0 {
 		// Before reading any data; checked again, under the directory's
 		// lock, when the run starts.
 		if err := autoencoder.CheckNewDir(c.String("out"), c.Bool("force")); err != nil {
@@ -328,6 +344,12 @@ func runTrain(c *cli.Context) error {
 		}
 		source = choice.Name()
 	}
+	if comm != nil && rank != 0 {
+		// Rank 0 opens the run first: it takes (and repairs) the directory.
+		if err := comm.Barrier(); err != nil {
+			return err
+		}
+	}
 	b, err := openDevice(c, quiet)
 	if err != nil {
 		return err
@@ -346,7 +368,10 @@ func runTrain(c *cli.Context) error {
 			epochs = c.Int("epochs")
 		}
 		var r *autoencoder.Run
-		if stream != nil {
+		if rank != 0 {
+			r, err = autoencoder.OpenRun(autoencoder.RunSpec{Resume: dir, Epochs: epochs, Paths: stream, Follower: true,
+				Fit: autoencoder.FitOptions{Data: data, Backend: b}})
+		} else if stream != nil {
 			r, err = autoencoder.ResumeStreamRun(dir, stream, b, epochs, rep.progress, nil)
 		} else {
 			r, err = autoencoder.ResumeRun(dir, data, b, epochs, rep.progress, nil)
@@ -362,13 +387,29 @@ func runTrain(c *cli.Context) error {
 		}
 		run = r
 	} else {
-		run, err = newTrainRun(c, data, source, b, rep, stream)
+		out := c.String("out")
+		if rank != 0 {
+			out = "" // rank 0 writes the model directory
+		}
+		run, err = newTrainRun(c, data, source, b, rep, stream, out)
 		err = outError(err, c.String("out"))
 	}
 	if err != nil {
 		return err
 	}
 	defer run.Close()
+	if comm != nil {
+		if rank == 0 {
+			if err := comm.Barrier(); err != nil { // the run is open: the other ranks follow
+				return err
+			}
+		}
+		if err := run.Trainer.SetCollective(comm); err != nil {
+			return err
+		}
+		rep.printf("distributed: %d ranks (%s, %s); each computes its share of every batch of %d rows\n",
+			comm.Size(), comm.Lib.Version, comm.Lib.Path, run.Config.Train.Batch)
+	}
 	if run.Cleaned > 0 {
 		rep.printf("removed %d file(s) (%.1f MB) that killed runs left in %s\n", run.Cleaned, float64(run.CleanedBytes)/1e6, run.Dir)
 	}
@@ -396,6 +437,9 @@ func runTrain(c *cli.Context) error {
 			return &exitError{code: 1, err: fmt.Errorf("%s — retrain with a lower --lr (this run: %g) or with --clip-norm (e.g. 1)", nanErr.Detail(), cfg.Train.LR)}
 		}
 		return err
+	}
+	if rank != 0 {
+		return nil // rank 0 reports and writes the outputs
 	}
 	summary := map[string]any{
 		"model_dir": run.Dir, "device": b.Info().String(), "epochs": st.Epoch, "steps": st.Step,

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aegpu/aegpu/internal/mpi"
+	"github.com/aegpu/aegpu/internal/safetensors"
+)
+
+// requireMPIEnv makes the MPI tests fail instead of skipping where Open
+// MPI's or MPICH's mpirun is missing (.ci/run installs both and sets it).
+const requireMPIEnv = "AEGPU_REQUIRE_MPI"
+
+// mpiLaunchers returns the launchers on this machine; a missing one skips
+// its runs with a one-line reason (or fails under requireMPIEnv).
+func mpiLaunchers(t *testing.T) []mpi.Launcher {
+	ls := mpi.Launchers()
+	have := map[string]bool{}
+	for _, l := range ls {
+		have[l.Name] = true
+	}
+	for _, want := range []string{"Open MPI", "MPICH"} {
+		if have[want] {
+			continue
+		}
+		if os.Getenv(requireMPIEnv) != "" {
+			t.Errorf("no mpirun of %s on PATH, and %s is set", want, requireMPIEnv)
+		} else {
+			t.Logf("no mpirun of %s on PATH: its runs are skipped (apt-get install openmpi-bin mpich)", want)
+		}
+	}
+	if len(ls) == 0 {
+		t.Skip("no mpirun on PATH (apt-get install openmpi-bin mpich)")
+	}
+	return ls
+}
+
+// weights reads a model directory's tensors.
+func weights(t *testing.T, dir string) map[string][]float32 {
+	t.Helper()
+	f, err := safetensors.ReadFile(filepath.Join(dir, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]float32{}
+	for n, ts := range f.Tensors {
+		out[n] = ts.Data
+	}
+	return out
+}
+
+// maxRelDiff is the largest |a-b| / max(|b|, 1e-3) over all tensors.
+func maxRelDiff(t *testing.T, a, b map[string][]float32) float64 {
+	var m float64
+	for n, w := range b {
+		g := a[n]
+		if len(g) != len(w) {
+			t.Fatalf("tensor %s: %d values, want %d", n, len(g), len(w))
+		}
+		for i := range w {
+			m = max(m, math.Abs(float64(g[i])-float64(w[i]))/max(math.Abs(float64(w[i])), 1e-3))
+		}
+	}
+	return m
+}
+
+// TestDistributedTrainMatchesOneProcess trains with mpirun on 2 and 3
+// ranks, under Open MPI and under MPICH, and compares the final weights
+// with one process's on the same seed and global batch; then resumes a
+// 2-rank run on 3 ranks.
+func TestDistributedTrainMatchesOneProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs mpirun")
+	}
+	ls := mpiLaunchers(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "aegpu")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	data := filepath.Join(dir, "toy.csv")
+	writeToyCSV(t, data, 301) // 241 training rows: a short last batch of 1 row at --batch 16
+	common := []string{"train", "--data", data, "--layers", "6,5,2", "--batch", "16", "--seed", "3", "--l2", "1e-4", "--device", "cpu", "--quiet"}
+	train := func(launch []string, args ...string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		argv := append(append(append([]string{}, launch...), bin), append(append([]string{}, common...), args...)...)
+		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, out)
+		}
+	}
+	train(nil, "--epochs", "3", "--out", "one", "--distributed", "off")
+	want := weights(t, filepath.Join(dir, "one"))
+	for _, l := range ls {
+		for _, n := range []int{2, 3} {
+			out := fmt.Sprintf("%s-%d", strings.ReplaceAll(l.Name, " ", ""), n)
+			train(l.Command(n), "--epochs", "3", "--out", out)
+			d := maxRelDiff(t, weights(t, filepath.Join(dir, out)), want)
+			t.Logf("%s, %d ranks: max relative weight difference from one process %.3g", l.Name, n, d)
+			if d > 1e-5 {
+				t.Errorf("%s, %d ranks: the weights differ from one process's by %.3g relative (> 1e-5)", l.Name, n, d)
+			}
+		}
+		// 2 epochs on 2 ranks, the third on 3 ranks.
+		out := strings.ReplaceAll(l.Name, " ", "") + "-resumed"
+		train(l.Command(2), "--epochs", "2", "--out", out)
+		train(l.Command(3), "--resume", out, "--epochs", "3")
+		d := maxRelDiff(t, weights(t, filepath.Join(dir, out)), want)
+		t.Logf("%s, 2 ranks then resumed on 3: max relative weight difference %.3g", l.Name, d)
+		if d > 1e-5 {
+			t.Errorf("%s, resumed on another number of ranks: the weights differ by %.3g relative", l.Name, d)
+		}
+	}
+}

@@ -1,0 +1,163 @@
+package mpi
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// RequireEnv makes the tests that need mpirun fail instead of skipping
+// where it is missing (CI sets it after installing Open MPI and MPICH).
+const RequireEnv = "AEGPU_REQUIRE_MPI"
+
+func TestDetect(t *testing.T) {
+	for _, c := range []struct {
+		env  map[string]string
+		want Launch
+		ok   bool
+	}{
+		{map[string]string{}, Launch{Size: 1, LocalRank: -1}, false},
+		{map[string]string{"OMPI_COMM_WORLD_RANK": "2", "OMPI_COMM_WORLD_SIZE": "4", "OMPI_COMM_WORLD_LOCAL_RANK": "0"}, Launch{"Open MPI", 2, 4, 0}, true},
+		{map[string]string{"PMI_RANK": "1", "PMI_SIZE": "3"}, Launch{"MPICH (Hydra)", 1, 3, -1}, true},
+		{map[string]string{"PMIX_RANK": "0"}, Launch{"PMIx", 0, 0, -1}, true},
+		{map[string]string{"SLURM_PROCID": "5", "SLURM_NTASKS": "8", "SLURM_LOCALID": "1", "SLURM_STEP_ID": "0"}, Launch{"Slurm", 5, 8, 1}, true},
+		{map[string]string{"SLURM_PROCID": "0", "SLURM_NTASKS": "8"}, Launch{Size: 1, LocalRank: -1}, false}, // a batch script, not a step
+	} {
+		got, ok := detect(func(k string) string { return c.env[k] })
+		if got != c.want || ok != c.ok {
+			t.Errorf("%v: got %+v %v, want %+v %v", c.env, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+// TestMain runs as one rank of the tests' MPI jobs when childEnv is set.
+const childEnv = "AEGPU_MPI_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(child())
+	}
+	os.Exit(m.Run())
+}
+
+// child checks the collectives on its rank and prints one line.
+func child() int {
+	l, ok := Detect()
+	if !ok {
+		fmt.Println("no launcher detected")
+		return 1
+	}
+	c, err := Init(l)
+	if err != nil {
+		fmt.Println("init:", err)
+		return 1
+	}
+	r, n := c.Rank(), c.Size()
+	buf := make([]float32, 1000)
+	for i := range buf {
+		buf[i] = float32(r + i)
+	}
+	if err := c.AllreduceSum(buf); err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	for i, v := range buf {
+		if want := float32(n*i + n*(n-1)/2); v != want {
+			fmt.Printf("rank %d: allreduce[%d] = %v, want %v\n", r, i, v, want)
+			return 1
+		}
+	}
+	d := []float64{float64(r) + 0.5}
+	if err := c.AllreduceSum64(d); err != nil || d[0] != float64(n*(n-1)/2)+0.5*float64(n) {
+		fmt.Printf("rank %d: allreduce64 %v %v\n", r, d, err)
+		return 1
+	}
+	b := []byte("........")
+	if r == n-1 {
+		copy(b, "fromlast")
+	}
+	if err := c.Bcast(b, n-1); err != nil || string(b) != "fromlast" {
+		fmt.Printf("rank %d: bcast %q %v\n", r, b, err)
+		return 1
+	}
+	if err := c.Barrier(); err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	fmt.Printf("rank %d/%d ok %s (%s) [%s]\n", r, n, c.Lib.Path, c.Lib.ABI, c.Lib.Version)
+	if err := c.Finalize(); err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	return 0
+}
+
+// needLaunchers returns the launchers found, skipping (or failing, under
+// RequireEnv) when one of Open MPI and MPICH is missing.
+func needLaunchers(t *testing.T) []Launcher {
+	if buildErr != nil {
+		t.Skip("built without cgo: MPI cannot be loaded")
+	}
+	ls := Launchers()
+	names := map[string]bool{}
+	for _, l := range ls {
+		names[l.Name] = true
+	}
+	for _, want := range []string{"Open MPI", "MPICH"} {
+		if !names[want] {
+			if os.Getenv(RequireEnv) != "" {
+				t.Errorf("%s's mpirun not found, and %s is set", want, RequireEnv)
+			} else {
+				t.Logf("skipping %s: no mpirun of it on PATH (apt-get install openmpi-bin mpich)", want)
+			}
+		}
+	}
+	if len(ls) == 0 {
+		t.Skip("no mpirun on PATH (apt-get install openmpi-bin mpich)")
+	}
+	return ls
+}
+
+func TestCollectives(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range needLaunchers(t) {
+		for _, n := range []int{2, 3} {
+			t.Run(fmt.Sprintf("%s/%d", l.Name, n), func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+				defer cancel()
+				argv := l.Command(n, exe, "-test.run=^$")
+				cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+				cmd.Env = append(os.Environ(), childEnv+"=1")
+				if n == 3 { // the override; 2 ranks find the library that matches the launcher
+					cmd.Env = append(cmd.Env, LibEnv+"="+l.Lib)
+				}
+				out, err := cmd.CombinedOutput()
+				if err != nil {
+					t.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, out)
+				}
+				if got := strings.Count(string(out), " ok "); got != n {
+					t.Fatalf("%d ranks said ok, want %d:\n%s", got, n, out)
+				}
+				t.Logf("%s", strings.SplitN(string(out), "\n", 2)[0])
+			})
+		}
+	}
+}
+
+func TestProbeWithoutLauncher(t *testing.T) {
+	lib, err := Probe()
+	if err != nil {
+		t.Skipf("no MPI library: %v", err)
+	}
+	t.Logf("%s (%s): %s", lib.Path, lib.ABI, lib.Version)
+	if lib.Version == "" {
+		t.Error("empty library version")
+	}
+}
