@@ -22,6 +22,10 @@ type FitOptions struct {
 	Train      TrainConfig
 	Scale      string // none, minmax, standard
 	ImageShape []int  // e.g. [28 28], recorded for image tools
+	// Columns are the feature columns selected from Parquet/Arrow input
+	// (names or patterns), recorded so that the model reads the same
+	// columns of new data by default.
+	Columns []string
 	// Dir is the model directory ("" for none). It is created by the first
 	// checkpoint, complete (see the Files comment in checkpoint.go): a run
 	// that fails before leaves nothing there. The run holds the

@@ -189,6 +189,7 @@ func (o *opening) trainConfig() TrainConfig {
 // newConfig fills in a fresh run's config.json.
 func (o *opening) newConfig(scaler dataset.Scaler, data DataInfo) {
 	f := o.spec.Fit
+	data.Columns = f.Columns
 	o.cfg = NewConfig(f.Arch, f.Train, scaler, data)
 	o.cfg.ImageShape = f.ImageShape
 }

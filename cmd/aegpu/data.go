@@ -117,6 +117,41 @@ func recordedData(dir string) (dataChoice, error) {
 	return dataChoice{Paths: paths, Streamed: d.Streamed, origin: origin}, nil
 }
 
+// columnsFlag selects the feature columns of Parquet and Arrow input.
+var columnsFlag = &cli.StringFlag{Name: "columns", Usage: "the feature `COLUMNS` of Parquet/Arrow input: names or patterns (f_*), comma-separated, in this order (default: every numeric column; for a trained model, the columns it was trained on)"}
+
+// columnsOf is --columns, or else the columns the model (--model, or the
+// run --resume continues) was trained on, as recorded in its config.json.
+func columnsOf(c *cli.Context) []string {
+	if s := c.String("columns"); s != "" {
+		var out []string
+		for _, f := range strings.Split(s, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				out = append(out, f)
+			}
+		}
+		return out
+	}
+	for _, dir := range []string{c.String("model"), c.String("resume")} {
+		if dir == "" {
+			continue
+		}
+		if cfg, err := autoencoder.ReadConfig(dir); err == nil {
+			return cfg.Data.Columns
+		}
+	}
+	return nil
+}
+
+// noteSkipped names, on one line, the columns of Parquet/Arrow input that
+// were left out because they cannot be features.
+func noteSkipped(quiet bool, name string, skipped []string) {
+	if quiet || len(skipped) == 0 {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "data: %s: left out %s that cannot be features: %s (--columns chooses)\n", name, plural(len(skipped), "column"), strings.Join(skipped, ", "))
+}
+
 // load reads the choice into memory (one file, or the built-in digits).
 func (d dataChoice) load(c *cli.Context, quiet bool) (*dataset.Table, error) {
 	pol := dataset.NaNError // commands without --nan
@@ -134,9 +169,10 @@ func (d dataChoice) load(c *cli.Context, quiet bool) (*dataset.Table, error) {
 			return nil, err
 		}
 	case len(d.Paths) == 1:
-		if t, err = dataset.Load(d.Paths[0], dataset.LoadOptions{NaN: pol}); err != nil {
+		if t, err = dataset.Load(d.Paths[0], dataset.LoadOptions{NaN: pol, Columns: columnsOf(c)}); err != nil {
 			return nil, err
 		}
+		noteSkipped(quiet, d.Name(), t.Skipped)
 	default:
 		return nil, fmt.Errorf("%s: this command reads one file into memory, not %d (the model was trained with --stream on several; give one with --data)", d.Name(), len(d.Paths))
 	}

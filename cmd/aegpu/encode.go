@@ -39,12 +39,13 @@ Examples:
   aegpu encode --model m --data 'parts/*.npy' --shard $SLURM_ARRAY_TASK_ID/16 --out codes-$SLURM_ARRAY_TASK_ID.npy`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Required: true, Usage: "model `DIR` written by aegpu train"},
-			&cli.StringSliceFlag{Name: "data", Usage: "input `FILE`s or globs (.npy, .csv, IDX; repeatable); default: the data the model was trained on"},
+			&cli.StringSliceFlag{Name: "data", Usage: "input `FILE`s or globs (.npy, .csv, IDX, .parquet, .arrow; repeatable); default: the data the model was trained on"},
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Required: true, Usage: "output `FILE` (.npy or .csv)"},
 			&cli.StringFlag{Name: "shard", Usage: "encode only shard `i/n` (0-based) of the rows"},
 			&cli.IntFlag{Name: "chunk", Value: 16384, Usage: "rows read, encoded and written at a time (memory ≈ 6 chunks)"},
 			&cli.IntFlag{Name: "batch", Value: 1024, Usage: "rows per device batch"},
 			&cli.StringFlag{Name: "nan", Value: "error", Usage: "rows with NaN/Inf: error, skip, zero"},
+			columnsFlag,
 			comparePCAFlag,
 			deviceFlag,
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but errors"},
@@ -77,7 +78,7 @@ func openSource(c *cli.Context) (src autoencoder.RowSource, rows int64, closeFn 
 	if err != nil {
 		return nil, 0, nil, err
 	}
-	opt := dataset.ReaderOptions{NaN: pol}
+	opt := dataset.ReaderOptions{NaN: pol, Columns: columnsOf(c)}
 	if s := c.String("shard"); s != "" {
 		if opt.Shard, opt.ShardCount, err = dataset.ParseShard(s); err != nil {
 			return nil, 0, nil, fmt.Errorf("--shard: %w", err)
@@ -104,6 +105,7 @@ func openSource(c *cli.Context) (src autoencoder.RowSource, rows int64, closeFn 
 		return nil, 0, nil, err
 	}
 	choice.announce(c.Bool("quiet"), int(st.Rows()), st.Cols())
+	noteSkipped(c.Bool("quiet"), choice.Name(), st.Skipped())
 	return st, st.Rows(), st.Close, nil
 }
 

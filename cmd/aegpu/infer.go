@@ -19,10 +19,11 @@ import (
 
 var inferFlags = []cli.Flag{
 	&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Required: true, Usage: "model `DIR` written by aegpu train"},
-	&cli.StringFlag{Name: "data", Usage: "input `FILE` (.npy, .csv, IDX); default: the data the model was trained on"},
+	&cli.StringFlag{Name: "data", Usage: "input `FILE` (.npy, .csv, IDX, .parquet, .arrow); default: the data the model was trained on"},
 	&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Required: true, Usage: "output `FILE` (.npy or .csv)"},
 	&cli.IntFlag{Name: "batch", Value: 1024, Usage: "rows per device batch"},
 	&cli.StringFlag{Name: "nan", Value: "error", Usage: "rows with NaN/Inf: error, skip, zero"},
+	columnsFlag,
 	deviceFlag,
 	&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but errors"},
 }

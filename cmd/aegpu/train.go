@@ -47,7 +47,7 @@ Examples:
   aegpu train --data 'big/*.npy' --stream --out big-ae
   aegpu train --resume model --epochs 30`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "data", Usage: "training data `FILE` (.npy, .csv, IDX .gz); default: the built-in MNIST test digits, or with --resume the data the run was trained on"},
+			&cli.StringFlag{Name: "data", Usage: "training data `FILE` (.npy, .csv, IDX .gz, .parquet, .arrow); default: the built-in MNIST test digits, or with --resume the data the run was trained on"},
 			&cli.StringFlag{Name: "layers", Usage: "encoder widths from input to latent, e.g. 784,512,256,32 (the decoder mirrors them); default: D,512,256,32 for D > 512 columns, else D,⌈3D/4⌉,⌈D/2⌉"},
 			&cli.StringFlag{Name: "variant", Value: "plain", Usage: "plain, denoising (with --noise), sparse, contractive or vae"},
 			&cli.StringFlag{Name: "noise", Usage: "input corruption of a denoising autoencoder: gaussian:σ, masking:p, salt_pepper:p (implies --variant denoising; may be added to sparse, contractive and vae too)"},
@@ -86,6 +86,7 @@ Examples:
 			&cli.BoolFlag{Name: "no-shuffle", Usage: "visit training rows in file order"},
 			&cli.StringFlag{Name: "scale", Value: "auto", Usage: "feature scaling fitted on the training rows and stored with the model: none, minmax (each feature to [0,1]), global (all values together to [0,1], e.g. pixels/255), standard (zero mean, unit variance), auto (global for images outside [0,1], else none)"},
 			&cli.StringFlag{Name: "nan", Value: "error", Usage: "rows with NaN/Inf: error, skip, zero"},
+			columnsFlag,
 			&cli.StringFlag{Name: "image-shape", Usage: "HxW of image rows, recorded for image tools (IDX data sets it)"},
 			comparePCAFlag,
 			&cli.StringFlag{Name: "images", Usage: "after training, draw validation rows as a PNG grid (inputs, [noisy inputs,] reconstructions) to `FILE`"},
@@ -254,7 +255,7 @@ func newTrainRun(c *cli.Context, data *dataset.Table, source string, b engine.Ba
 	}
 	opts := autoencoder.FitOptions{
 		Data: data, Source: source, Arch: a, Train: cfg, Scale: scale, ImageShape: img,
-		Dir: out, Replace: c.Bool("force"), Backend: b, OnProgress: rep.progress,
+		Columns: columnsOf(c), Dir: out, Replace: c.Bool("force"), Backend: b, OnProgress: rep.progress,
 		OnEpoch: func(m autoencoder.EpochMetrics) { rep.epoch(m, cfg.Epochs) },
 	}
 	if stream != nil {

@@ -48,6 +48,7 @@ Examples:
   aegpu viz --data data/mnist/t10k-images-idx3-ubyte.gz --layers 784,128,32 --patience 5`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "data", Usage: "training data `FILE` (.npy, .csv, IDX .gz); default: the built-in 8-D toy data"},
+			columnsFlag,
 			&cli.StringFlag{Name: "labels", Usage: "class labels `FILE` (IDX, .npy, one-column .csv), one per row, to colour the latent space"},
 			&cli.StringFlag{Name: "model", Usage: "model `DIR` (aegpu train's) to start from; its data: --data, else the data it was trained on"},
 			&cli.StringFlag{Name: "layers", Usage: "encoder widths from input to latent, e.g. 784,128,2 (the decoder mirrors them); default: 8,4 for the toy data, D,⌈D/2⌉ up to 16 columns, D,⌈D/2⌉,⌈D/8⌉ up to 128, else D,128,16"},
