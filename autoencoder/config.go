@@ -234,10 +234,10 @@ type DataInfo struct {
 	ValRows     int    `json:"val_rows"`
 	// Streamed runs read .npy files in chunks of ChunkRows rows instead of
 	// loading them (aegpu train --stream).
-	Streamed  bool     `json:"streamed,omitempty"`
+	Streamed bool `json:"streamed,omitempty"`
 	// Columns are the feature columns selected from Parquet/Arrow input
 	// (FitOptions.Columns; empty: every numeric column).
-	Columns []string `json:"columns,omitempty"`
+	Columns   []string `json:"columns,omitempty"`
 	Paths     []string `json:"paths,omitempty"`
 	ChunkRows int      `json:"chunk_rows,omitempty"`
 }

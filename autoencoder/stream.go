@@ -22,6 +22,21 @@ type RowSink interface {
 	Write(rows []float32) error
 }
 
+// IDSource is a RowSource whose rows come with ids (a row's key in the
+// source table, or its row number): ReadIDs is Read that also fills
+// ids[i] for each row read; HasIDs says whether this source has them.
+type IDSource interface {
+	RowSource
+	ReadIDs(dst []float32, ids []string) (rows int, err error)
+	HasIDs() bool
+}
+
+// IDSink is a RowSink that writes each row's id beside it.
+type IDSink interface {
+	RowSink
+	WriteIDs(rows []float32, ids []string) error
+}
+
 // StreamStats summarises a streamed pass.
 type StreamStats struct {
 	Rows int64
@@ -88,6 +103,12 @@ func (p *Predictor) EncodeStream(ctx context.Context, src RowSource, dst RowSink
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pp := newEncodePipe(cols, lat, chunk, size)
+	if is, ok := src.(IDSource); ok && is.HasIDs() {
+		if pp.ids, ok = dst.(IDSink); !ok {
+			return StreamStats{}, fmt.Errorf("encode: the rows come with ids but the output cannot hold them")
+		}
+		pp.idSrc = is
+	}
 	readErr, writeErr := make(chan error, 1), make(chan error, 1)
 	go func() { readErr <- pp.read(ctx, src) }()
 	go func() { writeErr <- pp.write(dst, cancel) }()
@@ -110,11 +131,14 @@ type encodePipe struct {
 	freeIn, full chan pipeMsg
 	freeOut      chan []float32
 	done         chan pipeMsg
+	idSrc        IDSource // ids travel with their rows, when set
+	ids          IDSink
 }
 
 type pipeMsg struct {
 	buf  []float32
 	rows int
+	ids  []string // the rows' ids (idSrc set)
 }
 
 func newEncodePipe(cols, lat, chunk, size int) *encodePipe {
@@ -134,19 +158,28 @@ func (pp *encodePipe) read(ctx context.Context, src RowSource) error {
 	defer close(pp.full)
 	cols := pp.cols
 	for {
-		var buf []float32
+		var m pipeMsg
 		select {
-		case m := <-pp.freeIn:
-			buf = m.buf
+		case m = <-pp.freeIn:
 		case <-ctx.Done():
 			return nil
 		}
+		buf := m.buf
 		if cap(buf) < pp.size*cols {
 			buf = make([]float32, pp.size*cols)
 		}
-		n, err := src.Read(buf[:pp.size*cols])
+		var n int
+		var err error
+		if pp.idSrc != nil {
+			if cap(m.ids) < pp.size {
+				m.ids = make([]string, pp.size)
+			}
+			n, err = pp.idSrc.ReadIDs(buf[:pp.size*cols], m.ids[:pp.size])
+		} else {
+			n, err = src.Read(buf[:pp.size*cols])
+		}
 		if n > 0 {
-			pp.full <- pipeMsg{buf, n}
+			pp.full <- pipeMsg{buf, n, m.ids}
 		}
 		if n == pp.size && pp.size < pp.chunk { // full: the input goes on
 			pp.size = min(2*pp.size, pp.chunk)
@@ -166,7 +199,12 @@ func (pp *encodePipe) write(dst RowSink, cancel func()) error {
 	var err error
 	for m := range pp.done {
 		if err == nil {
-			if err = dst.Write(m.buf[:m.rows*pp.lat]); err != nil {
+			if pp.ids != nil {
+				err = pp.ids.WriteIDs(m.buf[:m.rows*pp.lat], m.ids[:m.rows])
+			} else {
+				err = dst.Write(m.buf[:m.rows*pp.lat])
+			}
+			if err != nil {
 				cancel()
 			}
 		}
@@ -191,14 +229,18 @@ func (pp *encodePipe) encode(p *Predictor, progress func(rows int64), cancel fun
 				cancel()
 				pp.freeOut <- out
 			} else {
-				pp.done <- pipeMsg{out, m.rows}
+				var ids []string // the writer's own copy: the reader reuses m.ids
+				if m.ids != nil {
+					ids = append(ids, m.ids[:m.rows]...)
+				}
+				pp.done <- pipeMsg{out, m.rows, ids}
 				st.Rows += int64(m.rows)
 				if progress != nil {
 					progress(st.Rows)
 				}
 			}
 		}
-		pp.freeIn <- pipeMsg{buf: m.buf}
+		pp.freeIn <- pipeMsg{buf: m.buf, ids: m.ids}
 	}
 	close(pp.done)
 	return st, encErr
