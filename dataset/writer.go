@@ -18,6 +18,24 @@ import (
 // than any int64).
 const npyRowDigits = 21
 
+// WriterOptions tunes NewWriterWith.
+type WriterOptions struct {
+	// Header holds the names of the cols value columns, or nil: a .csv
+	// file then has no header line, a Parquet or Arrow file names its
+	// columns z0, z1, …
+	Header []string
+	// IDName, when not "", gives each row an id (text, WriteIDs), written
+	// as a leading column of that name (.csv, Parquet, Arrow) or, for .npy,
+	// into a second file beside it, <path without .npy>.ids.csv: a header
+	// line IDName, then one id per line, CSV-quoted. The two files are
+	// committed together on Close (both or neither).
+	IDName string
+	// ListColumn, Parquet and Arrow only: when not "", the values go in one
+	// fixed_size_list<float>[cols] column of this name instead of one
+	// column per value.
+	ListColumn string
+}
+
 // Writer writes a table to a .npy or .csv file a chunk of rows at a time,
 // so that output larger than memory can be produced. The rows go to a
 // temporary file in the destination's directory, which Close renames over
