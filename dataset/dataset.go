@@ -302,16 +302,33 @@ func drainGzip(zr *gzip.Reader) error {
 }
 
 // Save writes rows×cols values to path in the format its extension names:
-// .npy (float32, header ignored) or .csv (with header when it is not nil).
+// .npy (float32, header ignored) or .csv (with header when it is not nil),
+// or a registered format that writes (Parquet, Arrow: see NewWriterWith).
 // The file appears whole or not at all.
 func Save(path string, header []string, rows, cols int, data []float32) error {
-	switch strings.ToLower(filepath.Ext(path)) {
+	ext := strings.ToLower(filepath.Ext(path))
+	switch ext {
 	case ".npy":
 		return WriteNPY(path, rows, cols, data)
 	case ".csv":
 		return WriteCSV(path, header, rows, cols, data)
 	}
-	return fmt.Errorf("write %s: unsupported output type %q: use .npy or .csv", path, filepath.Ext(path))
+	reg, missing := writableByExt(ext)
+	if reg == nil {
+		return unsupportedOutput(path, missing)
+	}
+	if err := checkDims(rows, cols, data); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	w, err := NewWriter(path, cols, header)
+	if err != nil {
+		return err
+	}
+	if err := w.Write(data); err != nil {
+		w.Abort()
+		return err
+	}
+	return w.Close()
 }
 
 // checkDims validates the arguments every writer takes.
