@@ -28,12 +28,18 @@ func init() {
 		Extensions: []string{".parquet", ".parq"},
 		Magic:      []byte("PAR1"),
 		Open:       func(f *os.File, opt dataset.ColumnOptions) (dataset.Source, error) { return open(f, false, opt) },
+		Create: func(f *os.File, cols int, opt dataset.WriterOptions) (dataset.RowWriter, error) {
+			return create(f, cols, opt, false)
+		},
 	})
 	dataset.RegisterFormat("arrow", dataset.Format{
 		Title:      "an Arrow IPC file",
 		Extensions: []string{".arrow", ".feather", ".ipc"},
 		Magic:      []byte("ARROW1"),
 		Open:       func(f *os.File, opt dataset.ColumnOptions) (dataset.Source, error) { return open(f, true, opt) },
+		Create: func(f *os.File, cols int, opt dataset.WriterOptions) (dataset.RowWriter, error) {
+			return create(f, cols, opt, true)
+		},
 	})
 }
 
