@@ -196,3 +196,95 @@ func checkJS(t *testing.T, p string, c writeCase) {
 		}
 	}
 }
+
+// TestWriterFailureLeavesNothing: after rows in several row groups, a
+// failed write, Abort, or a schema error leaves no file and no temporary
+// file; the previous file stays.
+func TestWriterFailureLeavesNothing(t *testing.T) {
+	defer func(g int) { groupValues = g }(groupValues)
+	groupValues = 8
+	for _, ext := range []string{".parquet", ".arrow"} {
+		dir := t.TempDir()
+		p := filepath.Join(dir, "out"+ext)
+		must(t, os.WriteFile(p, []byte("previous"), 0o644))
+		w, err := dataset.NewWriterWith(p, 2, dataset.WriterOptions{IDName: "id"})
+		must(t, err)
+		for range 10 {
+			must(t, w.WriteIDs([]float32{1, 2, 3, 4}, []string{"a", "b"}))
+		}
+		err = w.WriteIDs([]float32{1, 2, 3}, []string{"a", "b"})
+		wantErr(t, err, "write "+p+": 3 values are not whole rows of 2")
+		if err2 := w.Close(); err2 != err {
+			t.Errorf("Close after a failed write: %v", err2)
+		}
+		checkFiles(t, dir, "out"+ext)
+		w, err = dataset.NewWriterWith(p, 2, dataset.WriterOptions{ListColumn: "v"})
+		must(t, err)
+		must(t, w.Write([]float32{1, 2, 3, 4, 5, 6}))
+		w.Abort()
+		checkFiles(t, dir, "out"+ext)
+		_, err = dataset.NewWriterWith(p, 2, dataset.WriterOptions{Header: []string{"id", "x"}, IDName: "id"})
+		wantErr(t, err, "write "+p+`: the column name "id" is given twice`)
+		checkFiles(t, dir, "out"+ext)
+		if b, _ := os.ReadFile(p); string(b) != "previous" {
+			t.Errorf("the previous file changed: %q", b)
+		}
+	}
+}
+
+// checkFiles fails unless dir holds exactly the named files.
+func checkFiles(t *testing.T, dir string, names ...string) {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	must(t, err)
+	var got []string
+	for _, e := range ents {
+		got = append(got, e.Name())
+	}
+	if !slices.Equal(got, names) {
+		t.Fatalf("%s holds %q, want %q", dir, got, names)
+	}
+}
+
+// TestSaveColumnar: dataset.Save writes Parquet and Arrow once the formats
+// are registered, and the messages list their extensions.
+func TestSaveColumnar(t *testing.T) {
+	dir := t.TempDir()
+	data := []float32{1, 2.5, -3, 4}
+	for _, name := range []string{"o.parquet", "o.arrow"} {
+		p := filepath.Join(dir, name)
+		must(t, dataset.Save(p, []string{"x", "y"}, 2, 2, data))
+		tb, err := dataset.Load(p, dataset.LoadOptions{})
+		must(t, err)
+		if !slices.Equal(tb.Data, data) || !slices.Equal(tb.Header, []string{"x", "y"}) {
+			t.Errorf("%s: read back %v %q", name, tb.Data, tb.Header)
+		}
+	}
+	p := filepath.Join(dir, "o.txt")
+	_, err := dataset.NewWriter(p, 2, nil)
+	wantErr(t, err, "write "+p+`: unsupported output type ".txt": use .npy, .csv, .parquet, .parq, .arrow, .feather or .ipc`)
+}
+
+// TestWriterRowGroups: the default row groups hold about 8 MiB of values,
+// whatever the number of rows.
+func TestWriterRowGroups(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "big.parquet")
+	const cols = 64
+	group := groupValues / cols // 32768 rows
+	w, err := dataset.NewWriter(p, cols, nil)
+	must(t, err)
+	chunk := make([]float32, 1000*cols)
+	for range 70 { // 70,000 rows: 3 groups
+		must(t, w.Write(chunk))
+	}
+	must(t, w.Close())
+	f, err := os.Open(p)
+	must(t, err)
+	defer f.Close()
+	src, err := openColumnar(f, false)
+	must(t, err)
+	defer src.close()
+	if got, want := src.blockRows(), []int64{int64(group), int64(group), 70000 - 2*int64(group)}; !slices.Equal(got, want) {
+		t.Errorf("row groups %v, want %v", got, want)
+	}
+}
