@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"encoding/binary"
 	"encoding/csv"
-	"errors"
 	"fmt"
-	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -151,19 +149,6 @@ func (w *Writer) checkOptions(ext bool) error {
 		return fmt.Errorf("a list column (%q) needs Parquet or Arrow output", w.opt.ListColumn)
 	}
 	return nil
-}
-
-// createTemp creates the temporary file of path, in its directory.
-func createTemp(path string) (*os.File, error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("write %s: directory %s does not exist", path, dir)
-		}
-		return nil, fmt.Errorf("write %s: %w", path, unwrapPathError(err))
-	}
-	return f, nil
 }
 
 // csvHeader writes the header line of a .csv file, if it has one.
@@ -339,20 +324,6 @@ func (w *Writer) finish() error {
 	return nil
 }
 
-// closeSynced flushes f to disk, makes it readable and closes it.
-func closeSynced(f *os.File, path string) error {
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("write %s: sync: %w", path, unwrapPathError(err))
-	}
-	if err := f.Chmod(0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, unwrapPathError(err))
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: close: %w", path, unwrapPathError(err))
-	}
-	return nil
-}
-
 // Abort discards what was written: the temporary files are removed and the
 // final names left as they were. It does nothing after Close or Abort.
 func (w *Writer) Abort() {
@@ -369,15 +340,6 @@ func (w *Writer) discard() {
 	os.Remove(w.tmp)
 	if w.ids != nil {
 		w.ids.discard()
-	}
-}
-
-// syncDir makes a rename in dir durable; failure is ignored (some
-// filesystems cannot sync a directory).
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 }
 

@@ -2,8 +2,11 @@ package dataset
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -85,4 +88,40 @@ func appendCSVField(buf []byte, s string) []byte {
 		buf = append(buf, s[i])
 	}
 	return append(buf, '"')
+}
+
+// createTemp creates the temporary file of path, in its directory.
+func createTemp(path string) (*os.File, error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("write %s: directory %s does not exist", path, dir)
+		}
+		return nil, fmt.Errorf("write %s: %w", path, unwrapPathError(err))
+	}
+	return f, nil
+}
+
+// closeSynced flushes f to disk, makes it readable and closes it.
+func closeSynced(f *os.File, path string) error {
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("write %s: sync: %w", path, unwrapPathError(err))
+	}
+	if err := f.Chmod(0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, unwrapPathError(err))
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: close: %w", path, unwrapPathError(err))
+	}
+	return nil
+}
+
+// syncDir makes a rename in dir durable; failure is ignored (some
+// filesystems cannot sync a directory).
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
 }
