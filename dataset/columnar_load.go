@@ -78,11 +78,3 @@ func loadColumnar(path string, opt LoadOptions) (*Table, error) {
 	t.Shape = []int{n, t.Cols}
 	return t, nil
 }
-
-// columnarKindName names a columnar format in messages.
-func columnarKindName(k format) string {
-	if k == formatArrow {
-		return "an Arrow IPC file"
-	}
-	return "a Parquet file"
-}

@@ -83,19 +83,8 @@ const (
 	formatNPY
 	formatCSV
 	formatIDX
-	formatParquet // Apache Parquet
-	formatArrow   // Arrow IPC file format (Feather v2)
-)
-
-// columnar reports whether k is a Parquet or Arrow IPC file.
-func (k format) columnar() bool { return k == formatParquet || k == formatArrow }
-
-// Magic numbers of the columnar formats; a Feather v1 file is recognised
-// only to say that it is not supported.
-var (
-	parquetMagic   = []byte("PAR1")
-	arrowMagic     = []byte("ARROW1")
-	featherV1Magic = []byte("FEA1")
+	// formatExternal and up: the registered formats (format.go), such as
+	// Parquet and Arrow IPC.
 )
 
 // formatByName guesses the format from a file name with any ".gz" suffix
@@ -111,12 +100,8 @@ func formatByName(name string) format {
 		strings.HasSuffix(base, ".idx1"), strings.HasSuffix(base, ".idx2"),
 		strings.HasSuffix(base, ".idx3"), strings.HasSuffix(base, ".idx4"):
 		return formatIDX
-	case strings.HasSuffix(base, ".parquet"), strings.HasSuffix(base, ".parq"):
-		return formatParquet
-	case strings.HasSuffix(base, ".arrow"), strings.HasSuffix(base, ".feather"), strings.HasSuffix(base, ".ipc"):
-		return formatArrow
 	}
-	return formatUnknown
+	return externalByName(base)
 }
 
 // formatByMagic guesses the format from the first bytes of (decompressed)
@@ -125,14 +110,10 @@ func formatByMagic(p []byte) format {
 	switch {
 	case bytes.HasPrefix(p, npyMagic):
 		return formatNPY
-	case bytes.HasPrefix(p, parquetMagic):
-		return formatParquet
-	case bytes.HasPrefix(p, arrowMagic):
-		return formatArrow
 	case len(p) >= 4 && p[0] == 0 && p[1] == 0 && idxTypes[p[2]].size != 0 && p[3] > 0:
 		return formatIDX
 	}
-	return formatUnknown
+	return externalByMagic(p)
 }
 
 // Load reads the data file at path, choosing the reader by its name:
@@ -143,7 +124,8 @@ func formatByMagic(p []byte) format {
 //   - .parquet, .parq: Apache Parquet; .arrow, .feather, .ipc: the Arrow IPC
 //     file format (Feather v2). Their numeric columns become features as
 //     opt.Columns selects (see ReaderOptions); opt.IDColumn keeps a column
-//     of ids in Table.IDs.
+//     of ids in Table.IDs. These need a program that imports
+//     github.com/aegpu/aegpu/dataset/columnar (see RegisterFormat).
 //
 // Any of the first three may end in an extra ".gz" and is then
 // decompressed (Parquet and Arrow files compress inside). A name that fits
@@ -164,7 +146,7 @@ func Load(path string, opt LoadOptions) (*Table, error) {
 	if st, err := f.Stat(); err == nil && st.IsDir() {
 		return nil, fmt.Errorf("read %s: is a directory", path)
 	}
-	if kind := sniffColumnar(f, path); kind.columnar() {
+	if kind := sniffColumnar(f, path); kind.external() {
 		return loadColumnar(path, opt)
 	}
 	if len(opt.Columns) > 0 || opt.IDColumn != "" {
@@ -250,7 +232,7 @@ func readFile(f *os.File, path string) (*Table, error) {
 		}
 	}
 
-	if kind.columnar() {
+	if kind.external() {
 		// Parquet and Arrow files are read by offset (their index is at the
 		// end), which a pipe or a gzip stream cannot give.
 		return nil, columnarNeedsFile(path, pipe)
@@ -320,16 +302,33 @@ func drainGzip(zr *gzip.Reader) error {
 }
 
 // Save writes rows×cols values to path in the format its extension names:
-// .npy (float32, header ignored) or .csv (with header when it is not nil).
+// .npy (float32, header ignored) or .csv (with header when it is not nil),
+// or a registered format that writes (Parquet, Arrow: see NewWriterWith).
 // The file appears whole or not at all.
 func Save(path string, header []string, rows, cols int, data []float32) error {
-	switch strings.ToLower(filepath.Ext(path)) {
+	ext := strings.ToLower(filepath.Ext(path))
+	switch ext {
 	case ".npy":
 		return WriteNPY(path, rows, cols, data)
 	case ".csv":
 		return WriteCSV(path, header, rows, cols, data)
 	}
-	return fmt.Errorf("write %s: unsupported output type %q: use .npy or .csv", path, filepath.Ext(path))
+	reg, missing := writableByExt(ext)
+	if reg == nil {
+		return unsupportedOutput(path, missing)
+	}
+	if err := checkDims(rows, cols, data); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	w, err := NewWriter(path, cols, header)
+	if err != nil {
+		return err
+	}
+	if err := w.Write(data); err != nil {
+		w.Abort()
+		return err
+	}
+	return w.Close()
 }
 
 // checkDims validates the arguments every writer takes.

@@ -266,11 +266,11 @@ func (rd *Reader) ReadIDs(dst []float32, ids []string) (int, error) {
 // how many rows are left at the front of data.
 func (rd *Reader) applyNaN(data []float32, sf *inputFile, row0 int64, lines []int, ids []string) (int, error) {
 	k := len(data) / rd.cols
-	if sf.kind != formatCSV && !sf.kind.columnar() && sf.et.kind != 'f' {
+	if sf.kind != formatCSV && !sf.kind.external() && sf.et.kind != 'f' {
 		return k, nil // integers are always finite
 	}
 	at := nanPlace{path: sf.path, row0: row0, lines: lines, header: sf.header, ids: ids}
-	if sf.plan != nil {
+	if sf.kind.external() {
 		at.group = sf.blockOf
 	}
 	return enforceNaN(rd.opt.NaN, data, k, rd.cols, at)
@@ -293,8 +293,8 @@ func (rd *Reader) ReadRows(start int64, dst []float32) (int, error) {
 		if sf.kind != formatNPY || sf.gz {
 			what := "an IDX file"
 			switch {
-			case sf.kind.columnar():
-				what = columnarKindName(sf.kind)
+			case sf.kind.external():
+				what = sf.kind.ext().f.Title
 			case sf.kind == formatCSV:
 				what = "a CSV file"
 			case sf.kind == formatNPY:

@@ -5,24 +5,22 @@ import (
 	"io"
 	"os"
 	"sort"
-
-	"github.com/apache/arrow-go/v18/arrow"
 )
 
-// probeColumnar reads the footer of the Parquet or Arrow IPC file f: its
-// schema, which opt turns into the row's features, and its blocks.
+// Files of a registered format (Parquet, Arrow IPC: format.go) are read
+// through its Source, block by block.
+
+// probeColumnar reads the footer of the file f of a registered format: its
+// features, as opt selects them, and its blocks.
 func (sf *inputFile) probeColumnar(f *os.File, opt ReaderOptions) error {
-	src, err := openColumnar(f, sf.kind)
+	src, err := sf.kind.ext().open(f, ColumnOptions{Columns: opt.Columns, IDColumn: opt.IDColumn})
 	if err != nil {
 		return fmt.Errorf("read %s: %w", sf.path, err)
 	}
-	defer src.close()
-	plan, err := planColumns(src.schema(), opt.Columns, opt.IDColumn)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", sf.path, err)
-	}
-	sf.plan, sf.cols, sf.shape, sf.header = plan, plan.cols, []int{plan.cols}, plan.names
-	sf.blocks = src.blockRows()
+	defer src.Close()
+	sf.cols, sf.header, sf.skipped = src.Cols(), src.Header(), src.Skipped()
+	sf.shape = []int{sf.cols}
+	sf.blocks = src.Blocks()
 	sf.blockStart = make([]int64, len(sf.blocks)+1)
 	for i, n := range sf.blocks {
 		sf.blockStart[i+1] = sf.blockStart[i] + n
@@ -57,7 +55,7 @@ func snapToBlock(files []*inputFile, g int64) int64 {
 	var at int64
 	for _, sf := range files {
 		if g < at+sf.rows {
-			if sf.plan == nil {
+			if !sf.kind.external() {
 				return g
 			}
 			local := g - at
@@ -72,18 +70,12 @@ func snapToBlock(files []*inputFile, g int64) int64 {
 	return g
 }
 
-// colCursor reads the record batches of a span of a columnar file.
+// colCursor reads the blocks of a span of a file of a registered format.
 type colCursor struct {
 	f   *os.File
-	src columnarSource
-	it  batchIter
-	rec arrow.RecordBatch
-	off int // next row of rec
+	src Source
+	it  BlockReader
 }
-
-// batchRows is how many rows a Parquet batch holds: about 4 MiB of
-// features.
-func batchRows(cols int) int { return min(max((1<<20)/cols, 64), 1<<16) }
 
 // openColumnarCursor opens the file of sp, a span of whole blocks.
 func (rd *Reader) openColumnarCursor(sf *inputFile, sp span) (*cursor, error) {
@@ -91,15 +83,20 @@ func (rd *Reader) openColumnarCursor(sf *inputFile, sp span) (*cursor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", sf.path, unwrapPathError(err))
 	}
-	src, err := openColumnar(f, sf.kind)
+	src, err := sf.kind.ext().open(f, ColumnOptions{Columns: rd.opt.Columns, IDColumn: rd.opt.IDColumn})
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("read %s: %w", sf.path, err)
 	}
+	if src.Cols() != sf.cols {
+		src.Close()
+		f.Close()
+		return nil, fmt.Errorf("read %s: %d columns, but it had %d when the stream was opened (did the file change?)", sf.path, src.Cols(), sf.cols)
+	}
 	b0, b1 := sf.blockOf(sp.from), sf.blockOf(sp.to-1)+1
-	it, err := src.batches(b0, b1, sf.plan.fields, batchRows(sf.cols))
+	it, err := src.ReadBlocks(b0, b1)
 	if err != nil {
-		src.close()
+		src.Close()
 		f.Close()
 		return nil, fmt.Errorf("read %s: row group %d: %w", sf.path, b0, err)
 	}
@@ -107,47 +104,35 @@ func (rd *Reader) openColumnarCursor(sf *inputFile, sp span) (*cursor, error) {
 	return &cursor{sf: sf, f: f, col: cc, row: sf.blockStart[b0], end: sp.to, done: cc.close}, nil
 }
 
-// close releases the cursor's batches, reader and file.
+// close releases the cursor's blocks, source and file.
 func (cc *colCursor) close() error {
-	cc.it.close()
-	cc.src.close()
+	cc.it.Close()
+	cc.src.Close()
 	return cc.f.Close()
 }
 
-// readColumnar is cursor.read for a columnar file: up to len(dst)/cols
-// rows into dst and, when ids is not nil, their ids.
+// readColumnar is cursor.read for a file of a registered format: up to
+// len(dst)/cols rows into dst and, when ids is not nil, their ids.
 func (c *cursor) readColumnar(dst []float32, ids []string) (n int, err error) {
-	sf, cc := c.sf, c.col
+	sf := c.sf
 	defer func() {
-		if r := recover(); r != nil {
+		if r := recover(); r != nil { // a damaged file can make a decoder panic
 			n, err = 0, fmt.Errorf("read %s: row group %d: corrupt data: %v", sf.path, sf.blockOf(c.row), r)
 		}
 	}()
 	k := int(min(int64(len(dst)/sf.cols), c.end-c.row))
 	for n < k {
-		if cc.rec == nil || cc.off == int(cc.rec.NumRows()) {
-			rec, err := cc.it.next()
-			if err == io.EOF {
-				return n, fmt.Errorf("read %s: the data ends after row %d, but the footer promises %d rows (did the file change?)", sf.path, c.row, c.end)
-			}
-			if err != nil {
-				return n, fmt.Errorf("read %s: row group %d: %w", sf.path, sf.blockOf(c.row), err)
-			}
-			cc.rec, cc.off = rec, 0
-			if err := checkBatch(rec, sf.plan); err != nil {
-				return n, fmt.Errorf("read %s: row group %d: %w", sf.path, sf.blockOf(c.row), err)
-			}
-			continue
-		}
-		m := min(k-n, int(cc.rec.NumRows())-cc.off)
 		var idPart []string
 		if ids != nil {
-			idPart = ids[n : n+m]
+			idPart = ids[n:k]
 		}
-		if err := sf.plan.fillRows(dst[n*sf.cols:], idPart, cc.rec, cc.off, m); err != nil {
+		m, err := c.col.it.Next(dst[n*sf.cols:k*sf.cols], idPart)
+		if err == io.EOF || (err == nil && m == 0) {
+			return n, fmt.Errorf("read %s: the data ends after row %d, but the footer promises %d rows (did the file change?)", sf.path, c.row, c.end)
+		}
+		if err != nil {
 			return n, fmt.Errorf("read %s: row group %d: %w", sf.path, sf.blockOf(c.row), err)
 		}
-		cc.off += m
 		c.row += int64(m)
 		n += m
 	}
@@ -155,12 +140,4 @@ func (c *cursor) readColumnar(dst []float32, ids []string) (n int, err error) {
 		return 0, io.EOF
 	}
 	return n, nil
-}
-
-// checkBatch makes sure a record batch holds the fields the plan reads.
-func checkBatch(rec arrow.RecordBatch, p *columnarPlan) error {
-	if int(rec.NumCols()) != len(p.fields) {
-		return fmt.Errorf("a batch holds %d columns, want %d", rec.NumCols(), len(p.fields))
-	}
-	return nil
 }

@@ -14,7 +14,7 @@ type cursor struct {
 	zr  *gzip.Reader // when compressed
 	r   io.Reader    // the content, for compressed and CSV files
 	csv *csvRows
-	col *colCursor // Parquet and Arrow files
+	col *colCursor // registered formats: Parquet and Arrow files
 	row int64      // next row of the file
 	end int64      // row to stop before, or -1: the end of the file
 	// done closes f, when it is not f.Close (a pipe: standard input stays
@@ -28,7 +28,7 @@ func (rd *Reader) openCursor(sp span) (c *cursor, err error) {
 	if sf.live != nil {
 		return rd.pipeCursor(sf, sp)
 	}
-	if sf.plan != nil {
+	if sf.kind.external() {
 		return rd.openColumnarCursor(sf, sp)
 	}
 	f, err := os.Open(sf.path)

@@ -33,10 +33,10 @@ type inputFile struct {
 	pipe bool
 	live *liveInput
 
-	// For Parquet and Arrow files: which columns become features, and the
-	// rows of each block (row group, record batch) and where it starts
-	// (len(blocks)+1 entries).
-	plan       *columnarPlan
+	// For Parquet and Arrow files (registered formats): the columns left
+	// out, and the rows of each block (row group, record batch) and where
+	// it starts (len(blocks)+1 entries).
+	skipped    []string
 	blocks     []int64
 	blockStart []int64
 }
@@ -72,8 +72,8 @@ func (rd *Reader) probeAll(names []string) error {
 			return err
 		}
 		rd.files = append(rd.files, sf)
-		if sf.plan != nil {
-			rd.addSkipped(sf.plan.skipped)
+		if sf.kind.external() {
+			rd.addSkipped(sf.skipped)
 		} else if len(rd.opt.Columns) > 0 || rd.opt.IDColumn != "" {
 			return fmt.Errorf("read %s: column selection and id columns need Parquet or Arrow input", sf.path)
 		}
@@ -133,7 +133,7 @@ func probeFile(path string, opt ReaderOptions) (*inputFile, error) {
 			}
 		}()
 	}
-	if sf.kind.columnar() {
+	if sf.kind.external() {
 		if sf.gz || sf.pipe {
 			return nil, columnarNeedsFile(path, sf.pipe)
 		}

@@ -15,6 +15,8 @@ import (
 
 	"github.com/aegpu/aegpu/autoencoder"
 	_ "github.com/aegpu/aegpu/backends"
+	// Parquet and Arrow input and output: the formats register with dataset.
+	_ "github.com/aegpu/aegpu/dataset/columnar"
 	"github.com/aegpu/aegpu/engine"
 )
 

@@ -20,7 +20,7 @@ var floor = map[string]int{
 	"cuda/internal/cu": 0, "kernels": 0,
 	"engine": 1, "internal/safetensors": 1, "internal/imagegrid": 1,
 	"engine/enginetest": 2, "kernels/emu": 2, "cpu_fallback": 2, "cuda": 2, "dataset": 2,
-	"backends":    3,
+	"backends": 3, "dataset/columnar": 3,
 	"autoencoder": 4,
 	"anomaly":     5, "bench": 5, "viz": 5, "autoencoder/paritytest": 5,
 	"cmd/aegpu":       6,

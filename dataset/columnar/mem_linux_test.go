@@ -1,6 +1,6 @@
 //go:build linux
 
-package dataset
+package columnar
 
 import (
 	"fmt"
@@ -20,6 +20,8 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/aegpu/aegpu/dataset"
 )
 
 // writeBigParquet writes rows×cols standard-normal float32 values as a
@@ -37,7 +39,7 @@ func writeBigParquet(t *testing.T, pq, npy string, rows, cols, group int) {
 		parquet.WithMaxRowGroupLength(int64(group)), parquet.WithDictionaryDefault(false))
 	w, err := pqarrow.NewFileWriter(sc, f, props, pqarrow.DefaultWriterProps())
 	must(t, err)
-	nw, err := NewWriter(npy, cols, nil)
+	nw, err := dataset.NewWriter(npy, cols, nil)
 	must(t, err)
 	rnd := rand.New(rand.NewPCG(3, 4))
 	colv, rowv := make([]float32, group), make([]float32, group*cols)
@@ -110,7 +112,7 @@ func TestColumnarStreamHelper(t *testing.T) {
 		t.Skip("helper of TestColumnarStreamsUnderMemoryLimit")
 	}
 	start := time.Now()
-	rd, err := OpenReader([]string{p}, ReaderOptions{})
+	rd, err := dataset.OpenReader([]string{p}, dataset.ReaderOptions{})
 	must(t, err)
 	defer rd.Close()
 	buf := make([]float32, 8192*rd.Cols())

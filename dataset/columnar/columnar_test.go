@@ -1,4 +1,4 @@
-package dataset
+package columnar
 
 import (
 	"errors"
@@ -6,7 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
+
+	"github.com/aegpu/aegpu/dataset"
 )
 
 // The files in testdata/columnar were written by apache-arrow 21.2.0
@@ -15,7 +18,7 @@ import (
 // so these tests check the reader, which uses arrow-go, against other
 // implementations of the formats.
 
-func columnar(name string) string { return filepath.Join("testdata", "columnar", name) }
+func fixture(name string) string { return filepath.Join("..", "testdata", "columnar", name) }
 
 // typesWant is the types fixture read with IDColumn "id" under NaNZero:
 // one column per type, nulls as 0, the list as three columns.
@@ -32,7 +35,7 @@ func TestColumnarTypes(t *testing.T) {
 	names := []string{"f32", "f64", "f16", "i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64", "b", "dec", "emb[0]", "emb[1]", "emb[2]"}
 	for _, f := range []string{"types.parquet", "types.arrow", "types.feather"} {
 		t.Run(f, func(t *testing.T) {
-			tb, err := Load(columnar(f), LoadOptions{NaN: NaNZero, IDColumn: "id"})
+			tb, err := dataset.Load(fixture(f), dataset.LoadOptions{NaN: dataset.NaNZero, IDColumn: "id"})
 			must(t, err)
 			if tb.Rows != 6 || tb.Cols != 16 || !reflect.DeepEqual(tb.Shape, []int{6, 16}) {
 				t.Fatalf("got %d×%d %v", tb.Rows, tb.Cols, tb.Shape)
@@ -56,23 +59,23 @@ func TestColumnarTypes(t *testing.T) {
 func TestColumnarNulls(t *testing.T) {
 	for _, f := range []string{"nulls.parquet", "nulls.arrow"} {
 		t.Run(f, func(t *testing.T) {
-			_, err := Load(columnar(f), LoadOptions{IDColumn: "id"})
-			var nf *NonFiniteError
+			_, err := dataset.Load(fixture(f), dataset.LoadOptions{IDColumn: "id"})
+			var nf *dataset.NonFiniteError
 			if !errors.As(err, &nf) || nf.Row != 0 || nf.Col != 1 || nf.Column != "y" || !nf.HasGroup || nf.Group != 0 {
 				t.Fatalf("NaNError: %v (%+v)", err, nf)
 			}
-			wantErr(t, err, "read "+columnar(f)+": row 0, column 1 (0-based) \"y\" (row group 0): value is NaN or null")
-			tb, err := Load(columnar(f), LoadOptions{NaN: NaNSkip, IDColumn: "id"})
+			wantErr(t, err, "read "+fixture(f)+": row 0, column 1 (0-based) \"y\" (row group 0): value is NaN or null")
+			tb, err := dataset.Load(fixture(f), dataset.LoadOptions{NaN: dataset.NaNSkip, IDColumn: "id"})
 			must(t, err)
 			if !reflect.DeepEqual(tb.Data, []float32{3, 3, 5, 5}) || !reflect.DeepEqual(tb.IDs, []string{"c", "e"}) {
 				t.Errorf("NaNSkip: %v ids %q", tb.Data, tb.IDs)
 			}
-			tb, err = Load(columnar(f), LoadOptions{NaN: NaNZero})
+			tb, err = dataset.Load(fixture(f), dataset.LoadOptions{NaN: dataset.NaNZero})
 			must(t, err)
 			if !reflect.DeepEqual(tb.Data, []float32{1, 0, 0, 2, 3, 3, 0, 4, 5, 5}) || tb.IDs != nil {
 				t.Errorf("NaNZero: %v ids %q", tb.Data, tb.IDs)
 			}
-			rd, err := OpenReader([]string{columnar(f)}, ReaderOptions{NaN: NaNError})
+			rd, err := dataset.OpenReader([]string{fixture(f)}, dataset.ReaderOptions{NaN: dataset.NaNError})
 			must(t, err)
 			defer rd.Close()
 			buf := make([]float32, 10)
@@ -87,10 +90,10 @@ func TestColumnarNulls(t *testing.T) {
 // TestColumnarMatchesNPY: Parquet (several row groups, every codec) and
 // Arrow (several record batches) give the floats of the .npy twin.
 func TestColumnarMatchesNPY(t *testing.T) {
-	want, err := Load(columnar("grid.npy"), LoadOptions{})
+	want, err := dataset.Load(fixture("grid.npy"), dataset.LoadOptions{})
 	must(t, err)
 	for _, f := range []string{"grid.parquet", "grid.arrow", "grid_none.parquet", "grid_snappy.parquet", "grid_gzip.parquet", "grid_zstd.parquet"} {
-		tb, err := Load(columnar(f), LoadOptions{IDColumn: "id"})
+		tb, err := dataset.Load(fixture(f), dataset.LoadOptions{IDColumn: "id"})
 		must(t, err)
 		if tb.Rows != want.Rows || tb.Cols != want.Cols || !reflect.DeepEqual(tb.Data, want.Data) {
 			t.Errorf("%s: %d×%d differs from grid.npy", f, tb.Rows, tb.Cols)
@@ -102,7 +105,7 @@ func TestColumnarMatchesNPY(t *testing.T) {
 }
 
 func TestColumnarSelection(t *testing.T) {
-	tb, err := Load(columnar("grid.parquet"), LoadOptions{Columns: []string{"f_3", "f_*"}})
+	tb, err := dataset.Load(fixture("grid.parquet"), dataset.LoadOptions{Columns: []string{"f_3", "f_*"}})
 	must(t, err)
 	if !reflect.DeepEqual(tb.Header, []string{"f_3", "f_0", "f_1", "f_2"}) || !reflect.DeepEqual(tb.Row(1), []float32{7.25, 4.25, 5.25, 6.25}) {
 		t.Errorf("f_3, f_*: %q %v", tb.Header, tb.Row(1))
@@ -110,55 +113,55 @@ func TestColumnarSelection(t *testing.T) {
 	if tb.Skipped != nil {
 		t.Errorf("skipped %q with a selection", tb.Skipped)
 	}
-	tb, err = Load(columnar("types.arrow"), LoadOptions{Columns: []string{"emb", "u8"}, NaN: NaNZero})
+	tb, err = dataset.Load(fixture("types.arrow"), dataset.LoadOptions{Columns: []string{"emb", "u8"}, NaN: dataset.NaNZero})
 	must(t, err)
 	if !reflect.DeepEqual(tb.Header, []string{"emb[0]", "emb[1]", "emb[2]", "u8"}) || !reflect.DeepEqual(tb.Row(3), []float32{7, 0, 9, 2}) {
 		t.Errorf("emb, u8: %q %v", tb.Header, tb.Row(3))
 	}
 	for _, tc := range []struct {
 		file string
-		opt  LoadOptions
+		opt  dataset.LoadOptions
 		want string
 	}{
-		{"grid.parquet", LoadOptions{Columns: []string{"nope"}}, `no column "nope": the columns are f_0 (float32)`},
-		{"grid.parquet", LoadOptions{Columns: []string{"g_*"}}, `no column matches "g_*"`},
-		{"grid.parquet", LoadOptions{Columns: []string{"id"}, IDColumn: "id"}, `column "id" is the id column`},
-		{"types.parquet", LoadOptions{Columns: []string{"f32", "name"}}, `column "name" is utf8, which cannot be a feature`},
-		{"types.parquet", LoadOptions{IDColumn: "f32"}, `id column "f32" is float32: want a string or an integer`},
-		{"types.parquet", LoadOptions{IDColumn: "nope"}, `no id column "nope"`},
-		{"grid.parquet", LoadOptions{Columns: []string{"[x"}}, `bad column pattern "[x"`},
+		{"grid.parquet", dataset.LoadOptions{Columns: []string{"nope"}}, `no column "nope": the columns are f_0 (float32)`},
+		{"grid.parquet", dataset.LoadOptions{Columns: []string{"g_*"}}, `no column matches "g_*"`},
+		{"grid.parquet", dataset.LoadOptions{Columns: []string{"id"}, IDColumn: "id"}, `column "id" is the id column`},
+		{"types.parquet", dataset.LoadOptions{Columns: []string{"f32", "name"}}, `column "name" is utf8, which cannot be a feature`},
+		{"types.parquet", dataset.LoadOptions{IDColumn: "f32"}, `id column "f32" is float32: want a string or an integer`},
+		{"types.parquet", dataset.LoadOptions{IDColumn: "nope"}, `no id column "nope"`},
+		{"grid.parquet", dataset.LoadOptions{Columns: []string{"[x"}}, `bad column pattern "[x"`},
 	} {
-		_, err := Load(columnar(tc.file), tc.opt)
-		wantErr(t, err, "read "+columnar(tc.file)+": "+tc.want)
+		_, err := dataset.Load(fixture(tc.file), tc.opt)
+		wantErr(t, err, "read "+fixture(tc.file)+": "+tc.want)
 	}
-	_, err = Load(columnar("grid.npy"), LoadOptions{Columns: []string{"a"}})
-	wantErr(t, err, "read "+columnar("grid.npy")+": column selection and id columns need Parquet or Arrow input")
-	_, err = OpenReader([]string{columnar("grid.npy")}, ReaderOptions{IDColumn: "a"})
-	wantErr(t, err, "read "+columnar("grid.npy")+": column selection and id columns need Parquet or Arrow input")
+	_, err = dataset.Load(fixture("grid.npy"), dataset.LoadOptions{Columns: []string{"a"}})
+	wantErr(t, err, "read "+fixture("grid.npy")+": column selection and id columns need Parquet or Arrow input")
+	_, err = dataset.OpenReader([]string{fixture("grid.npy")}, dataset.ReaderOptions{IDColumn: "a"})
+	wantErr(t, err, "read "+fixture("grid.npy")+": column selection and id columns need Parquet or Arrow input")
 }
 
 func TestColumnarBadFiles(t *testing.T) {
 	dir := t.TempDir()
 	empty := filepath.Join(dir, "empty.parquet")
 	must(t, os.WriteFile(empty, nil, 0o644))
-	_, err := Load(empty, LoadOptions{})
+	_, err := dataset.Load(empty, dataset.LoadOptions{})
 	wantErr(t, err, "read "+empty+": no rows: the file is empty")
-	_, err = Load(columnar("strings.parquet"), LoadOptions{})
-	wantErr(t, err, "read "+columnar("strings.parquet")+": no numeric column: the columns are s (utf8), t (utf8)")
-	_, err = Load(columnar("norows.parquet"), LoadOptions{})
-	wantErr(t, err, "read "+columnar("norows.parquet")+": no rows")
-	rd, err := OpenReader([]string{columnar("norows.parquet")}, ReaderOptions{})
+	_, err = dataset.Load(fixture("strings.parquet"), dataset.LoadOptions{})
+	wantErr(t, err, "read "+fixture("strings.parquet")+": no numeric column: the columns are s (utf8), t (utf8)")
+	_, err = dataset.Load(fixture("norows.parquet"), dataset.LoadOptions{})
+	wantErr(t, err, "read "+fixture("norows.parquet")+": no rows")
+	rd, err := dataset.OpenReader([]string{fixture("norows.parquet")}, dataset.ReaderOptions{})
 	must(t, err)
 	if n, err := rd.Read(make([]float32, 4)); n != 0 || err != io.EOF || rd.Rows() != 0 {
 		t.Errorf("no rows: Read %d, %v; Rows %d", n, err, rd.Rows())
 	}
 	rd.Close()
 	for _, f := range []string{"grid.parquet", "grid.arrow", "types.parquet"} {
-		b, err := os.ReadFile(columnar(f))
+		b, err := os.ReadFile(fixture(f))
 		must(t, err)
 		cut := filepath.Join(dir, "cut-"+f)
 		must(t, os.WriteFile(cut, b[:len(b)/2], 0o644))
-		_, err = Load(cut, LoadOptions{})
+		_, err = dataset.Load(cut, dataset.LoadOptions{})
 		wantErr(t, err, "read "+cut+": ")
 		// Damage the data pages but keep the footer: an error, not a panic.
 		bad := filepath.Join(dir, "bad-"+f)
@@ -167,7 +170,7 @@ func TestColumnarBadFiles(t *testing.T) {
 			d[i] ^= 0x5a
 		}
 		must(t, os.WriteFile(bad, d, 0o644))
-		if _, err := Load(bad, LoadOptions{NaN: NaNZero}); err == nil {
+		if _, err := dataset.Load(bad, dataset.LoadOptions{NaN: dataset.NaNZero}); err == nil {
 			t.Errorf("%s: damaged data read without an error", f)
 		} else {
 			wantErr(t, err, "read "+bad+": ")
@@ -180,17 +183,41 @@ func TestColumnarBadFiles(t *testing.T) {
 func TestColumnarByMagic(t *testing.T) {
 	dir := t.TempDir()
 	for _, f := range []string{"grid.parquet", "grid.arrow"} {
-		b, err := os.ReadFile(columnar(f))
+		b, err := os.ReadFile(fixture(f))
 		must(t, err)
 		p := filepath.Join(dir, f+".bin")
 		must(t, os.WriteFile(p, b, 0o644))
-		tb, err := Load(p, LoadOptions{})
+		tb, err := dataset.Load(p, dataset.LoadOptions{})
 		must(t, err)
-		rd, err := OpenReader([]string{p}, ReaderOptions{})
+		rd, err := dataset.OpenReader([]string{p}, dataset.ReaderOptions{})
 		must(t, err)
 		if tb.Rows != 100 || tb.Cols != 5 || rd.Rows() != 100 {
 			t.Errorf("%s: %d×%d, reader %d rows", p, tb.Rows, tb.Cols, rd.Rows())
 		}
 		rd.Close()
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wantErr fails unless err starts with want[0] and contains the rest.
+func wantErr(t *testing.T, err error, want ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error, want one containing %q", want)
+	}
+	msg := err.Error()
+	if !strings.HasPrefix(msg, want[0]) {
+		t.Errorf("error %q does not start with %q", msg, want[0])
+	}
+	for _, w := range want[1:] {
+		if !strings.Contains(msg, w) {
+			t.Errorf("error %q does not contain %q", msg, w)
+		}
 	}
 }

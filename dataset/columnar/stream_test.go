@@ -1,14 +1,16 @@
-package dataset
+package columnar
 
 import (
 	"io"
 	"reflect"
 	"strconv"
 	"testing"
+
+	"github.com/aegpu/aegpu/dataset"
 )
 
 // readAllIDs streams a reader to its end in chunks of chunk rows.
-func readAllIDs(t *testing.T, rd *Reader, chunk int) ([]float32, []string) {
+func readAllIDs(t *testing.T, rd *dataset.Reader, chunk int) ([]float32, []string) {
 	t.Helper()
 	var data []float32
 	var ids []string
@@ -27,7 +29,7 @@ func readAllIDs(t *testing.T, rd *Reader, chunk int) ([]float32, []string) {
 // TestColumnarShards: shards hold whole row groups (record batches), in
 // order, and together the whole file with its ids.
 func TestColumnarShards(t *testing.T) {
-	want, err := Load(columnar("grid.npy"), LoadOptions{})
+	want, err := dataset.Load(fixture("grid.npy"), dataset.LoadOptions{})
 	must(t, err)
 	for _, f := range []string{"grid.parquet", "grid.arrow"} {
 		for _, n := range []int{1, 2, 3, 7, 9} {
@@ -35,7 +37,7 @@ func TestColumnarShards(t *testing.T) {
 			var ids []string
 			var prevEnd int64
 			for i := range n {
-				rd, err := OpenReader([]string{columnar(f)}, ReaderOptions{Shard: i, ShardCount: n, Columns: []string{"f_*"}, IDColumn: "id"})
+				rd, err := dataset.OpenReader([]string{fixture(f)}, dataset.ReaderOptions{Shard: i, ShardCount: n, Columns: []string{"f_*"}, IDColumn: "id"})
 				must(t, err)
 				lo, hi := rd.ShardRange()
 				if lo != prevEnd || lo%16 != 0 || (hi%16 != 0 && hi != 100) || rd.Rows() != hi-lo {
@@ -61,23 +63,23 @@ func TestColumnarShards(t *testing.T) {
 // TestColumnarGlob: a pattern of Parquet files is one dataset; the files
 // must select the same features.
 func TestColumnarGlob(t *testing.T) {
-	rd, err := OpenReader([]string{columnar("grid_*.parquet")}, ReaderOptions{Columns: []string{"f_*"}})
+	rd, err := dataset.OpenReader([]string{fixture("grid_*.parquet")}, dataset.ReaderOptions{Columns: []string{"f_*"}})
 	must(t, err)
 	defer rd.Close()
 	if len(rd.Files()) != 4 || rd.Rows() != 400 || rd.Cols() != 4 {
 		t.Fatalf("%d files, %d rows, %d cols", len(rd.Files()), rd.Rows(), rd.Cols())
 	}
 	data, _ := readAllIDs(t, rd, 33)
-	want, _ := Load(columnar("grid.npy"), LoadOptions{})
+	want, _ := dataset.Load(fixture("grid.npy"), dataset.LoadOptions{})
 	for i := range 4 {
 		if !reflect.DeepEqual(data[i*400:(i+1)*400], want.Data) {
 			t.Errorf("file %d differs", i)
 		}
 	}
-	_, err = OpenReader([]string{columnar("grid.parquet"), columnar("types.parquet")}, ReaderOptions{NaN: NaNZero})
-	wantErr(t, err, "read "+columnar("types.parquet")+": 16 columns, but")
+	_, err = dataset.OpenReader([]string{fixture("grid.parquet"), fixture("types.parquet")}, dataset.ReaderOptions{NaN: dataset.NaNZero})
+	wantErr(t, err, "read "+fixture("types.parquet")+": 16 columns, but")
 	// Read without ids room, and ReadRows (random access) is .npy only.
-	rd2, err := OpenReader([]string{columnar("types.arrow")}, ReaderOptions{NaN: NaNZero, IDColumn: "id"})
+	rd2, err := dataset.OpenReader([]string{fixture("types.arrow")}, dataset.ReaderOptions{NaN: dataset.NaNZero, IDColumn: "id"})
 	must(t, err)
 	defer rd2.Close()
 	if !rd2.HasIDs() || !reflect.DeepEqual(rd2.Skipped(), []string{"name"}) {
@@ -88,5 +90,5 @@ func TestColumnarGlob(t *testing.T) {
 		t.Errorf("Read without ids: %d, %v", n, err)
 	}
 	_, err = rd2.ReadRows(0, buf)
-	wantErr(t, err, "read "+columnar("types.arrow")+": random access (ReadRows) needs uncompressed .npy input, and this is an Arrow IPC file")
+	wantErr(t, err, "read "+fixture("types.arrow")+": random access (ReadRows) needs uncompressed .npy input, and this is an Arrow IPC file")
 }

@@ -1,4 +1,4 @@
-package dataset
+package columnar
 
 import (
 	"fmt"
@@ -42,7 +42,7 @@ func (p *columnarPlan) recColumn(i int) int {
 			return j
 		}
 	}
-	panic("dataset: field not read")
+	panic("columnar: field not read")
 }
 
 // fillList fills the width columns of a fixed_size_list field; a null list

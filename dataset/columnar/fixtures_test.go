@@ -1,4 +1,4 @@
-package dataset
+package columnar
 
 import (
 	"bytes"
@@ -16,7 +16,7 @@ func TestColumnarFixturesReproduce(t *testing.T) {
 	if err != nil {
 		t.Skip("node is not installed: the committed fixtures are used as they are")
 	}
-	dir := filepath.Join("testdata", "columnar")
+	dir := filepath.Join("..", "testdata", "columnar")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "parquet-wasm")); err != nil {
 		t.Skip("the fixture writers are not installed: run npm install in dataset/testdata/columnar")
 	}

@@ -1,4 +1,4 @@
-package dataset
+package columnar
 
 import (
 	"context"
@@ -40,9 +40,9 @@ type batchIter interface {
 	close()
 }
 
-// openColumnar opens the Parquet or Arrow IPC file f (of the given kind).
-// The caller keeps f open while the source is used.
-func openColumnar(f *os.File, kind format) (src columnarSource, err error) {
+// openColumnar opens the Parquet (or, with ipc, Arrow IPC) file f. The
+// caller keeps f open while the source is used.
+func openColumnar(f *os.File, ipc bool) (src columnarSource, err error) {
 	defer func() {
 		if r := recover(); r != nil { // a damaged footer can make a decoder panic
 			src, err = nil, fmt.Errorf("corrupt file: %v", r)
@@ -55,7 +55,7 @@ func openColumnar(f *os.File, kind format) (src columnarSource, err error) {
 	if st.Size() == 0 {
 		return nil, errors.New("no rows: the file is empty")
 	}
-	if kind == formatArrow {
+	if ipc {
 		return openIPC(f)
 	}
 	return openParquet(f)
