@@ -154,6 +154,9 @@ func noteSkipped(quiet bool, name string, skipped []string) {
 
 // load reads the choice into memory (one file, or the built-in digits).
 func (d dataChoice) load(c *cli.Context, quiet bool) (*dataset.Table, error) {
+	if err := checkIDFlags(c); err != nil {
+		return nil, err
+	}
 	pol := dataset.NaNError // commands without --nan
 	if s := c.String("nan"); s != "" {
 		var err error
@@ -169,7 +172,7 @@ func (d dataChoice) load(c *cli.Context, quiet bool) (*dataset.Table, error) {
 			return nil, err
 		}
 	case len(d.Paths) == 1:
-		if t, err = dataset.Load(d.Paths[0], dataset.LoadOptions{NaN: pol, Columns: columnsOf(c)}); err != nil {
+		if t, err = dataset.Load(d.Paths[0], dataset.LoadOptions{NaN: pol, Columns: columnsOf(c), IDColumn: c.String("id-column")}); err != nil {
 			return nil, err
 		}
 		noteSkipped(quiet, d.Name(), t.Skipped)

@@ -46,6 +46,9 @@ Examples:
 			&cli.IntFlag{Name: "batch", Value: 1024, Usage: "rows per device batch"},
 			&cli.StringFlag{Name: "nan", Value: "error", Usage: "rows with NaN/Inf: error, skip, zero"},
 			columnsFlag,
+			idColumnFlag,
+			withIndexFlag,
+			&cli.StringFlag{Name: "list-column", Usage: "Parquet/Arrow --out: write the codes as one fixed-size list column of this `NAME` instead of columns z0, z1, …"},
 			comparePCAFlag,
 			deviceFlag,
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but errors"},
@@ -78,7 +81,10 @@ func openSource(c *cli.Context) (src autoencoder.RowSource, rows int64, closeFn 
 	if err != nil {
 		return nil, 0, nil, err
 	}
-	opt := dataset.ReaderOptions{NaN: pol, Columns: columnsOf(c)}
+	if err := checkIDFlags(c); err != nil {
+		return nil, 0, nil, err
+	}
+	opt := dataset.ReaderOptions{NaN: pol, Columns: columnsOf(c), IDColumn: c.String("id-column")}
 	if s := c.String("shard"); s != "" {
 		if opt.Shard, opt.ShardCount, err = dataset.ParseShard(s); err != nil {
 			return nil, 0, nil, fmt.Errorf("--shard: %w", err)
@@ -94,11 +100,17 @@ func openSource(c *cli.Context) (src autoencoder.RowSource, rows int64, closeFn 
 			return nil, 0, nil, err
 		}
 		choice.announce(c.Bool("quiet"), t.Rows, t.Cols)
+		var lo int64 // the shard's first row
 		if opt.ShardCount > 1 {
-			lo, hi := int64(opt.Shard)*int64(t.Rows)/int64(opt.ShardCount), int64(opt.Shard+1)*int64(t.Rows)/int64(opt.ShardCount)
+			var hi int64
+			lo, hi = int64(opt.Shard)*int64(t.Rows)/int64(opt.ShardCount), int64(opt.Shard+1)*int64(t.Rows)/int64(opt.ShardCount)
 			t = &dataset.Table{Rows: int(hi - lo), Cols: t.Cols, Data: t.Data[lo*int64(t.Cols) : hi*int64(t.Cols)]}
 		}
-		return &tableSource{t: t}, int64(t.Rows), func() error { return nil }, nil
+		var src autoencoder.RowSource = &tableSource{t: t}
+		if c.Bool("with-index") {
+			src = &indexSource{RowSource: src, next: lo, rows: int64(t.Rows)}
+		}
+		return src, int64(t.Rows), func() error { return nil }, nil
 	}
 	st, err := dataset.OpenReader(choice.Paths, opt)
 	if err != nil {
@@ -106,6 +118,10 @@ func openSource(c *cli.Context) (src autoencoder.RowSource, rows int64, closeFn 
 	}
 	choice.announce(c.Bool("quiet"), int(st.Rows()), st.Cols())
 	noteSkipped(c.Bool("quiet"), choice.Name(), st.Skipped())
+	if c.Bool("with-index") {
+		start, _ := st.ShardRange()
+		return &indexSource{RowSource: st, next: start, rows: st.Rows()}, st.Rows(), st.Close, nil
+	}
 	return st, st.Rows(), st.Close, nil
 }
 
@@ -159,7 +175,14 @@ func runEncode(c *cli.Context) error {
 	for i := range header {
 		header[i] = fmt.Sprintf("z%d", i)
 	}
-	w, err := dataset.NewWriter(out, k, header)
+	wopt := dataset.WriterOptions{Header: header, ListColumn: c.String("list-column")}
+	switch {
+	case c.String("id-column") != "":
+		wopt.IDName = c.String("id-column")
+	case c.Bool("with-index"):
+		wopt.IDName = "row"
+	}
+	w, err := dataset.NewWriterWith(out, k, wopt)
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,8 @@ var inferFlags = []cli.Flag{
 	&cli.IntFlag{Name: "batch", Value: 1024, Usage: "rows per device batch"},
 	&cli.StringFlag{Name: "nan", Value: "error", Usage: "rows with NaN/Inf: error, skip, zero"},
 	columnsFlag,
+	idColumnFlag,
+	withIndexFlag,
 	deviceFlag,
 	&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but errors"},
 }
@@ -93,7 +95,8 @@ func runDenoise(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := dataset.Save(out, data.Header, data.Rows, data.Cols, clean); err != nil {
+	idName, ids := rowIDs(c, data)
+	if err := outs.save(out, data.Header, data.Rows, data.Cols, clean, idName, ids); err != nil {
 		return err
 	}
 	if path := images; path != "" {
@@ -173,7 +176,7 @@ func openPredictor(c *cli.Context) (*autoencoder.Predictor, *dataset.Table, func
 }
 
 // dataExts are the extensions of the data files commands write.
-var dataExts = []string{".npy", ".csv"}
+var dataExts = []string{".npy", ".csv", ".parquet", ".arrow", ".feather"}
 
 // outputSet holds the output files of one command until all of them are
 // written, so that a command that fails leaves none behind. Each is
@@ -310,11 +313,12 @@ func runReconstruct(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := dataset.Save(out, data.Header, data.Rows, data.Cols, recon); err != nil {
+	idName, ids := rowIDs(c, data)
+	if err := outs.save(out, data.Header, data.Rows, data.Cols, recon, idName, ids); err != nil {
 		return err
 	}
 	if errPath != "" {
-		if err := dataset.Save(errPath, []string{"mse"}, data.Rows, 1, rowErr); err != nil {
+		if err := outs.save(errPath, []string{"mse"}, data.Rows, 1, rowErr, idName, ids); err != nil {
 			return err
 		}
 	}

@@ -203,11 +203,12 @@ func runScore(c *cli.Context) error {
 			out[2*i+1] = 1
 		}
 	}
-	if err := dataset.Save(outPath, []string{"score", "flag"}, len(scores), 2, out); err != nil {
+	idName, ids := rowIDs(c, data)
+	if err := outs.save(outPath, []string{"score", "flag"}, len(scores), 2, out, idName, ids); err != nil {
 		return err
 	}
 	if perFeature != "" {
-		if err := dataset.Save(perFeature, data.Header, data.Rows, data.Cols, featErr); err != nil {
+		if err := outs.save(perFeature, data.Header, data.Rows, data.Cols, featErr, idName, ids); err != nil {
 			return err
 		}
 	}
