@@ -246,10 +246,18 @@ func (o *outputSet) abort() {
 // checkOutput checks, before any work, that the output path given with
 // flag has one of the extensions exts, is not a directory, and that its
 // directory exists and takes a new file (made and removed again).
+// orList writes a list as a sentence does: "a", "a or b", "a, b or c".
+func orList(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
+}
+
 func checkOutput(flag, path string, exts ...string) error {
 	ext := strings.ToLower(filepath.Ext(path))
 	if !slices.Contains(exts, ext) {
-		return fmt.Errorf("%s %s: unsupported extension %q (want %s)", flagName(flag), path, filepath.Ext(path), strings.Join(exts, " or "))
+		return fmt.Errorf("%s %s: unsupported extension %q (want %s)", flagName(flag), path, filepath.Ext(path), orList(exts))
 	}
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		return fmt.Errorf("%s %s: is a directory", flagName(flag), path)

@@ -64,7 +64,7 @@ func TestOutputsAllOrNone(t *testing.T) {
 		made []string // the outputs of a success
 	}{
 		{"reconstruct bad --errors dir", []string{"reconstruct", "--model", models["plain"], "--out", "OUT/r.npy", "--errors", missing + "/e.npy"}, "--errors " + missing + "/e.npy: directory " + missing + " does not exist", nil},
-		{"reconstruct bad --errors ext", []string{"reconstruct", "--model", models["plain"], "--out", "OUT/r.npy", "--errors", "OUT/e.txt"}, `--errors OUT/e.txt: unsupported extension ".txt" (want .npy or .csv)`, nil},
+		{"reconstruct bad --errors ext", []string{"reconstruct", "--model", models["plain"], "--out", "OUT/r.npy", "--errors", "OUT/e.txt"}, `--errors OUT/e.txt: unsupported extension ".txt" (want .npy, .csv, .parquet, .arrow or .feather)`, nil},
 		{"reconstruct bad --images ext", []string{"reconstruct", "--model", models["plain"], "--out", "OUT/r.npy", "--images", "OUT/g.jpg"}, `--images OUT/g.jpg: unsupported extension ".jpg" (want .png)`, nil},
 		{"reconstruct --images without image shape", []string{"reconstruct", "--model", models["plain"], "--out", "OUT/r.npy", "--images", "OUT/g.png"}, "--images: the model has no image shape", nil},
 		{"reconstruct same file twice", []string{"reconstruct", "--model", models["plain"], "--out", "OUT/r.npy", "--errors", "OUT/r.npy"}, "--errors OUT/r.npy: the same file as --out", nil},
