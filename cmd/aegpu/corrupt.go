@@ -20,7 +20,7 @@ func corruptCommand() *cli.Command {
 		Name:  "corrupt",
 		Usage: "write a noisy copy of a dataset (to try denoise, or to test a model on damaged inputs)",
 		Description: `Adds the noise of a denoising autoencoder to every row of --data and writes
-the noisy rows, in the data's own units, to --out (.npy or .csv).
+the noisy rows, in the data's own units, to --out (.npy, .csv, .parquet or .arrow).
 
 The noise is applied where training applies it: in the model's scaled space
 with --model (e.g. pixels/255, so gaussian:0.3 means 30% of the pixel range),
@@ -34,7 +34,7 @@ Examples:
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "data", Required: true, Usage: "input `FILE` (.npy, .csv, IDX)"},
 			&cli.StringFlag{Name: "noise", Required: true, Usage: "gaussian:σ (additive N(0, σ²)), masking:p (each value zeroed with probability p), salt_pepper:p (each value set to 0 or 1 with probability p)"},
-			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Required: true, Usage: "output `FILE` (.npy or .csv)"},
+			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Required: true, Usage: "output `FILE` (.npy, .csv, .parquet or .arrow)"},
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "apply the noise in this model's scaled space (its scaler)"},
 			&cli.StringFlag{Name: "scale", Value: "auto", Usage: "without --model: none, minmax, global, standard, auto (global for images outside [0,1], else none)"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the noise"},

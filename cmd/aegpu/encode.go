@@ -40,7 +40,7 @@ Examples:
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Required: true, Usage: "model `DIR` written by aegpu train"},
 			&cli.StringSliceFlag{Name: "data", Usage: "input `FILE`s or globs (.npy, .csv, IDX, .parquet, .arrow; repeatable); default: the data the model was trained on"},
-			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Required: true, Usage: "output `FILE` (.npy or .csv)"},
+			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Required: true, Usage: "output `FILE` (.npy, .csv, .parquet or .arrow)"},
 			&cli.StringFlag{Name: "shard", Usage: "encode only shard `i/n` (0-based) of the rows"},
 			&cli.IntFlag{Name: "chunk", Value: 16384, Usage: "rows read, encoded and written at a time (memory ≈ 6 chunks)"},
 			&cli.IntFlag{Name: "batch", Value: 1024, Usage: "rows per device batch"},

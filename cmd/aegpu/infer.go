@@ -20,7 +20,7 @@ import (
 var inferFlags = []cli.Flag{
 	&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Required: true, Usage: "model `DIR` written by aegpu train"},
 	&cli.StringFlag{Name: "data", Usage: "input `FILE` (.npy, .csv, IDX, .parquet, .arrow); default: the data the model was trained on"},
-	&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Required: true, Usage: "output `FILE` (.npy or .csv)"},
+	&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Required: true, Usage: "output `FILE` (.npy, .csv, .parquet or .arrow)"},
 	&cli.IntFlag{Name: "batch", Value: 1024, Usage: "rows per device batch"},
 	&cli.StringFlag{Name: "nan", Value: "error", Usage: "rows with NaN/Inf: error, skip, zero"},
 	columnsFlag,
@@ -42,7 +42,7 @@ when given; a summary is printed either way.
 Example:
   aegpu reconstruct --model aegpu-model --data x.npy --out recon.npy --errors err.csv`,
 		Flags: append(slices.Clone(inferFlags),
-			&cli.StringFlag{Name: "errors", Usage: "per-row reconstruction error `FILE` (.npy or .csv)"},
+			&cli.StringFlag{Name: "errors", Usage: "per-row reconstruction error `FILE` (.npy, .csv, .parquet or .arrow)"},
 			&cli.StringFlag{Name: "images", Usage: "also draw the first rows as a PNG grid (inputs, [noisy inputs,] reconstructions) to `FILE`; image models only"}),
 		Action: runReconstruct,
 	}
