@@ -8,6 +8,7 @@ import "github.com/aegpu/aegpu/engine"
 // swap.
 type input struct {
 	src    TrainSource
+	fill   func([]float32) error // src.Next, bound once (a method value per step would allocate)
 	cols   int
 	nTrain int       // training rows
 	host   []float32 // one batch, read from the source
@@ -48,7 +49,7 @@ func (t *Trainer) upload(n int) error {
 	}
 	dst := t.dst().RowSlice(0, n)
 	if fu, ok := t.Model.Backend.(engine.FillUploader); ok {
-		return fu.UploadFill(dst, t.in.src.Next)
+		return fu.UploadFill(dst, t.in.fill)
 	}
 	h := t.in.host[:n*t.in.cols]
 	if err := t.in.src.Next(h); err != nil {

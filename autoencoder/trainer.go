@@ -84,7 +84,7 @@ func NewTrainerFrom(m *Model, cfg TrainConfig, src TrainSource, val []float32) (
 		return nil, fmt.Errorf("training data must be a non-empty whole number of %d-wide rows", cols)
 	}
 	t := &Trainer{Model: m, Cfg: cfg, val: val, nVal: len(val) / cols, ProgressEvery: time.Second / 2,
-		in: input{src: src, cols: cols, nTrain: src.Rows()}, book: newGradBook(len(m.Layers))}
+		in: input{src: src, fill: src.Next, cols: cols, nTrain: src.Rows()}, book: newGradBook(len(m.Layers))}
 	t.opt.kind, _ = engine.ParseOpt(cfg.Optimizer)
 	t.obj.loss = engine.MSE
 	if cfg.Loss == "bce" {
