@@ -3,7 +3,6 @@ package autoencoder
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/aegpu/aegpu/engine"
 )
@@ -160,23 +159,4 @@ func (t *Trainer) stopRequested(ctx context.Context) bool {
 	}
 	d.ctx = ctx
 	return d.stop
-}
-
-// reportRank is report on one rank of a job: OnProgress with the loss of
-// this rank's rows so far in the epoch (reading nothing from the other
-// ranks, as the ranks report at different steps). The epoch's metrics
-// are the job's.
-func (t *Trainer) reportRank(e int, ec *epochClock, rc *runClock) error {
-	acc, err := t.readScalar(t.obj.sum)
-	if err != nil {
-		return err
-	}
-	done := min(t.State.Batch*t.ws.batch, t.in.nTrain)
-	sps := float64(done-ec.samplesAtStart) / max(time.Since(ec.segStart).Seconds(), 1e-9)
-	remaining := float64(rc.total-t.State.Step) * float64(t.ws.batch)
-	t.OnProgress(Progress{Epoch: e + 1, Epochs: t.Cfg.Epochs, Batch: t.State.Batch, Batches: rc.batches,
-		Step: t.State.Step, Loss: float64(acc) / float64(max(t.dist.local, 1)), SamplesPerSec: sps,
-		ETA: time.Duration(remaining / max(sps, 1e-9) * float64(time.Second)), LR: ec.lr,
-		EpochSamples: t.in.nTrain, EpochSampleDone: done})
-	return nil
 }

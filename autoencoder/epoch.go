@@ -125,21 +125,31 @@ func (t *Trainer) trainBatch(e int, ec *epochClock, rc *runClock) error {
 	return t.report(e, ec, rc)
 }
 
-// report calls OnProgress (reading the loss accumulator).
+// report calls OnProgress with the mean loss so far in the epoch: of the
+// whole batch in a single process (a NaN is a *NaNError), of this rank's
+// rows on one rank of a job (dist.go: the ranks report at different
+// steps, so none waits for the others).
 func (t *Trainer) report(e int, ec *epochClock, rc *runClock) error {
 	ec.lastReport = time.Now()
-	if t.dist != nil {
-		return t.reportRank(e, ec, rc)
-	}
-	acc, err := t.checkedLoss(e, &rc.lastGood)
-	if err != nil {
-		return err
-	}
 	done := min(t.State.Batch*t.ws.batch, t.in.nTrain)
+	var loss float64
+	if t.dist != nil {
+		acc, err := t.readScalar(t.obj.sum)
+		if err != nil {
+			return err
+		}
+		loss = float64(acc) / float64(max(t.dist.local, 1))
+	} else {
+		acc, err := t.checkedLoss(e, &rc.lastGood)
+		if err != nil {
+			return err
+		}
+		loss = float64(acc) / float64(done)
+	}
 	sps := float64(done-ec.samplesAtStart) / max(time.Since(ec.segStart).Seconds(), 1e-9)
 	remaining := float64(rc.total-t.State.Step) * float64(t.ws.batch)
 	t.OnProgress(Progress{Epoch: e + 1, Epochs: t.Cfg.Epochs, Batch: t.State.Batch, Batches: rc.batches,
-		Step: t.State.Step, Loss: float64(acc) / float64(done), SamplesPerSec: sps,
+		Step: t.State.Step, Loss: loss, SamplesPerSec: sps,
 		ETA: time.Duration(remaining / max(sps, 1e-9) * float64(time.Second)), LR: ec.lr,
 		EpochSamples: t.in.nTrain, EpochSampleDone: done})
 	return nil
