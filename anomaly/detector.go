@@ -27,7 +27,7 @@ func NewDetector(ae *autoencoder.Autoencoder, normal []float32, rule Rule, fitte
 		if len(e) == 0 {
 			return nil, fmt.Errorf("anomaly: no rows to fit the threshold %s on", rule)
 		}
-		sample = widen(e)
+		sample = Scores(e)
 	}
 	t := FitThreshold(rule, sample)
 	t.Metric, t.FittedOn = "mse", fittedOn
@@ -61,7 +61,7 @@ func (d *Detector) Score(X []float32) (scores []float64, flags []bool, err error
 	if err != nil {
 		return nil, nil, err
 	}
-	scores = widen(e)
+	scores = Scores(e)
 	flags, _ = Flags(scores, &d.Threshold)
 	return scores, flags, nil
 }
@@ -70,7 +70,9 @@ func (d *Detector) Score(X []float32) (scores []float64, flags []bool, err error
 // the model itself is saved by d.AE.Save.
 func (d *Detector) Save(dir string) (string, error) { return SaveThreshold(dir, d.Threshold) }
 
-func widen(v []float32) []float64 {
+// Scores widens per-row errors (autoencoder.Predictor.Errors, Autoencoder.Score)
+// to the float64 scores the rules, Flags and Evaluate take.
+func Scores(v []float32) []float64 {
 	out := make([]float64, len(v))
 	for i, x := range v {
 		out[i] = float64(x)

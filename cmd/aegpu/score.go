@@ -138,7 +138,7 @@ func runScore(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	scores := float64s(rowErr)
+	scores := anomaly.Scores(rowErr)
 
 	// The threshold: fitted now, or the one saved with the model.
 	var th *anomaly.Threshold
@@ -162,7 +162,7 @@ func runScore(c *cli.Context) error {
 			if err != nil {
 				return fmt.Errorf("--fit-on %s: %w", path, err)
 			}
-			sample, src = float64s(fe), path
+			sample, src = anomaly.Scores(fe), path
 		} else {
 			d, err := chooseData(c, dir)
 			if err != nil {
@@ -244,15 +244,6 @@ func runScore(c *cli.Context) error {
 		fmt.Fprintln(os.Stderr, "--explain: no threshold (give --threshold or --contamination), so no row is flagged")
 	}
 	return nil
-}
-
-// float64s widens errors to float64 scores.
-func float64s(v []float32) []float64 {
-	s := make([]float64, len(v))
-	for i, x := range v {
-		s[i] = float64(x)
-	}
-	return s
 }
 
 // keepThreshold saves a fitted threshold: to out when given, else with the
