@@ -2,6 +2,7 @@ package autoencoder
 
 import (
 	"fmt"
+	"sort"
 
 	"github.com/aegpu/aegpu/dataset"
 	"github.com/aegpu/aegpu/engine"
@@ -10,12 +11,20 @@ import (
 // MaxStreamValRows caps the validation rows a streamed run holds in memory.
 const MaxStreamValRows = 50000
 
-// DiskSource trains on .npy data too large for memory: the rows are cut
-// into chunks of Chunk rows; every epoch visits the chunks in a seeded
-// random order and each chunk's training rows in a seeded random order, so
-// memory holds one chunk (plus the validation rows), whatever the data's
-// size. Rows are assigned to validation by a seeded draw per row (about
-// valSplit of them, at most MaxStreamValRows), fixed for the run.
+// DiskSource trains on data too large for memory (uncompressed .npy,
+// Parquet and Arrow files): the rows are cut into chunks of Chunk rows;
+// every epoch visits the chunks in a seeded random order and each chunk's
+// training rows in a seeded random order, so memory holds one chunk (plus
+// the validation rows), whatever the data's size. Rows are assigned to
+// validation by a seeded draw per row (about valSplit of them, at most
+// MaxStreamValRows), fixed for the run.
+//
+// A Parquet row group (Arrow record batch) is decoded from its start, so
+// when the data has such blocks the chunks are grouped by the block that
+// holds their first row: an epoch visits the groups in a seeded random
+// order and a group's chunks in order, each read continuing the last. A
+// row group is then decoded about once per epoch instead of once per
+// chunk that starts inside it.
 type DiskSource struct {
 	st         *dataset.Reader
 	cols       int
@@ -26,6 +35,10 @@ type DiskSource struct {
 	valFrac    float64
 	trainCount []int // per chunk
 	nTrain     int
+	// groups[g] is the first chunk of group g of chunks read in order
+	// (Parquet, Arrow), with a final entry of the number of chunks; nil
+	// for .npy data, whose chunks are shuffled singly.
+	groups []int
 
 	epoch int
 	order []int // chunk order of the current epoch
@@ -48,13 +61,15 @@ type StreamPrep struct {
 	TrainRows   int
 }
 
-// OpenDiskSource opens paths (.npy files, read as one dataset) for
-// training with the given chunk size, making one pass over the data to fit
+// OpenDiskSource opens paths (uncompressed .npy, Parquet or Arrow files,
+// read as one dataset; columns selects the features of Parquet and Arrow
+// files as dataset.ReaderOptions.Columns does) for training with the given
+// chunk size, making one pass over the data to fit
 // a scaler of kind scale on the training rows (or to use scaler when its
 // Kind is set, when resuming), collect the validation rows and fingerprint
 // the data.
-func OpenDiskSource(paths []string, chunk int, cfg TrainConfig, scale string, scaler dataset.Scaler) (*DiskSource, StreamPrep, error) {
-	st, err := dataset.OpenReader(paths, dataset.ReaderOptions{})
+func OpenDiskSource(paths, columns []string, chunk int, cfg TrainConfig, scale string, scaler dataset.Scaler) (*DiskSource, StreamPrep, error) {
+	st, err := dataset.OpenReader(paths, dataset.ReaderOptions{Columns: columns})
 	if err != nil {
 		return nil, StreamPrep{}, err
 	}
@@ -64,10 +79,10 @@ func OpenDiskSource(paths []string, chunk int, cfg TrainConfig, scale string, sc
 		return nil, StreamPrep{}, err
 	}
 	if s.total < 2 {
-		return fail(fmt.Errorf("streamed training needs .npy input with at least 2 rows (random access); %v has %d", paths, s.total))
+		return fail(fmt.Errorf("streamed training needs at least 2 rows; %v has %d", paths, s.total))
 	}
 	if _, err := st.ReadRows(0, make([]float32, s.cols)); err != nil {
-		return fail(fmt.Errorf("streamed training reads .npy files only (random access): %w", err))
+		return fail(fmt.Errorf("streamed training reads uncompressed .npy, Parquet and Arrow files (random access): %w", err))
 	}
 	s.valFrac = cfg.ValSplit
 	if want := cfg.ValSplit * float64(s.total); want > MaxStreamValRows {
@@ -78,6 +93,7 @@ func OpenDiskSource(paths []string, chunk int, cfg TrainConfig, scale string, sc
 		nChunks = int((s.total-1)/int64(s.chunk) + 1) // no overflow for a chunk near the largest int
 	}
 	s.trainCount = make([]int, nChunks)
+	s.groups = chunkGroups(st.BlockStarts(), s.chunk, nChunks)
 	var fit *dataset.ScalerFit
 	if scaler.Kind == "" {
 		if fit, err = dataset.NewScalerFit(scale, s.cols); err != nil {
@@ -165,7 +181,7 @@ func (s *DiskSource) Close() error { return s.st.Close() }
 // Epoch starts epoch e at row skip of its order.
 func (s *DiskSource) Epoch(e, skip int) error {
 	s.epoch = e
-	s.order = engine.NewRand(s.seed, engine.StreamChunk+uint64(e)<<24).Perm(len(s.trainCount))
+	s.order = s.chunkOrder(e)
 	s.ci, s.rows, s.pos = -1, 0, 0
 	for skip > 0 {
 		s.ci++
@@ -182,6 +198,42 @@ func (s *DiskSource) Epoch(e, skip int) error {
 		s.pos, skip = skip, 0
 	}
 	return nil
+}
+
+// chunkGroups groups the chunks by the block holding their first row
+// (blocks start at the rows starts): it returns the first chunk of each
+// group and then nChunks, or nil when there are no blocks.
+func chunkGroups(starts []int64, chunk, nChunks int) []int {
+	if len(starts) == 0 {
+		return nil
+	}
+	var groups []int
+	b := -1 // block of the last chunk's first row
+	for c := range nChunks {
+		row := int64(c) * int64(chunk)
+		nb := sort.Search(len(starts), func(i int) bool { return starts[i] > row }) - 1
+		if c == 0 || nb != b {
+			groups = append(groups, c)
+		}
+		b = nb
+	}
+	return append(groups, nChunks)
+}
+
+// chunkOrder is epoch e's order of the chunks: a seeded permutation of
+// the chunks, or of the groups with each group's chunks in order.
+func (s *DiskSource) chunkOrder(e int) []int {
+	rng := engine.NewRand(s.seed, engine.StreamChunk+uint64(e)<<24)
+	if s.groups == nil {
+		return rng.Perm(len(s.trainCount))
+	}
+	order := make([]int, 0, len(s.trainCount))
+	for _, g := range rng.Perm(len(s.groups) - 1) {
+		for c := s.groups[g]; c < s.groups[g+1]; c++ {
+			order = append(order, c)
+		}
+	}
+	return order
 }
 
 // load reads chunk c's training rows, scaled and shuffled, into buf.

@@ -32,7 +32,7 @@ func TestDiskSourceVisitsEveryTrainingRowOnce(t *testing.T) {
 	paths, x := writeParts(t, t.TempDir(), rows, cols)
 	cfg := DefaultTrainConfig()
 	cfg.ValSplit = 0.2
-	src, prep, err := OpenDiskSource(paths, chunk, cfg, dataset.ScaleMinMax, dataset.Scaler{})
+	src, prep, err := OpenDiskSource(paths, nil, chunk, cfg, dataset.ScaleMinMax, dataset.Scaler{})
 	must(t, err)
 	defer src.Close()
 	if prep.Fingerprint != Fingerprint(x) || prep.Rows != rows {

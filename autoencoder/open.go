@@ -21,7 +21,8 @@ type RunSpec struct {
 	Resume string
 	// Epochs > 0 changes a resumed run's number of epochs.
 	Epochs int
-	// Paths, when set, are .npy files read as one dataset in chunks of
+	// Paths, when set, are uncompressed .npy, Parquet or Arrow files (the
+	// features Fit.Columns selects) read as one dataset in chunks of
 	// ChunkRows rows instead of Fit.Data (a run larger than memory). A
 	// resumed run reads its recorded chunk size.
 	Paths     []string
@@ -155,11 +156,11 @@ func (o *opening) openMemory() error {
 
 func (o *opening) openDisk() error {
 	f, paths := o.spec.Fit, o.spec.Paths
-	chunk, scale, scaler := o.spec.ChunkRows, f.Scale, dataset.Scaler{}
+	chunk, scale, scaler, columns := o.spec.ChunkRows, f.Scale, dataset.Scaler{}, f.Columns
 	if o.resume != nil {
-		chunk, scale, scaler = o.cfg.Data.ChunkRows, o.cfg.Scaler.Kind, o.cfg.Scaler
+		chunk, scale, scaler, columns = o.cfg.Data.ChunkRows, o.cfg.Scaler.Kind, o.cfg.Scaler, o.cfg.Data.Columns
 	}
-	src, prep, err := OpenDiskSource(paths, chunk, o.trainConfig(), scale, scaler)
+	src, prep, err := OpenDiskSource(paths, columns, chunk, o.trainConfig(), scale, scaler)
 	if err != nil {
 		return err
 	}
@@ -264,7 +265,8 @@ func (o *opening) undo() {
 // opts.
 func NewRun(opts FitOptions) (*Run, error) { return OpenRun(RunSpec{Fit: opts}) }
 
-// NewStreamRun is NewRun for .npy data larger than memory, read from paths
+// NewStreamRun is NewRun for data larger than memory (uncompressed .npy,
+// Parquet or Arrow files, opts.Columns selecting the features), read from paths
 // in chunks of chunk rows (opts.Data is ignored): one pass fits the scaler
 // on the training rows, collects the validation rows and fingerprints the
 // data; training then holds one chunk at a time.

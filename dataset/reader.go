@@ -64,6 +64,8 @@ type Reader struct {
 
 	ra    *os.File // file handle kept for ReadRows
 	raIdx int      // its index in files
+	raCol *cursor  // a Parquet or Arrow file's cursor kept for ReadRows
+	skip  []float32
 }
 
 // span is the part [from, to) of file's rows that a reader reads; to is -1
@@ -279,29 +281,18 @@ func (rd *Reader) applyNaN(data []float32, sf *inputFile, row0 int64, lines []in
 // ReadRows reads up to len(dst)/Cols() rows starting at row start of the
 // reader (row 0 is the first row Read would return, the shard's first when
 // sharded) into dst, without moving Read's position. It needs every file to
-// be an uncompressed .npy file, so that any row can be read directly. It
-// returns io.EOF when start is at or past Rows(). With NaNSkip, dropped rows
-// are left out, so fewer rows, even none, may come back.
+// be an uncompressed .npy file, read directly at any row, or a Parquet or
+// Arrow file, read from the start of the row group (record batch) holding
+// start: a read that continues where the last one ended goes on without
+// decoding anything twice. It returns io.EOF when start is at or past
+// Rows(). With NaNSkip, dropped rows are left out, so fewer rows, even
+// none, may come back.
 func (rd *Reader) ReadRows(start int64, dst []float32) (int, error) {
 	if rd.closed {
 		return 0, errClosed
 	}
-	for _, sf := range rd.files {
-		if sf.pipe {
-			return 0, fmt.Errorf("read %s: random access (ReadRows) needs a regular file, and this is a pipe, which can only be read once from its start", sf.path)
-		}
-		if sf.kind != formatNPY || sf.gz {
-			what := "an IDX file"
-			switch {
-			case sf.kind.external():
-				what = sf.kind.ext().f.Title
-			case sf.kind == formatCSV:
-				what = "a CSV file"
-			case sf.kind == formatNPY:
-				what = "a compressed .npy file"
-			}
-			return 0, fmt.Errorf("read %s: random access (ReadRows) needs uncompressed .npy input, and this is %s", sf.path, what)
-		}
+	if err := rd.randomAccess(); err != nil {
+		return 0, err
 	}
 	if start < 0 {
 		return 0, fmt.Errorf("read: ReadRows from negative row %d", start)
@@ -324,19 +315,14 @@ func (rd *Reader) ReadRows(start int64, dst []float32) (int, error) {
 		sf := rd.files[sp.file]
 		row := sp.from + max(start-rd.starts[i], 0)
 		k := int(min(int64(want-n), sp.to-row))
-		if rd.raIdx != sp.file {
-			if rd.ra != nil {
-				rd.ra.Close()
-				rd.ra, rd.raIdx = nil, -1
-			}
-			f, err := os.Open(sf.path)
-			if err != nil {
-				return n, fmt.Errorf("read %s: %w", sf.path, unwrapPathError(err))
-			}
-			rd.ra, rd.raIdx = f, sp.file
-		}
 		chunk := dst[n*rd.cols : (n+k)*rd.cols]
-		if err := readBinaryAt(rd.ra, sf, row, chunk, rd.buf); err != nil {
+		var err error
+		if sf.kind.external() {
+			err = rd.readColumnarAt(sp, row, chunk)
+		} else {
+			err = rd.readNPYAt(sp.file, row, chunk)
+		}
+		if err != nil {
 			return n, err
 		}
 		kept, err := rd.applyNaN(chunk, sf, row, nil, nil)
@@ -346,6 +332,109 @@ func (rd *Reader) ReadRows(start int64, dst []float32) (int, error) {
 		n += kept
 	}
 	return n, nil
+}
+
+// BlockStarts returns the rows of the reader (0: its first) at which a
+// block (row group, record batch) of a Parquet or Arrow file begins, in
+// ascending order, or nil when no file is one. ReadRows from a row inside
+// a block decodes the block from its start, so a caller that reads at
+// random (a streamed training run) does best to start its reads at these
+// rows, or to read a block's rows in order.
+func (rd *Reader) BlockStarts() []int64 {
+	if rd.starts == nil {
+		return nil
+	}
+	var out []int64
+	for i, sp := range rd.plan {
+		sf := rd.files[sp.file]
+		if !sf.kind.external() {
+			continue
+		}
+		for _, r := range sf.blockStart[:len(sf.blocks)] {
+			if r >= sp.from && r < sp.to {
+				out = append(out, rd.starts[i]+r-sp.from)
+			}
+		}
+	}
+	return out
+}
+
+// randomAccess checks that ReadRows can read every file of the reader.
+func (rd *Reader) randomAccess() error {
+	for _, sf := range rd.files {
+		if sf.pipe {
+			return fmt.Errorf("read %s: random access (ReadRows) needs a regular file, and this is a pipe, which can only be read once from its start", sf.path)
+		}
+		if sf.kind.external() || (sf.kind == formatNPY && !sf.gz) {
+			continue
+		}
+		what := "an IDX file"
+		switch {
+		case sf.kind == formatCSV:
+			what = "a CSV file"
+		case sf.kind == formatNPY:
+			what = "a compressed .npy file"
+		}
+		return fmt.Errorf("read %s: random access (ReadRows) needs uncompressed .npy, Parquet or Arrow input, and this is %s", sf.path, what)
+	}
+	return nil
+}
+
+// readNPYAt reads the rows of dst from row of the .npy file files[fi].
+func (rd *Reader) readNPYAt(fi int, row int64, dst []float32) error {
+	sf := rd.files[fi]
+	if rd.raIdx != fi {
+		if rd.ra != nil {
+			rd.ra.Close()
+			rd.ra, rd.raIdx = nil, -1
+		}
+		f, err := os.Open(sf.path)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", sf.path, unwrapPathError(err))
+		}
+		rd.ra, rd.raIdx = f, fi
+	}
+	return readBinaryAt(rd.ra, sf, row, dst, rd.buf)
+}
+
+// readColumnarAt reads the rows of dst from row of sp's Parquet or Arrow
+// file. The cursor is kept: when the next read starts where this one
+// ended, it continues; otherwise a new one starts at the block holding
+// row and decodes (and drops) the block's rows before it.
+func (rd *Reader) readColumnarAt(sp span, row int64, dst []float32) (err error) {
+	sf := rd.files[sp.file]
+	c := rd.raCol
+	if c != nil && (c.sf != sf || c.row != row) {
+		c.close()
+		c, rd.raCol = nil, nil
+	}
+	if c == nil {
+		if c, err = rd.openColumnarCursor(sf, span{file: sp.file, from: row, to: sp.to}); err != nil {
+			return err
+		}
+		rd.raCol = c
+	}
+	defer func() {
+		if err != nil {
+			c.close()
+			rd.raCol = nil
+		}
+	}()
+	for c.row < row {
+		k := int(min(row-c.row, int64(max(1, readChunk/4/sf.cols))))
+		rd.skip = growFloats(rd.skip, k*sf.cols)
+		if _, err := c.readColumnar(rd.skip, nil); err != nil {
+			return err
+		}
+	}
+	for got := 0; got < len(dst)/sf.cols; {
+		m, err := c.readColumnar(dst[got*sf.cols:], nil)
+		if err != nil {
+			return err
+		}
+		got += m
+	}
+	return nil
 }
 
 // Close releases the reader's files. Read and ReadRows fail after it.
@@ -365,6 +454,12 @@ func (rd *Reader) Close() error {
 		}
 		rd.ra = nil
 	}
+	if rd.raCol != nil {
+		if e := rd.raCol.close(); err == nil {
+			err = e
+		}
+		rd.raCol = nil
+	}
 	for _, sf := range rd.files {
 		if sf.live != nil && !sf.live.used {
 			sf.live.used = true
@@ -374,4 +469,13 @@ func (rd *Reader) Close() error {
 		}
 	}
 	return err
+}
+
+// growFloats returns b resized to n values, reallocated only when it is
+// too small.
+func growFloats(b []float32, n int) []float32 {
+	if cap(b) < n {
+		return make([]float32, n)
+	}
+	return b[:n]
 }

@@ -271,7 +271,7 @@ func TestReaderReadRows(t *testing.T) {
 	must(t, err)
 	defer s.Close()
 	_, err = s.ReadRows(0, make([]float32, 3))
-	wantErr(t, err, "read "+c+": random access (ReadRows) needs uncompressed .npy input, and this is a CSV file")
+	wantErr(t, err, "read "+c+": random access (ReadRows) needs uncompressed .npy, Parquet or Arrow input, and this is a CSV file")
 	g := writeFile(t, dir, "g.npy.gz", gz(npyBytes(1, dict("<f4", "(1, 3)"), make([]byte, 12))))
 	s2, err := OpenReader([]string{g}, ReaderOptions{})
 	must(t, err)

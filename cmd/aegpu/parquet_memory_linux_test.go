@@ -3,6 +3,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -28,23 +29,7 @@ func TestEncodeParquetLargerThanMemoryLimit(t *testing.T) {
 	const cols, rows, chunk = 64, 2 << 20, 1 << 16 // 2 Mi rows × 64 float32 = 512 MiB of features
 	model := trainTiny(t, dir, cols)
 	big := filepath.Join(dir, "big.parquet")
-	w, err := dataset.NewWriterWith(big, cols, dataset.WriterOptions{IDName: "key"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	buf, ids := make([]float32, chunk*cols), make([]string, chunk)
-	for i := range rows / chunk {
-		engine.FillUniform(buf, 17, 1, uint64(i*len(buf)), 0, 1)
-		for r := range ids {
-			ids[r] = "k" + strconv.Itoa(i*chunk+r)
-		}
-		if err := w.WriteIDs(buf, ids); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	writeBigParquet(t, big, rows, cols, chunk)
 	out := filepath.Join(dir, "codes.npy")
 	_, stderr, peak, err := runMeasured(t, []string{"GOMEMLIMIT=64MiB"}, bin, "encode", "--model", model, "--data", big,
 		"--id-column", "key", "--out", out, "--chunk", "8192", "--device", "cpu", "--quiet")
@@ -89,5 +74,64 @@ func TestEncodeParquetLargerThanMemoryLimit(t *testing.T) {
 		if id := lines[1+i*chunk]; id != "k"+strconv.Itoa(i*chunk) {
 			t.Fatalf("row %d has id %q", i*chunk, id)
 		}
+	}
+}
+
+// writeBigParquet writes rows×cols values of the uniform stream of seed 17
+// (chunk rows at a time, as Parquet row groups of the writer's size) with
+// a text id column "key" holding k0, k1, ….
+func writeBigParquet(t *testing.T, path string, rows, cols, chunk int) {
+	t.Helper()
+	w, err := dataset.NewWriterWith(path, cols, dataset.WriterOptions{IDName: "key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf, ids := make([]float32, chunk*cols), make([]string, chunk)
+	for i := range rows / chunk {
+		engine.FillUniform(buf, 17, 1, uint64(i*len(buf)), 0, 1)
+		for r := range ids {
+			ids[r] = "k" + strconv.Itoa(i*chunk+r)
+		}
+		if err := w.WriteIDs(buf, ids); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTrainStreamsParquetUnderMemoryLimit is TestTrainStreamsUnderMemoryLimit
+// for a 512 MiB Parquet file (row groups of 32 768 rows, chunks of 16 384:
+// two chunks per row group, read in order): one epoch under
+// GOMEMLIMIT=64MiB, the text id column left out of the features and named.
+func TestTrainStreamsParquetUnderMemoryLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes a 512 MB file and builds the binary")
+	}
+	dir := t.TempDir()
+	bin := buildBinary(t, dir)
+	const cols, rows, chunk = 64, 2 << 20, 1 << 16
+	big := filepath.Join(dir, "big.parquet")
+	writeBigParquet(t, big, rows, cols, chunk)
+	model := filepath.Join(dir, "m")
+	out, stderr, peak, err := runMeasured(t, []string{"GOMEMLIMIT=64MiB"}, bin, "train", "--data", big, "--stream", "--chunk-rows", "16384", "--layers", "64,16,4", "--epochs", "1",
+		"--batch", "1024", "--val-split", "0.005", "--out", model, "--device", "cpu", "--json")
+	if err != nil {
+		t.Fatalf("train --stream: %v\n%s%s", err, out, stderr)
+	}
+	st, _ := os.Stat(big)
+	t.Logf("peak RSS %.1f MiB training on a %d MiB Parquet file", float64(peak)/(1<<20), st.Size()>>20)
+	// Two 4 MiB chunk buffers, ~10 000 validation rows (2.5 MiB), the
+	// Parquet pages of a batch and the model: 128 MiB is a quarter of the file.
+	if peak > 128<<20 {
+		t.Errorf("peak RSS %d MiB, want < 128 MiB for a 512 MiB input", peak>>20)
+	}
+	if !strings.Contains(string(stderr), "left out 1 column that cannot be features: key") {
+		t.Errorf("the id column is not named as left out:\n%s", stderr)
+	}
+	var sum map[string]any
+	if err := json.Unmarshal(out, &sum); err != nil || sum["val_loss"] == nil || sum["stop_reason"] != "epochs" {
+		t.Errorf("summary %s (%v)", out, err)
 	}
 }

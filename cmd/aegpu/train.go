@@ -38,7 +38,8 @@ Continue an interrupted (or finished) run with --resume DIR, giving the same
 
 Variants: --variant denoising (--noise), sparse (--sparsity-beta/--l1),
 contractive (--contractive-lambda), vae (--kl-beta, --kl-warmup); --tied and
---l2 for any but the VAE. --stream trains on .npy files larger than memory.
+--l2 for any but the VAE. --stream trains on .npy, Parquet or Arrow files larger
+than memory.
 
 Examples:
   aegpu train                                       # built-in MNIST, 784,512,256,32
@@ -93,7 +94,7 @@ Examples:
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "aegpu-model", Usage: "model `DIR` to create"},
 			&cli.BoolFlag{Name: "force", Usage: "replace a model already in --out: the directory is replaced as a whole once the new run's first checkpoint is complete (until then it keeps the old model)"},
 			&cli.StringFlag{Name: "resume", Usage: "continue the run saved in model `DIR`"},
-			&cli.BoolFlag{Name: "stream", Usage: "train on .npy data larger than memory: read --data (a file or glob) in chunks, shuffling the chunk order and the rows inside each chunk every epoch"},
+			&cli.BoolFlag{Name: "stream", Usage: "train on data larger than memory (uncompressed .npy, Parquet or Arrow): read --data (a file or glob) in chunks, shuffling the chunk order and the rows inside each chunk every epoch (Parquet row groups stay whole: their chunks are read in order)"},
 			&cli.IntFlag{Name: "chunk-rows", Value: 65536, Usage: "with --stream: rows per chunk (memory ≈ 2 chunks + validation rows, at most 50 000)"},
 			deviceFlag,
 			distributedFlag,
@@ -334,7 +335,7 @@ func runTrain(c *cli.Context) (err error) {
 	var source string
 	var stream []string
 	if c.Bool("stream") || choice.Streamed {
-		if data, stream, err = streamHeader(choice); err != nil {
+		if data, stream, err = streamHeader(c, choice, quiet); err != nil {
 			return err
 		}
 		choice.announce(quiet, data.Rows, data.Cols)
@@ -503,18 +504,19 @@ func trainImages(path string, run *autoencoder.Run, data *dataset.Table) (string
 
 // streamHeader opens the data with a dataset.Reader to learn its width and row shape
 // (a header-only table: no values) for a --stream run.
-func streamHeader(d dataChoice) (*dataset.Table, []string, error) {
+func streamHeader(c *cli.Context, d dataChoice, quiet bool) (*dataset.Table, []string, error) {
 	if d.Builtin() {
-		return nil, nil, fmt.Errorf("--stream needs --data (.npy files: a file or a glob)")
+		return nil, nil, fmt.Errorf("--stream needs --data (.npy, Parquet or Arrow files: a file or a glob)")
 	}
-	st, err := dataset.OpenReader(d.Paths, dataset.ReaderOptions{})
+	st, err := dataset.OpenReader(d.Paths, dataset.ReaderOptions{Columns: columnsOf(c)})
 	if err != nil {
 		return nil, nil, err
 	}
 	defer st.Close()
 	if st.Rows() < 0 {
-		return nil, nil, fmt.Errorf("--stream reads .npy files (random access); %s is not", d.Name())
+		return nil, nil, fmt.Errorf("--stream reads uncompressed .npy, Parquet and Arrow files (random access); %s is not one", d.Name())
 	}
+	noteSkipped(quiet, d.Name(), st.Skipped())
 	shape := append([]int{int(st.Rows())}, st.Shape()...)
 	if len(st.Shape()) == 1 {
 		shape = []int{int(st.Rows()), st.Cols()}

@@ -81,14 +81,12 @@ func openParquet(f *os.File) (*parquetSource, error) {
 	}
 	fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
 	if err != nil {
-		pr.Close()
 		return nil, fmt.Errorf("Parquet schema: %w", err)
 	}
 	// The Arrow schema is stored in the file by Arrow writers; for others
 	// it is derived from the Parquet schema.
 	sc, err := fr.Schema()
 	if err != nil {
-		pr.Close()
 		return nil, fmt.Errorf("Parquet schema: %w", err)
 	}
 	return &parquetSource{pr: pr, fr: fr, sc: sc}, nil
@@ -132,7 +130,9 @@ func appendLeaves(out []int, f *pqarrow.SchemaField) []int {
 	return out
 }
 
-func (s *parquetSource) close() error { return s.pr.Close() }
+// close releases nothing: the Parquet reader holds no resource but the
+// file, which belongs to the caller (file.Reader.Close would close it).
+func (s *parquetSource) close() error { return nil }
 
 type parquetBatches struct{ rr pqarrow.RecordReader }
 

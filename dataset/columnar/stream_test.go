@@ -4,6 +4,7 @@ import (
 	"io"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/aegpu/aegpu/dataset"
@@ -78,7 +79,7 @@ func TestColumnarGlob(t *testing.T) {
 	}
 	_, err = dataset.OpenReader([]string{fixture("grid.parquet"), fixture("types.parquet")}, dataset.ReaderOptions{NaN: dataset.NaNZero})
 	wantErr(t, err, "read "+fixture("types.parquet")+": 16 columns, but")
-	// Read without ids room, and ReadRows (random access) is .npy only.
+	// Read without ids room.
 	rd2, err := dataset.OpenReader([]string{fixture("types.arrow")}, dataset.ReaderOptions{NaN: dataset.NaNZero, IDColumn: "id"})
 	must(t, err)
 	defer rd2.Close()
@@ -89,6 +90,86 @@ func TestColumnarGlob(t *testing.T) {
 	if n, err := rd2.Read(buf); n != 6 || err != nil || !reflect.DeepEqual(buf[16:32], typesWant[1]) {
 		t.Errorf("Read without ids: %d, %v", n, err)
 	}
-	_, err = rd2.ReadRows(0, buf)
-	wantErr(t, err, "read "+fixture("types.arrow")+": random access (ReadRows) needs uncompressed .npy input, and this is an Arrow IPC file")
+}
+
+// TestColumnarReadRows: random access into Parquet and Arrow files, alone,
+// sharded and after another file in one dataset, from every start row and
+// with reads that cross row groups (blocks of 16 rows), is the same as
+// reading the whole data; reads that continue where the last ended and
+// reads that jump back agree.
+func TestColumnarReadRows(t *testing.T) {
+	want, err := dataset.Load(fixture("grid.npy"), dataset.LoadOptions{})
+	must(t, err)
+	cols := want.Cols
+	for _, f := range []string{"grid.parquet", "grid.arrow"} {
+		for _, set := range []struct {
+			paths []string
+			whole []float32
+			shard [2]int
+		}{
+			{[]string{fixture(f)}, want.Data, [2]int{0, 1}},
+			{[]string{fixture(f)}, want.Data, [2]int{1, 3}},
+			{[]string{fixture("grid.arrow"), fixture(f)}, append(append([]float32(nil), want.Data...), want.Data...), [2]int{0, 1}},
+			{[]string{fixture("grid.arrow"), fixture(f)}, append(append([]float32(nil), want.Data...), want.Data...), [2]int{1, 2}},
+		} {
+			rd, err := dataset.OpenReader(set.paths, dataset.ReaderOptions{Columns: []string{"f_*"}, Shard: set.shard[0], ShardCount: set.shard[1]})
+			must(t, err)
+			lo, hi := rd.ShardRange()
+			whole := set.whole[lo*int64(cols) : hi*int64(cols)]
+			rows := hi - lo
+			check := func(start int64, per int) {
+				t.Helper()
+				dst := make([]float32, per*cols)
+				n, err := rd.ReadRows(start, dst)
+				if start >= rows {
+					if err != io.EOF || n != 0 {
+						t.Fatalf("%s %v: ReadRows(%d) past the end: %d, %v", f, set.paths, start, n, err)
+					}
+					return
+				}
+				must(t, err)
+				wantN := min(int64(per), rows-start)
+				if int64(n) != wantN || !reflect.DeepEqual(dst[:n*cols], whole[start*int64(cols):(start+wantN)*int64(cols)]) {
+					t.Fatalf("%s %v shard %v: ReadRows(%d, %d rows): got %d rows, differing from the data", f, set.paths, set.shard, start, per, n)
+				}
+			}
+			for _, per := range []int{1, 5, 16, 37} {
+				for start := int64(0); start <= rows; start++ { // forward: each read continues or skips ahead
+					check(start, per)
+				}
+				for start := rows - 1; start >= 0; start -= 7 { // backward: each read reopens a block
+					check(start, per)
+				}
+				for start := int64(0); start < rows; start += int64(per) { // consecutive chunks
+					check(start, per)
+				}
+			}
+			// ReadRows does not move Read.
+			d, _ := readAllIDs(t, rd, 13)
+			if !reflect.DeepEqual(d, whole) {
+				t.Fatalf("%s: Read after ReadRows differs", f)
+			}
+			must(t, rd.Close())
+		}
+	}
+	// Nulls follow the NaN policy in ReadRows as in Read.
+	for _, pol := range []dataset.NaNPolicy{dataset.NaNZero, dataset.NaNSkip} {
+		rd, err := dataset.OpenReader([]string{fixture("types.arrow")}, dataset.ReaderOptions{NaN: pol})
+		must(t, err)
+		seq, _ := readAllIDs(t, rd, 4)
+		got := make([]float32, rd.Rows()*int64(rd.Cols())) // room for every row: skip drops some
+		n, err := rd.ReadRows(0, got)
+		must(t, err)
+		if !reflect.DeepEqual(got[:n*rd.Cols()], seq) {
+			t.Errorf("policy %v: ReadRows %v, Read %v", pol, got[:n*rd.Cols()], seq)
+		}
+		rd.Close()
+	}
+	rd, err := dataset.OpenReader([]string{fixture("types.arrow")}, dataset.ReaderOptions{})
+	must(t, err)
+	defer rd.Close()
+	_, err = rd.ReadRows(0, make([]float32, 6*rd.Cols()))
+	if err == nil || !strings.Contains(err.Error(), fixture("types.arrow")) {
+		t.Errorf("a null under the error policy: %v", err)
+	}
 }
