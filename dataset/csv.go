@@ -1,11 +1,11 @@
 package dataset
 
 import (
-	"bufio"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -21,7 +21,7 @@ import (
 // with by Load's NaN policy. Every row must have as many fields as the
 // first. The input is streamed, never held whole as text.
 func ReadCSV(r io.Reader, name string) (*Table, error) {
-	t, err := readCSV(r, sizeOf(r))
+	t, err := readCSV(r, sizeOf(r), "")
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
@@ -29,68 +29,44 @@ func ReadCSV(r io.Reader, name string) (*Table, error) {
 }
 
 // readCSV reads CSV from r; sz says what is known of its size, to size the
-// result.
-func readCSV(r io.Reader, sz sizeInfo) (*Table, error) {
+// result. idColumn, when not "", names the header's column of row ids.
+func readCSV(r io.Reader, sz sizeInfo, idColumn string) (*Table, error) {
 	left := sz.avail
 	if left < 0 {
 		left = sz.hint
 	}
-	cr := csv.NewReader(bufio.NewReaderSize(newCSVLimiter(r), 64<<10))
-	cr.ReuseRecord = true
-	cr.FieldsPerRecord = -1 // checked here, for a clearer message
-	cr.TrimLeadingSpace = true
-	cr.Comment = '#'
-
-	t := &Table{}
-	first := true
-	var offset int64 // input offset after the previous record
+	c, err := newCSVRows(r, idColumn)
+	if err != nil {
+		return nil, err
+	}
+	if c.fields == 0 {
+		return nil, fmt.Errorf("no rows: the file is empty")
+	}
+	t := &Table{Cols: c.cols, Header: c.header, idField: c.idCol + 1}
 	for {
-		rec, err := cr.Read()
+		rec, line, err := c.next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				return nil, fmt.Errorf("line %d, column %d: %w", pe.Line, pe.Column, pe.Err)
-			}
 			return nil, err
 		}
-		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
-			continue // a line of only spaces
+		n := len(t.Data)
+		t.Data = slices.Grow(t.Data, t.Cols)[:n+t.Cols]
+		if err := c.parse(rec, line, t.Data[n:]); err != nil {
+			return nil, err
 		}
-		line, _ := cr.FieldPos(0)
-		start := offset
-		offset = cr.InputOffset()
-		if first {
-			first = false
-			rec[0] = strings.TrimPrefix(rec[0], "\ufeff") // byte order mark
-			t.Cols = len(rec)
-			if !allNumeric(rec) {
-				t.Header = make([]string, len(rec))
-				for i, f := range rec {
-					t.Header[i] = strings.TrimSpace(f)
-				}
-				continue
-			}
-		}
-		if len(rec) != t.Cols {
-			return nil, csvWidthError(line, t.Cols, len(rec), t.Header != nil)
-		}
-		for i, f := range rec {
-			v, err := parseCSVField(f, line, i, t.Header)
-			if err != nil {
-				return nil, err
-			}
-			t.Data = append(t.Data, v)
+		if c.idCol >= 0 {
+			t.IDs = append(t.IDs, c.id(rec))
 		}
 		t.lines = append(t.lines, line)
 		t.Rows++
 		if t.Rows == 1 && left > 0 {
-			// Size the result from the first row's length, plus a margin,
-			// never beyond one value per two bytes (the shortest "0,").
-			rowBytes := max(cr.InputOffset()-start, 1)
-			est := min((left/rowBytes)*5/4+16, left/int64(2*t.Cols)+1)
+			// Size the result from the bytes read so far (the header and
+			// the first row), plus a margin, never beyond one value per two
+			// bytes (the shortest "0,").
+			rowBytes := max(c.cr.InputOffset(), 1)
+			est := min((left/rowBytes)*5/4+16, left/int64(2*c.fields)+1)
 			if est*int64(t.Cols) <= maxElements {
 				data := make([]float32, len(t.Data), int(est)*t.Cols)
 				copy(data, t.Data)
@@ -100,10 +76,7 @@ func readCSV(r io.Reader, sz sizeInfo) (*Table, error) {
 			}
 		}
 	}
-	switch {
-	case first:
-		return nil, fmt.Errorf("no rows: the file is empty")
-	case t.Rows == 0:
+	if t.Rows == 0 {
 		return nil, fmt.Errorf("no rows: the file has a header but no data")
 	}
 	t.Shape = []int{t.Rows, t.Cols}
@@ -120,14 +93,15 @@ func csvWidthError(line, want, got int, header bool) error {
 	return fmt.Errorf("line %d: expected %d columns (as in %s), found %d", line, want, what, got)
 }
 
-// parseCSVField parses field i (0-based) of the row at line as a float32.
-// header, when not nil, names the columns for the error message.
-func parseCSVField(f string, line, i int, header []string) (float32, error) {
+// parseCSVField parses field i (0-based) of the row at line, feature j, as
+// a float32. header, when not nil, names the features for the error
+// message.
+func parseCSVField(f string, line, i, j int, header []string) (float32, error) {
 	v, err := strconv.ParseFloat(strings.TrimSpace(f), 32)
 	if err != nil {
 		col := fmt.Sprintf("column %d", i+1)
-		if i < len(header) {
-			col += fmt.Sprintf(" (%q)", header[i])
+		if j < len(header) {
+			col += fmt.Sprintf(" (%q)", header[j])
 		}
 		why := "not a number"
 		if errors.Is(err, strconv.ErrRange) {

@@ -3,6 +3,7 @@ package dataset
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -159,5 +160,76 @@ func BenchmarkReadCSV(b *testing.B) {
 		if _, err := ReadCSV(bytes.NewReader(buf.Bytes()), "bench.csv"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestCSVIDColumn: a CSV file's id column (named in its header, anywhere
+// in the row, text or numbers) is kept as each row's id and is not a
+// feature, in Load and in the Reader (whole, sharded, read in small
+// chunks); NaNSkip drops a row's id with it; errors name the file and line.
+func TestCSVIDColumn(t *testing.T) {
+	dir := t.TempDir()
+	p := writeFile(t, dir, "x.csv", []byte("a, key ,b\n1,r0,2\n3,\"r,1\",nan\n5, r2 ,6\n7,42,8\n"))
+	wantData := []float32{1, 2, 5, 6, 7, 8} // row 1 dropped by skip
+	wantIDs := []string{"r0", "r2", "42"}
+	tb, err := Load(p, LoadOptions{IDColumn: "key", NaN: NaNSkip})
+	must(t, err)
+	if tb.Rows != 3 || tb.Cols != 2 || !reflect.DeepEqual(tb.Header, []string{"a", "b"}) || !reflect.DeepEqual(tb.Data, wantData) || !reflect.DeepEqual(tb.IDs, wantIDs) {
+		t.Fatalf("Load: %d×%d header %q data %v ids %q", tb.Rows, tb.Cols, tb.Header, tb.Data, tb.IDs)
+	}
+	tb, err = Load(p, LoadOptions{IDColumn: "key", NaN: NaNZero})
+	must(t, err)
+	if !reflect.DeepEqual(tb.IDs, []string{"r0", "r,1", "r2", "42"}) || tb.Data[3] != 0 {
+		t.Fatalf("Load, NaN as 0: data %v ids %q", tb.Data, tb.IDs)
+	}
+	_, err = Load(p, LoadOptions{IDColumn: "key"})
+	wantErr(t, err, "read "+p+": row 1, column 1 (0-based), line 3 field 3 \"b\": value is NaN") // field 3 of the line: the id column is field 2
+	rd, err := OpenReader([]string{p}, ReaderOptions{IDColumn: "key"})
+	must(t, err)
+	_, err = rd.ReadIDs(make([]float32, 8), make([]string, 4))
+	wantErr(t, err, "read "+p+": row 1, column 1 (0-based), line 3 field 3 \"b\": value is NaN")
+	rd.Close()
+
+	for _, shards := range []int{1, 2, 3} {
+		var data []float32
+		var ids []string
+		for i := range shards {
+			rd, err := OpenReader([]string{p}, ReaderOptions{IDColumn: "key", NaN: NaNSkip, Shard: i, ShardCount: shards})
+			must(t, err)
+			if rd.Cols() != 2 || !rd.HasIDs() || !reflect.DeepEqual(rd.Header(), []string{"a", "b"}) {
+				t.Fatalf("reader: %d cols, ids %v, header %q", rd.Cols(), rd.HasIDs(), rd.Header())
+			}
+			buf, idb := make([]float32, 2), make([]string, 1)
+			for {
+				n, err := rd.ReadIDs(buf, idb)
+				data, ids = append(data, buf[:2*n]...), append(ids, idb[:n]...)
+				if err == io.EOF {
+					break
+				}
+				must(t, err)
+			}
+			rd.Close()
+		}
+		if !reflect.DeepEqual(data, wantData) || !reflect.DeepEqual(ids, wantIDs) {
+			t.Fatalf("%d shards: data %v ids %q", shards, data, ids)
+		}
+	}
+
+	for _, tc := range []struct{ in, want string }{
+		{"1,2\n3,4\n", `line 1: the id column "key" needs a header line naming the columns, and the first line is numbers`},
+		{"a,b\n1,2\n", `line 1: no id column "key" in the header ["a" "b"]`},
+		{"key\nx\n", `line 1: the id column "key" is the only column: no features left`},
+		{"a,key\n1,x\n2\n", "line 3: expected 2 columns (as in the header), found 1"},
+		{"a,key,b\n1,x,y\n", `line 2, column 3 ("b"): not a number: "y"`},
+	} {
+		q := writeFile(t, dir, "bad.csv", []byte(tc.in))
+		_, err := Load(q, LoadOptions{IDColumn: "key"})
+		wantErr(t, err, "read "+q+": "+tc.want)
+		rd, err := OpenReader([]string{q}, ReaderOptions{IDColumn: "key"})
+		if err == nil {
+			_, err = rd.ReadIDs(make([]float32, 20), make([]string, 10))
+			rd.Close()
+		}
+		wantErr(t, err, "read "+q+": "+tc.want)
 	}
 }

@@ -55,6 +55,8 @@ type Table struct {
 	// lines, when set (CSV), is the 1-based line number of each row in the
 	// source file, for error messages.
 	lines []int
+	// idField is the 1-based field of a CSV file's id column, 0 without one.
+	idField int
 }
 
 // Row returns row i as a slice of t.Data (not a copy). Its capacity is
@@ -149,11 +151,11 @@ func Load(path string, opt LoadOptions) (*Table, error) {
 	if kind := sniffColumnar(f, path); kind.external() {
 		return loadColumnar(path, opt)
 	}
-	if len(opt.Columns) > 0 || opt.IDColumn != "" {
-		return nil, fmt.Errorf("read %s: column selection and id columns need Parquet or Arrow input", path)
+	if len(opt.Columns) > 0 {
+		return nil, fmt.Errorf("read %s: column selection needs Parquet or Arrow input", path)
 	}
 
-	t, err := readFile(f, path)
+	t, err := readFile(f, path, opt.IDColumn)
 	if err != nil {
 		return nil, err
 	}
@@ -163,8 +165,9 @@ func Load(path string, opt LoadOptions) (*Table, error) {
 	return t, nil
 }
 
-// readFile dispatches an open file to the right reader.
-func readFile(f *os.File, path string) (*Table, error) {
+// readFile dispatches an open file to the right reader. idColumn, when
+// not "", names a CSV file's column of row ids.
+func readFile(f *os.File, path, idColumn string) (*Table, error) {
 	name := path
 	if strings.HasSuffix(strings.ToLower(name), ".gz") {
 		name = name[:len(name)-3]
@@ -237,13 +240,16 @@ func readFile(f *os.File, path string) (*Table, error) {
 		// end), which a pipe or a gzip stream cannot give.
 		return nil, columnarNeedsFile(path, pipe)
 	}
+	if idColumn != "" && kind != formatCSV {
+		return nil, fmt.Errorf("read %s: an id column needs Parquet, Arrow or CSV input", path)
+	}
 	var t *Table
 	var err error
 	switch kind {
 	case formatNPY:
 		t, err = readNPY(r, sz)
 	case formatCSV:
-		t, err = readCSV(r, sz)
+		t, err = readCSV(r, sz, idColumn)
 	case formatIDX:
 		t, err = readIDX(r, sz)
 	}

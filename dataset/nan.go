@@ -56,6 +56,9 @@ type nanPlace struct {
 	lines  []int    // CSV: each row's line in the file; nil otherwise
 	header []string // CSV: the column names; Parquet, Arrow: the features'
 	ids    []string // each row's id, or nil; NaNSkip moves them with the rows
+	// idField is the 1-based field of a CSV file's id column, 0 without
+	// one: the fields after it are one further right than their columns.
+	idField int
 	// group, for Parquet and Arrow files, returns the row group (record
 	// batch) of a file row, for errors; nil otherwise.
 	group func(row int64) int
@@ -79,6 +82,9 @@ func enforceNaN(p NaNPolicy, data []float32, rows, cols int, at nanPlace) (int, 
 					line = at.lines[r]
 				}
 				e := nanErrorAt(at.path, at.row0+int64(r), i%cols, v, line, at.header)
+				if e.Field = i%cols + 1; at.idField > 0 && e.Field >= at.idField {
+					e.Field++
+				}
 				if at.group != nil {
 					e.Group, e.HasGroup = at.group(e.Row), true
 				}
@@ -127,7 +133,7 @@ next:
 // applyNaNPolicy enforces p on t in place, for Load: NaNSkip shrinks t to
 // the rows it keeps and fails when it keeps none.
 func applyNaNPolicy(t *Table, path string, p NaNPolicy) error {
-	kept, err := enforceNaN(p, t.Data, t.Rows, t.Cols, nanPlace{path: path, lines: t.lines, header: t.Header})
+	kept, err := enforceNaN(p, t.Data, t.Rows, t.Cols, nanPlace{path: path, lines: t.lines, header: t.Header, ids: t.IDs, idField: t.idField})
 	if err != nil || p != NaNSkip {
 		return err
 	}
@@ -139,6 +145,9 @@ func applyNaNPolicy(t *Table, path string, p NaNPolicy) error {
 		t.Data = t.Data[:kept*t.Cols]
 		if t.lines != nil {
 			t.lines = t.lines[:kept]
+		}
+		if t.IDs != nil {
+			t.IDs = t.IDs[:kept]
 		}
 		if len(t.Shape) > 0 {
 			t.Shape[0] = kept
@@ -171,6 +180,9 @@ type NonFiniteError struct {
 	// when none).
 	Line   int
 	Column string
+	// Field is the value's 1-based field in its CSV line (beyond Col+1
+	// when an id column comes before it); 0 for other formats.
+	Field int
 	// Group is the row group (Parquet) or record batch (Arrow) holding the
 	// row, when HasGroup is set (those formats only).
 	Group    int
@@ -186,7 +198,7 @@ func (e *NonFiniteError) Detail() string {
 	where := fmt.Sprintf("row %d, column %d (0-based)", e.Row, e.Col)
 	switch {
 	case e.Line > 0:
-		where += fmt.Sprintf(", line %d field %d", e.Line, e.Col+1)
+		where += fmt.Sprintf(", line %d field %d", e.Line, max(e.Field, e.Col+1))
 		if e.Column != "" {
 			where += fmt.Sprintf(" %q", e.Column)
 		}

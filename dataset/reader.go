@@ -271,7 +271,7 @@ func (rd *Reader) applyNaN(data []float32, sf *inputFile, row0 int64, lines []in
 	if sf.kind != formatCSV && !sf.kind.external() && sf.et.kind != 'f' {
 		return k, nil // integers are always finite
 	}
-	at := nanPlace{path: sf.path, row0: row0, lines: lines, header: sf.header, ids: ids}
+	at := nanPlace{path: sf.path, row0: row0, lines: lines, header: sf.header, ids: ids, idField: sf.idField}
 	if sf.kind.external() {
 		at.group = sf.blockOf
 	}

@@ -49,7 +49,7 @@ func (rd *Reader) openCursor(sp span) (c *cursor, err error) {
 		return nil, err
 	}
 	if sf.kind == formatCSV {
-		if c.csv, err = newCSVRows(c.r); err != nil {
+		if c.csv, err = newCSVRows(c.r, sf.idColumn); err != nil {
 			return nil, fmt.Errorf("read %s: %w", sf.path, err)
 		}
 		for c.row < sp.from {
@@ -143,6 +143,9 @@ func (c *cursor) read(dst []float32, buf []byte, lines []int, ids []string) (int
 			}
 			if err := c.csv.parse(rec, line, dst[n*cols:(n+1)*cols]); err != nil {
 				return n, fmt.Errorf("read %s: %w", sf.path, err)
+			}
+			if ids != nil {
+				ids[n] = c.csv.id(rec)
 			}
 			lines[n] = line
 			c.row++

@@ -21,6 +21,10 @@ type inputFile struct {
 	cols   int   // 0 for a CSV file with no record at all
 	shape  []int // shape of one row
 	header []string
+	// idColumn names a CSV file's column of row ids (ReaderOptions.IDColumn);
+	// idField is its 1-based field once the header is read.
+	idColumn string
+	idField  int
 
 	// For .npy and IDX: element type, its decoder and the header's length.
 	et      elemType
@@ -74,8 +78,10 @@ func (rd *Reader) probeAll(names []string) error {
 		rd.files = append(rd.files, sf)
 		if sf.kind.external() {
 			rd.addSkipped(sf.skipped)
-		} else if len(rd.opt.Columns) > 0 || rd.opt.IDColumn != "" {
-			return fmt.Errorf("read %s: column selection and id columns need Parquet or Arrow input", sf.path)
+		} else if len(rd.opt.Columns) > 0 {
+			return fmt.Errorf("read %s: column selection needs Parquet or Arrow input", sf.path)
+		} else if rd.opt.IDColumn != "" && sf.kind != formatCSV {
+			return fmt.Errorf("read %s: an id column needs Parquet, Arrow or CSV input", sf.path)
 		}
 		if sf.cols == 0 {
 			continue
@@ -120,7 +126,7 @@ func probeFile(path string, opt ReaderOptions) (*inputFile, error) {
 	if st.IsDir() {
 		return nil, fmt.Errorf("read %s: is a directory", path)
 	}
-	sf := &inputFile{path: path, pipe: isPipeFile(f, path)}
+	sf := &inputFile{path: path, pipe: isPipeFile(f, path), idColumn: opt.IDColumn}
 	sz := sizeOf(f) // before open reads ahead
 	r, zr, err := sf.open(f, true)
 	if err != nil {
@@ -182,11 +188,11 @@ func (sf *inputFile) readHeader(r io.Reader, sz *sizeInfo) (*csvRows, error) {
 		sf.et, sf.dataOff = et, n
 		return nil, sf.setDims(dims)
 	case formatCSV:
-		c, err := newCSVRows(r)
+		c, err := newCSVRows(r, sf.idColumn)
 		if err != nil {
 			return nil, err
 		}
-		sf.rows, sf.cols, sf.header = -1, c.cols, c.header
+		sf.rows, sf.cols, sf.header, sf.idField = -1, c.cols, c.header, c.idCol+1
 		if c.cols == 0 {
 			sf.rows = 0
 		}

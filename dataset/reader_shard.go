@@ -143,7 +143,7 @@ func countCSVRows(sf *inputFile) (int64, error) {
 	if zr != nil {
 		defer zr.Close()
 	}
-	c, err := newCSVRows(r)
+	c, err := newCSVRows(r, sf.idColumn)
 	if err != nil {
 		return 0, fmt.Errorf("read %s: %w", sf.path, err)
 	}

@@ -15,7 +15,7 @@ import (
 // The flags that copy each row's identity into the outputs, so results
 // join back to the source table.
 var (
-	idColumnFlag  = &cli.StringFlag{Name: "id-column", Usage: "copy this `COLUMN` of Parquet/Arrow input (text or integers; not a feature) into every output beside each row: a leading column, or for .npy a FILE.ids.csv beside it"}
+	idColumnFlag  = &cli.StringFlag{Name: "id-column", Usage: "copy this `COLUMN` of Parquet/Arrow input (text or integers) or of a CSV file (named in its header line) into every output beside each row, as text: a leading column, or for .npy a FILE.ids.csv beside it; it is not a feature"}
 	withIndexFlag = &cli.BoolFlag{Name: "with-index", Usage: "copy each row's 0-based row number in the input into every output, as --id-column does (column \"row\")"}
 )
 

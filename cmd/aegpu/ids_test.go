@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -78,5 +79,73 @@ func TestRowIDs(t *testing.T) {
 	// Row numbers would not join back once --nan skip drops rows.
 	if _, err := run(t, "encode", "--model", model, "--data", grid, "--with-index", "--nan", "skip", "--out", zn, "-q"); err == nil || !strings.Contains(err.Error(), "--with-index") {
 		t.Errorf("--with-index with --nan skip: %v", err)
+	}
+}
+
+// TestCSVRowIDs: --id-column names a column of a CSV file's header, which
+// is left out of the features and copied into encode's (streamed) and
+// score's (in memory) outputs; the codes are those of the same data
+// without the column.
+func TestCSVRowIDs(t *testing.T) {
+	dir := t.TempDir()
+	const rows = 50
+	var withID, plain strings.Builder
+	withID.WriteString("a,name,b,c\n")
+	plain.WriteString("a,b,c\n")
+	for r := range rows {
+		a, b, c := float64(r%7)/7, float64(r%5)/5, float64(r%3)/3
+		fmt.Fprintf(&withID, "%g,\"user %d\",%g,%g\n", a, r, b, c)
+		fmt.Fprintf(&plain, "%g,%g,%g\n", a, b, c)
+	}
+	src, ref := filepath.Join(dir, "x.csv"), filepath.Join(dir, "plain.csv")
+	if err := os.WriteFile(src, []byte(withID.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(ref, []byte(plain.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	model := filepath.Join(dir, "m")
+	if _, err := run(t, "train", "--data", ref, "--epochs", "1", "--layers", "3,2", "--out", model, "-q"); err != nil {
+		t.Fatal(err)
+	}
+	want := filepath.Join(dir, "want.npy")
+	if _, err := run(t, "encode", "--model", model, "--data", ref, "--out", want, "-q"); err != nil {
+		t.Fatal(err)
+	}
+	wz, err := dataset.Load(want, dataset.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantIDs := make([]string, rows)
+	for r := range wantIDs {
+		wantIDs[r] = "user " + strconv.Itoa(r)
+	}
+	zp := filepath.Join(dir, "z.parquet")
+	if _, err := run(t, "encode", "--model", model, "--data", src, "--id-column", "name", "--out", zp, "--chunk", "7", "-q"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := dataset.Load(zp, dataset.LoadOptions{IDColumn: "name"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.IDs, wantIDs) || !slices.Equal(got.Data, wz.Data) {
+		t.Errorf("z.parquet: ids %q…; codes equal to those without the id column: %v", got.IDs[:3], slices.Equal(got.Data, wz.Data))
+	}
+	sc := filepath.Join(dir, "s.csv")
+	if _, err := run(t, "score", "--model", model, "--data", src, "--id-column", "name", "--out", sc, "--threshold", "0.5", "-q"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != rows+1 || lines[0] != "name,score,flag" || !strings.HasPrefix(lines[2], "user 1,") {
+		t.Errorf("s.csv: %d lines, %q, %q", len(lines), lines[0], lines[2])
+	}
+	// A name the header lacks is refused, naming the file and the columns.
+	_, err = run(t, "encode", "--model", model, "--data", src, "--id-column", "nope", "--out", zp, "-q")
+	if err == nil || !strings.Contains(err.Error(), src) || !strings.Contains(err.Error(), `no id column "nope"`) {
+		t.Errorf("--id-column nope: %v", err)
 	}
 }

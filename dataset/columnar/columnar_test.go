@@ -135,9 +135,11 @@ func TestColumnarSelection(t *testing.T) {
 		wantErr(t, err, "read "+fixture(tc.file)+": "+tc.want)
 	}
 	_, err = dataset.Load(fixture("grid.npy"), dataset.LoadOptions{Columns: []string{"a"}})
-	wantErr(t, err, "read "+fixture("grid.npy")+": column selection and id columns need Parquet or Arrow input")
+	wantErr(t, err, "read "+fixture("grid.npy")+": column selection needs Parquet or Arrow input")
+	_, err = dataset.Load(fixture("grid.npy"), dataset.LoadOptions{IDColumn: "a"})
+	wantErr(t, err, "read "+fixture("grid.npy")+": an id column needs Parquet, Arrow or CSV input")
 	_, err = dataset.OpenReader([]string{fixture("grid.npy")}, dataset.ReaderOptions{IDColumn: "a"})
-	wantErr(t, err, "read "+fixture("grid.npy")+": column selection and id columns need Parquet or Arrow input")
+	wantErr(t, err, "read "+fixture("grid.npy")+": an id column needs Parquet, Arrow or CSV input")
 }
 
 func TestColumnarBadFiles(t *testing.T) {
