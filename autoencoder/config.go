@@ -25,11 +25,18 @@ type TrainConfig struct {
 	StepSize    int     `json:"step_size"` // epochs between decays (step)
 	Gamma       float64 `json:"gamma"`     // decay factor (step)
 	MinLR       float64 `json:"min_lr"`    // floor (cosine)
-	ClipNorm    float64 `json:"clip_norm"` // 0: no clipping
-	Seed        uint64  `json:"seed"`
-	ValSplit    float64 `json:"val_split"` // fraction held out for validation
-	Patience    int     `json:"patience"`  // epochs without improvement; 0: off
-	Shuffle     bool    `json:"shuffle"`
+	// Warmup is a number of epochs (fractions allowed) over which the
+	// rate rises linearly to the schedule's, step by step; the cosine
+	// schedule then falls over the steps after it. 0: none.
+	Warmup float64 `json:"warmup,omitempty"`
+	// Init is the weight initialisation (InitPyTorch, InitKaiming,
+	// InitXavier); "" is InitPyTorch, the runs before it was a setting.
+	Init     string  `json:"init,omitempty"`
+	ClipNorm float64 `json:"clip_norm"` // 0: no clipping
+	Seed     uint64  `json:"seed"`
+	ValSplit float64 `json:"val_split"` // fraction held out for validation
+	Patience int     `json:"patience"`  // epochs without improvement; 0: off
+	Shuffle  bool    `json:"shuffle"`
 	// VariantConfig: the variant (Kind, Noise) and its settings.
 	VariantConfig
 
@@ -76,6 +83,7 @@ func (c TrainConfig) Validate() error {
 		{"Contractive", c.Contractive, interval{lo: 0, hi: maxF32}},
 		{"KLBeta", c.KLBeta, interval{lo: 0, hi: maxF32}},
 		{"KLWarmup", c.KLWarmup, interval{lo: 0, hi: maxF32}},
+		{"Warmup", c.Warmup, interval{lo: 0, hi: float64(c.Epochs)}},
 	} {
 		if !f.in.contains(f.v) {
 			return fmt.Errorf("TrainConfig.%s is %v: must be a number in %s", f.name, f.v, f.in)
@@ -114,6 +122,9 @@ func (c TrainConfig) Validate() error {
 		}
 	}
 	if err := c.validateVariant(); err != nil {
+		return err
+	}
+	if _, err := parseInit(c.Init); err != nil {
 		return err
 	}
 	if c.Loss != "mse" && c.Loss != "bce" {
@@ -187,19 +198,29 @@ func CheckImageShape(shape []int, cols int) error {
 }
 
 // lrAt is the learning rate for optimizer step t (0-based) in epoch e
-// (0-based) of a run with total steps.
-func (c TrainConfig) lrAt(t int64, e int, total int64) float64 {
+// (0-based) of a run with total steps, perEpoch of them an epoch.
+func (c TrainConfig) lrAt(t int64, e int, total, perEpoch int64) float64 {
+	w := c.warmupSteps(perEpoch)
+	lr := c.LR
 	switch c.Schedule {
 	case "cosine":
-		if total <= 1 {
-			return c.LR
+		if total-w > 1 && t >= w {
+			frac := float64(t-w) / float64(total-w)
+			lr = c.MinLR + (c.LR-c.MinLR)*0.5*(1+math.Cos(math.Pi*frac))
 		}
-		frac := float64(t) / float64(total)
-		return c.MinLR + (c.LR-c.MinLR)*0.5*(1+math.Cos(math.Pi*frac))
 	case "step":
-		return c.LR * math.Pow(c.Gamma, float64(e/c.StepSize))
+		lr = c.LR * math.Pow(c.Gamma, float64(e/c.StepSize))
 	}
-	return c.LR
+	if t < w {
+		lr *= float64(t+1) / float64(w)
+	}
+	return lr
+}
+
+// warmupSteps is the number of warm-up steps: Warmup epochs of perEpoch
+// steps, rounded.
+func (c TrainConfig) warmupSteps(perEpoch int64) int64 {
+	return int64(math.Round(c.Warmup * float64(perEpoch)))
 }
 
 // Config is a model directory's config.json: everything needed to rebuild

@@ -110,7 +110,7 @@ func (t *Trainer) trainBatch(e int, ec *epochClock, rc *runClock) error {
 		}
 	}
 	t.in.prefetched = false
-	ec.lr = t.Cfg.lrAt(t.State.Step, e, rc.total)
+	ec.lr = t.Cfg.lrAt(t.State.Step, e, rc.total, int64(rc.batches))
 	if err := t.step(n, ec.lr); err != nil {
 		return err
 	}

@@ -66,30 +66,6 @@ func (m *Model) Free() {
 	m.Backend.Free(m.Grads)
 }
 
-// Init sets the parameters as PyTorch's nn.Linear does by default (weights
-// Kaiming-uniform with a = √5, i.e. U(±1/√in); biases U(±1/√in)), drawing
-// layer l's weight from Philox stream StreamInit+2l and its bias from
-// StreamInit+2l+1 of seed. The draws happen on the host, so every backend
-// starts from bit-identical weights.
-func (m *Model) Init(seed uint64) error {
-	for l, L := range m.Layers {
-		bound := float32(1 / math.Sqrt(float64(L.In)))
-		if L.TiedTo < 0 {
-			w := make([]float32, L.W.Len())
-			engine.FillUniform(w, seed, engine.StreamInit+2*uint64(l), 0, -bound, bound)
-			if err := m.Backend.Upload(L.W, w); err != nil {
-				return err
-			}
-		}
-		bias := make([]float32, L.B.Len())
-		engine.FillUniform(bias, seed, engine.StreamInit+2*uint64(l)+1, 0, -bound, bound)
-		if err := m.Backend.Upload(L.B, bias); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // Tensors downloads the parameters as named tensors (PyTorch names/shapes;
 // a tied layer has only its bias).
 func (m *Model) Tensors() ([]safetensors.Tensor, error) {

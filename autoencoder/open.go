@@ -232,7 +232,7 @@ func (o *opening) build() error {
 	}
 	train := o.trainConfig()
 	if o.resume == nil {
-		if err := o.model.Init(train.Seed); err != nil {
+		if err := o.model.InitWith(train.Seed, train.Init); err != nil {
 			return err
 		}
 	}

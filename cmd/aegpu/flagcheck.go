@@ -38,6 +38,7 @@ var numericFlagRanges = map[string]map[string]string{
 		"beta2":              "[0, 1)",
 		"eps":                "(0, 1]",
 		"min-lr":             "[0, max32]",
+		"warmup":             "[0, 1000000]", // epochs
 		"step-size":          "[1, inf)",
 		"gamma":              "(0, max32]",
 		"clip-norm":          "[0, max32]",
@@ -206,6 +207,9 @@ var crossChecks = map[string]func(c *cli.Context) error{
 	"train": func(c *cli.Context) error {
 		if c.String("schedule") == "cosine" && c.Float64("min-lr") > c.Float64("lr") {
 			return fmt.Errorf("--min-lr %v: must not exceed --lr %v (the cosine schedule falls from --lr to --min-lr)", c.Float64("min-lr"), c.Float64("lr"))
+		}
+		if c.IsSet("warmup") && c.Float64("warmup") > float64(c.Int("epochs")) {
+			return fmt.Errorf("--warmup %v: must not exceed --epochs %d (the warm-up is part of the run)", c.Float64("warmup"), c.Int("epochs"))
 		}
 		if c.String("variant") == "sparse" && c.Float64("l1") == 0 && c.Float64("sparsity-beta") == 0 {
 			return fmt.Errorf("--sparsity-beta 0 with --l1 0: a sparse autoencoder needs one of them > 0")

@@ -377,6 +377,8 @@ func TestCrossFlagChecks(t *testing.T) {
 	}{
 		{[]string{"train", "--schedule", "cosine", "--lr", "0.01", "--min-lr", "0.1"}, "--min-lr 0.1: must not exceed --lr 0.01"},
 		{[]string{"train", "--schedule", "constant", "--lr", "0.01", "--min-lr", "0.1"}, ""},
+		{[]string{"train", "--epochs", "2", "--warmup", "2.5"}, "--warmup 2.5: must not exceed --epochs 2"},
+		{[]string{"train", "--epochs", "2", "--warmup", "2"}, ""},
 		{[]string{"train", "--variant", "sparse", "--l1", "0", "--sparsity-beta", "0"}, "--sparsity-beta 0 with --l1 0"},
 		{[]string{"train", "--stream", "--data", p}, "--data " + p + " is a pipe"},
 		{[]string{"train", "--eps", "-1"}, "--eps must be a number in (0, 1], got -1"},
