@@ -15,6 +15,7 @@ const (
 	ewFill ewOp = iota
 	ewCopy
 	ewAxpy
+	ewEMA
 	ewScale
 	ewSumSq
 	ewActGrad
@@ -72,6 +73,13 @@ func (e *ewJob) do(i int) {
 		y = y[:len(x)]
 		for k, v := range x {
 			y[k] += a * v
+		}
+	case ewEMA: // y += (1−alpha)·(x − y), each operation rounded
+		w := 1 - e.alpha
+		y := e.y[lo:hi]
+		y = y[:len(x)]
+		for k, v := range x {
+			y[k] += float32(w * float32(v-y[k]))
 		}
 	case ewScale:
 		a := e.alpha
@@ -148,6 +156,21 @@ func (b *Backend) Axpy(alpha float32, x, y engine.Matrix) error {
 	}
 	e := &b.ew
 	*e = ewJob{op: ewAxpy, n: len(s[0]), x: s[0], y: s[1], alpha: alpha}
+	b.runEW(e)
+	return nil
+}
+
+// EMA moves avg toward x elementwise: avg += (1−decay)·(x − avg).
+func (b *Backend) EMA(avg, x engine.Matrix, decay float32) error {
+	if err := engine.CheckBinary("EMA", avg, x); err != nil {
+		return err
+	}
+	s, err := b.slices(x, avg)
+	if err != nil {
+		return err
+	}
+	e := &b.ew
+	*e = ewJob{op: ewEMA, n: len(s[0]), x: s[0], y: s[1], alpha: decay}
 	b.runEW(e)
 	return nil
 }

@@ -81,6 +81,22 @@ func (b *Backend) Axpy(alpha float32, x, y engine.Matrix) error {
 	return b.launch(b.k.axpy, elemGrid(n), dim1(kernels.ElemThreads))
 }
 
+// EMA moves avg toward x: avg += (1−decay)·(x − avg).
+func (b *Backend) EMA(avg, x engine.Matrix, decay float32) error {
+	if err := engine.CheckBinary("EMA", avg, x); err != nil {
+		return err
+	}
+	if err := b.enter("EMA", avg, x); err != nil {
+		return err
+	}
+	n := x.Len()
+	if n == 0 {
+		return nil
+	}
+	b.args.Reset().F32(decay).Ptr(b.ptr(x)).Ptr(b.ptr(avg)).I64(int64(n))
+	return b.launch(b.k.ema, elemGrid(n), dim1(kernels.ElemThreads))
+}
+
 // Scale computes x *= alpha.
 func (b *Backend) Scale(x engine.Matrix, alpha float32) error {
 	if err := engine.CheckUnary("Scale", x); err != nil {

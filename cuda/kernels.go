@@ -13,7 +13,7 @@ type kernelSet struct {
 	lossPartial, lossFinish, rowLoss   cu.Function
 	colMean, sumsqPartial, sumsqFinish cu.Function
 	clipScale, adam, sgd               cu.Function
-	fill, copy, axpy, scale            cu.Function
+	fill, copy, axpy, ema, scale       cu.Function
 	randU, randN, corrupt              cu.Function
 	// The variant regularizers (penalty.go).
 	sparsity, contractive, actJVP, actJVPBack, actGradAdd cu.Function
@@ -41,7 +41,7 @@ func (k *kernelSet) table() []kernelEntry {
 		{&k.lossPartial, "loss_grad_partial"}, {&k.lossFinish, "loss_finish"}, {&k.rowLoss, "row_loss"},
 		{&k.colMean, "col_mean"}, {&k.sumsqPartial, "sumsq_partial"}, {&k.sumsqFinish, "sumsq_finish"},
 		{&k.clipScale, "clip_scale"}, {&k.adam, "adam_step"}, {&k.sgd, "sgd_step"},
-		{&k.fill, "fill_f32"}, {&k.copy, "copy_f32"}, {&k.axpy, "axpy_f32"}, {&k.scale, "scale_f32"},
+		{&k.fill, "fill_f32"}, {&k.copy, "copy_f32"}, {&k.axpy, "axpy_f32"}, {&k.ema, "ema_f32"}, {&k.scale, "scale_f32"},
 		{&k.randU, "rand_uniform"}, {&k.randN, "rand_normal"}, {&k.corrupt, "corrupt_f32"},
 		{&k.sparsity, "sparsity_grad"}, {&k.contractive, "contractive_exact"}, {&k.actJVP, "act_jvp"},
 		{&k.actJVPBack, "act_jvp_backward"}, {&k.actGradAdd, "act_grad_add"},

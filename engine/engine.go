@@ -288,6 +288,11 @@ type Backend interface {
 	Axpy(alpha float32, x, y Matrix) error
 	// Scale computes x *= alpha elementwise.
 	Scale(x Matrix, alpha float32) error
+	// EMA moves avg toward x, elementwise: avg += (1−decay)·(x − avg), each
+	// operation rounded to float32 on its own (1−decay, the difference,
+	// the product, the sum), so that every backend gives the same bits.
+	// It keeps an exponential moving average of the weights (--ema).
+	EMA(avg, x Matrix, decay float32) error
 	// SumSquares adds Σ x² to acc [1×1].
 	SumSquares(acc, x Matrix) error
 	// ColMean writes the mean of each column of x [B×D] into out [1×D].

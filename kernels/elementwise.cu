@@ -20,6 +20,14 @@ axpy_f32(float alpha, const float* __restrict__ x, float* __restrict__ y, long l
   for (long long i = grid_first(); i < n; i += grid_stride()) y[i] = FADD(y[i], FMUL(alpha, x[i]));
 }
 
+// avg += (1 − decay)·(x − avg): an exponential moving average step, each
+// operation rounded on its own (as the CPU backend).
+extern "C" __global__ void __launch_bounds__(ELEM_THREADS)
+ema_f32(float decay, const float* __restrict__ x, float* __restrict__ avg, long long n) {
+  const float w = FSUB(1.0f, decay);
+  for (long long i = grid_first(); i < n; i += grid_stride()) avg[i] = FADD(avg[i], FMUL(w, FSUB(x[i], avg[i])));
+}
+
 extern "C" __global__ void __launch_bounds__(ELEM_THREADS)
 scale_f32(float* __restrict__ x, long long n, float alpha) {
   for (long long i = grid_first(); i < n; i += grid_stride()) x[i] = x[i] * alpha;

@@ -138,7 +138,7 @@ var Names = []string{
 	"loss_grad_partial", "loss_finish", "row_loss", "col_mean",
 	"sumsq_partial", "sumsq_finish", "clip_scale",
 	"adam_step", "sgd_step",
-	"fill_f32", "copy_f32", "axpy_f32", "scale_f32", "rand_uniform", "rand_normal",
+	"fill_f32", "copy_f32", "axpy_f32", "ema_f32", "scale_f32", "rand_uniform", "rand_normal",
 	"corrupt_f32",
 	"sparsity_grad", "contractive_exact", "act_jvp", "act_jvp_backward", "act_grad_add",
 	"reparam_f32", "reparam_grad_partial",

@@ -277,7 +277,7 @@ func clipCase(n int, maxNormFrac float64, seed uint64) opCase {
 	}
 }
 
-// vecCases: Fill, Copy, Axpy, Scale, SumSquares, RandUniform, RandNormal on n elements,
+// vecCases: Fill, Copy, Axpy, EMA, Scale, SumSquares, RandUniform, RandNormal on n elements,
 // shaped as a matrix when n factors (the ops see only the element count).
 func vecCases(n int, seed uint64) []opCase {
 	g := newGen(seed)
@@ -324,6 +324,22 @@ func vecCases(n int, seed uint64) []opCase {
 				// Two roundings (one with FMA) of terms ≤ 1.7: the sum
 				// may cancel, so absolute, 2ε of the largest term.
 				return []expect{{"y", w, tol{abs: 2 * eps32 * 1.7, rel: eps32}}}
+			}},
+		{op: "EMA", name: sz,
+			run: func(d *dev) [][]float32 {
+				am := d.inout(rows, cols, y)
+				d.must(d.b.EMA(am, d.in(rows, cols, x), 0.9))
+				return [][]float32{d.get(am)}
+			},
+			ref: func() []expect {
+				w := make([]float64, n)
+				for i := range w {
+					w[i] = 0.9*float64(y[i]) + 0.1*float64(x[i])
+				}
+				// float32(1−0.9) is 0.1 within ε; the difference (≤ 2),
+				// the product and the sum round once each: absolute, a few
+				// ε of the operands' size.
+				return []expect{{"avg", w, tol{abs: 4 * eps32 * 2, rel: eps32}}}
 			}},
 		{op: "Scale", name: sz,
 			run: func(d *dev) [][]float32 {

@@ -220,6 +220,9 @@ int emu_launch_copy_f32(emu_dims d, float* dst, const float* src, long long n) {
 int emu_launch_axpy_f32(emu_dims d, float alpha, const float* x, float* y, long long n) {
   return EMU_LAUNCH(axpy_f32, d, alpha, x, y, n);
 }
+int emu_launch_ema_f32(emu_dims d, float decay, const float* x, float* avg, long long n) {
+  return EMU_LAUNCH(ema_f32, d, decay, x, avg, n);
+}
 int emu_launch_scale_f32(emu_dims d, float* x, long long n, float alpha) {
   return EMU_LAUNCH(scale_f32, d, x, n, alpha);
 }

@@ -436,6 +436,13 @@ func Axpy(grid, block Dim3, alpha float32, x, y []float32, n int64) error {
 	})
 }
 
+// EMA launches ema_f32.
+func EMA(grid, block Dim3, decay float32, x, avg []float32, n int64) error {
+	return launch(func() C.int {
+		return C.emu_launch_ema_f32(dims(grid, block), C.float(decay), f32(x), f32(avg), C.longlong(n))
+	})
+}
+
 // Scale launches scale_f32.
 func Scale(grid, block Dim3, x []float32, n int64, alpha float32) error {
 	return launch(func() C.int { return C.emu_launch_scale_f32(dims(grid, block), f32(x), C.longlong(n), C.float(alpha)) })

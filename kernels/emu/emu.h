@@ -88,6 +88,7 @@ int emu_launch_sgd_step(emu_dims d, float* p, const float* g, float* buf, long l
 int emu_launch_fill_f32(emu_dims d, float* x, long long n, float v);
 int emu_launch_copy_f32(emu_dims d, float* dst, const float* src, long long n);
 int emu_launch_axpy_f32(emu_dims d, float alpha, const float* x, float* y, long long n);
+int emu_launch_ema_f32(emu_dims d, float decay, const float* x, float* avg, long long n);
 int emu_launch_scale_f32(emu_dims d, float* x, long long n, float alpha);
 int emu_launch_rand_uniform(emu_dims d, float* x, long long n, unsigned long long seed, unsigned long long stream,
                             float lo, float hi);

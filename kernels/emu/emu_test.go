@@ -62,7 +62,7 @@ func TestABICovered(t *testing.T) {
 		"loss_grad_partial": LossGradPartial, "loss_finish": LossFinish, "row_loss": RowLoss, "col_mean": ColMean,
 		"sumsq_partial": SumsqPartial, "sumsq_finish": SumsqFinish, "clip_scale": ClipScale,
 		"adam_step": AdamStep, "sgd_step": SGDStep,
-		"fill_f32": Fill, "copy_f32": Copy, "axpy_f32": Axpy, "scale_f32": Scale,
+		"fill_f32": Fill, "copy_f32": Copy, "axpy_f32": Axpy, "ema_f32": EMA, "scale_f32": Scale,
 		"rand_uniform": RandUniform, "rand_normal": RandNormal,
 		"corrupt_f32":   Corrupt,
 		"sparsity_grad": SparsityGrad, "contractive_exact": ContractiveExact, "act_jvp": ActJVP,

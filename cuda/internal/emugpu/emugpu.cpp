@@ -492,6 +492,8 @@ const Kernel kernels[] = {
      EXT(E(0, fl(a.i64(2)), 4, false, true); E(1, fl(a.i64(2)), 4, false, false))},
     {"axpy_f32", "fppl", RUN(emu_launch_axpy_f32(d, a.f32(0), a.p(1), a.p(2), a.i64(3))),
      EXT(E(1, fl(a.i64(3)), 4, false, false); E(2, fl(a.i64(3)), 4, false, true))},
+    {"ema_f32", "fppl", RUN(emu_launch_ema_f32(d, a.f32(0), a.p(1), a.p(2), a.i64(3))),
+     EXT(E(1, fl(a.i64(3)), 4, false, false); E(2, fl(a.i64(3)), 4, false, true))},
     {"scale_f32", "plf", RUN(emu_launch_scale_f32(d, a.p(0), a.i64(1), a.f32(2))),
      EXT(E(0, fl(a.i64(1)), 4, false, true))},
     {"rand_uniform", "pluuff",
