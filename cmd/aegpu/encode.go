@@ -119,12 +119,7 @@ func openSource(c *cli.Context, sh shardPlan) (src autoencoder.RowSource, rows, 
 			return nil, 0, 0, nil, err
 		}
 		choice.announce(c.Bool("quiet"), t.Rows, t.Cols)
-		var lo int64 // the shard's first row
-		if opt.ShardCount > 1 {
-			var hi int64
-			lo, hi = int64(opt.Shard)*int64(t.Rows)/int64(opt.ShardCount), int64(opt.Shard+1)*int64(t.Rows)/int64(opt.ShardCount)
-			t = &dataset.Table{Rows: int(hi - lo), Cols: t.Cols, Data: t.Data[lo*int64(t.Cols) : hi*int64(t.Cols)]}
-		}
+		t, lo := tableShard(t, opt.Shard, opt.ShardCount) // lo: the shard's first row
 		var src autoencoder.RowSource = &tableSource{t: t}
 		if c.Bool("with-index") {
 			src = &indexSource{RowSource: src, next: lo, rows: int64(t.Rows)}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -254,4 +255,80 @@ func announceShard(quiet bool, p shardPlan, lo, hi int64, out string) {
 		rows = "no rows"
 	}
 	fmt.Fprintf(os.Stderr, "%s; %s → %s\n", p.describe(), rows, out)
+}
+
+// tableShard returns shard i of n of an in-memory table (the rows
+// [⌊i·R/n⌋, ⌊(i+1)·R/n⌋), as dataset's Reader takes them) and its first
+// row; n ≤ 1 is the whole table.
+func tableShard(t *dataset.Table, i, n int) (*dataset.Table, int64) {
+	if n <= 1 {
+		return t, 0
+	}
+	rows := int64(t.Rows)
+	lo, hi := int64(i)*rows/int64(n), int64(i+1)*rows/int64(n)
+	return &dataset.Table{Rows: int(hi - lo), Cols: t.Cols, Shape: []int{int(hi - lo), t.Cols}, Header: t.Header,
+		Data: t.Data[lo*int64(t.Cols) : hi*int64(t.Cols)]}, lo
+}
+
+// loadShard reads the rows of shard sh of the command's data (--data, or
+// the data the model was trained on) into memory, as loadData reads all of
+// them; lo is the number of its first row in the whole.
+func loadShard(c *cli.Context, sh shardPlan, quiet bool) (t *dataset.Table, lo int64, err error) {
+	i, n := sh.Shard()
+	if n <= 1 {
+		t, _, err := loadData(c, quiet, c.String("model"))
+		return t, 0, err
+	}
+	if err := checkIDFlags(c); err != nil {
+		return nil, 0, err
+	}
+	pol, err := dataset.ParseNaNPolicy(c.String("nan"))
+	if err != nil {
+		return nil, 0, fmt.Errorf("--nan: %w", err)
+	}
+	choice, err := chooseData(c, c.String("model"))
+	if err != nil {
+		return nil, 0, err
+	}
+	if choice.Builtin() {
+		all, _, err := dataset.Builtin()
+		if err != nil {
+			return nil, 0, err
+		}
+		choice.announce(quiet, all.Rows, all.Cols)
+		t, lo := tableShard(all, i, n)
+		return t, lo, nil
+	}
+	rd, err := dataset.OpenReader(choice.Paths, dataset.ReaderOptions{NaN: pol, Columns: columnsOf(c), IDColumn: c.String("id-column"), Shard: i, ShardCount: n})
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rd.Close()
+	noteSkipped(quiet, choice.Name(), rd.Skipped())
+	cols := rd.Cols()
+	lo, _ = rd.ShardRange()
+	t = &dataset.Table{Cols: cols, Header: rd.Header(), Skipped: rd.Skipped(), Data: make([]float32, 0, rd.Rows()*int64(cols))}
+	chunk := max(1, (1<<20)/cols)
+	buf := make([]float32, chunk*cols)
+	var ids []string
+	if rd.HasIDs() {
+		ids = make([]string, chunk)
+	}
+	for {
+		k, err := rd.ReadIDs(buf, ids)
+		t.Data = append(t.Data, buf[:k*cols]...)
+		if ids != nil {
+			t.IDs = append(t.IDs, ids[:k]...)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+	}
+	t.Rows = len(t.Data) / cols
+	t.Shape = []int{t.Rows, cols}
+	choice.announce(quiet, t.Rows, cols)
+	return t, lo, nil
 }
