@@ -193,6 +193,11 @@ func resolveShard(spec string, count int, env func(string) string) (shardPlan, e
 		return none, fmt.Errorf("--shard-count (or %s) is given, but there is no JOB_COMPLETION_INDEX to go with it", shardCountEnv)
 	}
 	if launched {
+		if launch.Size == 0 && env("SLURM_STEP_ID") != "" { // srun --mpi=pmix: PMIx says the rank, Slurm the size
+			if n, ok, _ := num("SLURM_NTASKS"); ok && n > 0 {
+				launch.Size = n
+			}
+		}
 		p.Rank, p.Ranks, p.RankFrom = launch.Rank, launch.Size, launch.Launcher
 		if p.Ranks > 0 && p.Rank >= p.Ranks {
 			return none, fmt.Errorf("--shard auto: %s says rank %d of %d", launch.Launcher, p.Rank, p.Ranks)

@@ -75,6 +75,8 @@ func TestResolveShard(t *testing.T) {
 		{name: "bad spec", spec: "4/4", err: "want i/n"},
 		{name: "bad spec 2", spec: "x", err: "(or auto)"},
 		{name: "pmix gives no size", env: map[string]string{"PMIX_RANK": "1"}, i: -1},
+		{name: "srun with pmix: slurm gives the size", env: map[string]string{"PMIX_RANK": "1", "SLURM_PROCID": "1", "SLURM_NTASKS": "2", "SLURM_STEP_ID": "0"},
+			i: 1, n: 2, auto: true, out: "codes.part-00001-of-00002.npy"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
