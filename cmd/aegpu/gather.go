@@ -519,8 +519,8 @@ func gatherCommand() *cli.Command {
 		Name:  "gather",
 		Usage: "join the part files of a sharded encode or score into one output",
 		Description: `aegpu encode and score with --shard auto (a Slurm array, a Kubernetes Indexed
-Job, the ranks of mpirun or srun) write part i of n of --out FILE to
-FILE-stem.part-IIIII-of-NNNNN.ext (codes.npy: codes.part-00003-of-00016.npy).
+Job, the ranks of mpirun or srun) write part i of n of --out to a file named
+after it: codes.npy's part 3 of 16 is codes.part-00003-of-00016.npy.
 Once all of them are written, gather joins them in order into --out: the
 file one process would have written (ids included: a leading column, or
 for .npy the .ids.csv file beside it), then removes the parts.

@@ -271,6 +271,29 @@ func TestShardedEncodeArrayJob(t *testing.T) {
 		}
 	}
 
+	// More tasks than rows: some parts are empty, and join all the same.
+	small := filepath.Join(dir, "small.npy")
+	if err := dataset.WriteNPY(small, 2, 10, make([]float32, 20)); err != nil {
+		t.Fatal(err)
+	}
+	for _, ext := range []string{".parquet", ".npy"} {
+		want, out := filepath.Join(dir, "small-one"+ext), filepath.Join(dir, "small"+ext)
+		args := []string{bin, "encode", "--model", model, "--data", small, "--with-index", "--device", "cpu", "--quiet"}
+		if o, err := runBin(t, dir, nil, append(args, "--out", want)...); err != nil {
+			t.Fatalf("one process: %v\n%s", err, o)
+		}
+		for i := range 3 {
+			env := []string{"SLURM_ARRAY_TASK_ID=" + strconv.Itoa(i), "SLURM_ARRAY_TASK_COUNT=3"}
+			if o, err := runBin(t, dir, env, append(args, "--shard", "auto", "--out", out)...); err != nil {
+				t.Fatalf("task %d of 3 on 2 rows: %v\n%s", i, err, o)
+			}
+		}
+		if o, err := runBin(t, dir, nil, bin, "gather", "--out", out, "--quiet"); err != nil {
+			t.Fatalf("gather with an empty part: %v\n%s", err, o)
+		}
+		sameFiles(t, out, want)
+	}
+
 	// A task missing: gather says which and writes nothing.
 	out := filepath.Join(dir, "partial.csv")
 	for _, i := range []int{0, 2} {
