@@ -30,18 +30,38 @@ bounded by --chunk rows whatever the input's size. Reading, encoding and
 writing overlap. The output is written to a temporary file and renamed when
 complete, so a killed or failed run leaves nothing under --out.
 
---shard i/n encodes only the i-th of n equal parts of the rows (0-based), so
-array jobs (Slurm, Kubernetes) can split a dataset across machines: the n
-outputs concatenated in order are the whole dataset's codes.
+--shard i/n encodes only the i-th of n equal parts of the rows (0-based) and
+writes them to --out: the n outputs concatenated in order are the whole
+dataset's codes.
+
+--shard auto takes i/n from the environment: a Slurm array task
+(SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT), a Kubernetes Indexed Job
+(JOB_COMPLETION_INDEX of --shard-count, or AEGPU_SHARD_COUNT, as Kubernetes
+does not export the count), and the rank under mpirun or srun; an array
+task that srun starts as several ranks splits its shard between them. Each
+process writes part i of n of --out, named codes.part-00003-of-00016.npy
+for --out codes.npy (ids beside it as for --out), so no two processes
+write the same file. Under mpirun or srun with several ranks, --shard
+defaults to auto (--shard 0/1 makes every rank encode all rows).
+
+Joining the parts: --gather (under mpirun/srun) has rank 0 join the ranks'
+parts, in order, into --out once all are written, and remove them; after
+an array job, 'aegpu gather --out codes.npy' does the same. --with-index
+numbers rows in the whole dataset, so parts join back to it. Parts are
+also read as one dataset by --data 'codes.part-*.npy'.
 
 Examples:
   aegpu encode --model aegpu-model --data x.npy --out codes.npy
-  aegpu encode --model m --data 'parts/*.npy' --shard $SLURM_ARRAY_TASK_ID/16 --out codes-$SLURM_ARRAY_TASK_ID.npy`,
+  aegpu encode --model m --data 'parts/*.npy' --shard 3/16 --out codes-3.npy
+  aegpu encode --model m --data x.parquet --shard auto --with-index --out codes.parquet   # in a Slurm array
+  mpirun -n 8 aegpu encode --model m --data x.npy --gather --out codes.npy`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Required: true, Usage: "model `DIR` written by aegpu train"},
 			&cli.StringSliceFlag{Name: "data", Usage: "input `FILE`s or globs (.npy, .csv, IDX, .parquet, .arrow; repeatable); default: the data the model was trained on"},
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Required: true, Usage: "output `FILE` (.npy, .csv, .parquet or .arrow)"},
-			&cli.StringFlag{Name: "shard", Usage: "encode only shard `i/n` (0-based) of the rows"},
+			shardFlag,
+			shardCountFlag,
+			gatherFlag,
 			&cli.IntFlag{Name: "chunk", Value: 16384, Usage: "rows read, encoded and written at a time (memory ≈ 6 chunks)"},
 			&cli.IntFlag{Name: "batch", Value: 1024, Usage: "rows per device batch"},
 			&cli.StringFlag{Name: "nan", Value: "error", Usage: "rows with NaN/Inf: error, skip, zero"},
@@ -75,62 +95,78 @@ func (s *tableSource) Read(dst []float32) (int, error) {
 	return n, nil
 }
 
-// openSource opens --data (or the built-in digits) as a row stream.
-func openSource(c *cli.Context) (src autoencoder.RowSource, rows int64, closeFn func() error, err error) {
+// openSource opens --data (or the built-in digits) as a row stream: the
+// rows of shard sh, which start at row lo of the whole.
+func openSource(c *cli.Context, sh shardPlan) (src autoencoder.RowSource, rows, lo int64, closeFn func() error, err error) {
 	pol, err := dataset.ParseNaNPolicy(c.String("nan"))
 	if err != nil {
-		return nil, 0, nil, err
+		return nil, 0, 0, nil, err
 	}
 	if err := checkIDFlags(c); err != nil {
-		return nil, 0, nil, err
+		return nil, 0, 0, nil, err
 	}
 	opt := dataset.ReaderOptions{NaN: pol, Columns: columnsOf(c), IDColumn: c.String("id-column")}
-	if s := c.String("shard"); s != "" {
-		if opt.Shard, opt.ShardCount, err = dataset.ParseShard(s); err != nil {
-			return nil, 0, nil, fmt.Errorf("--shard: %w", err)
-		}
+	if i, n := sh.Shard(); n > 1 {
+		opt.Shard, opt.ShardCount = i, n
 	}
 	choice, err := chooseData(c, c.String("model"))
 	if err != nil {
-		return nil, 0, nil, err
+		return nil, 0, 0, nil, err
 	}
 	if choice.Builtin() {
 		t, _, err := dataset.Builtin()
 		if err != nil {
-			return nil, 0, nil, err
+			return nil, 0, 0, nil, err
 		}
 		choice.announce(c.Bool("quiet"), t.Rows, t.Cols)
-		var lo int64 // the shard's first row
-		if opt.ShardCount > 1 {
-			var hi int64
-			lo, hi = int64(opt.Shard)*int64(t.Rows)/int64(opt.ShardCount), int64(opt.Shard+1)*int64(t.Rows)/int64(opt.ShardCount)
-			t = &dataset.Table{Rows: int(hi - lo), Cols: t.Cols, Data: t.Data[lo*int64(t.Cols) : hi*int64(t.Cols)]}
-		}
+		t, lo := tableShard(t, opt.Shard, opt.ShardCount) // lo: the shard's first row
 		var src autoencoder.RowSource = &tableSource{t: t}
 		if c.Bool("with-index") {
 			src = &indexSource{RowSource: src, next: lo, rows: int64(t.Rows)}
 		}
-		return src, int64(t.Rows), func() error { return nil }, nil
+		return src, int64(t.Rows), lo, func() error { return nil }, nil
 	}
 	st, err := dataset.OpenReader(choice.Paths, opt)
 	if err != nil {
-		return nil, 0, nil, err
+		return nil, 0, 0, nil, err
 	}
 	choice.announce(c.Bool("quiet"), int(st.Rows()), st.Cols())
 	noteSkipped(c.Bool("quiet"), choice.Name(), st.Skipped())
+	start, _ := st.ShardRange()
 	if c.Bool("with-index") {
-		start, _ := st.ShardRange()
-		return &indexSource{RowSource: st, next: start, rows: st.Rows()}, st.Rows(), st.Close, nil
+		return &indexSource{RowSource: st, next: start, rows: st.Rows()}, st.Rows(), start, st.Close, nil
 	}
-	return st, st.Rows(), st.Close, nil
+	return st, st.Rows(), start, st.Close, nil
 }
 
 func runEncode(c *cli.Context) error {
-	quiet := c.Bool("quiet")
-	out := c.String("out")
-	if err := checkOutput("out", out, dataExts...); err != nil {
+	if err := checkOutput("out", c.String("out"), dataExts...); err != nil {
 		return err
 	}
+	sh, comm, err := shardOf(c)
+	if err != nil {
+		return err
+	}
+	err = encodeShard(c, sh)
+	if comm == nil {
+		return err
+	}
+	// Under --gather: the ranks' parts, joined in order by rank 0.
+	pf := &partFormat{CSVHeader: true, ListColumn: c.String("list-column")}
+	switch {
+	case c.String("id-column") != "":
+		pf.IDName = c.String("id-column")
+	case c.Bool("with-index"):
+		pf.IDName = "row"
+	}
+	return gatherRanks(comm, sh, []string{c.String("out")}, []*partFormat{pf}, c.Bool("quiet"), err)
+}
+
+// encodeShard encodes the rows of shard sh into its output (--out, or
+// its part).
+func encodeShard(c *cli.Context, sh shardPlan) error {
+	quiet := c.Bool("quiet")
+	out := sh.output(c.String("out"))
 	if c.Int("chunk") < 1 || c.Int("batch") < 1 {
 		return fmt.Errorf("--chunk and --batch must be ≥ 1")
 	}
@@ -145,11 +181,12 @@ func runEncode(c *cli.Context) error {
 			}
 		}
 	}
-	src, rows, closeSrc, err := openSource(c)
+	src, rows, lo, closeSrc, err := openSource(c, sh)
 	if err != nil {
 		return err
 	}
 	defer closeSrc()
+	announceShard(quiet, sh, lo, lo+rows, out)
 	m, cfg, done, err := openModel(c, "")
 	if err != nil {
 		return err
@@ -223,7 +260,7 @@ func runEncode(c *cli.Context) error {
 		secs := time.Since(start).Seconds()
 		fmt.Fprintf(os.Stderr, "%swrote %s: %d rows × %d latent dimensions in %.1fs (%s rows/s)\n", cr, out, st.Rows, k, secs, humanRate(float64(st.Rows)/secs))
 		if c.Bool("compare-pca") {
-			return streamPCAComparison(c, p)
+			return streamPCAComparison(c, p, sh)
 		}
 	}
 	return nil
@@ -232,13 +269,13 @@ func runEncode(c *cli.Context) error {
 // streamPCAComparison compares the model with PCA at its latent size on
 // the encoded rows, in two more streamed passes (fit PCA and measure the
 // autoencoder; then measure PCA), so memory stays bounded.
-func streamPCAComparison(c *cli.Context, p *autoencoder.Predictor) error {
+func streamPCAComparison(c *cli.Context, p *autoencoder.Predictor, sh shardPlan) error {
 	start := time.Now()
 	cols, k := p.Model.Arch.Input(), p.Model.Arch.LatentDim()
 	acc := pca.NewAccumulator(cols)
 	var aeSum float64
 	var n int64
-	err := eachChunk(c, cols, func(rows []float32) error {
+	err := eachChunk(c, sh, cols, func(rows []float32) error {
 		e, _, err := p.Errors(rows, cols, engine.MSE, false)
 		if err != nil {
 			return err
@@ -260,7 +297,7 @@ func streamPCAComparison(c *cli.Context, p *autoencoder.Predictor) error {
 		return fmt.Errorf("--compare-pca: %w", err)
 	}
 	var pcaSum float64
-	err = eachChunk(c, cols, func(rows []float32) error {
+	err = eachChunk(c, sh, cols, func(rows []float32) error {
 		if err := p.Config.Scaler.Apply(rows, cols); err != nil {
 			return err
 		}
@@ -281,8 +318,8 @@ func streamPCAComparison(c *cli.Context, p *autoencoder.Predictor) error {
 }
 
 // eachChunk streams --data again, calling fn with chunks of whole rows.
-func eachChunk(c *cli.Context, cols int, fn func(rows []float32) error) error {
-	src, _, closeSrc, err := openSource(c)
+func eachChunk(c *cli.Context, sh shardPlan, cols int, fn func(rows []float32) error) error {
+	src, _, _, closeSrc, err := openSource(c, sh)
 	if err != nil {
 		return err
 	}

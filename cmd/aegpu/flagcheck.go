@@ -48,13 +48,15 @@ var numericFlagRanges = map[string]map[string]string{
 		"chunk-rows":         "[1, 2147483648]",
 	},
 	"encode": {
-		"chunk": "[1, inf)", // cut to the rows there are and to the buffer budget
-		"batch": "[1, inf)", // cut to the chunk
+		"chunk":       "[1, inf)", // cut to the rows there are and to the buffer budget
+		"batch":       "[1, inf)", // cut to the chunk
+		"shard-count": "[1, inf)",
 	},
 	"reconstruct": {"batch": "[1, inf)"}, // cut to the rows
 	"denoise":     {"batch": "[1, inf)"},
 	"score": {
 		"batch":         "[1, inf)",
+		"shard-count":   "[1, inf)",
 		"contamination": "(0, 0.5]",
 		"explain":       "[0, inf)",
 		"explain-rows":  "[0, inf)",

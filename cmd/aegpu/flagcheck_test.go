@@ -197,11 +197,12 @@ var requiredArgs = map[string][]string{
 	"corrupt":     {"--data", "d.npy", "--noise", "gaussian:0.1", "--out", "o.npy"},
 	"export":      {"--model", "m", "--out", "o.safetensors"},
 	"import":      {"--weights", "w.safetensors", "--out", "m"},
+	"gather":      {"--out", "o.npy"},
 }
 
 // unsetDefaults are the numeric defaults that mean "not given" and lie
 // outside the flag's range.
-var unsetDefaults = map[string]bool{"score --contamination": true}
+var unsetDefaults = map[string]bool{"score --contamination": true, "encode --shard-count": true, "score --shard-count": true}
 
 func flagArg(name, value string) string { return flagName(name) + "=" + value }
 

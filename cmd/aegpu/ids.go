@@ -32,14 +32,18 @@ func checkIDFlags(c *cli.Context) error {
 
 // rowIDs returns the name and values of the ids the outputs of an
 // in-memory table carry ("" when none was asked for).
-func rowIDs(c *cli.Context, t *dataset.Table) (string, []string) {
+func rowIDs(c *cli.Context, t *dataset.Table) (string, []string) { return rowIDsFrom(c, t, 0) }
+
+// rowIDsFrom is rowIDs for a table whose first row is row lo of the
+// whole (a shard): --with-index numbers the rows from lo.
+func rowIDsFrom(c *cli.Context, t *dataset.Table, lo int64) (string, []string) {
 	switch {
 	case c.String("id-column") != "":
 		return c.String("id-column"), t.IDs
 	case c.Bool("with-index"):
 		ids := make([]string, t.Rows)
 		for i := range ids {
-			ids[i] = strconv.Itoa(i)
+			ids[i] = strconv.FormatInt(lo+int64(i), 10)
 		}
 		return "row", ids
 	}

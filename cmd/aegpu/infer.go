@@ -158,11 +158,15 @@ func openModel(c *cli.Context, spec string) (m *autoencoder.Model, cfg autoencod
 // openPredictor loads --data and --model and makes a predictor of them;
 // the caller has checked its outputs first.
 func openPredictor(c *cli.Context) (*autoencoder.Predictor, *dataset.Table, func(), error) {
-	quiet := c.Bool("quiet")
-	data, _, err := loadData(c, quiet, c.String("model"))
+	data, _, err := loadData(c, c.Bool("quiet"), c.String("model"))
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	return openPredictorOn(c, data)
+}
+
+// openPredictorOn is openPredictor for data already read.
+func openPredictorOn(c *cli.Context, data *dataset.Table) (*autoencoder.Predictor, *dataset.Table, func(), error) {
 	m, cfg, done, err := openModel(c, "")
 	if err != nil {
 		return nil, nil, nil, err
@@ -194,7 +198,12 @@ type outputFile struct{ flag, path, tmp string }
 // add checks the output named by flag (no output when the flag is empty)
 // and returns the temporary name to write it to, or "".
 func (o *outputSet) add(c *cli.Context, flag string, exts ...string) (string, error) {
-	path := c.String(flag)
+	return o.addPath(flag, c.String(flag), exts...)
+}
+
+// addPath is add for the output path given with flag (a sharded command
+// writes its part of the flag's file).
+func (o *outputSet) addPath(flag, path string, exts ...string) (string, error) {
 	if path == "" {
 		return "", nil
 	}

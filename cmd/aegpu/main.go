@@ -57,6 +57,7 @@ denoising|sparse|contractive|vae), then use the model directory it wrote:
 		Commands: []*cli.Command{
 			trainCommand(),
 			encodeCommand(),
+			gatherCommand(),
 			reconstructCommand(),
 			generateCommand(),
 			denoiseCommand(),

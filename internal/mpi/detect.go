@@ -19,9 +19,11 @@ func (l Launch) Parallel() bool { return l.Launcher != "" && l.Size != 1 }
 
 // Detect reads the launchers' environment variables. ok is false when no
 // launcher started this process.
-func Detect() (l Launch, ok bool) { return detect(os.Getenv) }
+func Detect() (l Launch, ok bool) { return DetectEnv(os.Getenv) }
 
-func detect(env func(string) string) (Launch, bool) {
+// DetectEnv is Detect reading the environment through env (tests pass a
+// map's lookup).
+func DetectEnv(env func(string) string) (Launch, bool) {
 	num := func(k string, def int) int {
 		if v, err := strconv.Atoi(env(k)); err == nil {
 			return v

@@ -27,7 +27,7 @@ func TestDetect(t *testing.T) {
 		{map[string]string{"SLURM_PROCID": "5", "SLURM_NTASKS": "8", "SLURM_LOCALID": "1", "SLURM_STEP_ID": "0"}, Launch{"Slurm", 5, 8, 1}, true},
 		{map[string]string{"SLURM_PROCID": "0", "SLURM_NTASKS": "8"}, Launch{Size: 1, LocalRank: -1}, false}, // a batch script, not a step
 	} {
-		got, ok := detect(func(k string) string { return c.env[k] })
+		got, ok := DetectEnv(func(k string) string { return c.env[k] })
 		if got != c.want || ok != c.ok {
 			t.Errorf("%v: got %+v %v, want %+v %v", c.env, got, ok, c.want, c.ok)
 		}
