@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/aegpu/aegpu/engine"
 	"github.com/aegpu/aegpu/internal/safetensors"
 )
 
@@ -41,17 +42,9 @@ func (t *Trainer) SaveCheckpoint(dir string, c Config) error {
 		return err
 	}
 	step := t.State.Step
-	wf, err := weightsFile(t.Model, step)
+	wf, ots, err := t.checkpointTensors(step)
 	if err != nil {
 		return err
-	}
-	s1, s2, err := t.OptimizerState()
-	if err != nil {
-		return err
-	}
-	ots := []safetensors.Tensor{{Name: "state1", Shape: []int{len(s1)}, Data: s1}}
-	if s2 != nil {
-		ots = append(ots, safetensors.Tensor{Name: "state2", Shape: []int{len(s2)}, Data: s2})
 	}
 	ometa := stepMeta(step, map[string]string{"optimizer": t.Cfg.Optimizer})
 	sb, err := json.MarshalIndent(t.State, "", "  ")
@@ -90,6 +83,46 @@ func (t *Trainer) SaveCheckpoint(dir string, c Config) error {
 	}
 	t.ckptDirty = true
 	return err
+}
+
+// checkpointTensors returns model.safetensors (the averaged weights, with
+// --ema) and the tensors of optimizer.safetensors: the optimizer's
+// moments, and with --ema the raw weights and the average's accumulator.
+func (t *Trainer) checkpointTensors(step int64) (genFile, []safetensors.Tensor, error) {
+	wasIn := t.ema != nil && t.ema.in
+	if err := t.useAverage(); err != nil {
+		return genFile{}, nil, err
+	}
+	wf, err := weightsFile(t.Model, step)
+	if err != nil {
+		return genFile{}, nil, err
+	}
+	s1, s2, err := t.OptimizerState()
+	if err != nil {
+		return genFile{}, nil, err
+	}
+	ots := []safetensors.Tensor{{Name: "state1", Shape: []int{len(s1)}, Data: s1}}
+	if s2 != nil {
+		ots = append(ots, safetensors.Tensor{Name: "state2", Shape: []int{len(s2)}, Data: s2})
+	}
+	if t.ema != nil {
+		for _, x := range []struct {
+			name string
+			m    engine.Matrix
+		}{{"params", t.rawParams()}, {"ema", t.ema.acc}} {
+			v := make([]float32, x.m.Len())
+			if err := t.Model.Backend.Download(v, x.m); err != nil {
+				return genFile{}, nil, err
+			}
+			ots = append(ots, safetensors.Tensor{Name: x.name, Shape: []int{len(v)}, Data: v})
+		}
+	}
+	if !wasIn {
+		if err := t.useRaw(); err != nil {
+			return genFile{}, nil, err
+		}
+	}
+	return wf, ots, nil
 }
 
 // LoadCheckpoint restores weights, optimizer state, best weights and the
@@ -175,6 +208,36 @@ func (t *Trainer) loadOptimizer(dir string, st State, read func(string) ([]byte,
 	}
 	if err := t.SetOptimizerState(of.Tensors["state1"].Data, of.Tensors["state2"].Data); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
+	}
+	return t.loadEMA(op, of.Tensors, st.Finished)
+}
+
+// loadEMA restores the raw weights and the average's accumulator (--ema)
+// saved in the optimizer file op. The weights file holds the average (or
+// the best epoch's): a finished run keeps them in Params, as it ended, and
+// the raw weights aside until it trains again.
+func (t *Trainer) loadEMA(op string, ts map[string]safetensors.Tensor, finished bool) error {
+	if t.ema == nil {
+		return nil
+	}
+	raw := t.Model.Params
+	if t.ema.in = finished; finished {
+		raw = t.ema.raw
+	}
+	for _, x := range []struct {
+		name string
+		m    engine.Matrix
+	}{{"params", raw}, {"ema", t.ema.acc}} {
+		v, ok := ts[x.name]
+		if !ok {
+			return fmt.Errorf("%s holds no tensor %q: the run averages its weights (ema %v) and cannot resume without the raw weights and the average", op, x.name, t.ema.decay)
+		}
+		if len(v.Data) != x.m.Len() {
+			return fmt.Errorf("%s: tensor %q has %d values, the model %d", op, x.name, len(v.Data), x.m.Len())
+		}
+		if err := t.Model.Backend.Upload(x.m, v.Data); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -29,6 +29,10 @@ type TrainConfig struct {
 	// rate rises linearly to the schedule's, step by step; the cosine
 	// schedule then falls over the steps after it. 0: none.
 	Warmup float64 `json:"warmup,omitempty"`
+	// EMA, when in (0, 1), keeps an exponential moving average of the
+	// weights with this decay per step (ema.go): validation, the saved
+	// model and the finished run use the average. 0: off.
+	EMA float64 `json:"ema,omitempty"`
 	// Init is the weight initialisation (InitPyTorch, InitKaiming,
 	// InitXavier); "" is InitPyTorch, the runs before it was a setting.
 	Init     string  `json:"init,omitempty"`
@@ -84,6 +88,7 @@ func (c TrainConfig) Validate() error {
 		{"KLBeta", c.KLBeta, interval{lo: 0, hi: maxF32}},
 		{"KLWarmup", c.KLWarmup, interval{lo: 0, hi: maxF32}},
 		{"Warmup", c.Warmup, interval{lo: 0, hi: float64(c.Epochs)}},
+		{"EMA", c.EMA, interval{lo: 0, hi: 1, hiOpen: true}},
 	} {
 		if !f.in.contains(f.v) {
 			return fmt.Errorf("TrainConfig.%s is %v: must be a number in %s", f.name, f.v, f.in)

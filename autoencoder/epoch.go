@@ -43,6 +43,11 @@ type epochClock struct {
 // becomes NaN (*NaNError). Checkpoint is called at the end of every epoch,
 // and before returning ErrInterrupted.
 func (t *Trainer) Train(ctx context.Context) error {
+	if !t.State.Finished {
+		if err := t.useRaw(); err != nil { // a finished run resumed for more epochs
+			return err
+		}
+	}
 	rc := &runClock{start: time.Now(), prevSecs: t.State.TrainSeconds, lastGood: t.State.Step,
 		total: t.TotalSteps(), batches: t.batchesPerEpoch()}
 	for t.State.Epoch < t.Cfg.Epochs && !t.State.Finished {
@@ -201,14 +206,25 @@ func (t *Trainer) endEpoch(e int, ec *epochClock, rc *runClock) error {
 		}
 	}
 	t.advance(em, rc)
-	if t.State.Finished && t.best != nil && t.State.BestEpoch != t.State.Epoch {
-		// Finish with the weights of the best validation epoch.
-		if err := t.Model.Backend.Upload(t.Model.Params, t.best); err != nil {
+	if t.State.Finished {
+		// Finish with the averaged weights (--ema; the raw ones are kept
+		// for the checkpoint), or those of the best validation epoch.
+		if err := t.useAverage(); err != nil {
 			return err
+		}
+		if t.best != nil && t.State.BestEpoch != t.State.Epoch {
+			if err := t.Model.Backend.Upload(t.Model.Params, t.best); err != nil {
+				return err
+			}
 		}
 	}
 	if err := t.save(); err != nil {
 		return err
+	}
+	if !t.State.Finished {
+		if err := t.useRaw(); err != nil { // validation saw the average
+			return err
+		}
 	}
 	if t.OnEpoch != nil {
 		t.OnEpoch(em)
@@ -238,9 +254,13 @@ func (t *Trainer) partMetrics(em *EpochMetrics, e int, val bool) error {
 	return nil
 }
 
-// validateEpoch validates, adds the figures to em and keeps the best
-// epoch's parameters.
+// validateEpoch validates (the averaged weights, with --ema: they stay in
+// Params until endEpoch has saved them), adds the figures to em and keeps
+// the best epoch's parameters.
 func (t *Trainer) validateEpoch(em *EpochMetrics, e int, rc *runClock) error {
+	if err := t.useAverage(); err != nil {
+		return err
+	}
 	v, err := t.Validate()
 	if err != nil {
 		return err

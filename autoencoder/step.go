@@ -165,7 +165,10 @@ func (t *Trainer) step(n int, lr float64) error {
 			if err := t.completeGradients(); err != nil {
 				return err
 			}
-			return t.opt.step(t, lr)
+			if err := t.opt.step(t, lr); err != nil {
+				return err
+			}
+			return t.emaUpdate()
 		}
 	}
 	if err := t.preStep(n); err != nil {
@@ -174,7 +177,10 @@ func (t *Trainer) step(n int, lr float64) error {
 	if err := t.recordedGradients(n); err != nil {
 		return err
 	}
-	return t.opt.step(t, lr)
+	if err := t.opt.step(t, lr); err != nil {
+		return err
+	}
+	return t.emaUpdate()
 }
 
 // recordedGradients runs gradients, through a recording where it can.

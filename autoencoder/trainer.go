@@ -34,6 +34,7 @@ type Trainer struct {
 	book    gradBook
 	replays [2]engine.Replay // per input buffer (a recording binds ws.x)
 	dist    *distState       // one rank of a data-parallel job (nil: a single process)
+	ema     *emaState        // the weight average (nil: --ema off)
 
 	best      []float32 // host copy of the best parameters
 	bestSaved int       // BestEpoch last written to best.safetensors
@@ -126,6 +127,9 @@ func (t *Trainer) alloc(batch int) error {
 		if t.opt.s2, err = ws.allocRaw(1, params); err != nil {
 			return fmt.Errorf("allocate optimizer state: %w", err)
 		}
+	}
+	if err := t.allocEMA(); err != nil {
+		return fmt.Errorf("allocate the weight average: %w", err)
 	}
 	if err := t.newParts(batch); err != nil {
 		return err

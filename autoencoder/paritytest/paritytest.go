@@ -55,6 +55,12 @@ var Variants = []Variant{
 		c.Kind, c.KLBeta, c.KLWarmup = "vae", 1, 2
 	}},
 	{"tied", func(a *autoencoder.Arch, c *autoencoder.TrainConfig) { a.Tied = true }},
+	// The recipe settings: the weight average (its EMA op after every
+	// optimizer step, the average validated and kept), Kaiming's init and a
+	// warm-up into cosine.
+	{"ema-kaiming-warmup", func(a *autoencoder.Arch, c *autoencoder.TrainConfig) {
+		c.EMA, c.Init, c.Warmup, c.Schedule = 0.9, autoencoder.InitKaiming, 1, "cosine"
+	}},
 }
 
 // Train runs r on b and returns the running training loss after every step

@@ -39,6 +39,7 @@ var numericFlagRanges = map[string]map[string]string{
 		"eps":                "(0, 1]",
 		"min-lr":             "[0, max32]",
 		"warmup":             "[0, 1000000]", // epochs
+		"ema":                "[0, 1)",
 		"step-size":          "[1, inf)",
 		"gamma":              "(0, max32]",
 		"clip-norm":          "[0, max32]",

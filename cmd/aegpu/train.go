@@ -78,6 +78,7 @@ Examples:
 			&cli.StringFlag{Name: "schedule", Value: d.Schedule, Usage: "learning-rate schedule: constant, cosine (to --min-lr over the run), step (×--gamma every --step-size epochs)"},
 			&cli.Float64Flag{Name: "min-lr", Value: d.MinLR, Usage: "final learning rate of the cosine schedule"},
 			&cli.Float64Flag{Name: "warmup", Value: d.Warmup, Usage: "`EPOCHS` (fractions allowed) over which the learning rate rises linearly to the schedule's, step by step; cosine then falls over the rest"},
+			&cli.Float64Flag{Name: "ema", Usage: "keep an exponential moving average of the weights with this `DECAY` per step (e.g. 0.999; bias-corrected, so early epochs are not pulled toward the initial weights): validation, model.safetensors, best.safetensors and the finished model use the average; the raw weights train on and are kept for --resume (0: off)"},
 			&cli.StringFlag{Name: "init", Value: initDefault(d.Init), Usage: "weight initialisation: pytorch (nn.Linear's: uniform ±1/√fan_in, biases too), kaiming (uniform ±gain·√(3/fan_in) with the gain of the layer's activation, biases 0), xavier (uniform ±gain·√(6/(fan_in+fan_out)), biases 0)"},
 			&cli.IntFlag{Name: "step-size", Value: d.StepSize, Usage: "epochs between decays of the step schedule"},
 			&cli.Float64Flag{Name: "gamma", Value: d.Gamma, Usage: "decay factor of the step schedule"},
@@ -161,7 +162,7 @@ func trainConfig(c *cli.Context) autoencoder.TrainConfig {
 		StepSize: c.Int("step-size"), Gamma: c.Float64("gamma"), MinLR: c.Float64("min-lr"),
 		ClipNorm: c.Float64("clip-norm"), Seed: c.Uint64("seed"), ValSplit: c.Float64("val-split"),
 		Patience: c.Int("patience"), Shuffle: !c.Bool("no-shuffle"), Precision: c.String("precision"),
-		Warmup: c.Float64("warmup"), Init: c.String("init"),
+		Warmup: c.Float64("warmup"), Init: c.String("init"), EMA: c.Float64("ema"),
 	}
 	if cfg.Init == autoencoder.InitPyTorch {
 		cfg.Init = "" // as config.json has always recorded nn.Linear's initialisation
