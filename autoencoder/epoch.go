@@ -310,10 +310,14 @@ func (t *Trainer) Validate() (float64, error) {
 		return 0, err
 	}
 	lo, hi := t.rankRows(t.nVal) // all of them in a single process
-	for start := lo; start < hi; start += t.ws.batch {
-		if err := t.validateBatch(start, min(t.ws.batch, hi-start)); err != nil {
+	for start := lo; start < hi; {
+		// Within one batch of the single process's (whose noise a
+		// denoising model draws per batch; dist.go).
+		n := min(t.ws.batch-start%t.ws.batch, hi-start)
+		if err := t.validateBatch(start, n); err != nil {
 			return 0, err
 		}
+		start += n
 	}
 	v, err := t.globalScalar(t.obj.valSum)
 	if err != nil {
@@ -332,7 +336,7 @@ func (t *Trainer) validateBatch(start, n int) error {
 		return err
 	}
 	v := t.ws.rows(n)
-	if err := t.partValidate(v, valInput, start/t.ws.batch); err != nil {
+	if err := t.partValidate(v, valInput, start); err != nil {
 		return err
 	}
 	if _, err := m.forward(v, false); err != nil {
@@ -346,12 +350,14 @@ func (t *Trainer) validateBatch(start, n int) error {
 	if err := t.addRowMean(t.obj.valSum, t.obj.loss, pred, v.target, n); err != nil {
 		return err
 	}
-	return t.partValidate(v, valBatch, start/t.ws.batch)
+	return t.partValidate(v, valBatch, start)
 }
 
-func (t *Trainer) partValidate(v *batchView, at valPoint, batch int) error {
+// partValidate runs the parts' validation hooks; row is the batch's first
+// validation row.
+func (t *Trainer) partValidate(v *batchView, at valPoint, row int) error {
 	for _, p := range t.parts {
-		if err := p.validate(t, v, at, batch); err != nil {
+		if err := p.validate(t, v, at, row); err != nil {
 			return err
 		}
 	}
