@@ -6,6 +6,7 @@ import (
 	"math"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aegpu/aegpu/cpu_fallback"
 	"github.com/aegpu/aegpu/dataset"
@@ -292,5 +293,74 @@ func TestSetCollectiveNeedsDrawsAt(t *testing.T) {
 			t.Errorf("%s: SetCollective: %v, want refused %v", c.name, err, c.refuse)
 		}
 		r.Close()
+	}
+}
+
+// TestDataParallelStop: a stop request on one rank (its ctx cancelled, as
+// SIGTERM does) stops every rank after the same step; rank 0 saves once,
+// and the others return only after its save.
+func TestDataParallelStop(t *testing.T) {
+	const size, stopAt = 3, 5
+	job := newLocalJob(size)
+	steps := make([]int64, size)
+	errs := make([]error, size)
+	savesSeen := make([]int, size) // rank 0's saves when the rank returned
+	saves := 0                     // written by rank 0 before the all-reduce that others wait in
+	var wg sync.WaitGroup
+	for r := range size {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b := cpu_fallback.New(1)
+			defer b.Close()
+			cfg := DefaultTrainConfig()
+			cfg.Epochs, cfg.Batch, cfg.ValSplit, cfg.Seed, cfg.Noise = 3, 16, 0.2, 7, "gaussian:0.1"
+			x := pinData()
+			run, err := NewRun(FitOptions{Data: &dataset.Table{Rows: pinRows, Cols: pinCols, Data: x, Shape: []int{pinRows, pinCols}},
+				Source: "dist", Arch: Arch{Layers: []int{12, 8, 3}, Hidden: engine.ReLU, Output: engine.Sigmoid},
+				Train: cfg, Scale: dataset.ScaleMinMax, Backend: b})
+			if err != nil {
+				errs[r] = err
+				return
+			}
+			defer run.Close()
+			tr := run.Trainer
+			if err := tr.SetCollective(localRank{job, r}); err != nil {
+				errs[r] = err
+				return
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			switch r {
+			case 0:
+				tr.Checkpoint = func(*Trainer) error {
+					time.Sleep(100 * time.Millisecond) // a slow disk: the others must wait
+					saves++
+					return nil
+				}
+			case 1:
+				tr.ProgressEvery = 0
+				tr.OnProgress = func(p Progress) {
+					if p.Step == stopAt {
+						cancel()
+					}
+				}
+			}
+			errs[r] = tr.Train(ctx)
+			steps[r], savesSeen[r] = tr.State.Step, saves
+		}()
+	}
+	wg.Wait()
+	for r := range size {
+		if !IsInterrupted(errs[r]) {
+			t.Errorf("rank %d: %v, want ErrInterrupted", r, errs[r])
+		}
+		// The request rides on step stopAt+1's all-reduce.
+		if steps[r] != stopAt+1 {
+			t.Errorf("rank %d stopped after step %d, want %d", r, steps[r], stopAt+1)
+		}
+		if savesSeen[r] != 1 {
+			t.Errorf("rank %d returned when rank 0 had saved %d times, want after its one save", r, savesSeen[r])
+		}
 	}
 }

@@ -156,7 +156,10 @@ func (t *Trainer) report(e int, ec *epochClock, rc *runClock) error {
 }
 
 // interrupt saves the mid-epoch position (unless the loss diverged) and
-// returns ErrInterrupted.
+// returns ErrInterrupted. In a job, every rank returns once the save is
+// done: rank 0 saves, and one all-reduce tells the others whether it
+// saved, so that no rank exits (which makes a launcher end the job) while
+// the checkpoint is being written.
 func (t *Trainer) interrupt(e int, ec *epochClock, rc *runClock) error {
 	if err := t.pause(ec.start, rc); err != nil {
 		return err
@@ -164,8 +167,19 @@ func (t *Trainer) interrupt(e int, ec *epochClock, rc *runClock) error {
 	if !finite(t.State.EpochLoss) { // never save diverged weights
 		return t.nanError(e, rc.lastGood)
 	}
-	if err := t.save(); err != nil {
+	err := t.save()
+	failed := []float32{0}
+	if err != nil {
+		failed[0] = 1
+	}
+	if aerr := t.allreduce(failed, "the outcome of the checkpoint"); aerr != nil {
+		return aerr
+	}
+	if err != nil {
 		return fmt.Errorf("%w; saving the checkpoint failed: %v", ErrInterrupted, err)
+	}
+	if failed[0] > 0 {
+		return fmt.Errorf("%w; rank 0 could not save the checkpoint", ErrInterrupted)
 	}
 	return ErrInterrupted
 }
