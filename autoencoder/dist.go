@@ -38,14 +38,46 @@ type Collective interface {
 // validation rows the same way and sums the ranks' loss sums. A single
 // process (no Collective, or one of size 1) runs none of this: its step
 // is the same op sequence as before, bit for bit.
+//
+// The variants. Their terms are of three kinds.
+//
+//   - Per-row draws (a denoising model's corruption, a VAE's ε, the
+//     contractive estimator's projections): element e of the global
+//     batch's buffer is element e of the step's Philox stream, so rank r
+//     draws its rows from element lo_r·cols on (engine.DrawsAt: the
+//     single process's values, and only the rank's own rows drawn).
+//     Validation noise is drawn per validation batch of the single
+//     process, so a rank's validation rows are cut at those batches'
+//     bounds (Validate) and drawn from their position in them.
+//   - Means over the batch of per-row terms: the VAE's KL (scale
+//     1/(n·d0) of Σ_i KL_i), the contractive penalty (λ/n·Σ_i ‖J_i‖²,
+//     exact or estimated) and the sparse L1 term (l1/n·Σ_i |h_i|). Each is
+//     Σ_i over the rows of a term of row i alone, so the rank's gradient
+//     of 1/n·Σ_{i∈B_r} is its share and the all-reduce sums the shares,
+//     exactly as for the loss. The ops that divide by their own row count
+//     k_r are given the weight scaled by k_r/n (λ·k_r/n, l1·k_r/n), the
+//     others the global n; their penalty sums (Σ over the rank's rows) add
+//     up over the ranks to the single process's.
+//   - The sparse KL term β·Σ_j KL(ρ‖ρ̂_j) is not a sum over rows: ρ̂_j is
+//     the mean activation over the whole batch. Its gradient on row i,
+//     β/n·(−ρ/ρ̂_j + (1−ρ)/(1−ρ̂_j)), needs the global ρ̂, which is one more
+//     all-reduce per step (of Σ_r k_r/n·ρ̂_r, before the encoder's
+//     backward pass); each rank then adds 1/n of the per-unit term to its
+//     rows, and k_r/n of the penalty, so the ranks' sums are the single
+//     process's again.
+//
+// Every rank calls the collectives in the same order; a rank left without
+// rows by a short batch joins them with zeros (jobPart.idle).
 type distState struct {
 	c     Collective
 	rank  int
 	size  int
 	host  []float32 // the gradients, on the host for the all-reduce
 	n     int       // rows of the current global batch
+	lo    int       // this rank's first row in it
 	skip  []float32 // scratch for sources that cannot skip rows
 	local int       // rows this rank trained on in this epoch (progress)
+	draws engine.DrawsAt
 	// ctx is Train's; stop is set when the last all-reduce found a rank
 	// whose ctx was cancelled: one more float rides on the gradients.
 	ctx  context.Context
@@ -60,13 +92,91 @@ func (t *Trainer) SetCollective(c Collective) error {
 		t.dist = nil
 		return nil
 	}
-	if v := t.Cfg.Variant(); v != VariantPlain {
-		return fmt.Errorf("distributed training supports the plain autoencoder (with --l2) so far, not %s: its step has per-batch terms that are not split across ranks yet", v)
-	}
-	if _, ok := t.Model.Backend.(engine.Recorder); ok {
+	b := t.Model.Backend
+	if _, ok := b.(engine.Recorder); ok {
 		return fmt.Errorf("distributed training runs on the CPU backend so far (the GPU all-reduce over NCCL is not done yet): use --device cpu")
 	}
-	t.dist = &distState{c: c, rank: c.Rank(), size: c.Size(), host: make([]float32, t.Model.Grads.Len()+1)}
+	draws, ok := b.(engine.DrawsAt)
+	if !ok && t.drawsPerRow() {
+		return fmt.Errorf("distributed training of a %s autoencoder needs a backend that draws from any position of a stream (the CPU backend): use --device cpu", t.Cfg.Variant())
+	}
+	t.dist = &distState{c: c, rank: c.Rank(), size: c.Size(), host: make([]float32, t.Model.Grads.Len()+1), draws: draws}
+	for _, p := range t.parts {
+		if jp, ok := p.(jobPart); ok {
+			if err := jp.join(t); err != nil {
+				t.dist = nil
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// A jobPart is a part with collectives of its own in a data-parallel job.
+type jobPart interface {
+	// join readies the part for the job of t.dist (SetCollective).
+	join(t *Trainer) error
+	// idle takes part in the step's collectives for a rank that has no
+	// rows of the batch.
+	idle(t *Trainer) error
+}
+
+// drawsPerRow reports whether the step draws random numbers per row.
+func (t *Trainer) drawsPerRow() bool {
+	return t.Cfg.noisy() || t.Model.Arch.VAE || !t.tangentProjections().Empty()
+}
+
+// globalRows is the number of rows of the step's global batch, of which
+// this rank holds k (a single process: all k).
+func (t *Trainer) globalRows(k int) int {
+	if t.dist == nil {
+		return k
+	}
+	return t.dist.n
+}
+
+// rowOffset is this rank's first row in the step's global batch (0 in a
+// single process).
+func (t *Trainer) rowOffset() int {
+	if t.dist == nil {
+		return 0
+	}
+	return t.dist.lo
+}
+
+// randNormalRows fills dst, the rows from row on of a buffer that one
+// process fills whole with RandNormal(seed, stream, 0, 1), with their
+// values there.
+func (t *Trainer) randNormalRows(dst engine.Matrix, stream uint64, row int) error {
+	if row == 0 {
+		return t.Model.Backend.RandNormal(dst, t.Cfg.Seed, stream, 0, 1)
+	}
+	if t.dist == nil || t.dist.draws == nil {
+		return fmt.Errorf("a draw from row %d needs engine.DrawsAt", row)
+	}
+	return t.dist.draws.RandNormalAt(dst, t.Cfg.Seed, stream, uint64(row)*uint64(dst.Cols), 0, 1)
+}
+
+// corruptRows is Corrupt on the rows from row on of a batch that one
+// process corrupts whole, drawing what it draws for them.
+func (t *Trainer) corruptRows(dst, src engine.Matrix, kind engine.Noise, level float32, stream uint64, row int) error {
+	if row == 0 {
+		return t.Model.Backend.Corrupt(dst, src, kind, level, t.Cfg.Seed, stream)
+	}
+	if t.dist == nil || t.dist.draws == nil {
+		return fmt.Errorf("a draw from row %d needs engine.DrawsAt", row)
+	}
+	return t.dist.draws.CorruptAt(dst, src, kind, level, t.Cfg.Seed, stream, uint64(row)*uint64(dst.Cols))
+}
+
+// allreduce sums buf over the ranks (nothing in a single process).
+func (t *Trainer) allreduce(buf []float32, what string) error {
+	if t.dist == nil {
+		return nil
+	}
+	if err := t.dist.c.AllreduceSum(buf); err != nil {
+		return fmt.Errorf("all-reduce %s: %w", what, err)
+	}
 	return nil
 }
 
@@ -139,8 +249,8 @@ func (t *Trainer) globalScalar(m engine.Matrix) (float32, error) {
 		return v, err
 	}
 	buf := []float32{v}
-	if err := t.dist.c.AllreduceSum(buf); err != nil {
-		return 0, fmt.Errorf("all-reduce the epoch's sums: %w", err)
+	if err := t.allreduce(buf, "the epoch's sums"); err != nil {
+		return 0, err
 	}
 	return buf[0], nil
 }

@@ -161,7 +161,10 @@ func (t *Trainer) report(e int, ec *epochClock, rc *runClock) error {
 }
 
 // interrupt saves the mid-epoch position (unless the loss diverged) and
-// returns ErrInterrupted.
+// returns ErrInterrupted. In a job, every rank returns once the save is
+// done: rank 0 saves, and one all-reduce tells the others whether it
+// saved, so that no rank exits (which makes a launcher end the job) while
+// the checkpoint is being written.
 func (t *Trainer) interrupt(e int, ec *epochClock, rc *runClock) error {
 	if err := t.pause(ec.start, rc); err != nil {
 		return err
@@ -169,8 +172,19 @@ func (t *Trainer) interrupt(e int, ec *epochClock, rc *runClock) error {
 	if !finite(t.State.EpochLoss) { // never save diverged weights
 		return t.nanError(e, rc.lastGood)
 	}
-	if err := t.save(); err != nil {
+	err := t.save()
+	failed := []float32{0}
+	if err != nil {
+		failed[0] = 1
+	}
+	if aerr := t.allreduce(failed, "the outcome of the checkpoint"); aerr != nil {
+		return aerr
+	}
+	if err != nil {
 		return fmt.Errorf("%w; saving the checkpoint failed: %v", ErrInterrupted, err)
+	}
+	if failed[0] > 0 {
+		return fmt.Errorf("%w; rank 0 could not save the checkpoint", ErrInterrupted)
 	}
 	return ErrInterrupted
 }
@@ -330,10 +344,14 @@ func (t *Trainer) Validate() (float64, error) {
 		return 0, err
 	}
 	lo, hi := t.rankRows(t.nVal) // all of them in a single process
-	for start := lo; start < hi; start += t.ws.batch {
-		if err := t.validateBatch(start, min(t.ws.batch, hi-start)); err != nil {
+	for start := lo; start < hi; {
+		// Within one batch of the single process's (whose noise a
+		// denoising model draws per batch; dist.go).
+		n := min(t.ws.batch-start%t.ws.batch, hi-start)
+		if err := t.validateBatch(start, n); err != nil {
 			return 0, err
 		}
+		start += n
 	}
 	v, err := t.globalScalar(t.obj.valSum)
 	if err != nil {
@@ -352,7 +370,7 @@ func (t *Trainer) validateBatch(start, n int) error {
 		return err
 	}
 	v := t.ws.rows(n)
-	if err := t.partValidate(v, valInput, start/t.ws.batch); err != nil {
+	if err := t.partValidate(v, valInput, start); err != nil {
 		return err
 	}
 	if _, err := m.forward(v, false); err != nil {
@@ -366,12 +384,14 @@ func (t *Trainer) validateBatch(start, n int) error {
 	if err := t.addRowMean(t.obj.valSum, t.obj.loss, pred, v.target, n); err != nil {
 		return err
 	}
-	return t.partValidate(v, valBatch, start/t.ws.batch)
+	return t.partValidate(v, valBatch, start)
 }
 
-func (t *Trainer) partValidate(v *batchView, at valPoint, batch int) error {
+// partValidate runs the parts' validation hooks; row is the batch's first
+// validation row.
+func (t *Trainer) partValidate(v *batchView, at valPoint, row int) error {
 	for _, p := range t.parts {
-		if err := p.validate(t, v, at, batch); err != nil {
+		if err := p.validate(t, v, at, row); err != nil {
 			return err
 		}
 	}

@@ -156,9 +156,16 @@ func (t *Trainer) reduceGradients() error {
 func (t *Trainer) step(n int, lr float64) error {
 	if d := t.dist; d != nil {
 		d.n = n
-		_, n = t.share(n)
+		d.lo, n = t.share(n)
 		d.local += n
 		if n == 0 { // a short last batch left this rank no rows: it adds zeros
+			for _, p := range t.parts {
+				if jp, ok := p.(jobPart); ok {
+					if err := jp.idle(t); err != nil {
+						return err
+					}
+				}
+			}
 			if err := t.Model.Backend.Fill(t.Model.Grads, 0); err != nil {
 				return err
 			}

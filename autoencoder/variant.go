@@ -143,8 +143,8 @@ type part interface {
 	// atLayer, done reports that the part ran that layer's backward itself.
 	grads(t *Trainer, v *batchView, at gradPoint, layer int) (done bool, err error)
 	// validate adds to the part's validation figures at a point of
-	// Validate (batch: the validation batch's index).
-	validate(t *Trainer, v *batchView, at valPoint, batch int) error
+	// Validate (row: the validation batch's first row).
+	validate(t *Trainer, v *batchView, at valPoint, row int) error
 	// metrics adds the part's figures of epoch e (0-based) to em: its
 	// training figures, or with val its validation ones.
 	metrics(t *Trainer, em *EpochMetrics, e int, val bool) error

@@ -75,8 +75,15 @@ func (c *exactContractive) grads(t *Trainer, v *batchView, at gradPoint, i int) 
 	if book.gw[0] { // a tied decoder wrote it already: add the penalty's part
 		dw, db = c.dw, c.db
 	}
+	// λ/n·Σ_i over the global batch's n rows: the op divides by this
+	// rank's k rows, so it is given λ·k/n (dist.go); weight n makes the
+	// penalty sum λ·Σ_i over the rank's rows.
+	lambda, n := c.lambda, t.globalRows(v.n)
+	if n != v.n {
+		lambda *= float64(v.n) / float64(n)
+	}
 	if err := b.ContractiveExact(t.obj.pen, v.g[0], dw, db, v.y[0], v.z[0], L.W,
-		L.Act, float32(c.lambda), float32(v.n)); err != nil {
+		L.Act, float32(lambda), float32(n)); err != nil {
 		return true, err
 	}
 	if book.gw[0] {
@@ -141,8 +148,22 @@ func (t *Trainer) tangentProjections() engine.Matrix {
 	return engine.Matrix{}
 }
 
-func (c *tangentContractive) preStep(t *Trainer, _ *batchView) error {
-	return t.Model.Backend.RandNormal(c.proj, t.Cfg.Seed, engine.StepStream(engine.StreamProject, t.State.Step), 0, 1)
+// preStep draws the step's projections: K blocks of batch rows, row i of
+// block p at row p·batch+i. A rank of a job draws its own rows of each
+// block, from their place in the global batch, into the block's first
+// rows (dist.go).
+func (c *tangentContractive) preStep(t *Trainer, v *batchView) error {
+	stream := engine.StepStream(engine.StreamProject, t.State.Step)
+	if t.dist == nil {
+		return t.Model.Backend.RandNormal(c.proj, t.Cfg.Seed, stream, 0, 1)
+	}
+	B, lo := t.ws.batch, t.rowOffset()
+	for p := range c.k {
+		if err := t.randNormalRows(c.proj.RowSlice(p*B, v.n), stream, p*B+lo); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (c *tangentContractive) grads(t *Trainer, v *batchView, at gradPoint, i int) (bool, error) {
@@ -206,7 +227,7 @@ func (c *tangentContractive) projection(t *Trainer, v *batchView, pv engine.Matr
 	if err := b.Copy(du, u); err != nil {
 		return err
 	}
-	if err := b.Scale(du, float32(2*c.lambda/float64(n*c.k))); err != nil {
+	if err := b.Scale(du, float32(2*c.lambda/float64(t.globalRows(n)*c.k))); err != nil { // over the global batch's rows (dist.go)
 		return err
 	}
 	for l := k - 1; l >= 0; l-- {

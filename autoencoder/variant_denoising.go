@@ -54,16 +54,17 @@ func newDenoiser(t *Trainer) (*denoiser, error) {
 }
 
 // corrupt writes the corrupted target rows into the input, drawing from
-// the given Philox stream.
-func (d *denoiser) corrupt(t *Trainer, v *batchView, stream uint64) error {
-	return t.Model.Backend.Corrupt(v.x, v.target, d.kind, d.level, t.Cfg.Seed, stream)
+// the given Philox stream; the rows are those from row on of the batch
+// one process corrupts whole (a data-parallel rank's share; dist.go).
+func (d *denoiser) corrupt(t *Trainer, v *batchView, stream uint64, row int) error {
+	return t.corruptRows(v.x, v.target, d.kind, d.level, stream, row)
 }
 
 func (d *denoiser) preStep(t *Trainer, v *batchView) error {
-	return d.corrupt(t, v, engine.StepStream(engine.StreamNoise, t.State.Step))
+	return d.corrupt(t, v, engine.StepStream(engine.StreamNoise, t.State.Step), t.rowOffset())
 }
 
-func (d *denoiser) validate(t *Trainer, v *batchView, at valPoint, batch int) error {
+func (d *denoiser) validate(t *Trainer, v *batchView, at valPoint, row int) error {
 	b := t.Model.Backend
 	switch at {
 	case valStart:
@@ -72,18 +73,19 @@ func (d *denoiser) validate(t *Trainer, v *batchView, at valPoint, batch int) er
 		}
 		return b.Fill(d.denoised, 0)
 	case valInput: // the same corruption every epoch, so epochs compare
-		return d.corrupt(t, v, engine.StreamValNoise+uint64(batch))
+		B := t.ws.batch
+		return d.corrupt(t, v, engine.StreamValNoise+uint64(row/B), row%B)
 	case valBatch:
 		if err := t.addRowMean(d.noisy, engine.MSE, v.x, v.target, v.n); err != nil {
 			return err
 		}
 		return t.addRowMean(d.denoised, engine.MSE, v.y[len(v.y)-1], v.target, v.n)
 	}
-	noisy, err := t.readScalar(d.noisy)
+	noisy, err := t.globalScalar(d.noisy)
 	if err != nil {
 		return err
 	}
-	den, err := t.readScalar(d.denoised)
+	den, err := t.globalScalar(d.denoised)
 	if err != nil {
 		return err
 	}

@@ -59,10 +59,15 @@ func newVAEPart(t *Trainer, _ int) (part, error) {
 	return p, t.Model.Backend.Fill(p.beta, float32(p.cfg.beta(0)))
 }
 
-// preStep draws ε and sets β for the step's fractional epoch.
-func (p *vaePart) preStep(t *Trainer, _ *batchView) error {
+// preStep draws ε and sets β for the step's fractional epoch. A rank of
+// a job draws its rows' ε where they are in the global batch (dist.go).
+func (p *vaePart) preStep(t *Trainer, v *batchView) error {
 	b, step := t.Model.Backend, t.State.Step
-	if err := b.RandNormal(t.ws.eps, t.Cfg.Seed, engine.StepStream(engine.StreamLatent, step), 0, 1); err != nil {
+	eps := t.ws.eps
+	if t.dist != nil {
+		eps = v.eps
+	}
+	if err := t.randNormalRows(eps, engine.StepStream(engine.StreamLatent, step), t.rowOffset()); err != nil {
 		return err
 	}
 	nb := float64(t.batchesPerEpoch())
@@ -71,7 +76,8 @@ func (p *vaePart) preStep(t *Trainer, _ *batchView) error {
 
 // grads runs the heads' backward pass once the decoder's is done: the
 // code's gradient and the KL term's into μ and log σ², then into the
-// last body layer's output.
+// last body layer's output. The KL term is β/(n·d0)·Σ_i KL_i over the n
+// rows of the global batch (a rank's rows: its share; dist.go).
 func (p *vaePart) grads(t *Trainer, v *batchView, at gradPoint, _ int) (bool, error) {
 	if at != afterDecoder {
 		return false, nil
@@ -80,7 +86,7 @@ func (p *vaePart) grads(t *Trainer, v *batchView, at gradPoint, _ int) (bool, er
 	mu := m.Arch.CodeLayer()
 	lv, d0 := mu+1, m.Arch.Input()
 	if err := b.ReparamBackward(v.g[mu], v.g[lv], t.obj.kl, p.beta, v.gcode,
-		v.y[mu], v.y[lv], v.eps, float32(1/float64(v.n*d0)), 1); err != nil {
+		v.y[mu], v.y[lv], v.eps, float32(1/float64(t.globalRows(v.n)*d0)), 1); err != nil {
 		return false, err
 	}
 	in, dx := t.layerInput(v, mu)
@@ -95,7 +101,7 @@ func (p *vaePart) metrics(t *Trainer, em *EpochMetrics, e int, val bool) error {
 	if val {
 		return nil
 	}
-	kl, err := t.readScalar(t.obj.kl)
+	kl, err := t.globalScalar(t.obj.kl)
 	if err != nil {
 		return err
 	}

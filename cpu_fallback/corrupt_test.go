@@ -136,3 +136,32 @@ func BenchmarkCorrupt(b *testing.B) {
 		})
 	}
 }
+
+// TestDrawsAt: RandNormalAt and CorruptAt from element start are bitwise
+// the tail of RandNormal's and Corrupt's whole draw (a data-parallel
+// rank's rows get one process's values), over several chunks and from
+// inside a Philox block.
+func TestDrawsAt(t *testing.T) {
+	var _ engine.DrawsAt = (*Backend)(nil)
+	const seed, stream, n = 99, engine.StreamLatent + 3, 3*chunk + 7
+	b := New(3)
+	defer b.Close()
+	src := randMat(t, b, 1, n, 5, -1, 1)
+	whole := alloc(t, b, 1, n)
+	must(t, b.RandNormal(whole, seed, stream, 0.5, 2))
+	normal := host(t, b, whole)
+	corrupted := map[engine.Noise][]float32{}
+	for _, kind := range allNoise {
+		must(t, b.Corrupt(whole, src, kind, 0.4, seed, stream))
+		corrupted[kind] = host(t, b, whole)
+	}
+	for _, start := range []int{0, 1, 6, chunk + 3} {
+		part := alloc(t, b, 1, n-start)
+		must(t, b.RandNormalAt(part, seed, stream, uint64(start), 0.5, 2))
+		sameBits(t, fmt.Sprintf("RandNormalAt %d", start), host(t, b, part), normal[start:])
+		for _, kind := range allNoise {
+			must(t, b.CorruptAt(part, src.View(start, 1, n-start), kind, 0.4, seed, stream, uint64(start)))
+			sameBits(t, fmt.Sprintf("CorruptAt %s %d", kind, start), host(t, b, part), corrupted[kind][start:])
+		}
+	}
+}

@@ -33,6 +33,7 @@ type ewJob struct {
 	lo, hi  float32 // RandUniform lo, hi; RandNormal mean, std
 	seed    uint64
 	stream  uint64
+	start   uint64 // the stream element of x[0] (RandNormalAt, CorruptAt)
 	act     engine.Act
 	noise   engine.Noise // ewCorrupt's kind (alpha is its level)
 	part    []float64    // per-chunk partial sums (ewSumSq)
@@ -102,11 +103,11 @@ func (e *ewJob) do(i int) {
 		}
 		actGrad(x, y, z, e.act)
 	case ewUniform:
-		engine.FillUniform(x, e.seed, e.stream, uint64(lo), e.lo, e.hi)
+		engine.FillUniform(x, e.seed, e.stream, e.start+uint64(lo), e.lo, e.hi)
 	case ewNormal:
-		engine.FillNormal(x, e.seed, e.stream, uint64(lo), e.lo, e.hi)
+		engine.FillNormal(x, e.seed, e.stream, e.start+uint64(lo), e.lo, e.hi)
 	case ewCorrupt: // x = corrupt(y)
-		corrupt(x, e.y[lo:hi], e.noise, e.alpha, e.seed, e.stream, uint64(lo))
+		corrupt(x, e.y[lo:hi], e.noise, e.alpha, e.seed, e.stream, e.start+uint64(lo))
 	}
 }
 
@@ -230,7 +231,17 @@ func (b *Backend) RandUniform(dst engine.Matrix, seed, stream uint64, lo, hi flo
 // RandNormal fills dst with mean + std·n, element i of dst being element i
 // of the Normal stream of (seed, stream).
 func (b *Backend) RandNormal(dst engine.Matrix, seed, stream uint64, mean, std float32) error {
-	if err := engine.CheckUnary("RandNormal", dst); err != nil {
+	return b.randNormal("RandNormal", dst, seed, stream, 0, mean, std)
+}
+
+// RandNormalAt is RandNormal from element start of the stream on (the
+// rows of a data-parallel rank; see engine.DrawsAt).
+func (b *Backend) RandNormalAt(dst engine.Matrix, seed, stream, start uint64, mean, std float32) error {
+	return b.randNormal("RandNormalAt", dst, seed, stream, start, mean, std)
+}
+
+func (b *Backend) randNormal(op string, dst engine.Matrix, seed, stream, start uint64, mean, std float32) error {
+	if err := engine.CheckUnary(op, dst); err != nil {
 		return err
 	}
 	xs, err := b.slice(dst)
@@ -238,7 +249,7 @@ func (b *Backend) RandNormal(dst engine.Matrix, seed, stream uint64, mean, std f
 		return err
 	}
 	e := &b.ew
-	*e = ewJob{op: ewNormal, n: len(xs), x: xs, seed: seed, stream: stream, lo: mean, hi: std}
+	*e = ewJob{op: ewNormal, n: len(xs), x: xs, seed: seed, stream: stream, start: start, lo: mean, hi: std}
 	b.runEW(e)
 	return nil
 }
@@ -247,6 +258,12 @@ func (b *Backend) RandNormal(dst engine.Matrix, seed, stream uint64, mean, std f
 // element i uses element i of the (seed, stream) Uniform or Normal stream.
 // dst may be src itself (in place).
 func (b *Backend) Corrupt(dst, src engine.Matrix, kind engine.Noise, level float32, seed, stream uint64) error {
+	return b.CorruptAt(dst, src, kind, level, seed, stream, 0)
+}
+
+// CorruptAt is Corrupt drawing from element start of the streams on (the
+// rows of a data-parallel rank; see engine.DrawsAt).
+func (b *Backend) CorruptAt(dst, src engine.Matrix, kind engine.Noise, level float32, seed, stream, start uint64) error {
 	if err := engine.CheckCorrupt(dst, src, kind, level); err != nil {
 		return err
 	}
@@ -263,7 +280,7 @@ func (b *Backend) Corrupt(dst, src engine.Matrix, kind engine.Noise, level float
 		return nil
 	}
 	e := &b.ew
-	*e = ewJob{op: ewCorrupt, n: len(s[0]), x: s[0], y: s[1], noise: kind, alpha: level, seed: seed, stream: stream}
+	*e = ewJob{op: ewCorrupt, n: len(s[0]), x: s[0], y: s[1], noise: kind, alpha: level, seed: seed, stream: stream, start: start}
 	b.runEW(e)
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -16,6 +17,24 @@ var distributedFlag = &cli.StringFlag{
 	EnvVars: []string{"AEGPU_DISTRIBUTED"},
 	Usage: "auto: when mpirun or srun started this process, train data-parallel over MPI on the CPU " +
 		"(--batch is the global batch, each rank computes its share); off: every process trains alone",
+}
+
+var mpiTimeoutFlag = &cli.DurationFlag{
+	Name:    "mpi-timeout",
+	Value:   10 * time.Minute,
+	EnvVars: []string{"AEGPU_MPI_TIMEOUT"},
+	Usage: "under mpirun: the longest one all-reduce may wait for the other ranks while training; past it the rank " +
+		"names the call and exits, and the launcher ends the job (a rank that stalls without dying); 0 waits forever",
+}
+
+// watchCollectives arms the watchdog over comm's collectives (limit 0:
+// none): a rank that waits longer says so and exits, which makes the
+// launcher end the job (internal/mpi's SetTimeout).
+func watchCollectives(comm *mpi.Comm, limit time.Duration) {
+	comm.SetTimeout(limit, func(call string, waited time.Duration) {
+		fmt.Fprintf(os.Stderr, "%s: rank %d of %d: %s has waited %s for the other ranks: one of them stalled or died; ending the job (--mpi-timeout sets the limit)\n",
+			selfName(), comm.Rank(), comm.Size(), call, waited)
+	})
 }
 
 // startDistributed initialises MPI when mode is auto and a launcher

@@ -75,7 +75,9 @@ func maxRelDiff(t *testing.T, a, b map[string][]float32) float64 {
 // TestDistributedTrainMatchesOneProcess trains with mpirun on 2 and 3
 // ranks, under Open MPI and under MPICH, and compares the final weights
 // with one process's on the same seed and global batch; then resumes a
-// 2-rank run on 3 ranks.
+// 2-rank run on 3 ranks, and trains two variants: a sparse model with a
+// KL term (its ρ̂ all-reduced every step) on noisy inputs (drawn by row),
+// and a VAE.
 func TestDistributedTrainMatchesOneProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs mpirun")
@@ -102,6 +104,17 @@ func TestDistributedTrainMatchesOneProcess(t *testing.T) {
 	}
 	train(nil, "--epochs", "3", "--out", "one", "--distributed", "off")
 	want := weights(t, filepath.Join(dir, "one"))
+	variants := []struct {
+		name  string
+		ranks int
+		args  []string
+	}{
+		{"sparse-noisy", 3, []string{"--variant", "sparse", "--sparsity-beta", "0.5", "--latent-act", "sigmoid", "--noise", "masking:0.2"}},
+		{"vae", 2, []string{"--variant", "vae", "--kl-warmup", "1"}},
+	}
+	for _, v := range variants {
+		train(nil, append([]string{"--epochs", "2", "--out", "one-" + v.name, "--distributed", "off"}, v.args...)...)
+	}
 	for _, l := range ls {
 		for _, n := range []int{2, 3} {
 			out := fmt.Sprintf("%s-%d", strings.ReplaceAll(l.Name, " ", ""), n)
@@ -120,6 +133,16 @@ func TestDistributedTrainMatchesOneProcess(t *testing.T) {
 		t.Logf("%s, 2 ranks then resumed on 3: max relative weight difference %.3g", l.Name, d)
 		if d > 1e-5 {
 			t.Errorf("%s, resumed on another number of ranks: the weights differ by %.3g relative", l.Name, d)
+		}
+		for _, v := range variants {
+			out := fmt.Sprintf("%s-%s", strings.ReplaceAll(l.Name, " ", ""), v.name)
+			train(l.Command(v.ranks), append([]string{"--epochs", "2", "--out", out}, v.args...)...)
+			// Tolerance: 1e-5 relative, as the plain runs'.
+			d := maxRelDiff(t, weights(t, filepath.Join(dir, out)), weights(t, filepath.Join(dir, "one-"+v.name)))
+			t.Logf("%s, %s on %d ranks: max relative weight difference from one process %.3g", l.Name, v.name, v.ranks, d)
+			if d > 1e-5 {
+				t.Errorf("%s, %s on %d ranks: the weights differ from one process's by %.3g relative (> 1e-5)", l.Name, v.name, v.ranks, d)
+			}
 		}
 	}
 }

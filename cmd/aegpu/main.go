@@ -22,8 +22,9 @@ import (
 
 // exitError carries a process exit status.
 type exitError struct {
-	code int
-	err  error
+	code     int
+	err      error
+	reported bool // printed already (or by another rank of a job)
 }
 
 func (e *exitError) Error() string { return e.err.Error() }
@@ -31,9 +32,11 @@ func (e *exitError) Unwrap() error { return e.err }
 
 func main() {
 	if err := newApp().Run(os.Args); err != nil {
-		fmt.Fprintln(os.Stderr, "aegpu:", err)
 		var ee *exitError
-		if errors.As(err, &ee) {
+		if !errors.As(err, &ee) || !ee.reported {
+			fmt.Fprintln(os.Stderr, "aegpu:", err)
+		}
+		if ee != nil {
 			os.Exit(ee.code)
 		}
 		os.Exit(1)

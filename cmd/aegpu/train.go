@@ -31,7 +31,8 @@ verify' checks them). A checkpoint is saved after every epoch, as a unit: a
 kill at any instant leaves the previous checkpoint or the new one. --out is
 created by the first checkpoint (--force: replaced then, as a whole) and
 locked while a run writes it. Ctrl-C finishes the current step, saves, and
-exits with status 130.
+exits with status 130; under mpirun, SIGINT or SIGTERM reaching any rank
+stops every rank after the same step, and rank 0 saves.
 
 Continue an interrupted (or finished) run with --resume DIR, giving the same
 --data; --epochs may be raised, other settings come from DIR.
@@ -101,6 +102,7 @@ Examples:
 			&cli.IntFlag{Name: "chunk-rows", Value: 65536, Usage: "with --stream: rows per chunk (memory ≈ 2 chunks + validation rows, at most 50 000)"},
 			deviceFlag,
 			distributedFlag,
+			mpiTimeoutFlag,
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print nothing but errors"},
 			&cli.BoolFlag{Name: "json", Usage: "print a JSON summary on stdout at the end"},
 		},
@@ -441,13 +443,29 @@ func runTrain(c *cli.Context) (err error) {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if comm != nil {
+		watchCollectives(comm, c.Duration("mpi-timeout"))
+	}
 	err = run.Train(ctx)
 	rep.clear()
 	st := run.Trainer.State
 	switch {
 	case autoencoder.IsInterrupted(err):
-		return &exitError{code: 130, err: fmt.Errorf("%w at epoch %d, step %d; checkpoint saved in %s — continue with: %s train --resume %s",
+		ee := &exitError{code: 130, err: fmt.Errorf("%w at epoch %d, step %d; checkpoint saved in %s — continue with: %s train --resume %s",
 			err, st.Epoch+1, st.Step, run.Dir, selfName(), run.Dir)}
+		if comm != nil {
+			// Every rank stopped after the same step and rank 0 saved.
+			// Rank 0 says so before any rank exits: a launcher ends the
+			// job at the first exit with a non-zero status.
+			if rank == 0 {
+				fmt.Fprintln(os.Stderr, "aegpu:", ee.err)
+			}
+			ee.reported = true
+			if err := comm.Barrier(); err != nil {
+				return err
+			}
+		}
+		return ee
 	case err != nil:
 		var nanErr *autoencoder.NaNError
 		if errors.As(err, &nanErr) {

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 )
 
 // LibEnv names the environment variable that chooses the MPI library (a
@@ -118,6 +119,10 @@ type Comm struct {
 	calls  chan func()
 	mu     sync.Mutex // one collective at a time (FUNNELED is serial)
 	closed bool
+	// The watchdog (SetTimeout): the longest a collective may wait, and
+	// what to say before exiting when one waits longer.
+	limit   time.Duration
+	stalled func(call string, waited time.Duration)
 }
 
 var (
@@ -169,16 +174,50 @@ func (c *Comm) serve(started chan<- error) {
 	}
 }
 
-// do runs f on the MPI thread.
-func (c *Comm) do(f func() error) error {
+// do runs f, the MPI call named by call, on the MPI thread, under the
+// watchdog when one is set.
+func (c *Comm) do(call string, f func() error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		return fmt.Errorf("mpi: the communicator was finalized")
 	}
-	done := make(chan error)
+	done := make(chan error, 1)
 	c.calls <- func() { done <- f() }
-	return <-done
+	if c.limit <= 0 {
+		return <-done
+	}
+	t := time.NewTimer(c.limit)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		if c.stalled != nil {
+			c.stalled(call, c.limit)
+		}
+		os.Exit(1)
+		return nil
+	}
+}
+
+// SetTimeout arms a watchdog over the collectives: one that waits longer
+// than limit (0: no limit) calls stalled with its name, then exits the
+// process with status 1.
+//
+// A collective waits for every rank. A rank that dies ends the job (Open
+// MPI's mpirun and MPICH's Hydra kill the other ranks when one exits
+// abnormally), but one that stalls without dying (stopped, swapping, its
+// node unreachable) leaves the others waiting in MPI_Allreduce forever.
+// MPI_Abort cannot end them: under MPI_THREAD_FUNNELED only the MPI
+// thread calls MPI, and it is the thread that waits. Exiting with a
+// status ends the job through the launcher instead, as a failed rank
+// does. Which rank stalled the waiting ranks cannot tell: the call is
+// what they know.
+func (c *Comm) SetTimeout(limit time.Duration, stalled func(call string, waited time.Duration)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.limit, c.stalled = limit, stalled
 }
 
 func (c *Comm) Rank() int { return c.rank }
@@ -190,7 +229,7 @@ const maxCount = 1 << 30
 // AllreduceSum replaces buf with its elementwise sum over all ranks
 // (MPI_Allreduce, MPI_IN_PLACE, MPI_FLOAT, MPI_SUM).
 func (c *Comm) AllreduceSum(buf []float32) error {
-	return c.do(func() error {
+	return c.do(fmt.Sprintf("MPI_Allreduce of %d floats", len(buf)), func() error {
 		for len(buf) > 0 {
 			n := min(len(buf), maxCount)
 			if err := cAllreduceF32(buf[:n]); err != nil {
@@ -204,7 +243,7 @@ func (c *Comm) AllreduceSum(buf []float32) error {
 
 // AllreduceSum64 is AllreduceSum on float64 values.
 func (c *Comm) AllreduceSum64(buf []float64) error {
-	return c.do(func() error {
+	return c.do(fmt.Sprintf("MPI_Allreduce of %d doubles", len(buf)), func() error {
 		for len(buf) > 0 {
 			n := min(len(buf), maxCount)
 			if err := cAllreduceF64(buf[:n]); err != nil {
@@ -218,7 +257,7 @@ func (c *Comm) AllreduceSum64(buf []float64) error {
 
 // Bcast copies root's buf into every rank's buf (the same length on all).
 func (c *Comm) Bcast(buf []byte, root int) error {
-	return c.do(func() error {
+	return c.do(fmt.Sprintf("MPI_Bcast of %d bytes from rank %d", len(buf), root), func() error {
 		for len(buf) > 0 {
 			n := min(len(buf), maxCount)
 			if err := cBcast(buf[:n], root); err != nil {
@@ -231,7 +270,7 @@ func (c *Comm) Bcast(buf []byte, root int) error {
 }
 
 // Barrier waits for every rank.
-func (c *Comm) Barrier() error { return c.do(cBarrier) }
+func (c *Comm) Barrier() error { return c.do("MPI_Barrier", cBarrier) }
 
 // Abort ends every rank of the job with code (MPI_Abort); it does not
 // return where the library honours it.

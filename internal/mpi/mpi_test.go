@@ -57,6 +57,9 @@ func child() int {
 		return 1
 	}
 	r, n := c.Rank(), c.Size()
+	if os.Getenv(stallEnv) != "" {
+		return stall(c)
+	}
 	buf := make([]float32, 1000)
 	for i := range buf {
 		buf[i] = float32(r + i)
@@ -93,6 +96,23 @@ func child() int {
 		fmt.Println(err)
 		return 1
 	}
+	return 0
+}
+
+// stallEnv makes the child ranks test the watchdog: the last rank never
+// reaches the all-reduce, the others wait for it under a 2 s limit.
+const stallEnv = "AEGPU_MPI_TEST_STALL"
+
+func stall(c *Comm) int {
+	if c.Rank() == c.Size()-1 {
+		fmt.Printf("rank %d stalls\n", c.Rank())
+		select {} // until the launcher ends the job
+	}
+	c.SetTimeout(2*time.Second, func(call string, waited time.Duration) {
+		fmt.Printf("rank %d: %s waited %s\n", c.Rank(), call, waited)
+	})
+	err := c.AllreduceSum(make([]float32, 1000))
+	fmt.Printf("rank %d: the all-reduce came back (%v) instead of the watchdog ending the rank\n", c.Rank(), err)
 	return 0
 }
 
@@ -148,6 +168,45 @@ func TestCollectives(t *testing.T) {
 				t.Logf("%s", strings.SplitN(string(out), "\n", 2)[0])
 			})
 		}
+	}
+}
+
+// TestWatchdogEndsStalledJob: a rank that stalls before an all-reduce
+// (without dying, which the launchers notice themselves) leaves the others
+// waiting; their watchdog names the call and exits, and the launcher then
+// ends the whole job, under Open MPI and MPICH.
+func TestWatchdogEndsStalledJob(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range needLaunchers(t) {
+		t.Run(l.Name, func(t *testing.T) {
+			// The deadline bounds the test, it is not a speed limit: the
+			// job must end rather than hang.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			argv := l.Command(3, exe, "-test.run=^$")
+			cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+			cmd.Env = append(os.Environ(), childEnv+"=1", stallEnv+"=1")
+			start := time.Now()
+			out, err := cmd.CombinedOutput()
+			if ctx.Err() != nil {
+				t.Fatalf("the job did not end within a minute:\n%s", out)
+			}
+			if err == nil {
+				t.Fatalf("the job exited with status 0:\n%s", out)
+			}
+			for r := range 2 {
+				if want := fmt.Sprintf("rank %d: MPI_Allreduce of 1000 floats waited 2s", r); !strings.Contains(string(out), want) {
+					t.Errorf("no %q in the output:\n%s", want, out)
+				}
+			}
+			if strings.Contains(string(out), "came back") {
+				t.Errorf("an all-reduce came back:\n%s", out)
+			}
+			t.Logf("%s ended the job %.1fs after it started: %v", l.Name, time.Since(start).Seconds(), err)
+		})
 	}
 }
 
