@@ -172,10 +172,7 @@ func (t *Trainer) step(n int, lr float64) error {
 			if err := t.completeGradients(); err != nil {
 				return err
 			}
-			if err := t.opt.step(t, lr); err != nil {
-				return err
-			}
-			return t.emaUpdate()
+			return t.update(lr)
 		}
 	}
 	if err := t.preStep(n); err != nil {
@@ -184,6 +181,12 @@ func (t *Trainer) step(n int, lr float64) error {
 	if err := t.recordedGradients(n); err != nil {
 		return err
 	}
+	return t.update(lr)
+}
+
+// update applies the optimizer to the complete gradients and adds the new
+// weights to their average (--ema).
+func (t *Trainer) update(lr float64) error {
 	if err := t.opt.step(t, lr); err != nil {
 		return err
 	}
