@@ -115,7 +115,9 @@ func (t *Trainer) trainBatch(e int, ec *epochClock, rc *runClock) error {
 		}
 	}
 	t.in.prefetched = false
-	ec.lr = t.Cfg.lrAt(t.State.Step, e, rc.total, int64(rc.batches))
+	if ec.lr = t.Cfg.lrAt(t.State.Step, e, rc.total, int64(rc.batches)); t.lrFn != nil {
+		ec.lr = t.lrFn(t.State.Step)
+	}
 	if err := t.step(n, ec.lr); err != nil {
 		return err
 	}

@@ -40,6 +40,10 @@ type FitOptions struct {
 
 	OnProgress func(Progress)
 	OnEpoch    func(EpochMetrics)
+	// LRFind, when set, runs the learning-rate range test (FindLR) on a
+	// model of its own before a fresh run and trains at its pick instead
+	// of Train.LR; Run.LRRange holds the curve.
+	LRFind *LRFindOptions
 }
 
 // Run is a prepared training run.
@@ -48,6 +52,8 @@ type Run struct {
 	Config  Config
 	Dir     string
 	disk    *DiskSource // streamed runs
+	// LRRange is the range test's curve and pick (FitOptions.LRFind).
+	LRRange *LRRange
 
 	lock      *atomicfile.FileLock // Dir's lock, held until Close
 	target    target               // Dir as a new run found it

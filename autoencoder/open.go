@@ -37,15 +37,16 @@ type RunSpec struct {
 // opening is a run being opened: what each step found, and what to undo
 // when a later one fails.
 type opening struct {
-	spec   RunSpec
-	resume *resumeDir // a resumed run's directory, under its lock
-	cfg    Config     // the run's config.json (a fresh one is filled in as the data is read)
-	arch   Arch
-	src    TrainSource
-	disk   *DiskSource // a streamed run's source, closed on failure
-	val    []float32
-	model  *Model
-	tr     *Trainer
+	spec    RunSpec
+	resume  *resumeDir // a resumed run's directory, under its lock
+	cfg     Config     // the run's config.json (a fresh one is filled in as the data is read)
+	arch    Arch
+	src     TrainSource
+	disk    *DiskSource // a streamed run's source, closed on failure
+	val     []float32
+	model   *Model
+	tr      *Trainer
+	lrRange *LRRange // the range test's, when the fresh run asked for one
 }
 
 // OpenRun opens a training run: a fresh one (the data split and scaled,
@@ -66,10 +67,13 @@ func OpenRun(spec RunSpec) (r *Run, err error) {
 	if err := o.openData(); err != nil {
 		return nil, err
 	}
+	if err := o.findLR(); err != nil {
+		return nil, err
+	}
 	if err := o.build(); err != nil {
 		return nil, err
 	}
-	r = &Run{Trainer: o.tr, Config: o.cfg, disk: o.disk}
+	r = &Run{Trainer: o.tr, Config: o.cfg, disk: o.disk, LRRange: o.lrRange}
 	if rd := o.resume; rd != nil && spec.Follower {
 		r.published = true // the leader's: this run writes nothing
 	} else if rd != nil {
@@ -176,6 +180,41 @@ func (o *opening) openDisk() error {
 	}
 	o.newConfig(prep.Scaler, DataInfo{Source: f.Source, Rows: int(prep.Rows), Cols: src.Cols(), Fingerprint: prep.Fingerprint,
 		TrainRows: prep.TrainRows, ValRows: len(prep.Val) / src.Cols(), Streamed: true, Paths: paths, ChunkRows: chunk})
+	return nil
+}
+
+// findLR runs the range test of a fresh run that asks for one, on a model
+// and trainer of its own (freed after), and sets the run's rate to its
+// pick.
+func (o *opening) findLR() error {
+	f := o.spec.Fit
+	if o.resume != nil || f.LRFind == nil {
+		return nil
+	}
+	m, err := NewModel(f.Backend, o.arch)
+	if err != nil {
+		return err
+	}
+	defer m.Free()
+	cfg := f.Train
+	cfg.Schedule, cfg.Warmup, cfg.EMA, cfg.MinLR = "constant", 0, 0, 0
+	if err := m.InitWith(cfg.Seed, cfg.Init); err != nil {
+		return err
+	}
+	tr, err := NewTrainerFrom(m, cfg, o.src, nil)
+	if err != nil {
+		return err
+	}
+	defer tr.Free()
+	r, err := tr.FindLR(*f.LRFind)
+	if err != nil {
+		return err
+	}
+	o.lrRange = &r
+	if f.Train.Schedule == "cosine" && f.Train.MinLR > r.Pick {
+		return fmt.Errorf("the range test picked learning rate %.3g, below the cosine schedule's final rate %g: lower MinLR (--min-lr)", r.Pick, f.Train.MinLR)
+	}
+	o.spec.Fit.Train.LR, o.cfg.Train.LR = r.Pick, r.Pick
 	return nil
 }
 

@@ -32,9 +32,10 @@ type Trainer struct {
 	opt     optimizer
 	parts   []part // the variant's (and regularizers') additions to the step
 	book    gradBook
-	replays [2]engine.Replay // per input buffer (a recording binds ws.x)
-	dist    *distState       // one rank of a data-parallel job (nil: a single process)
-	ema     *emaState        // the weight average (nil: --ema off)
+	replays [2]engine.Replay         // per input buffer (a recording binds ws.x)
+	dist    *distState               // one rank of a data-parallel job (nil: a single process)
+	ema     *emaState                // the weight average (nil: --ema off)
+	lrFn    func(step int64) float64 // the range test's rates (nil: the schedule's)
 
 	best      []float32 // host copy of the best parameters
 	bestSaved int       // BestEpoch last written to best.safetensors

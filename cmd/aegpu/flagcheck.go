@@ -31,7 +31,6 @@ var numericFlagRanges = map[string]map[string]string{
 		"kl-warmup":          "[0, 1000000]", // epochs
 		"epochs":             "[1, 1000000]",
 		"batch":              "[1, inf)", // cut to the training rows
-		"lr":                 "(0, max32]",
 		"weight-decay":       "[0, max32]",
 		"momentum":           "[0, 1)",
 		"beta1":              "[0, 1)",
@@ -208,8 +207,18 @@ func checkNumbers(c *cli.Context, cmd *cli.Command) error {
 // after each flag is checked on its own and before any work.
 var crossChecks = map[string]func(c *cli.Context) error{
 	"train": func(c *cli.Context) error {
-		if c.String("schedule") == "cosine" && c.Float64("min-lr") > c.Float64("lr") {
-			return fmt.Errorf("--min-lr %v: must not exceed --lr %v (the cosine schedule falls from --lr to --min-lr)", c.Float64("min-lr"), c.Float64("lr"))
+		lr, auto, err := parseLR(c)
+		if err != nil {
+			return err
+		}
+		if auto && c.String("resume") != "" {
+			return fmt.Errorf("--lr auto picks a fresh run's rate; a resumed run keeps its own (config.json): leave --lr out")
+		}
+		if c.IsSet("lr-plot") && !auto {
+			return fmt.Errorf("--lr-plot draws the range test of --lr auto: give --lr auto, or leave --lr-plot out")
+		}
+		if !auto && c.String("schedule") == "cosine" && c.Float64("min-lr") > lr {
+			return fmt.Errorf("--min-lr %v: must not exceed --lr %v (the cosine schedule falls from --lr to --min-lr)", c.Float64("min-lr"), lr)
 		}
 		if c.IsSet("warmup") && c.Float64("warmup") > float64(c.Int("epochs")) {
 			return fmt.Errorf("--warmup %v: must not exceed --epochs %d (the warm-up is part of the run)", c.Float64("warmup"), c.Int("epochs"))

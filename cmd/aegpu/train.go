@@ -70,7 +70,8 @@ Examples:
 			&cli.IntFlag{Name: "epochs", Value: d.Epochs, Usage: "passes over the training data"},
 			&cli.IntFlag{Name: "batch", Value: d.Batch, Usage: "samples per optimizer step"},
 			&cli.StringFlag{Name: "optimizer", Value: d.Optimizer, Usage: "adam, adamw, sgd (with --momentum)"},
-			&cli.Float64Flag{Name: "lr", Value: d.LR, Usage: "learning rate"},
+			&cli.StringFlag{Name: "lr", Value: strconv.FormatFloat(d.LR, 'g', -1, 64), Usage: "learning rate, or auto: a range test on a model of its own (300 steps, the rate growing from 1e-7 to 10) picks the rate where the smoothed loss falls fastest, prints the curve, and the run trains at it"},
+			&cli.StringFlag{Name: "lr-plot", Usage: "with --lr auto: draw the range test's curve into this `PNG` file"},
 			&cli.Float64Flag{Name: "weight-decay", Value: d.WeightDecay, Usage: "L2 penalty (adam, sgd) or decoupled decay (adamw)"},
 			&cli.Float64Flag{Name: "momentum", Value: d.Momentum, Usage: "SGD momentum (0 for plain SGD)"},
 			&cli.Float64Flag{Name: "beta1", Value: d.Beta1, Usage: "Adam β1"},
@@ -147,6 +148,16 @@ func parseImageShape(s string) ([]int, error) {
 	return out, nil
 }
 
+// lrOf is --lr's rate, or the default's with --lr auto (until the range
+// test replaces it); flagcheck has refused anything else.
+func lrOf(c *cli.Context) float64 {
+	lr, auto, err := parseLR(c)
+	if auto || err != nil {
+		return autoencoder.DefaultTrainConfig().LR
+	}
+	return lr
+}
+
 // initDefault names the default initialisation ("" is nn.Linear's).
 func initDefault(s string) string {
 	if s == "" {
@@ -158,7 +169,7 @@ func initDefault(s string) string {
 func trainConfig(c *cli.Context) autoencoder.TrainConfig {
 	cfg := autoencoder.TrainConfig{
 		Epochs: c.Int("epochs"), Batch: c.Int("batch"), Loss: c.String("loss"),
-		Optimizer: c.String("optimizer"), LR: c.Float64("lr"), Beta1: c.Float64("beta1"),
+		Optimizer: c.String("optimizer"), LR: lrOf(c), Beta1: c.Float64("beta1"),
 		Beta2: c.Float64("beta2"), Eps: c.Float64("eps"), Momentum: c.Float64("momentum"),
 		WeightDecay: c.Float64("weight-decay"), Schedule: c.String("schedule"),
 		StepSize: c.Int("step-size"), Gamma: c.Float64("gamma"), MinLR: c.Float64("min-lr"),
@@ -276,14 +287,27 @@ func newTrainRun(c *cli.Context, data *dataset.Table, source string, b engine.Ba
 		Columns: columnsOf(c), Dir: out, Replace: c.Bool("force"), Backend: b, OnProgress: rep.progress,
 		OnEpoch: func(m autoencoder.EpochMetrics) { rep.epoch(m, cfg.Epochs) },
 	}
+	if _, auto, _ := parseLR(c); auto {
+		opts.LRFind = &autoencoder.LRFindOptions{}
+	}
+	var run *autoencoder.Run
 	if stream != nil {
 		if c.Int("chunk-rows") < 1 {
 			return nil, fmt.Errorf("--chunk-rows must be ≥ 1")
 		}
 		rep.printf("streaming %s in chunks of %d rows: one pass to fit the scaler and hold out validation rows…\n", source, c.Int("chunk-rows"))
-		return autoencoder.NewStreamRun(opts, stream, c.Int("chunk-rows"))
+		run, err = autoencoder.NewStreamRun(opts, stream, c.Int("chunk-rows"))
+	} else {
+		run, err = autoencoder.NewRun(opts)
 	}
-	return autoencoder.NewRun(opts)
+	if err != nil || run.LRRange == nil {
+		return run, err
+	}
+	if err := reportLRRange(rep, run.LRRange, c.String("lr-plot")); err != nil {
+		run.Close()
+		return nil, err
+	}
+	return run, nil
 }
 
 // applyPrecision sets the backend's precision from a --precision value
