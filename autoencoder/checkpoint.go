@@ -339,7 +339,7 @@ func (st State) validate(path string, cfg Config, nb, nVal int) error {
 	switch st.StopReason {
 	case "":
 		if st.Finished {
-			return bad("stop_reason", `""`, `"epochs" or "early_stopping" (finished is true)`)
+			return bad("stop_reason", `""`, `"epochs", "early_stopping" or "time" (finished is true)`)
 		}
 	case "epochs":
 		if !st.Finished || st.Epoch != epochs {
@@ -349,8 +349,12 @@ func (st State) validate(path string, cfg Config, nb, nVal int) error {
 		if !st.Finished || cfg.Train.Patience <= 0 || st.BadEpochs < cfg.Train.Patience {
 			return bad("stop_reason", st.StopReason, fmt.Sprintf(`"" (finished %v, patience %d, %d epochs without improvement)`, st.Finished, cfg.Train.Patience, st.BadEpochs))
 		}
+	case "time":
+		if !st.Finished || cfg.Train.TimeBudget <= 0 {
+			return bad("stop_reason", st.StopReason, fmt.Sprintf(`"" (finished %v, time budget %v s)`, st.Finished, cfg.Train.TimeBudget))
+		}
 	default:
-		return bad("stop_reason", strconv.Quote(st.StopReason), `"", "epochs" or "early_stopping"`)
+		return bad("stop_reason", strconv.Quote(st.StopReason), `"", "epochs", "early_stopping" or "time"`)
 	}
 	return nil
 }

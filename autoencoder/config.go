@@ -33,6 +33,10 @@ type TrainConfig struct {
 	// weights with this decay per step (ema.go): validation, the saved
 	// model and the finished run use the average. 0: off.
 	EMA float64 `json:"ema,omitempty"`
+	// TimeBudget, when > 0, stops the run (stop reason "time") after the
+	// epoch past which another would end more than 5% beyond this many
+	// seconds of training and validation (Budget). 0: none.
+	TimeBudget float64 `json:"time_budget,omitempty"`
 	// Init is the weight initialisation (InitPyTorch, InitKaiming,
 	// InitXavier); "" is InitPyTorch, the runs before it was a setting.
 	Init     string  `json:"init,omitempty"`
@@ -89,6 +93,7 @@ func (c TrainConfig) Validate() error {
 		{"KLWarmup", c.KLWarmup, interval{lo: 0, hi: maxF32}},
 		{"Warmup", c.Warmup, interval{lo: 0, hi: float64(c.Epochs)}},
 		{"EMA", c.EMA, interval{lo: 0, hi: 1, hiOpen: true}},
+		{"TimeBudget", c.TimeBudget, interval{lo: 0, hi: maxF32}},
 	} {
 		if !f.in.contains(f.v) {
 			return fmt.Errorf("TrainConfig.%s is %v: must be a number in %s", f.name, f.v, f.in)

@@ -309,11 +309,14 @@ func (t *Trainer) advance(em EpochMetrics, rc *runClock) {
 	st.EpochLoss, st.EpochPen, st.EpochKL = 0, 0, 0
 	st.EpochSecs = 0
 	st.Metrics = append(st.Metrics, em)
+	prev := st.TrainSeconds
 	st.TrainSeconds = rc.prevSecs + time.Since(rc.start).Seconds()
 	if t.Cfg.Patience > 0 && st.BadEpochs >= t.Cfg.Patience {
 		st.StopReason, st.Finished = "early_stopping", true
 	} else if st.Epoch >= t.Cfg.Epochs {
 		st.StopReason, st.Finished = "epochs", true
+	} else if b := t.Cfg.TimeBudget; b > 0 && st.TrainSeconds+(st.TrainSeconds-prev) > timeSlack*b {
+		st.StopReason, st.Finished = "time", true
 	}
 }
 

@@ -44,6 +44,9 @@ type FitOptions struct {
 	// model of its own before a fresh run and trains at its pick instead
 	// of Train.LR; Run.LRRange holds the curve.
 	LRFind *LRFindOptions
+	// Budget, when set, replaces Train.Epochs by the epochs that fit it
+	// (budget.go).
+	Budget *Budget
 }
 
 // Run is a prepared training run.
@@ -54,6 +57,8 @@ type Run struct {
 	disk    *DiskSource // streamed runs
 	// LRRange is the range test's curve and pick (FitOptions.LRFind).
 	LRRange *LRRange
+	// BudgetEpochSeconds is the epoch time measured for a time budget.
+	BudgetEpochSeconds float64
 
 	lock      *atomicfile.FileLock // Dir's lock, held until Close
 	target    target               // Dir as a new run found it

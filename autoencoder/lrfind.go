@@ -76,22 +76,21 @@ func (t *Trainer) FindLR(o LRFindOptions) (LRRange, error) {
 	avg, best := 0.0, math.Inf(1)
 	r.Stopped = "steps"
 	for i := range o.Steps {
-		if t.State.Batch == rc.batches {
-			t.State.Epoch++
-			t.State.Batch = 0
+		// The step's loss is the growth of the epoch's sum, which a step
+		// that starts an epoch (freeStep) restarts from 0.
+		batch, before := t.State.Batch, float32(0)
+		if batch == rc.batches {
+			batch = 0
 		}
-		if t.State.Batch == 0 {
-			if err := t.startEpoch(t.State.Epoch); err != nil {
+		if batch > 0 {
+			var err error
+			if before, err = t.globalScalar(t.obj.sum); err != nil {
 				return r, err
 			}
 		}
-		before, err := t.globalScalar(t.obj.sum)
-		if err != nil {
-			return r, err
-		}
-		rows := min(t.ws.batch, t.in.nTrain-t.State.Batch*t.ws.batch)
+		rows := min(t.ws.batch, t.in.nTrain-batch*t.ws.batch)
 		lr := t.lrFn(t.State.Step)
-		if err := t.trainBatch(t.State.Epoch, ec, rc); err != nil {
+		if err := t.freeStep(ec, rc); err != nil {
 			return r, err
 		}
 		after, err := t.globalScalar(t.obj.sum)

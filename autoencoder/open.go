@@ -47,6 +47,8 @@ type opening struct {
 	model   *Model
 	tr      *Trainer
 	lrRange *LRRange // the range test's, when the fresh run asked for one
+	// budgetEpochSecs is a time budget's measured epoch (seconds).
+	budgetEpochSecs float64
 }
 
 // OpenRun opens a training run: a fresh one (the data split and scaled,
@@ -70,10 +72,13 @@ func OpenRun(spec RunSpec) (r *Run, err error) {
 	if err := o.findLR(); err != nil {
 		return nil, err
 	}
+	if err := o.fitBudget(); err != nil {
+		return nil, err
+	}
 	if err := o.build(); err != nil {
 		return nil, err
 	}
-	r = &Run{Trainer: o.tr, Config: o.cfg, disk: o.disk, LRRange: o.lrRange}
+	r = &Run{Trainer: o.tr, Config: o.cfg, disk: o.disk, LRRange: o.lrRange, BudgetEpochSeconds: o.budgetEpochSecs}
 	if rd := o.resume; rd != nil && spec.Follower {
 		r.published = true // the leader's: this run writes nothing
 	} else if rd != nil {

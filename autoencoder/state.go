@@ -50,7 +50,7 @@ type State struct {
 	BestEpoch    int            `json:"best_epoch"`              // epoch of BestVal
 	BadEpochs    int            `json:"bad_epochs"`              // epochs since BestVal improved
 	Finished     bool           `json:"finished"`                // the run completed
-	StopReason   string         `json:"stop_reason"`             // "", "epochs", "early_stopping"
+	StopReason   string         `json:"stop_reason"`             // "", "epochs", "early_stopping", "time"
 	Metrics      []EpochMetrics `json:"metrics"`
 	TrainSeconds float64        `json:"train_seconds"`
 }
