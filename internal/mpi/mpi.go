@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 )
 
 // LibEnv names the environment variable that chooses the MPI library (a
@@ -232,6 +233,25 @@ func (c *Comm) Bcast(buf []byte, root int) error {
 
 // Barrier waits for every rank.
 func (c *Comm) Barrier() error { return c.do(cBarrier) }
+
+// BarrierIdle is Barrier for a rank with nothing to do until the others
+// arrive: it starts an MPI_Ibarrier and checks it (MPI_Test) every poll,
+// sleeping in between, where MPI_Barrier would spin on a core that the
+// working ranks may need (on a machine with fewer cores than ranks).
+func (c *Comm) BarrierIdle(poll time.Duration) error {
+	return c.do(func() error {
+		if err := cIbarrier(); err != nil {
+			return err
+		}
+		for {
+			done, err := cTest()
+			if err != nil || done {
+				return err
+			}
+			time.Sleep(poll)
+		}
+	})
+}
 
 // Abort ends every rank of the job with code (MPI_Abort); it does not
 // return where the library honours it.
