@@ -118,28 +118,11 @@ func DefaultOptions() Options {
 // Run measures model m on backend b: Adam 1e-3, MSE, ReLU hidden, linear
 // latent, sigmoid output, float32, data uniform in [0,1).
 func Run(b engine.Backend, m Model, o Options) (Result, error) {
-	cols := m.Layers[0]
-	x := make([]float32, m.Batch*cols)
-	engine.FillUniform(x, o.Seed, 12345, 0, 0, 1)
-	cfg := autoencoder.DefaultTrainConfig()
-	cfg.Batch, cfg.ValSplit, cfg.Epochs = m.Batch, 0, 1
-	arch := autoencoder.Arch{Layers: m.Layers, Hidden: engine.ReLU, Latent: engine.Linear, Output: engine.Sigmoid}
-	if m.Variant != nil {
-		m.Variant(&arch, &cfg)
-	}
-	model, err := autoencoder.NewModel(b, arch)
+	tr, free, err := newTrainer(b, m, o)
 	if err != nil {
 		return Result{}, err
 	}
-	defer model.Free()
-	if err := model.Init(o.Seed); err != nil {
-		return Result{}, err
-	}
-	tr, err := autoencoder.NewTrainer(model, cfg, x, nil, cols)
-	if err != nil {
-		return Result{}, err
-	}
-	defer tr.Free()
+	defer free()
 	if err := tr.Benchmark(max(o.Warmup, 1)); err != nil {
 		return Result{}, err
 	}
@@ -185,6 +168,34 @@ func Run(b engine.Backend, m Model, o Options) (Result, error) {
 		}
 	}
 	return r, nil
+}
+
+// newTrainer builds m's model and a trainer on one batch of its data
+// (uniform in [0,1), the same on every rank of a job); free releases both.
+func newTrainer(b engine.Backend, m Model, o Options) (*autoencoder.Trainer, func(), error) {
+	cols := m.Layers[0]
+	x := make([]float32, m.Batch*cols)
+	engine.FillUniform(x, o.Seed, 12345, 0, 0, 1)
+	cfg := autoencoder.DefaultTrainConfig()
+	cfg.Batch, cfg.ValSplit, cfg.Epochs = m.Batch, 0, 1
+	arch := autoencoder.Arch{Layers: m.Layers, Hidden: engine.ReLU, Latent: engine.Linear, Output: engine.Sigmoid}
+	if m.Variant != nil {
+		m.Variant(&arch, &cfg)
+	}
+	model, err := autoencoder.NewModel(b, arch)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := model.Init(o.Seed); err != nil {
+		model.Free()
+		return nil, nil, err
+	}
+	tr, err := autoencoder.NewTrainer(model, cfg, x, nil, cols)
+	if err != nil {
+		model.Free()
+		return nil, nil, err
+	}
+	return tr, func() { tr.Free(); model.Free() }, nil
 }
 
 // Header is the first line of the results table.
