@@ -63,7 +63,7 @@ type ScalingResult struct {
 	Ranks   int     `json:"ranks"`
 	Threads int     `json:"threads_per_rank,omitempty"`
 	// OneRank is rank 0 alone (no all-reduce) at the model's batch, while
-	// the other ranks sleep.
+	// the other ranks sleep; its windows alternate with the job's.
 	OneRank Result `json:"one_rank"`
 	// The job: Batch is its global batch; SamplesPerSec the median window
 	// of Batch × steps over the slowest rank's time, with the min–max.
@@ -105,26 +105,37 @@ func gather(c Comm, v float64) ([]float64, error) {
 type threader interface{ Threads() int }
 
 // RunScaling measures m on b, in a job of c.Size() ranks that all call it:
-// first rank 0 alone at the model's batch (Run; the other ranks wait in a
-// barrier that sleeps), then every rank together, data-parallel as `aegpu
-// train` under mpirun (autoencoder's Trainer.SetCollective: each rank
-// computes its share of the global batch, one all-reduce of the gradients
-// per step), at the same global batch (Strong) or at Size() times it
-// (Weak). Every window starts at a barrier and every rank runs the same
-// number of steps, sized by the slowest rank. Only rank 0's OneRank is
-// set; the job's figures are the same on every rank.
+// rank 0 alone at the model's batch, with no all-reduce (the other ranks
+// wait in a barrier that sleeps), and every rank together, data-parallel
+// as `aegpu train` under mpirun (autoencoder's Trainer.SetCollective: each
+// rank computes its share of the global batch, one all-reduce of the
+// gradients per step), at the same global batch (Strong) or at Size()
+// times it (Weak). The two alternate window by window, so that both see
+// the same load of a shared machine. Each is warmed up and its window
+// sized first; a job window starts at a barrier, and every rank runs the
+// same steps, sized by the slowest rank. Only rank 0 has OneRank; the
+// job's figures and the efficiency are the same on every rank.
 func RunScaling(b engine.Backend, m Model, o Options, c Comm, s Scaling) (ScalingResult, error) {
 	n, rank := c.Size(), c.Rank()
 	r := ScalingResult{Model: m.Name, Scaling: s, Ranks: n, Batch: m.Batch, Device: b.Info().String(), Windows: o.Windows}
 	if t, ok := b.(threader); ok {
 		r.Threads = t.Threads()
 	}
+	var soloWindow func(steps int) (float64, error)
+	soloSteps := 0
 	if rank == 0 {
-		one, err := Run(b, m, o)
+		solo, free, err := newTrainer(b, m, o)
 		if err != nil {
 			return r, fmt.Errorf("rank 0 alone: %w", err)
 		}
-		r.OneRank = one
+		defer free()
+		if err := solo.Benchmark(max(o.Warmup, 1)); err != nil {
+			return r, fmt.Errorf("rank 0 alone: %w", err)
+		}
+		soloWindow = func(steps int) (float64, error) { return timeSteps(solo, steps) }
+		if soloSteps, err = sizeWindow(o, soloWindow); err != nil {
+			return r, fmt.Errorf("rank 0 alone: %w", err)
+		}
 	}
 	if err := c.BarrierIdle(idlePoll); err != nil {
 		return r, err
@@ -145,33 +156,42 @@ func RunScaling(b engine.Backend, m Model, o Options, c Comm, s Scaling) (Scalin
 	if err := tr.Benchmark(max(o.Warmup, 1)); err != nil {
 		return r, err
 	}
-	// window times steps once on every rank: each rank's seconds.
-	window := func(steps int) ([]float64, error) {
+	// jobWindow times steps on every rank: each rank's seconds.
+	jobWindow := func(steps int) ([]float64, error) {
 		if err := c.Barrier(); err != nil {
 			return nil, err
 		}
-		start := time.Now()
-		if err := tr.Benchmark(steps); err != nil {
+		secs, err := timeSteps(tr, steps)
+		if err != nil {
 			return nil, err
 		}
-		return gather(c, time.Since(start).Seconds())
+		return gather(c, secs)
 	}
-	steps := 1
-	for {
-		ts, err := window(steps)
+	steps, err := sizeWindow(o, func(steps int) (float64, error) {
+		ts, err := jobWindow(steps)
 		if err != nil {
-			return r, err
+			return 0, err
 		}
-		if slices.Max(ts) >= o.MinWindow.Seconds() || steps >= 1<<20 {
-			break
-		}
-		steps *= 2
+		return slices.Max(ts), nil
+	})
+	if err != nil {
+		return r, err
 	}
 	r.StepsPerWin = steps
-	jobRates := make([]float64, 0, o.Windows)
+	var soloRates, jobRates []float64
 	rankRates := make([][]float64, n)
 	for range o.Windows {
-		ts, err := window(steps)
+		if rank == 0 {
+			secs, err := soloWindow(soloSteps)
+			if err != nil {
+				return r, fmt.Errorf("rank 0 alone: %w", err)
+			}
+			soloRates = append(soloRates, float64(soloSteps*m.Batch)/secs)
+		}
+		if err := c.BarrierIdle(idlePoll); err != nil {
+			return r, err
+		}
+		ts, err := jobWindow(steps)
 		if err != nil {
 			return r, err
 		}
@@ -179,6 +199,9 @@ func RunScaling(b engine.Backend, m Model, o Options, c Comm, s Scaling) (Scalin
 		for i, t := range ts {
 			rankRates[i] = append(rankRates[i], float64(steps*shareRows(r.Batch, n, i))/t)
 		}
+	}
+	if rank == 0 {
+		r.OneRank = result(b, m, o, soloRates, soloSteps)
 	}
 	r.SamplesPerSec, r.MinSPS, r.MaxSPS = medianSpread(jobRates)
 	r.MicrosPerStep = 1e6 * float64(r.Batch) / r.SamplesPerSec
@@ -212,7 +235,7 @@ func ScalingPreamble(s Scaling, ranks, threads int, library string) string {
 	if threads > 0 {
 		th = fmt.Sprintf(", %d threads per rank", threads)
 	}
-	return fmt.Sprintf("%s scaling over %d ranks (%s)%s: %s; rank 0 alone is measured first while the others sleep.\n"+
+	return fmt.Sprintf("%s scaling over %d ranks (%s)%s: %s; rank 0 alone (the others sleep) and the job alternate window by window.\n"+
 		"efficiency = the job's samples/s ÷ (%d × rank 0 alone's); a rank's samples/s is its rows over its own time.\n",
 		s, ranks, library, th, how, ranks)
 }

@@ -168,7 +168,7 @@ func TestRunAllreduceChecksTheSum(t *testing.T) {
 
 func TestAllreduceSizesEndAtTheMNISTGradients(t *testing.T) {
 	top := GradientBytes(Models[1])
-	// 1 083 696 parameters, a few padded to 64 bytes, and the stop flag.
+	// 1 083 696 parameters (tensors aligned to 64 bytes) and the stop flag.
 	if top < 4*(1083696+1) || top > 4*(1083696+1)+64*12 {
 		t.Fatalf("mnist gradients: %d bytes", top)
 	}

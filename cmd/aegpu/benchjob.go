@@ -29,10 +29,11 @@ var benchJobFlags = []cli.Flag{
 const benchJobDescription = `
 
 Under mpirun or srun (--distributed auto), bench measures data-parallel
-training on the CPU instead: for each model, rank 0 first trains alone
-(the other ranks sleep in a barrier), then every rank together as
-` + "`aegpu train`" + ` does (each rank computes its share of the global batch,
-one all-reduce of the gradients per step). Rank 0 prints each rank's
+training on the CPU instead: for each model, rank 0 trains alone (the
+other ranks sleep in a barrier) and every rank together as ` + "`aegpu train`" + `
+does (each rank computes its share of the global batch, one all-reduce of
+the gradients per step), window by window in turn, so that both see the
+same load. Rank 0 prints each rank's
 samples/s (its rows over its own time), the job's (the global batch over
 the slowest rank's time) and the scaling efficiency, the job's samples/s
 over N times rank 0's alone. --scaling strong keeps the global batch (the
