@@ -33,10 +33,9 @@ training on the CPU instead: for each model, rank 0 trains alone (the
 other ranks sleep in a barrier) and every rank together as ` + "`aegpu train`" + `
 does (each rank computes its share of the global batch, one all-reduce of
 the gradients per step), window by window in turn, so that both see the
-same load. Rank 0 prints each rank's
-samples/s (its rows over its own time), the job's (the global batch over
-the slowest rank's time) and the scaling efficiency, the job's samples/s
-over N times rank 0's alone. --scaling strong keeps the global batch (the
+same load. Rank 0 prints each rank's samples/s (its rows over its own
+time), the job's (the global batch over the slowest rank's time) and the
+scaling efficiency, the job's samples/s over N times rank 0's alone. --scaling strong keeps the global batch (the
 model's batch on 1 and on N ranks); weak keeps each rank's (N times the
 global batch on N ranks). On a machine with fewer cores than ranks × threads
 per rank (GOMAXPROCS), the ranks share cores and the efficiency says so.
