@@ -284,6 +284,14 @@ func (a Arch) layout() (wOff, bOff []int, total int) {
 	return wOff, bOff, total
 }
 
+// FlatLen is the length of the model's flat parameter buffer and of its
+// gradient buffer: NumParams with each tensor aligned to 64 bytes. It is
+// what data-parallel training all-reduces every step (and one float).
+func (a Arch) FlatLen() int {
+	_, _, n := a.layout()
+	return n
+}
+
 // NumParams is the number of trainable parameters (without padding).
 func (a Arch) NumParams() int {
 	n := 0

@@ -118,58 +118,64 @@ func DefaultOptions() Options {
 // Run measures model m on backend b: Adam 1e-3, MSE, ReLU hidden, linear
 // latent, sigmoid output, float32, data uniform in [0,1).
 func Run(b engine.Backend, m Model, o Options) (Result, error) {
-	cols := m.Layers[0]
-	x := make([]float32, m.Batch*cols)
-	engine.FillUniform(x, o.Seed, 12345, 0, 0, 1)
-	cfg := autoencoder.DefaultTrainConfig()
-	cfg.Batch, cfg.ValSplit, cfg.Epochs = m.Batch, 0, 1
-	arch := autoencoder.Arch{Layers: m.Layers, Hidden: engine.ReLU, Latent: engine.Linear, Output: engine.Sigmoid}
-	if m.Variant != nil {
-		m.Variant(&arch, &cfg)
-	}
-	model, err := autoencoder.NewModel(b, arch)
+	tr, free, err := newTrainer(b, m, o)
 	if err != nil {
 		return Result{}, err
 	}
-	defer model.Free()
-	if err := model.Init(o.Seed); err != nil {
-		return Result{}, err
-	}
-	tr, err := autoencoder.NewTrainer(model, cfg, x, nil, cols)
-	if err != nil {
-		return Result{}, err
-	}
-	defer tr.Free()
+	defer free()
 	if err := tr.Benchmark(max(o.Warmup, 1)); err != nil {
 		return Result{}, err
 	}
-	// Size a window: double the steps until one takes MinWindow.
-	steps := 1
-	for {
-		start := time.Now()
-		if err := tr.Benchmark(steps); err != nil {
-			return Result{}, err
-		}
-		if time.Since(start) >= o.MinWindow || steps >= 1<<20 {
-			break
-		}
-		steps *= 2
+	window := func(steps int) (float64, error) { return timeSteps(tr, steps) }
+	steps, err := sizeWindow(o, window)
+	if err != nil {
+		return Result{}, err
 	}
 	rates := make([]float64, 0, o.Windows)
 	for w := 0; w < o.Windows; w++ {
-		start := time.Now()
-		if err := tr.Benchmark(steps); err != nil {
+		secs, err := window(steps)
+		if err != nil {
 			return Result{}, err
 		}
-		rates = append(rates, float64(steps*m.Batch)/time.Since(start).Seconds())
+		rates = append(rates, float64(steps*m.Batch)/secs)
 	}
+	return result(b, m, o, rates, steps), nil
+}
+
+// timeSteps runs steps training steps and returns their seconds.
+func timeSteps(tr *autoencoder.Trainer, steps int) (float64, error) {
+	start := time.Now()
+	if err := tr.Benchmark(steps); err != nil {
+		return 0, err
+	}
+	return time.Since(start).Seconds(), nil
+}
+
+// sizeWindow returns the steps of a window: they double from 1 until a
+// window (which returns its seconds) lasts o.MinWindow.
+func sizeWindow(o Options, window func(steps int) (float64, error)) (int, error) {
+	steps := 1
+	for {
+		secs, err := window(steps)
+		if err != nil {
+			return 0, err
+		}
+		if secs >= o.MinWindow.Seconds() || steps >= 1<<20 {
+			return steps, nil
+		}
+		steps *= 2
+	}
+}
+
+// result is m's Result on b from the samples/s of its windows.
+func result(b engine.Backend, m Model, o Options, rates []float64, steps int) Result {
 	slices.Sort(rates)
 	med := rates[len(rates)/2]
 	info := b.Info()
 	r := Result{
 		Model: m.Name, Batch: m.Batch, Device: info.String(), SamplesPerSec: med,
 		MinSPS: rates[0], MaxSPS: rates[len(rates)-1], MicrosPerStep: 1e6 * float64(m.Batch) / med,
-		TFLOPS: med * m.FLOPsPerSample() / 1e12, Windows: o.Windows, StepsPerWin: steps,
+		TFLOPS: med * m.FLOPsPerSample() / 1e12, Windows: len(rates), StepsPerWin: steps,
 	}
 	if o.Precision != engine.FP32 {
 		r.Precision = o.Precision.String()
@@ -184,7 +190,35 @@ func Run(b engine.Backend, m Model, o Options) (Result, error) {
 			r.PeakFraction = med * m.FLOPsDonePerSample() / info.PeakFLOPS
 		}
 	}
-	return r, nil
+	return r
+}
+
+// newTrainer builds m's model and a trainer on one batch of its data
+// (uniform in [0,1), the same on every rank of a job); free releases both.
+func newTrainer(b engine.Backend, m Model, o Options) (*autoencoder.Trainer, func(), error) {
+	cols := m.Layers[0]
+	x := make([]float32, m.Batch*cols)
+	engine.FillUniform(x, o.Seed, 12345, 0, 0, 1)
+	cfg := autoencoder.DefaultTrainConfig()
+	cfg.Batch, cfg.ValSplit, cfg.Epochs = m.Batch, 0, 1
+	arch := autoencoder.Arch{Layers: m.Layers, Hidden: engine.ReLU, Latent: engine.Linear, Output: engine.Sigmoid}
+	if m.Variant != nil {
+		m.Variant(&arch, &cfg)
+	}
+	model, err := autoencoder.NewModel(b, arch)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := model.Init(o.Seed); err != nil {
+		model.Free()
+		return nil, nil, err
+	}
+	tr, err := autoencoder.NewTrainer(model, cfg, x, nil, cols)
+	if err != nil {
+		model.Free()
+		return nil, nil, err
+	}
+	return tr, func() { tr.Free(); model.Free() }, nil
 }
 
 // Header is the first line of the results table.

@@ -51,8 +51,8 @@ environment variable AEGPU_CPU forces one) and its FMA peak, measured for
 step does over that peak.
 
 The wide model takes minutes per step on a CPU, so it runs on GPUs only
-unless --cpu-wide is given.`,
-		Flags: []cli.Flag{
+unless --cpu-wide is given.` + benchJobDescription,
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "models", Value: "toy,mnist,wide", Usage: "comma-separated model names"},
 			&cli.StringFlag{Name: "devices", Value: "all", Usage: "comma-separated devices (cpu, cuda:0, …) or all"},
 			&cli.IntFlag{Name: "windows", Value: 5, Usage: "timed windows per configuration (median reported)"},
@@ -63,7 +63,7 @@ unless --cpu-wide is given.`,
 			&cli.StringFlag{Name: "json", Usage: "write the results as JSON to `FILE`"},
 			&cli.BoolFlag{Name: "reference", Usage: "also run the PyTorch reference and compare"},
 			&cli.StringFlag{Name: "python", Value: "python3", Usage: "Python interpreter with torch for --reference (a name on PATH or a `PATH`)"},
-		},
+		}, benchJobFlags...),
 		Action: runBench,
 	}
 }
@@ -88,6 +88,18 @@ func benchDevices(spec string) ([]string, error) {
 }
 
 func runBench(c *cli.Context) error {
+	comm, err := startDistributed(c.String("distributed"))
+	if err != nil {
+		return err
+	}
+	if comm != nil {
+		return runBenchJob(c, comm)
+	}
+	for _, f := range []string{"allreduce", "scaling", "iters", "warmup"} {
+		if c.IsSet(f) {
+			return fmt.Errorf("--%s measures a job of several ranks: start bench with mpirun -n 2 or more (or srun)", f)
+		}
+	}
 	want := strings.Split(c.String("models"), ",")
 	var models []bench.Model
 	for _, m := range bench.Models {

@@ -68,7 +68,11 @@ var numericFlagRanges = map[string]map[string]string{
 	},
 	"corrupt": {"seed": "[0, inf)"},
 	"export":  {"opset": "[" + strconv.Itoa(autoencoder.ONNXOpsetDefault) + ", " + strconv.Itoa(autoencoder.ONNXOpsetMax) + "]"},
-	"bench":   {"windows": "[1, 1000]"},
+	"bench": {
+		"windows": "[1, 1000]",
+		"iters":   "[1, 1000000]",
+		"warmup":  "[0, 1000000]",
+	},
 	"viz": {
 		"seed":     "[0, inf)",
 		"patience": "[0, " + strconv.Itoa(viz.MaxPatience) + "]",

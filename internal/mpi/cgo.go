@@ -29,7 +29,12 @@ enum {
 };
 
 static void *f_init_thread, *f_comm_rank, *f_comm_size, *f_allreduce, *f_bcast,
-	*f_barrier, *f_abort, *f_finalize, *f_get_library_version;
+	*f_barrier, *f_ibarrier, *f_test, *f_abort, *f_finalize, *f_get_library_version;
+
+// The request of the one MPI_Ibarrier in flight (BarrierIdle): a pointer
+// in Open MPI, an integer in MPICH.
+static P o_req;
+static int m_req;
 
 static char mpi_err[1024];
 
@@ -42,7 +47,8 @@ static int mpi_load(const char *name) {
 	struct { void **slot; const char *name; } syms[] = {
 		{&f_init_thread, "MPI_Init_thread"}, {&f_comm_rank, "MPI_Comm_rank"},
 		{&f_comm_size, "MPI_Comm_size"}, {&f_allreduce, "MPI_Allreduce"},
-		{&f_bcast, "MPI_Bcast"}, {&f_barrier, "MPI_Barrier"}, {&f_abort, "MPI_Abort"},
+		{&f_bcast, "MPI_Bcast"}, {&f_barrier, "MPI_Barrier"}, {&f_ibarrier, "MPI_Ibarrier"},
+		{&f_test, "MPI_Test"}, {&f_abort, "MPI_Abort"},
 		{&f_finalize, "MPI_Finalize"}, {&f_get_library_version, "MPI_Get_library_version"},
 	};
 	for (size_t i = 0; i < sizeof syms / sizeof syms[0]; i++) {
@@ -108,6 +114,18 @@ static int mpi_bcast(void *buf, int count, int root) {
 static int mpi_barrier(void) {
 	if (mpi_abi == 1) return ((int (*)(P))f_barrier)(o_comm_world);
 	return ((int (*)(int))f_barrier)(m_comm_world);
+}
+
+static int mpi_ibarrier(void) {
+	if (mpi_abi == 1) return ((int (*)(P, P *))f_ibarrier)(o_comm_world, &o_req);
+	return ((int (*)(int, int *))f_ibarrier)(m_comm_world, &m_req);
+}
+
+// MPI_Test of the Ibarrier's request, MPI_STATUS_IGNORE being 0 in Open
+// MPI and 1 in MPICH.
+static int mpi_test(int *flag) {
+	if (mpi_abi == 1) return ((int (*)(P *, int *, void *))f_test)(&o_req, flag, (void *)0);
+	return ((int (*)(int *, int *, void *))f_test)(&m_req, flag, (void *)1);
 }
 
 static int mpi_abort(int code) {
@@ -207,5 +225,13 @@ func cBcast(b []byte, root int) error {
 }
 
 func cBarrier() error  { return check("MPI_Barrier", C.mpi_barrier()) }
+func cIbarrier() error { return check("MPI_Ibarrier", C.mpi_ibarrier()) }
+
+func cTest() (bool, error) {
+	var flag C.int
+	err := check("MPI_Test", C.mpi_test(&flag))
+	return flag != 0, err
+}
+
 func cAbort(code int)  { C.mpi_abort(C.int(code)) }
 func cFinalize() error { return check("MPI_Finalize", C.mpi_finalize()) }

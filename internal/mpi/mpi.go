@@ -272,6 +272,25 @@ func (c *Comm) Bcast(buf []byte, root int) error {
 // Barrier waits for every rank.
 func (c *Comm) Barrier() error { return c.do("MPI_Barrier", cBarrier) }
 
+// BarrierIdle is Barrier for a rank with nothing to do until the others
+// arrive: it starts an MPI_Ibarrier and checks it (MPI_Test) every poll,
+// sleeping in between, where MPI_Barrier would spin on a core that the
+// working ranks may need (on a machine with fewer cores than ranks).
+func (c *Comm) BarrierIdle(poll time.Duration) error {
+	return c.do("MPI_Ibarrier", func() error {
+		if err := cIbarrier(); err != nil {
+			return err
+		}
+		for {
+			done, err := cTest()
+			if err != nil || done {
+				return err
+			}
+			time.Sleep(poll)
+		}
+	})
+}
+
 // Abort ends every rank of the job with code (MPI_Abort); it does not
 // return where the library honours it.
 func (c *Comm) Abort(code int) {

@@ -2,6 +2,7 @@ package mpi
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"os/exec"
@@ -91,6 +92,10 @@ func child() int {
 		fmt.Println(err)
 		return 1
 	}
+	if msg := checkBarrierIdle(c); msg != "" {
+		fmt.Printf("rank %d: %s\n", r, msg)
+		return 1
+	}
 	fmt.Printf("rank %d/%d ok %s (%s) [%s]\n", r, n, c.Lib.Path, c.Lib.ABI, c.Lib.Version)
 	if err := c.Finalize(); err != nil {
 		fmt.Println(err)
@@ -114,6 +119,42 @@ func stall(c *Comm) int {
 	err := c.AllreduceSum(make([]float32, 1000))
 	fmt.Printf("rank %d: the all-reduce came back (%v) instead of the watchdog ending the rank\n", c.Rank(), err)
 	return 0
+}
+
+// idleWait is how long rank 0 keeps the others in BarrierIdle.
+const idleWait = 400 * time.Millisecond
+
+// checkBarrierIdle has rank 0 arrive idleWait late at a BarrierIdle: the
+// other ranks must not leave it before rank 0 arrived (rank 0's arrival
+// time, sent after), and must have slept there rather than spun (their
+// CPU time over the wait, where the rusage is known, under half of it).
+func checkBarrierIdle(c *Comm) string {
+	var arrived int64
+	start, cpu0 := time.Now(), cpuTime()
+	if c.Rank() == 0 {
+		time.Sleep(idleWait)
+		arrived = time.Now().UnixNano()
+	}
+	if err := c.BarrierIdle(time.Millisecond); err != nil {
+		return err.Error()
+	}
+	left, cpu := time.Now(), cpuTime()-cpu0
+	b := make([]byte, 8)
+	binary.LittleEndian.PutUint64(b, uint64(arrived))
+	if err := c.Bcast(b, 0); err != nil {
+		return err.Error()
+	}
+	arrived = int64(binary.LittleEndian.Uint64(b))
+	if c.Rank() == 0 {
+		return ""
+	}
+	if left.UnixNano() < arrived {
+		return fmt.Sprintf("BarrierIdle returned %v before rank 0 arrived", time.Duration(arrived-left.UnixNano()))
+	}
+	if wait := left.Sub(start); cpu0 >= 0 && cpu > wait/2 {
+		return fmt.Sprintf("BarrierIdle spun: %v of CPU time in a wait of %v", cpu, wait)
+	}
+	return ""
 }
 
 // needLaunchers returns the launchers found, skipping (or failing, under

@@ -17,5 +17,7 @@ func cAllreduceF32([]float32) error { return buildErr }
 func cAllreduceF64([]float64) error { return buildErr }
 func cBcast([]byte, int) error      { return buildErr }
 func cBarrier() error               { return buildErr }
+func cIbarrier() error              { return buildErr }
+func cTest() (bool, error)          { return false, buildErr }
 func cAbort(int)                    {}
 func cFinalize() error              { return buildErr }
