@@ -29,8 +29,7 @@ var numericFlagRanges = map[string]map[string]string{
 		"projections":        "[1, 64]",
 		"kl-beta":            "[0, max32]",
 		"kl-warmup":          "[0, 1000000]", // epochs
-		"epochs":             "[1, 1000000]",
-		"batch":              "[1, inf)", // cut to the training rows
+		"batch":              "[1, inf)",     // cut to the training rows
 		"weight-decay":       "[0, max32]",
 		"momentum":           "[0, 1)",
 		"beta1":              "[0, 1)",
@@ -224,8 +223,18 @@ var crossChecks = map[string]func(c *cli.Context) error{
 		if !auto && c.String("schedule") == "cosine" && c.Float64("min-lr") > lr {
 			return fmt.Errorf("--min-lr %v: must not exceed --lr %v (the cosine schedule falls from --lr to --min-lr)", c.Float64("min-lr"), lr)
 		}
-		if c.IsSet("warmup") && c.Float64("warmup") > float64(c.Int("epochs")) {
-			return fmt.Errorf("--warmup %v: must not exceed --epochs %d (the warm-up is part of the run)", c.Float64("warmup"), c.Int("epochs"))
+		epochs, autoEpochs, err := parseEpochs(c)
+		if err != nil {
+			return err
+		}
+		if autoEpochs && c.String("resume") != "" {
+			return fmt.Errorf("--epochs auto (--time, --samples) sets a fresh run's epochs; a resumed run keeps its own: give --epochs N to change them")
+		}
+		if _, err := budgetOf(c); err != nil {
+			return err
+		}
+		if !autoEpochs && c.IsSet("warmup") && c.Float64("warmup") > float64(epochs) {
+			return fmt.Errorf("--warmup %v: must not exceed --epochs %d (the warm-up is part of the run)", c.Float64("warmup"), epochs)
 		}
 		if c.String("variant") == "sparse" && c.Float64("l1") == 0 && c.Float64("sparsity-beta") == 0 {
 			return fmt.Errorf("--sparsity-beta 0 with --l1 0: a sparse autoencoder needs one of them > 0")

@@ -122,3 +122,77 @@ func abs(v int) int {
 	}
 	return v
 }
+
+// parseEpochs reads --epochs: an integer in [1, 1000000], or auto (also
+// implied by --time and --samples).
+func parseEpochs(c *cli.Context) (n int, auto bool, err error) {
+	s := strings.TrimSpace(c.String("epochs"))
+	budget := c.IsSet("time") || c.IsSet("samples")
+	if s == "auto" || (budget && !c.IsSet("epochs")) {
+		if !budget {
+			return 0, true, fmt.Errorf("--epochs auto needs a budget: --time (e.g. 10m) or --samples (e.g. 50M)")
+		}
+		return 0, true, nil
+	}
+	n, err = strconv.Atoi(s)
+	if err != nil || n < 1 || n > autoencoder.MaxBudgetEpochs {
+		return 0, false, fmt.Errorf("--epochs must be an integer in [1, %d] or auto, got %s", autoencoder.MaxBudgetEpochs, s)
+	}
+	if budget {
+		return 0, false, fmt.Errorf("--epochs %d with a budget (--time, --samples): the budget sets the epochs; leave --epochs out", n)
+	}
+	return n, false, nil
+}
+
+// epochsOf is --epochs' number, or the default's with a budget (until the
+// budget replaces it); flagcheck has refused anything else.
+func epochsOf(c *cli.Context) int {
+	n, auto, err := parseEpochs(c)
+	if auto || err != nil {
+		return autoencoder.DefaultTrainConfig().Epochs
+	}
+	return n
+}
+
+// budgetOf reads --time and --samples: nil without either.
+func budgetOf(c *cli.Context) (*autoencoder.Budget, error) {
+	switch {
+	case c.IsSet("time") && c.IsSet("samples"):
+		return nil, fmt.Errorf("--time and --samples are two budgets: give one")
+	case c.IsSet("time"):
+		d := c.Duration("time")
+		if d <= 0 {
+			return nil, fmt.Errorf("--time must be a positive duration such as 90s, 10m or 1h30m, got %s", d)
+		}
+		return &autoencoder.Budget{Seconds: d.Seconds()}, nil
+	case c.IsSet("samples"):
+		n, err := parseCount(c.String("samples"))
+		if err != nil {
+			return nil, fmt.Errorf("--samples: %w", err)
+		}
+		return &autoencoder.Budget{Samples: n}, nil
+	}
+	return nil, nil
+}
+
+// parseCount parses a positive count with an optional K, M or G suffix
+// (10³, 10⁶, 10⁹): "50M", "1.5G", "20000".
+func parseCount(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	mult := 1.0
+	if n := len(t); n > 0 {
+		switch t[n-1] {
+		case 'k', 'K':
+			mult, t = 1e3, t[:n-1]
+		case 'm', 'M':
+			mult, t = 1e6, t[:n-1]
+		case 'g', 'G':
+			mult, t = 1e9, t[:n-1]
+		}
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || !(v*mult >= 1) || v*mult > 1e18 {
+		return 0, fmt.Errorf("want a count ≥ 1 such as 20000, 50M or 1.5G, got %q", s)
+	}
+	return int64(math.Round(v * mult)), nil
+}

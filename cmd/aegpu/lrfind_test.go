@@ -77,3 +77,34 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+// TestTrainBudget: --samples gives ⌈samples / training rows⌉ epochs;
+// --time trains at least one epoch, records the budget and stops for the
+// epochs or the time.
+func TestTrainBudget(t *testing.T) {
+	dir := t.TempDir()
+	csv := filepath.Join(dir, "toy.csv")
+	writeToyCSV(t, csv, 400) // 360 training rows
+	model := filepath.Join(dir, "m")
+	if _, err := run(t, "train", "--data", csv, "--layers", "6,3", "--samples", "2k", "--out", model, "-q"); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := autoencoder.ReadConfig(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Train.Epochs != 6 || cfg.Train.TimeBudget != 0 { // ⌈2000/360⌉
+		t.Errorf("--samples 2k on 360 training rows: %d epochs, time budget %v", cfg.Train.Epochs, cfg.Train.TimeBudget)
+	}
+	model = filepath.Join(dir, "m2")
+	out, err := run(t, "train", "--data", csv, "--layers", "6,3", "--time", "1s", "--out", model, "-q", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err = autoencoder.ReadConfig(model); err != nil || cfg.Train.TimeBudget != 1 || cfg.Train.Epochs < 1 {
+		t.Fatalf("--time 1s: %v, %+v", err, cfg.Train)
+	}
+	if !strings.Contains(out, `"stop_reason": "epochs"`) && !strings.Contains(out, `"stop_reason": "time"`) {
+		t.Errorf("summary: %s", out)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -67,7 +68,9 @@ Examples:
 			&cli.StringFlag{Name: "latent-act", Value: "linear", Usage: "activation of the latent code"},
 			&cli.StringFlag{Name: "output", Value: "auto", Usage: "output activation: auto (sigmoid when the scaled data lies in [0,1], else linear), sigmoid, linear, …"},
 			&cli.StringFlag{Name: "loss", Value: d.Loss, Usage: "reconstruction loss: mse, bce (needs a sigmoid output and data in [0,1])"},
-			&cli.IntFlag{Name: "epochs", Value: d.Epochs, Usage: "passes over the training data"},
+			&cli.StringFlag{Name: "epochs", Value: strconv.Itoa(d.Epochs), Usage: "passes over the training data, or auto: as many as fit --time or --samples (the schedule and warm-up span them)"},
+			&cli.DurationFlag{Name: "time", Usage: "a time budget (e.g. 10m, 1h30m; implies --epochs auto): an epoch is timed first on a model of its own, the run gets the epochs that fit, and stops after the epoch past which the next would end over the budget"},
+			&cli.StringFlag{Name: "samples", Usage: "a budget of training rows visited in all (e.g. 50M; K, M, G: 10³, 10⁶, 10⁹; implies --epochs auto): ⌈samples / training rows⌉ epochs"},
 			&cli.IntFlag{Name: "batch", Value: d.Batch, Usage: "samples per optimizer step"},
 			&cli.StringFlag{Name: "optimizer", Value: d.Optimizer, Usage: "adam, adamw, sgd (with --momentum)"},
 			&cli.StringFlag{Name: "lr", Value: strconv.FormatFloat(d.LR, 'g', -1, 64), Usage: "learning rate, or auto: a range test on a model of its own (300 steps, the rate growing from 1e-7 to 10) picks the rate where the smoothed loss falls fastest, prints the curve, and the run trains at it"},
@@ -168,7 +171,7 @@ func initDefault(s string) string {
 
 func trainConfig(c *cli.Context) autoencoder.TrainConfig {
 	cfg := autoencoder.TrainConfig{
-		Epochs: c.Int("epochs"), Batch: c.Int("batch"), Loss: c.String("loss"),
+		Epochs: epochsOf(c), Batch: c.Int("batch"), Loss: c.String("loss"),
 		Optimizer: c.String("optimizer"), LR: lrOf(c), Beta1: c.Float64("beta1"),
 		Beta2: c.Float64("beta2"), Eps: c.Float64("eps"), Momentum: c.Float64("momentum"),
 		WeightDecay: c.Float64("weight-decay"), Schedule: c.String("schedule"),
@@ -236,6 +239,7 @@ func newTrainRun(c *cli.Context, data *dataset.Table, source string, b engine.Ba
 	if err := variantConfig(c, &cfg); err != nil {
 		return nil, err
 	}
+	epochs := cfg.Epochs
 	a := autoencoder.Arch{Layers: layers, Tied: c.Bool("tied"), VAE: cfg.Kind == "vae"}
 	var err error
 	if a.Hidden, err = engine.ParseAct(c.String("hidden")); err != nil {
@@ -285,11 +289,16 @@ func newTrainRun(c *cli.Context, data *dataset.Table, source string, b engine.Ba
 	opts := autoencoder.FitOptions{
 		Data: data, Source: source, Arch: a, Train: cfg, Scale: scale, ImageShape: img,
 		Columns: columnsOf(c), Dir: out, Replace: c.Bool("force"), Backend: b, OnProgress: rep.progress,
-		OnEpoch: func(m autoencoder.EpochMetrics) { rep.epoch(m, cfg.Epochs) },
+		OnEpoch: func(m autoencoder.EpochMetrics) { rep.epoch(m, epochs) },
 	}
 	if _, auto, _ := parseLR(c); auto {
 		opts.LRFind = &autoencoder.LRFindOptions{}
 	}
+	budget, err := budgetOf(c)
+	if err != nil {
+		return nil, err
+	}
+	opts.Budget = budget
 	var run *autoencoder.Run
 	if stream != nil {
 		if c.Int("chunk-rows") < 1 {
@@ -300,12 +309,22 @@ func newTrainRun(c *cli.Context, data *dataset.Table, source string, b engine.Ba
 	} else {
 		run, err = autoencoder.NewRun(opts)
 	}
-	if err != nil || run.LRRange == nil {
-		return run, err
-	}
-	if err := reportLRRange(rep, run.LRRange, c.String("lr-plot")); err != nil {
-		run.Close()
+	if err != nil {
 		return nil, err
+	}
+	epochs = run.Config.Train.Epochs // a budget's (the OnEpoch lines count to it)
+	if run.LRRange != nil {
+		if err := reportLRRange(rep, run.LRRange, c.String("lr-plot")); err != nil {
+			run.Close()
+			return nil, err
+		}
+	}
+	switch {
+	case budget != nil && budget.Samples > 0:
+		rep.printf("budget: %d samples → %s\n", budget.Samples, plural(epochs, "epoch"))
+	case budget != nil:
+		rep.printf("budget: %s, an epoch timed at %.2fs → %s (the run stops early if epochs turn out slower)\n",
+			time.Duration(budget.Seconds*float64(time.Second)), run.BudgetEpochSeconds, plural(epochs, "epoch"))
 	}
 	return run, nil
 }
@@ -408,7 +427,7 @@ func runTrain(c *cli.Context) (err error) {
 	if dir := resume; dir != "" {
 		epochs := 0
 		if c.IsSet("epochs") {
-			epochs = c.Int("epochs")
+			epochs = epochsOf(c)
 		}
 		var r *autoencoder.Run
 		if rank != 0 {
