@@ -63,7 +63,7 @@ unless --cpu-wide is given.` + benchJobDescription,
 			&cli.StringFlag{Name: "json", Usage: "write the results as JSON to `FILE`"},
 			&cli.BoolFlag{Name: "reference", Usage: "also run the PyTorch reference and compare"},
 			&cli.StringFlag{Name: "python", Value: "python3", Usage: "Python interpreter with torch for --reference (a name on PATH or a `PATH`)"},
-		}, benchJobFlags...),
+		}, append(benchJobFlags, qualityFlags...)...),
 		Action: runBench,
 	}
 }
@@ -98,6 +98,14 @@ func runBench(c *cli.Context) error {
 	for _, f := range []string{"allreduce", "scaling", "iters", "warmup"} {
 		if c.IsSet(f) {
 			return fmt.Errorf("--%s measures a job of several ranks: start bench with mpirun -n 2 or more (or srun)", f)
+		}
+	}
+	if c.Bool("quality") {
+		return runBenchQuality(c)
+	}
+	for _, f := range []string{"sets", "data-dir", "seeds", "md"} {
+		if c.IsSet(f) {
+			return fmt.Errorf("--%s goes with --quality", f)
 		}
 	}
 	want := strings.Split(c.String("models"), ",")

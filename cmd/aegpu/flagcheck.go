@@ -71,6 +71,7 @@ var numericFlagRanges = map[string]map[string]string{
 		"windows": "[1, 1000]",
 		"iters":   "[1, 1000000]",
 		"warmup":  "[0, 1000000]",
+		"seeds":   "[1, 1000]",
 	},
 	"viz": {
 		"seed":     "[0, inf)",
