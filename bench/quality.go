@@ -99,6 +99,8 @@ type QualityResult struct {
 	PCAMSE  float64 `json:"pca_mse"`  // PCA at the latent size, on the same rows
 	Cols    int     `json:"cols"`
 	Seconds float64 `json:"seconds"`
+	// Scaler is the run's, for the PyTorch reference to see the same rows.
+	Scaler dataset.Scaler `json:"-"`
 }
 
 // LoadQualitySet reads (or generates) s's rows from dataDir; a missing
@@ -144,7 +146,8 @@ func RunQuality(b engine.Backend, s QualitySet, r Recipe, train, test *dataset.T
 	if err := run.Train(context.Background()); err != nil {
 		return QualityResult{}, fmt.Errorf("%s, %s recipe: %w", s.Name, r.Name, err)
 	}
-	res := QualityResult{Set: s.Name, Recipe: r.Name, Epochs: s.Epochs, Seed: seed, Cols: train.Cols, Seconds: time.Since(start).Seconds()}
+	res := QualityResult{Set: s.Name, Recipe: r.Name, Epochs: s.Epochs, Seed: seed, Cols: train.Cols, Seconds: time.Since(start).Seconds(),
+		Scaler: run.Config.Scaler}
 	p, err := autoencoder.NewPredictor(run.Trainer.Model, run.Config, min(1024, test.Rows))
 	if err != nil {
 		return res, err

@@ -4,6 +4,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aegpu/aegpu/cpu_fallback"
 	"github.com/aegpu/aegpu/dataset"
@@ -45,5 +46,35 @@ func TestRunQuality(t *testing.T) {
 	}
 	if got := mseCell(0.01, 784); got != "0.01 [7.84]" {
 		t.Errorf("an image set's cell: %q", got)
+	}
+}
+
+// TestQualityReference runs the PyTorch reference (where python3 imports
+// torch) on the same cut of the low-rank set as aegpu's old recipe: the
+// same rows, split and scaling, so the two held-out errors must agree
+// within a factor of 1.5 (the inits and shuffles differ).
+func TestQualityReference(t *testing.T) {
+	py := "/usr/bin/python3"
+	if _, err := CheckPython(py, 30*time.Second); err != nil {
+		t.Skipf("no python3 with torch: %v", err)
+	}
+	train, test := LowRank()
+	train = &dataset.Table{Rows: 4000, Cols: 64, Data: train.Data[:4000*64], Shape: []int{4000, 64}}
+	test = &dataset.Table{Rows: 1000, Cols: 64, Data: test.Data[:1000*64], Shape: []int{1000, 64}}
+	s := QualitySets[3]
+	s.Epochs = 3
+	b := cpu_fallback.New(0)
+	defer b.Close()
+	res, err := RunQuality(b, s, OldRecipe, train, test, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := RunQualityReference(py, s, train, test, res.Scaler, 1, 5*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("held-out MSE: aegpu %.5g, PyTorch %s %.5g", res.TestMSE, ref.Torch, ref.TestMSE)
+	if r := ref.TestMSE / res.TestMSE; !(r > 1/1.5 && r < 1.5) {
+		t.Errorf("PyTorch's held-out MSE %.4g and aegpu's %.4g differ by more than a factor of 1.5", ref.TestMSE, res.TestMSE)
 	}
 }

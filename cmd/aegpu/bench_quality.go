@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -22,6 +23,9 @@ var qualityFlags = []cli.Flag{
 	&cli.IntFlag{Name: "seeds", Value: 1, Usage: "with --quality: seeds per recipe and data set (the table gives the mean and range)"},
 	&cli.StringFlag{Name: "md", Usage: "with --quality: also write the Markdown table to `FILE`"},
 }
+
+// refRecipe names the PyTorch reference's column: the old recipe in PyTorch.
+const refRecipe = "PyTorch, old"
 
 // runBenchQuality runs bench --quality on the first device of --devices
 // (all: a GPU if one answers, else the CPU).
@@ -50,6 +54,16 @@ func runBenchQuality(c *cli.Context) error {
 		}
 	}
 	recipes := []bench.Recipe{bench.OldRecipe, bench.DefaultRecipe}
+	names := []string{"old", "default"}
+	ref := c.Bool("reference")
+	if ref { // before minutes of training, not after
+		info, err := bench.CheckPython(c.String("python"), 30*time.Second)
+		if err != nil {
+			return fmt.Errorf("--reference: %w", err)
+		}
+		fmt.Fprintf(os.Stderr, "PyTorch reference: %s\n", info)
+		names = append(names, refRecipe)
+	}
 	var rs []bench.QualityResult
 	for _, s := range sets {
 		train, test, err := bench.LoadQualitySet(s, c.String("data-dir"))
@@ -65,10 +79,21 @@ func runBenchQuality(c *cli.Context) error {
 				fmt.Fprintf(os.Stderr, "%s, %s recipe, seed %d: test MSE %.5g (PCA %.5g), %d epochs in %.1fs on %s\n",
 					s.Name, r.Name, seed, res.TestMSE, res.PCAMSE, res.Epochs, res.Seconds, b.Info())
 				rs = append(rs, res)
+				if !ref || r.Name != bench.OldRecipe.Name {
+					continue
+				}
+				pt, err := bench.RunQualityReference(c.String("python"), s, train, test, res.Scaler, uint64(seed), time.Hour)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(os.Stderr, "%s, PyTorch %s with the old recipe, seed %d: test MSE %.5g, in %.1fs (%d threads)\n",
+					s.Name, pt.Torch, seed, pt.TestMSE, pt.Seconds, pt.Threads)
+				res.Recipe, res.TestMSE, res.Seconds = refRecipe, pt.TestMSE, pt.Seconds
+				rs = append(rs, res)
 			}
 		}
 	}
-	table := bench.QualityTable(rs, []string{"old", "default"}, nil)
+	table := bench.QualityTable(rs, names, nil)
 	fmt.Print(table)
 	if p := c.String("md"); p != "" {
 		if err := atomicfile.Write(p, func(w io.Writer) error { _, err := io.WriteString(w, table); return err }); err != nil {
