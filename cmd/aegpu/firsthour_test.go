@@ -107,7 +107,8 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 		{[]string{"encode"}, "missing required flag --model, --out; 'aegpu encode --help'"},
 		{[]string{"encode", "--model", "m"}, "missing required flag --out;"},
 		{[]string{"score", "--bogus"}, "flag provided but not defined: -bogus; 'aegpu score --help'"},
-		{[]string{"train", "--epochs", "x"}, "invalid value \"x\" for flag -epochs"},
+		{[]string{"train", "--batch", "x"}, "invalid value \"x\" for flag -batch"},
+		{[]string{"train", "--epochs", "x"}, "--epochs must be an integer in [1, 1000000] or auto, got x"},
 	} {
 		stdout, stderr, err := runBoth(t, c.args...)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
