@@ -133,7 +133,7 @@ func TestEmulatedGPU(t *testing.T) {
 		ld += ":" + old
 	}
 	run := "^(" + strings.Join(emulatedTests, "|") + ")$"
-	cmd := exec.Command(os.Args[0], "-test.run="+run, "-test.v", "-test.count=1", "-test.timeout=5m")
+	cmd := exec.Command(os.Args[0], "-test.run="+run, "-test.v", "-test.count=1", "-test.timeout=8m")
 	cmd.Env = append(os.Environ(),
 		"LD_LIBRARY_PATH="+ld,
 		envEmulated+"=1",
