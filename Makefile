@@ -9,7 +9,7 @@ build:
 
 # The README's test command: vet and every test (no GPU needed).
 test:
-	$(GO) vet ./... && $(GO) test ./...
+	$(GO) vet ./... && $(GO) test -timeout 30m ./...
 
 # Kernel and training-step benchmarks of the CPU backend.
 bench:
