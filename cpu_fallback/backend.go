@@ -118,12 +118,13 @@ type Backend struct {
 
 	// Job structs of the ops, reused from call to call so that handing
 	// work to the pool allocates nothing.
-	gemm    gemmJob
-	ew      ewJob
-	colMean colMeanJob
-	loss    lossJob
-	opt     optJob
-	pen     penJobs
+	gemm      gemmJob
+	ew        ewJob
+	colMean   colMeanJob
+	layerNorm lnJob
+	loss      lossJob
+	opt       optJob
+	pen       penJobs
 }
 
 // scratch is working memory grown on demand and kept between calls.

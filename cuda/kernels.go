@@ -18,6 +18,7 @@ type kernelSet struct {
 	// The variant regularizers (penalty.go).
 	sparsity, contractive, actJVP, actJVPBack, actGradAdd cu.Function
 	reparam, reparamGrad                                  cu.Function
+	lnFwd, lnDX, lnParams                                 cu.Function
 }
 
 type kernelEntry struct {
@@ -46,6 +47,7 @@ func (k *kernelSet) table() []kernelEntry {
 		{&k.sparsity, "sparsity_grad"}, {&k.contractive, "contractive_exact"}, {&k.actJVP, "act_jvp"},
 		{&k.actJVPBack, "act_jvp_backward"}, {&k.actGradAdd, "act_grad_add"},
 		{&k.reparam, "reparam_f32"}, {&k.reparamGrad, "reparam_grad_partial"},
+		{&k.lnFwd, "layernorm_fwd"}, {&k.lnDX, "layernorm_bwd_dx"}, {&k.lnParams, "layernorm_bwd_params"},
 	}...)
 }
 

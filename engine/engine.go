@@ -293,6 +293,19 @@ type Backend interface {
 	// the product, the sum), so that every backend gives the same bits.
 	// It keeps an exponential moving average of the weights (--ema).
 	EMA(avg, x Matrix, decay float32) error
+	// LayerNorm normalises each row of x (n×d) and applies the features'
+	// gain and bias: y = x̂·γ + β with x̂ = (x − μ)·r, μ the row's mean,
+	// r = 1/√(σ² + eps) and σ² the row's biased variance (sums in float64,
+	// x̂ rounded to float32 before the gain, the product before the bias).
+	// It writes μ and r (n×1 each) for LayerNormBackward; gamma and beta
+	// are 1×d.
+	LayerNorm(y, mean, rstd, x, gamma, beta Matrix, eps float32) error
+	// LayerNormBackward writes, from dy (n×d) and the forward pass's x, μ
+	// and r, dx = r·(g − mean(g) − x̂·mean(g·x̂)) with g = dy·γ (the means
+	// over the row, in float64), and overwrites the parameters' gradients
+	// dgamma = Σ_rows dy·x̂ and dbeta = Σ_rows dy (1×d, float64 sums in row
+	// order). dx may be absent (no input gradient wanted).
+	LayerNormBackward(dx, dgamma, dbeta, dy, x, mean, rstd, gamma Matrix) error
 	// SumSquares adds Σ x² to acc [1×1].
 	SumSquares(acc, x Matrix) error
 	// ColMean writes the mean of each column of x [B×D] into out [1×D].

@@ -9,3 +9,4 @@
 #include "reduce.cu"
 #include "elementwise.cu"
 #include "penalty.cu"
+#include "layernorm.cu"

@@ -142,6 +142,7 @@ var Names = []string{
 	"corrupt_f32",
 	"sparsity_grad", "contractive_exact", "act_jvp", "act_jvp_backward", "act_grad_add",
 	"reparam_f32", "reparam_grad_partial",
+	"layernorm_fwd", "layernorm_bwd_dx", "layernorm_bwd_params",
 }
 
 func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }

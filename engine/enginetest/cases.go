@@ -74,6 +74,7 @@ func allCases() []opCase {
 	}
 	cs = append(cs, corruptCases(next)...)
 	cs = append(cs, denseOptCases(next)...)
+	cs = append(cs, layerNormCases(next)...)
 	return append(cs, penaltyCases(next)...)
 }
 

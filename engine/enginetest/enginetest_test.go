@@ -35,6 +35,30 @@ func TestReferenceDenseGradients(t *testing.T) {
 	}
 }
 
+// TestReferenceLayerNormGradients checks refLayerNormBackward against
+// central differences of L = Σ dy ⊙ LayerNorm(x; γ, β) in float64.
+func TestReferenceLayerNormGradients(t *testing.T) {
+	for i, s := range [][2]int{{1, 5}, {3, 7}, {4, 2}} {
+		B, D := s[0], s[1]
+		xf, gf, bf, dyf := lnInputs(newGen(uint64(200+i)), B, D)
+		x, gamma, beta, dy := to64(xf), to64(gf), to64(bf), to64(dyf)
+		loss := func() float64 {
+			y, _, _ := refLayerNorm(B, D, x, gamma, beta, lnEps)
+			l := 0.0
+			for k := range y {
+				l += dy[k] * y[k]
+			}
+			return l
+		}
+		dx, dg, db := refLayerNormBackward(B, D, dy, x, gamma, lnEps)
+		// r ≈ 1/σ ≈ 1.7 scales the curvature in x: the same 1e-10-level
+		// errors, with margin.
+		check64(t, fmt.Sprintf("dx %v", s), dx, centralDiff(x, loss), refTol)
+		check64(t, fmt.Sprintf("dgamma %v", s), dg, centralDiff(gamma, loss), refTol)
+		check64(t, fmt.Sprintf("dbeta %v", s), db, centralDiff(beta, loss), refTol)
+	}
+}
+
 func TestReferenceLossGradients(t *testing.T) {
 	for i, kind := range losses {
 		p, tg := lossFD(kind, 21, uint64(100+i))

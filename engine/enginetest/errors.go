@@ -112,6 +112,21 @@ func shapeErrors(t *testing.T, b engine.Backend) {
 		{"Copy length", func() error { return b.Copy(m(2, 3), m(3, 3)) }},
 		{"Axpy length", func() error { return b.Axpy(2, m(2, 3), m(1, 5)) }},
 		{"EMA length", func() error { return b.EMA(m(2, 3), m(1, 5), 0.9) }},
+		{"LayerNorm gamma length", func() error { return b.LayerNorm(m(4, 3), m(4, 1), m(4, 1), m(4, 3), m(1, 2), m(1, 3), 1e-5) }},
+		{"LayerNorm mean length", func() error { return b.LayerNorm(m(4, 3), m(3, 1), m(4, 1), m(4, 3), m(1, 3), m(1, 3), 1e-5) }},
+		{"LayerNorm y shape", func() error { return b.LayerNorm(m(3, 4), m(4, 1), m(4, 1), m(4, 3), m(1, 3), m(1, 3), 1e-5) }},
+		{"LayerNorm eps 0", func() error { return b.LayerNorm(m(4, 3), m(4, 1), m(4, 1), m(4, 3), m(1, 3), m(1, 3), 0) }},
+		{"LayerNorm y aliases x", func() error { xx := m(4, 3); return b.LayerNorm(xx, m(4, 1), m(4, 1), xx, m(1, 3), m(1, 3), 1e-5) }},
+		{"LayerNormBackward dy shape", func() error {
+			return b.LayerNormBackward(m(4, 3), m(1, 3), m(1, 3), m(4, 2), m(4, 3), m(4, 1), m(4, 1), m(1, 3))
+		}},
+		{"LayerNormBackward dgamma absent", func() error {
+			return b.LayerNormBackward(m(4, 3), none, m(1, 3), m(4, 3), m(4, 3), m(4, 1), m(4, 1), m(1, 3))
+		}},
+		{"LayerNormBackward dx aliases dy", func() error {
+			dy := m(4, 3)
+			return b.LayerNormBackward(dy, m(1, 3), m(1, 3), dy, m(4, 3), m(4, 1), m(4, 1), m(1, 3))
+		}},
 		{"EMA partial overlap", func() error { return b.EMA(left, right, 0.9) }},
 		{"EMA absent", func() error { return b.EMA(none, x, 0.9) }},
 		{"Scale outside buffer", func() error { return b.Scale(outside, 2) }},

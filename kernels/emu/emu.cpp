@@ -193,6 +193,18 @@ int emu_launch_loss_finish(emu_dims d, const double* partial, int nblocks, float
 int emu_launch_row_loss(emu_dims d, int kind, const float* P, const float* T, float* out, int rows, int cols) {
   return EMU_LAUNCH(row_loss, d, kind, P, T, out, rows, cols);
 }
+int emu_launch_layernorm_fwd(emu_dims d, const float* X, const float* G, const float* Bt, float* Y, float* mean,
+                             float* rstd, int rows, int cols, float eps) {
+  return EMU_LAUNCH(layernorm_fwd, d, X, G, Bt, Y, mean, rstd, rows, cols, eps);
+}
+int emu_launch_layernorm_bwd_dx(emu_dims d, const float* DY, const float* X, const float* G, const float* mean,
+                                const float* rstd, float* DX, int rows, int cols) {
+  return EMU_LAUNCH(layernorm_bwd_dx, d, DY, X, G, mean, rstd, DX, rows, cols);
+}
+int emu_launch_layernorm_bwd_params(emu_dims d, const float* DY, const float* X, const float* mean, const float* rstd,
+                                    float* DG, float* DB, int rows, int cols) {
+  return EMU_LAUNCH(layernorm_bwd_params, d, DY, X, mean, rstd, DG, DB, rows, cols);
+}
 int emu_launch_col_mean(emu_dims d, const float* X, float* out, int rows, int cols) {
   return EMU_LAUNCH(col_mean, d, X, out, rows, cols);
 }

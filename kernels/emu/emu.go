@@ -375,6 +375,27 @@ func RowLoss(grid, block Dim3, kind int, P, T, out []float32, rows, cols int) er
 	})
 }
 
+// LayerNormFwd launches layernorm_fwd.
+func LayerNormFwd(grid, block Dim3, X, G, Bt, Y, mean, rstd []float32, rows, cols int, eps float32) error {
+	return launch(func() C.int {
+		return C.emu_launch_layernorm_fwd(dims(grid, block), f32(X), f32(G), f32(Bt), f32(Y), f32(mean), f32(rstd), C.int(rows), C.int(cols), C.float(eps))
+	})
+}
+
+// LayerNormBwdDX launches layernorm_bwd_dx.
+func LayerNormBwdDX(grid, block Dim3, DY, X, G, mean, rstd, DX []float32, rows, cols int) error {
+	return launch(func() C.int {
+		return C.emu_launch_layernorm_bwd_dx(dims(grid, block), f32(DY), f32(X), f32(G), f32(mean), f32(rstd), f32(DX), C.int(rows), C.int(cols))
+	})
+}
+
+// LayerNormBwdParams launches layernorm_bwd_params.
+func LayerNormBwdParams(grid, block Dim3, DY, X, mean, rstd, DG, DB []float32, rows, cols int) error {
+	return launch(func() C.int {
+		return C.emu_launch_layernorm_bwd_params(dims(grid, block), f32(DY), f32(X), f32(mean), f32(rstd), f32(DG), f32(DB), C.int(rows), C.int(cols))
+	})
+}
+
 // ColMean launches col_mean.
 func ColMean(grid, block Dim3, X, out []float32, rows, cols int) error {
 	return launch(func() C.int {

@@ -78,6 +78,12 @@ int emu_launch_loss_grad_partial(emu_dims d, int kind, const float* P, const flo
 int emu_launch_loss_finish(emu_dims d, const double* partial, int nblocks, float* acc, float scale);
 int emu_launch_row_loss(emu_dims d, int kind, const float* P, const float* T, float* out, int rows, int cols);
 int emu_launch_col_mean(emu_dims d, const float* X, float* out, int rows, int cols);
+int emu_launch_layernorm_fwd(emu_dims d, const float* X, const float* G, const float* Bt, float* Y, float* mean,
+                             float* rstd, int rows, int cols, float eps);
+int emu_launch_layernorm_bwd_dx(emu_dims d, const float* DY, const float* X, const float* G, const float* mean,
+                                const float* rstd, float* DX, int rows, int cols);
+int emu_launch_layernorm_bwd_params(emu_dims d, const float* DY, const float* X, const float* mean, const float* rstd,
+                                    float* DG, float* DB, int rows, int cols);
 int emu_launch_sumsq_partial(emu_dims d, const float* X, double* partial, long long n);
 int emu_launch_sumsq_finish(emu_dims d, const double* partial, int nblocks, float* acc, int mode);
 int emu_launch_clip_scale(emu_dims d, float* G, long long n, const float* norm, float maxNorm);

@@ -68,6 +68,7 @@ func TestABICovered(t *testing.T) {
 		"sparsity_grad": SparsityGrad, "contractive_exact": ContractiveExact, "act_jvp": ActJVP,
 		"act_jvp_backward": ActJVPBackward, "act_grad_add": ActGradAdd,
 		"reparam_f32": Reparam, "reparam_grad_partial": ReparamGradPartial,
+		"layernorm_fwd": LayerNormFwd, "layernorm_bwd_dx": LayerNormBwdDX, "layernorm_bwd_params": LayerNormBwdParams,
 	}
 	for _, n := range kernels.Names {
 		if launchers[n] == nil {

@@ -471,6 +471,21 @@ const Kernel kernels[] = {
          E(2, fl(prod(R, C)), 4, false, false); E(3, fl(R), 4, false, true))},
     {"col_mean", "ppii", RUN(emu_launch_col_mean(d, a.p(0), a.p(1), a.i32(2), a.i32(3))),
      EXT(long long R = a.i32(2), C = a.i32(3); E(0, fl(prod(R, C)), 4, false, false); E(1, fl(C), 4, false, true))},
+    {"layernorm_fwd", "ppppppiif",
+     RUN(emu_launch_layernorm_fwd(d, a.p(0), a.p(1), a.p(2), a.p(3), a.p(4), a.p(5), a.i32(6), a.i32(7), a.f32(8))),
+     EXT(long long R = a.i32(6), C = a.i32(7); E(0, fl(prod(R, C)), 4, false, false); E(1, fl(C), 4, false, false);
+         E(2, fl(C), 4, false, false); E(3, fl(prod(R, C)), 4, false, true); E(4, fl(R), 4, false, true);
+         E(5, fl(R), 4, false, true))},
+    {"layernorm_bwd_dx", "ppppppii",
+     RUN(emu_launch_layernorm_bwd_dx(d, a.p(0), a.p(1), a.p(2), a.p(3), a.p(4), a.p(5), a.i32(6), a.i32(7))),
+     EXT(long long R = a.i32(6), C = a.i32(7); E(0, fl(prod(R, C)), 4, false, false);
+         E(1, fl(prod(R, C)), 4, false, false); E(2, fl(C), 4, false, false); E(3, fl(R), 4, false, false);
+         E(4, fl(R), 4, false, false); E(5, fl(prod(R, C)), 4, false, true))},
+    {"layernorm_bwd_params", "ppppppii",
+     RUN(emu_launch_layernorm_bwd_params(d, a.p(0), a.p(1), a.p(2), a.p(3), a.p(4), a.p(5), a.i32(6), a.i32(7))),
+     EXT(long long R = a.i32(6), C = a.i32(7); E(0, fl(prod(R, C)), 4, false, false);
+         E(1, fl(prod(R, C)), 4, false, false); E(2, fl(R), 4, false, false); E(3, fl(R), 4, false, false);
+         E(4, fl(C), 4, false, true); E(5, fl(C), 4, false, true))},
     {"sumsq_partial", "ppl", RUN(emu_launch_sumsq_partial(d, a.p(0), a.d(1), a.i64(2))),
      EXT(E(0, fl(a.i64(2)), 4, false, false); E(1, 8LL * g.x, 8, false, true))},
     {"sumsq_finish", "pipi", RUN(emu_launch_sumsq_finish(d, a.d(0), a.i32(1), a.p(2), a.i32(3))),
