@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aegpu/aegpu/dataset"
 	"github.com/aegpu/aegpu/internal/mpi"
 )
 
@@ -193,15 +191,7 @@ func TestDistributedSignals(t *testing.T) {
 	bin := buildBinary(t, dir)
 	// About a second per epoch on 2 ranks here: the signals land inside
 	// epoch 2 of 4.
-	const rows, cols = 6000, 64
-	x := make([]float32, rows*cols)
-	for i := range x {
-		x[i] = float32(0.5 + 0.4*math.Sin(float64(i%cols)*float64(i/cols%97)*0.01))
-	}
-	data := filepath.Join(dir, "x.npy")
-	if err := dataset.WriteNPY(data, rows, cols, x); err != nil {
-		t.Fatal(err)
-	}
+	data := writeWaveNPY(t, dir)
 	args := func(out string, extra ...string) []string {
 		return append([]string{"train", "--data", data, "--layers", "64,256,256,8", "--epochs", "4", "--batch", "16",
 			"--out", out, "--device", "cpu"}, extra...)

@@ -132,15 +132,7 @@ func TestInterruptAndResume(t *testing.T) {
 	dir := t.TempDir()
 	bin := buildBinary(t, dir)
 	// Enough data that an epoch takes a noticeable time.
-	const rows, cols = 6000, 64
-	x := make([]float32, rows*cols)
-	for i := range x {
-		x[i] = float32(0.5 + 0.4*math.Sin(float64(i%cols)*float64(i/cols%97)*0.01))
-	}
-	data := filepath.Join(dir, "x.npy")
-	if err := dataset.WriteNPY(data, rows, cols, x); err != nil {
-		t.Fatal(err)
-	}
+	data := writeWaveNPY(t, dir)
 	args := func(out string) []string {
 		return []string{"train", "--data", data, "--layers", "64,256,256,8", "--epochs", "3", "--batch", "16", "--out", out, "--device", "cpu"}
 	}
@@ -329,4 +321,20 @@ func writeUniformNPY(t *testing.T, path string, rows, cols, chunk int, seed uint
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// writeWaveNPY writes x.npy into dir: 6000 rows of 64 smooth values in
+// (0.1, 0.9), enough that an epoch takes a noticeable time.
+func writeWaveNPY(t *testing.T, dir string) string {
+	t.Helper()
+	const rows, cols = 6000, 64
+	x := make([]float32, rows*cols)
+	for i := range x {
+		x[i] = float32(0.5 + 0.4*math.Sin(float64(i%cols)*float64(i/cols%97)*0.01))
+	}
+	data := filepath.Join(dir, "x.npy")
+	if err := dataset.WriteNPY(data, rows, cols, x); err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
