@@ -54,8 +54,23 @@ type TrainConfig struct {
 	Precision string `json:"precision,omitempty"`
 }
 
-// DefaultTrainConfig is what the CLI uses when a flag is not given.
+// DefaultTrainConfig is what the CLI uses when a flag is not given: Adam
+// at 3e-3 after a one-epoch linear warm-up, falling by a cosine to 1e-5,
+// batch 128, nn.Linear's init. It was chosen by measurement over MNIST,
+// Fashion-MNIST, the breast-cancer table and a synthetic low-rank table
+// (docs/recipe-study.md): at the same epochs its held-out error is below
+// LegacyTrainConfig's on every one of them.
 func DefaultTrainConfig() TrainConfig {
+	c := LegacyTrainConfig()
+	c.Batch, c.LR, c.Schedule, c.MinLR, c.Warmup = 128, 3e-3, "cosine", 1e-5, 1
+	return c
+}
+
+// LegacyTrainConfig is aegpu's first default recipe: Adam at 1e-3, a
+// constant rate, batch 256, nn.Linear's init. The pinned runs, the CPU–GPU
+// parity runs and the speed benchmark (whose PyTorch reference trains so)
+// use it.
+func LegacyTrainConfig() TrainConfig {
 	return TrainConfig{
 		Epochs: 10, Batch: 256, Loss: "mse", Optimizer: "adam", LR: 1e-3,
 		Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, Momentum: 0.9,
@@ -91,7 +106,6 @@ func (c TrainConfig) Validate() error {
 		{"Contractive", c.Contractive, interval{lo: 0, hi: maxF32}},
 		{"KLBeta", c.KLBeta, interval{lo: 0, hi: maxF32}},
 		{"KLWarmup", c.KLWarmup, interval{lo: 0, hi: maxF32}},
-		{"Warmup", c.Warmup, interval{lo: 0, hi: float64(c.Epochs)}},
 		{"EMA", c.EMA, interval{lo: 0, hi: 1, hiOpen: true}},
 		{"TimeBudget", c.TimeBudget, interval{lo: 0, hi: maxF32}},
 	} {
@@ -116,6 +130,9 @@ func (c TrainConfig) Validate() error {
 			}
 			return fmt.Errorf("TrainConfig.%s is %d: must be in %d..%d", f.name, f.v, f.lo, f.hi)
 		}
+	}
+	if w := (interval{lo: 0, hi: float64(c.Epochs)}); !w.contains(c.Warmup) {
+		return fmt.Errorf("TrainConfig.Warmup is %v: must be a number in %s (the warm-up is part of the run's epochs)", c.Warmup, w)
 	}
 	if c.Schedule == "cosine" && c.MinLR > c.LR {
 		return fmt.Errorf("TrainConfig.MinLR %v is above LR %v: the cosine schedule falls from LR to MinLR", c.MinLR, c.LR)

@@ -83,7 +83,9 @@ func TestEMAMatchesReference(t *testing.T) {
 func TestEMAResumeIsExact(t *testing.T) {
 	opts := func(dir string, epochs int) FitOptions {
 		o := fitOpts(t, cpu(t), dir)
-		o.Train.Epochs, o.Train.EMA = epochs, 0.95
+		// A constant rate: a run extended from 3 to 4 epochs then follows
+		// the 4-epoch run's schedule (cosine's would be fitted to 3).
+		o.Train.Epochs, o.Train.EMA, o.Train.Schedule, o.Train.Warmup = epochs, 0.95, "constant", 0
 		return o
 	}
 	files := func(dir string) map[string][]byte {

@@ -246,7 +246,7 @@ same commit and say why in its message. ` + pinPrintEnv + `=1 go test -run TestP
 func (pr pinRun) train(x []float32, paths []string) (params, opt, metrics string, err error) {
 	b := cpu_fallback.New(0)
 	defer b.Close()
-	cfg := DefaultTrainConfig()
+	cfg := LegacyTrainConfig()
 	cfg.Epochs, cfg.Batch, cfg.LR, cfg.ValSplit, cfg.Seed = 4, 16, 3e-3, 0.2, 42
 	if pr.set != nil {
 		pr.set(&cfg)

@@ -64,7 +64,7 @@ func TestValidateNumbers(t *testing.T) {
 		{func(c *TrainConfig) { c.Kind, c.Contractive = "contractive", 0 }, "a contractive autoencoder needs a penalty weight"},
 		{func(c *TrainConfig) { c.Kind, c.SparsityBeta, c.SparsityTarget = "sparse", 1, 1 }, "sparsity target ρ must be in (0, 1)"},
 	} {
-		cfg := DefaultTrainConfig()
+		cfg := LegacyTrainConfig() // the messages name its values
 		c.set(&cfg)
 		err := cfg.Validate()
 		switch {

@@ -199,7 +199,7 @@ func newTrainer(b engine.Backend, m Model, o Options) (*autoencoder.Trainer, fun
 	cols := m.Layers[0]
 	x := make([]float32, m.Batch*cols)
 	engine.FillUniform(x, o.Seed, 12345, 0, 0, 1)
-	cfg := autoencoder.DefaultTrainConfig()
+	cfg := autoencoder.LegacyTrainConfig() // the PyTorch reference's recipe
 	cfg.Batch, cfg.ValSplit, cfg.Epochs = m.Batch, 0, 1
 	arch := autoencoder.Arch{Layers: m.Layers, Hidden: engine.ReLU, Latent: engine.Linear, Output: engine.Sigmoid}
 	if m.Variant != nil {

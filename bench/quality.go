@@ -82,9 +82,7 @@ type Recipe struct {
 
 // OldRecipe is aegpu's first default: Adam at 1e-3, a constant rate, batch
 // 256, nn.Linear's init, no warm-up and no weight average.
-var OldRecipe = Recipe{Name: "old", Apply: func(c *autoencoder.TrainConfig) {
-	c.Optimizer, c.LR, c.Schedule, c.Batch, c.Init, c.Warmup, c.EMA, c.MinLR = "adam", 1e-3, "constant", 256, "", 0, 0, 0
-}}
+var OldRecipe = Recipe{Name: "old", Apply: func(c *autoencoder.TrainConfig) { *c = autoencoder.LegacyTrainConfig() }}
 
 // DefaultRecipe is autoencoder.DefaultTrainConfig as it is.
 var DefaultRecipe = Recipe{Name: "default", Apply: func(*autoencoder.TrainConfig) {}}

@@ -70,7 +70,7 @@ func (r Run) Train(t *testing.T, b engine.Backend) (losses []float64, params []f
 	const cols = 33
 	x := make([]float32, r.Rows*cols)
 	engine.FillUniform(x, 5, 77, 0, 0, 1)
-	cfg := autoencoder.DefaultTrainConfig()
+	cfg := autoencoder.LegacyTrainConfig()
 	cfg.Epochs, cfg.Batch, cfg.ValSplit, cfg.Loss, cfg.Seed = r.Epochs, r.Batch, r.ValSplit, r.Loss, 9
 	cfg.ClipNorm = r.ClipNorm
 	arch := autoencoder.Arch{Layers: []int{cols, 17, 7}, Hidden: r.Hidden, Latent: engine.Linear, Output: engine.Sigmoid}

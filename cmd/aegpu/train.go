@@ -183,6 +183,9 @@ func trainConfig(c *cli.Context) autoencoder.TrainConfig {
 	if cfg.Init == autoencoder.InitPyTorch {
 		cfg.Init = "" // as config.json has always recorded nn.Linear's initialisation
 	}
+	if !c.IsSet("warmup") { // the default warm-up: one epoch, at most a tenth of the run
+		cfg.Warmup = min(cfg.Warmup, float64(cfg.Epochs)/10)
+	}
 	cfg.Noise, cfg.L2 = c.String("noise"), c.Float64("l2")
 	return cfg
 }
