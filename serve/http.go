@@ -229,6 +229,13 @@ func (s *Server) infer(o op) http.Handler {
 			return
 		}
 		defer v.refs.Done()
+		v.arriving.Add(1)
+		queued := false
+		defer func() {
+			if !queued {
+				v.arriving.Add(-1)
+			}
+		}()
 		rec.version = v.id
 		w.Header().Set(VersionHeader, v.id)
 		q := r.URL.Query()
@@ -270,6 +277,7 @@ func (s *Server) infer(o op) http.Handler {
 		v.qDepth.Inc()
 		select {
 		case v.queue <- j:
+			queued = true
 		default:
 			v.qDepth.Dec()
 			w.Header().Set("Retry-After", "1")

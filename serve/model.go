@@ -57,12 +57,16 @@ type version struct {
 
 	queue   chan *job
 	started atomic.Int64 // device batches begun (tests wait on it)
-	qDepth  prometheus.Gauge
-	bRows   prometheus.Observer
-	bSecs   prometheus.Observer
-	refs    sync.WaitGroup // requests holding this version
-	stop    chan struct{}
-	stopped chan struct{}
+	// arriving counts requests that hold this version and are not yet
+	// taken by its batcher (reading their body, or queued): when there
+	// are none, no row can join the batch, which runs without waiting.
+	arriving atomic.Int64
+	qDepth   prometheus.Gauge
+	bRows    prometheus.Observer
+	bSecs    prometheus.Observer
+	refs     sync.WaitGroup // requests holding this version
+	stop     chan struct{}
+	stopped  chan struct{}
 
 	// one device batch: inputs and outputs (the batcher's alone)
 	in, codes, rowErr, featErr, recon []float32
@@ -306,6 +310,7 @@ func (v *version) run() {
 				select {
 				case j := <-v.queue:
 					v.qDepth.Dec()
+					v.arriving.Add(-1)
 					j.err = errors.New("the model version was unloaded")
 					j.done <- struct{}{}
 				default:
@@ -314,15 +319,17 @@ func (v *version) run() {
 			}
 		}
 		v.qDepth.Dec()
+		v.arriving.Add(-1)
 		v.batch = append(v.batch[:0], first)
 		rows := first.rows
-		if rows < mb && v.s.o.MaxDelay > 0 {
+		if rows < mb && v.s.o.MaxDelay > 0 && v.arriving.Load() > 0 {
 			timer.Reset(v.s.o.MaxDelay)
 		gather:
-			for rows < mb {
+			for rows < mb && v.arriving.Load() > 0 {
 				select {
 				case j := <-v.queue:
 					v.qDepth.Dec()
+					v.arriving.Add(-1)
 					v.batch = append(v.batch, j)
 					rows += j.rows
 				case <-timer.C:

@@ -5,7 +5,9 @@
 // goroutine (its batcher) that owns a Predictor and its preallocated
 // buffers, gathers the rows of concurrent requests up to Options.MaxBatch
 // rows or Options.MaxDelay, whichever comes first, runs them as one device
-// batch and hands every request its rows of the result. The kernels are
+// batch and hands every request its rows of the result. It waits only
+// while another request to the version is on its way (reading its body,
+// or queued): a lone request runs at once. The kernels are
 // row-independent, so a row gives the same bits in any batch, alone or
 // with others, as with `aegpu encode` and `aegpu score`.
 //
@@ -53,7 +55,7 @@ type Options struct {
 	// MaxBatch is the most rows in one device batch [256].
 	MaxBatch int
 	// MaxDelay is how long a batcher waits for more rows after the first
-	// request of a batch [2ms].
+	// request of a batch, while other requests are on their way [2ms].
 	MaxDelay time.Duration
 	// MaxRows is the most rows in one request [4096]; MaxBodyBytes the
 	// largest request body [32 MiB].

@@ -167,7 +167,7 @@ func TestErrors(t *testing.T) {
 	dir := t.TempDir()
 	trainModel(t, dir, 3)
 	_, hs := newTestServer(t, Options{MaxRows: 50, MaxBodyBytes: 4096, Token: "s3cret"}, dir)
-	_, slow := newTestServer(t, Options{MaxDelay: 5 * time.Second}, dir)
+	slowS, slow := newTestServer(t, Options{}, dir)
 	good := planeRows(2, 1)
 	nan := slices.Clone(good)
 	nan[7] = float32(nan[7] - nan[7]) // 0
@@ -219,9 +219,11 @@ func TestErrors(t *testing.T) {
 			t.Errorf("%s: the error is not JSON: %s", tc.name, b)
 		}
 	}
-	// deadline: the batcher waits 5 s for more rows; the request allows 30 ms
+	// deadline: the device is busy for longer than the request allows
+	slowS.dev.Lock()
 	start := time.Now()
 	code, _, b := post(t, slow.Client(), slow.URL+"/v1/models/m0/encode?timeout=30ms", TypeJSON, jsonRows(good))
+	slowS.dev.Unlock()
 	if code != 504 || !strings.Contains(string(b), "deadline of 30ms exceeded") {
 		t.Errorf("deadline: %d %s", code, b)
 	}
@@ -357,6 +359,20 @@ func TestBatchAllocs(t *testing.T) {
 	for _, j := range jobs {
 		if j.err != nil {
 			t.Fatal(j.err)
+		}
+	}
+}
+
+// TestLoneRequestDoesNotWait: with no other request on its way, a batch
+// runs at once rather than after MaxDelay (an hour here: waiting would
+// end in the 10 s deadline's 504).
+func TestLoneRequestDoesNotWait(t *testing.T) {
+	dir := t.TempDir()
+	trainModel(t, dir, 7)
+	_, hs := newTestServer(t, Options{MaxDelay: time.Hour}, dir)
+	for range 3 {
+		if code, _, b := post(t, hs.Client(), hs.URL+"/v1/models/m0/score", TypeJSON, jsonRows(planeRows(2, 1))); code != 200 {
+			t.Fatalf("%d %s", code, b)
 		}
 	}
 }

@@ -41,7 +41,7 @@ encode and aegpu score compute for the same rows.
 
 Requests are batched: the rows of concurrent requests to a model go to the
 device together, up to --max-batch rows or --max-delay after the first,
-whichever comes first. --model NAME=DIR names a model (default: the
+whichever comes first; a request with no other on its way runs at once. --model NAME=DIR names a model (default: the
 directory's base name); repeat it to serve several.
 
 SIGHUP loads every model again (its config, weights and threshold), and
