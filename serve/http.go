@@ -278,6 +278,7 @@ func (s *Server) infer(o op) http.Handler {
 		select {
 		case v.queue <- j:
 			queued = true
+			v.enqueued.Add(1)
 		default:
 			v.qDepth.Dec()
 			w.Header().Set("Retry-After", "1")
@@ -354,7 +355,16 @@ func (s *Server) decode(ctx context.Context, mt string, body io.Reader, v *versi
 		}
 		j = newJob(ctx, o, t.Rows, v.cols, v.lat, explain)
 		copy(j.data, t.Data)
+	} else if vals, n, ok := parseRows(b, v.cols, s.scratch(v.cols)); ok {
+		if code, err := s.checkRows(n); err != nil {
+			s.putScratch(vals)
+			return nil, code, err
+		}
+		j = newJob(ctx, o, n, v.cols, v.lat, explain)
+		copy(j.data, vals)
+		s.putScratch(vals)
 	} else {
+		s.putScratch(vals)
 		var req struct {
 			Rows [][]float32 `json:"rows"`
 		}
@@ -397,6 +407,16 @@ func (s *Server) checkRows(n int) (int, error) {
 }
 
 var bodyBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+var valueBufs = sync.Pool{New: func() any { return new([]float32) }}
+
+// scratch returns an empty slice for parsed values, from a pool.
+func (s *Server) scratch(cols int) []float32 { return (*valueBufs.Get().(*[]float32))[:0] }
+
+func (s *Server) putScratch(v []float32) {
+	v = v[:0]
+	valueBufs.Put(&v)
+}
+
 var outBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 // appendF writes a float32 as JSON (its shortest form, which reads back

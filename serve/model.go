@@ -55,8 +55,9 @@ type version struct {
 	names     []string // feature names for explanations
 	loaded    time.Time
 
-	queue   chan *job
-	started atomic.Int64 // device batches begun (tests wait on it)
+	queue    chan *job
+	started  atomic.Int64 // device batches begun (tests wait on it)
+	enqueued atomic.Int64 // requests queued (tests wait on it)
 	// arriving counts requests that hold this version and are not yet
 	// taken by its batcher (reading their body, or queued): when there
 	// are none, no row can join the batch, which runs without waiting.

@@ -113,6 +113,8 @@ func TestBatchedBitIdentical(t *testing.T) {
 	c := hs.Client()
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
+	v := s.models["m0"].cur
+	s.dev.Lock() // the device is busy until every request is queued
 	for g := range 24 {
 		wg.Add(1)
 		go func() {
@@ -147,6 +149,10 @@ func TestBatchedBitIdentical(t *testing.T) {
 			}
 		}()
 	}
+	for v.enqueued.Load() < 24 && len(errs) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	s.dev.Unlock()
 	wg.Wait()
 	close(errs)
 	for err := range errs {
@@ -156,7 +162,6 @@ func TestBatchedBitIdentical(t *testing.T) {
 	for g := range 24 {
 		alone += (1 + (g*13)%70 + 31) / 32
 	}
-	v := s.models["m0"].cur
 	if got := v.started.Load(); got >= int64(alone) {
 		t.Errorf("%d device batches for 24 concurrent requests that alone take %d: nothing was batched", got, alone)
 	}
