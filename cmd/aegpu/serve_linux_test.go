@@ -64,6 +64,51 @@ func TestServeBinary(t *testing.T) {
 	bin := buildBinary(t, t.TempDir())
 	t.Run("matches the CLI", func(t *testing.T) { serveMatchesCLI(t, bin) })
 	t.Run("SIGTERM under load", func(t *testing.T) { serveSIGTERMUnderLoad(t, bin) })
+	t.Run("SIGHUP reloads", func(t *testing.T) { serveSIGHUP(t, bin) })
+}
+
+// serveSIGHUP: SIGHUP loads the checkpoint saved since the start as a new
+// version.
+func serveSIGHUP(t *testing.T, bin string) {
+	dir := t.TempDir()
+	train, model := filepath.Join(dir, "train.csv"), filepath.Join(dir, "m")
+	writeToyCSV(t, train, 200)
+	trainArgs := []string{"train", "--data", train, "--layers", "6,4,2", "--epochs", "2", "--out", model, "--device", "cpu", "--quiet"}
+	if _, err := run(t, trainArgs...); err != nil {
+		t.Fatal(err)
+	}
+	url, c, proc, log := startServe(t, bin, "--model", model)
+	defer func() {
+		proc.Signal(syscall.SIGTERM)
+		c.Wait()
+	}()
+	version := func() string {
+		resp, err := http.Get(url + "/v1/models/m")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m struct{ Version string }
+		json.NewDecoder(resp.Body).Decode(&m)
+		return m.Version
+	}
+	first := version()
+	if _, err := run(t, append(trainArgs, "--seed", "2", "--force")...); err != nil {
+		t.Fatal(err)
+	}
+	if v := version(); v != first {
+		t.Fatalf("the version changed before SIGHUP")
+	}
+	proc.Signal(syscall.SIGHUP)
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if v := version(); v != first && v != "" {
+			if !strings.Contains(log.String(), "msg=reloaded") {
+				t.Errorf("no reload line in the log:\n%s", tail(log.String()))
+			}
+			return
+		}
+	}
+	t.Fatalf("SIGHUP did not load the new checkpoint:\n%s", tail(log.String()))
 }
 
 // serveMatchesCLI: the real binary's answers are the bits aegpu encode
