@@ -21,12 +21,14 @@ import (
 
 	"github.com/aegpu/aegpu/autoencoder"
 	"github.com/aegpu/aegpu/dataset"
+	"github.com/aegpu/aegpu/dataset/columnar"
 )
 
 // Content types of request and response bodies.
 const (
-	TypeJSON = "application/json"
-	TypeNPY  = "application/x-npy"
+	TypeJSON  = "application/json"
+	TypeNPY   = "application/x-npy"
+	TypeArrow = "application/vnd.apache.arrow.stream" // an Arrow IPC stream
 )
 
 // VersionHeader names the model version that answered, on every answer of
@@ -264,8 +266,9 @@ func (s *Server) infer(o op) http.Handler {
 		ctx, cancel := context.WithTimeout(r.Context(), timeout)
 		defer cancel()
 		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-		if err != nil || (mt != TypeJSON && mt != TypeNPY) {
-			s.fail(w, http.StatusUnsupportedMediaType, "Content-Type %q: send %s ({\"rows\": [[…], …]}) or %s (a .npy file's bytes)", r.Header.Get("Content-Type"), TypeJSON, TypeNPY)
+		if err != nil || (mt != TypeJSON && mt != TypeNPY && mt != TypeArrow) {
+			s.fail(w, http.StatusUnsupportedMediaType, "Content-Type %q: send %s ({\"rows\": [[…], …]}), %s (a .npy file's bytes) or %s (an Arrow IPC stream)",
+				r.Header.Get("Content-Type"), TypeJSON, TypeNPY, TypeArrow)
 			return
 		}
 		body := http.MaxBytesReader(w, r.Body, s.o.MaxBodyBytes)
@@ -342,8 +345,19 @@ func (s *Server) decode(ctx context.Context, mt string, body io.Reader, v *versi
 	}
 	b := bufp.Bytes()
 	var j *job
-	if mt == TypeNPY {
-		t, err := dataset.ReadNPY(bytes.NewReader(b), "the body")
+	if mt == TypeNPY || mt == TypeArrow {
+		var t *dataset.Table
+		var err error
+		if mt == TypeNPY {
+			t, err = dataset.ReadNPY(bytes.NewReader(b), "the body")
+		} else {
+			// the columns the model was trained on, by name, when it recorded them
+			t, err = columnar.ReadIPCStream(bytes.NewReader(b), dataset.ColumnOptions{Columns: v.cfg.Data.Columns}, s.o.MaxRows)
+		}
+		var limit *columnar.RowLimitError
+		if errors.As(err, &limit) {
+			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("%w per request: split them", err)
+		}
 		if err != nil {
 			return nil, http.StatusBadRequest, err
 		}

@@ -34,8 +34,9 @@ accepting connections, answer every request already accepted, and exit.
                                      model.safetensors)
   GET  /healthz, /readyz, /metrics   alive; models loaded; Prometheus text
 
-Bodies are JSON ({"rows": [[…], …]}, Content-Type: application/json) or a
-.npy file's bytes (Content-Type: application/x-npy); with Accept:
+Bodies are JSON ({"rows": [[…], …]}, Content-Type: application/json), a
+.npy file's bytes (Content-Type: application/x-npy) or an Arrow IPC stream
+(Content-Type: application/vnd.apache.arrow.stream); with Accept:
 application/x-npy the answer is .npy too. The answers are the bits aegpu
 encode and aegpu score compute for the same rows.
 
