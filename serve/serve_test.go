@@ -381,3 +381,37 @@ func TestLoneRequestDoesNotWait(t *testing.T) {
 		}
 	}
 }
+
+// TestTwoModels: two models on one device, asked at once, each answer
+// their own bits (their batches take turns on the device).
+func TestTwoModels(t *testing.T) {
+	d0, d1 := t.TempDir(), t.TempDir()
+	trainModel(t, d0, 1)
+	trainModel(t, d1, 2)
+	rows := planeRows(64, 3)
+	refs := []reference{referenceOf(t, d0, rows), referenceOf(t, d1, rows)}
+	_, hs := newTestServer(t, Options{MaxBatch: 16}, d0, d1)
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for g := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m, lo := g%2, (g*5)%50
+			code, _, b := post(t, hs.Client(), fmt.Sprintf("%s/v1/models/m%d/score", hs.URL, m), TypeJSON, jsonRows(rows[lo*testCols:(lo+14)*testCols]))
+			a := decodeAnswer(t, b)
+			if code != 200 || a.Version != refs[m].version {
+				errs <- fmt.Errorf("m%d: %d %s", m, code, b)
+				return
+			}
+			if i, ok := sameBits(a.Scores, refs[m].rowErr[lo:lo+14]); !ok {
+				errs <- fmt.Errorf("m%d rows %d…: score %d differs", m, lo, i)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}

@@ -28,6 +28,9 @@ import (
 // the p50/p99 latency of each cell beside `aegpu encode` on the same rows
 // in the same run, and checks only that every request was answered 200.
 func TestServeLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a load test: 256 clients (run without -short)")
+	}
 	secs := 0.25
 	if s := os.Getenv("AEGPU_SERVE_LOAD_SECONDS"); s != "" {
 		v, err := strconv.ParseFloat(s, 64)
