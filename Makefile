@@ -24,6 +24,7 @@ data:
 fuzz:
 	for t in FuzzReadNPY FuzzReadCSV FuzzReadIDX; do $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime 30s ./dataset/ || exit 1; done
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 30s ./internal/safetensors/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseRows$$' -fuzztime 30s ./serve/
 
 clean:
 	rm -rf bin

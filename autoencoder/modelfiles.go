@@ -1,6 +1,8 @@
 package autoencoder
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -176,4 +178,49 @@ func SaveModel(dir string, m *Model, c Config) error {
 	}
 	_, err = commitGeneration(tg.path, prev, Manifest{}, files, nil)
 	return err
+}
+
+// ModelFiles are a model directory's config and weights, read and checked
+// against its manifest but not yet on a device: a server reads a new
+// version of a model while the old one keeps the device busy, and puts it
+// on the device (Load) between two batches.
+type ModelFiles struct {
+	Dir    string
+	Config Config
+	Arch   Arch
+	// Version is the SHA-256 (hex) of model.safetensors: the checksum the
+	// manifest records for it, when the directory has a manifest.
+	Version string
+	weights []byte
+}
+
+// ReadModelFiles reads and checks dir's config and weights (see LoadModel).
+func ReadModelFiles(dir string) (*ModelFiles, error) {
+	_, files, err := readChecked(dir, ConfigFile, WeightsFile)
+	if err != nil {
+		return nil, err
+	}
+	c, err := parseConfig(filepath.Join(dir, ConfigFile), files[ConfigFile])
+	if err != nil {
+		return nil, err
+	}
+	a, err := c.Arch()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ConfigFile), err)
+	}
+	sum := sha256.Sum256(files[WeightsFile])
+	return &ModelFiles{Dir: dir, Config: c, Arch: a, Version: hex.EncodeToString(sum[:]), weights: files[WeightsFile]}, nil
+}
+
+// Load puts the model on b.
+func (f *ModelFiles) Load(b engine.Backend) (*Model, error) {
+	m, err := NewModel(b, f.Arch)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := setWeights(filepath.Join(f.Dir, WeightsFile), f.weights, m); err != nil {
+		m.Free()
+		return nil, err
+	}
+	return m, nil
 }

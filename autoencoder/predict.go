@@ -353,3 +353,76 @@ func (p *Predictor) Errors(data []float32, cols int, kind engine.Loss, perFeatur
 	}
 	return rowErr, featErr, nil
 }
+
+// ForwardInto runs data (rows × cols, unscaled) through the encoder and
+// decoder without allocating once its host buffer exists (a server's hot
+// path). It writes each row's error of kind into rowErr (rows); when
+// featErr is not nil, every feature's error (rows × cols, as Errors); when
+// recon is not nil, the reconstructions in the data's units (as
+// Reconstruct). The values are those of Errors and Reconstruct, bit for bit.
+func (p *Predictor) ForwardInto(rowErr, featErr, recon, data []float32, cols int, kind engine.Loss) error {
+	if err := p.checkCols(cols); err != nil {
+		return err
+	}
+	if kind != engine.MSE && kind != engine.MAE {
+		return fmt.Errorf("error metric %s: want mse or mae", kind)
+	}
+	if err := p.needDecoder("reconstruct rows"); err != nil {
+		return err
+	}
+	rows := len(data) / cols
+	if len(rowErr) != rows || (featErr != nil && len(featErr) != rows*cols) || (recon != nil && len(recon) != rows*cols) {
+		return fmt.Errorf("forward: outputs for %d rows of %d columns have %d, %d and %d values", rows, cols, len(rowErr), len(featErr), len(recon))
+	}
+	if featErr != nil && recon == nil && len(p.out) < p.ws.batch*cols {
+		p.out = make([]float32, p.ws.batch*cols)
+	}
+	for lo := 0; lo < rows; lo += p.ws.batch {
+		n := min(p.ws.batch, rows-lo)
+		if err := p.load(data, cols, lo, n); err != nil {
+			return err
+		}
+		x := rowsOf(p.ws.x, n)
+		y, err := p.Model.forward(p.ws.rows(n), false)
+		if err != nil {
+			return err
+		}
+		if err := p.Model.Backend.RowLoss(kind, rowsOf(p.rowErr, n), y, x); err != nil {
+			return err
+		}
+		if err := p.Model.Backend.Download(rowErr[lo:lo+n], rowsOf(p.rowErr, n)); err != nil {
+			return err
+		}
+		if featErr == nil && recon == nil {
+			continue
+		}
+		y0 := p.out[:min(len(p.out), n*cols)]
+		if recon != nil {
+			y0 = recon[lo*cols : (lo+n)*cols]
+		}
+		if err := p.Model.Backend.Download(y0, y); err != nil {
+			return err
+		}
+		if featErr != nil {
+			scaled := p.host[:n*cols]
+			out := featErr[lo*cols : (lo+n)*cols]
+			for i, r := range y0 {
+				d := float64(r) - float64(scaled[i])
+				if kind == engine.MSE {
+					out[i] = float32(d * d)
+				} else {
+					out[i] = float32(math.Abs(d))
+				}
+			}
+		}
+		if recon != nil {
+			if err := p.Config.Scaler.Invert(y0, cols); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Batch is the most rows the predictor runs in one device batch.
+func (p *Predictor) Batch() int { return p.ws.batch }

@@ -73,6 +73,12 @@ var numericFlagRanges = map[string]map[string]string{
 		"warmup":  "[0, 1000000]",
 		"seeds":   "[1, 1000]",
 	},
+	"serve": {
+		"max-batch": "[1, inf)",
+		"max-rows":  "[1, inf)",
+		"max-body":  "[1, inf)",
+		"max-queue": "[1, inf)",
+	},
 	"viz": {
 		"seed":     "[0, inf)",
 		"patience": "[0, " + strconv.Itoa(viz.MaxPatience) + "]",

@@ -198,6 +198,7 @@ var requiredArgs = map[string][]string{
 	"export":      {"--model", "m", "--out", "o.safetensors"},
 	"import":      {"--weights", "w.safetensors", "--out", "m"},
 	"gather":      {"--out", "o.npy"},
+	"serve":       {"--model", "m"},
 }
 
 // unsetDefaults are the numeric defaults that mean "not given" and lie

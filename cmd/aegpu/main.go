@@ -72,6 +72,7 @@ denoising|sparse|contractive|vae), then use the model directory it wrote:
 			devicesCommand(),
 			versionCommand(),
 			vizCommand(),
+			serveCommand(),
 			verifyCommand(),
 		},
 	}

@@ -22,7 +22,7 @@ var floor = map[string]int{
 	"engine/enginetest": 2, "kernels/emu": 2, "cpu_fallback": 2, "cuda": 2, "dataset": 2,
 	"backends": 3, "dataset/columnar": 3,
 	"autoencoder": 4,
-	"anomaly":     5, "bench": 5, "viz": 5, "autoencoder/paritytest": 5,
+	"anomaly":     5, "bench": 5, "viz": 5, "serve": 5, "autoencoder/paritytest": 5,
 	"cmd/aegpu":       6,
 	"internal/floors": 7,
 }
