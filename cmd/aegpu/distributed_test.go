@@ -90,7 +90,10 @@ func TestDistributedTrainMatchesOneProcess(t *testing.T) {
 	}
 	data := filepath.Join(dir, "toy.csv")
 	writeToyCSV(t, data, 301) // 241 training rows: a short last batch of 1 row at --batch 16
-	common := []string{"train", "--data", data, "--layers", "6,5,2", "--batch", "16", "--seed", "3", "--l2", "1e-4", "--device", "cpu", "--quiet"}
+	// A constant rate and no warm-up: one run is extended from 2 epochs to
+	// 3, so the schedule must not depend on the number of epochs.
+	common := []string{"train", "--data", data, "--layers", "6,5,2", "--batch", "16", "--seed", "3", "--l2", "1e-4", "--device", "cpu", "--quiet",
+		"--schedule", "constant", "--warmup", "0"}
 	train := func(launch []string, args ...string) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
