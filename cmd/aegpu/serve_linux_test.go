@@ -25,11 +25,11 @@ import (
 
 // startServe starts the built binary's serve on a free loopback port and
 // returns its URL and its stderr (the log) once it listens.
-func startServe(t *testing.T, bin string, args ...string) (url string, cmd interface{ Wait() error }, proc *os.Process, log *bytes.Buffer) {
+func startServe(t *testing.T, bin string, args ...string) (url string, cmd interface{ Wait() error }, proc *os.Process, log *syncWriter) {
 	t.Helper()
 	c := command(t, bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--device", "cpu"}, args...)...)
-	log = new(bytes.Buffer)
-	c.Stderr = &syncWriter{w: log}
+	log = new(syncWriter)
+	c.Stderr = log
 	out, err := c.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -48,15 +48,24 @@ func startServe(t *testing.T, bin string, args ...string) (url string, cmd inter
 	return line[i : i+j], c, c.Process, log
 }
 
+// syncWriter is the server's log: the process writes it while the test
+// reads it, both under mu.
 type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
+	mu  sync.Mutex
+	buf bytes.Buffer
 }
 
 func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.w.Write(p)
+	return s.buf.Write(p)
+}
+
+// String returns what was written so far.
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
 }
 
 // TestServeBinary runs the real binary's server (built once).
