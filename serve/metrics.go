@@ -15,6 +15,7 @@ type metrics struct {
 	queue        *prometheus.GaugeVec     // model
 	info         *prometheus.GaugeVec     // model, version
 	reloads      *prometheus.CounterVec   // model, result
+	conns        prometheus.Gauge         // open connections (Serve)
 }
 
 func newMetrics(reg prometheus.Registerer, maxBatch int) *metrics {
@@ -44,8 +45,10 @@ func newMetrics(reg prometheus.Registerer, maxBatch int) *metrics {
 			Help: "1 for the version (SHA-256 of model.safetensors) each model serves."}, []string{"model", "version"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aegpu_serve_reloads_total",
 			Help: "Reloads of a model, by result (ok, error)."}, []string{"model", "result"}),
+		conns: prometheus.NewGauge(prometheus.GaugeOpts{Name: "aegpu_serve_connections",
+			Help: "Connections open (Serve's listener; at most its MaxConns)."}),
 	}
-	reg.MustRegister(m.requests, m.errors, m.rows, m.latency, m.batchRows, m.batchSeconds, m.queue, m.info, m.reloads)
+	reg.MustRegister(m.requests, m.errors, m.rows, m.latency, m.batchRows, m.batchSeconds, m.queue, m.info, m.reloads, m.conns)
 	return m
 }
 

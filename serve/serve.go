@@ -20,7 +20,7 @@
 //
 // Everything is bounded: rows and bytes per request, requests waiting per
 // model (429 with Retry-After beyond), a deadline per request (504), and
-// the HTTP server's timeouts (Serve).
+// the connections and timeouts of the HTTP server Serve runs.
 //
 // Imports point one way: serve → autoencoder, dataset, engine.
 package serve
@@ -79,6 +79,20 @@ type Options struct {
 	// Watch, when positive, is how often every model's checkpoint manifest
 	// is read: a new checkpoint is loaded as a new version.
 	Watch time.Duration
+
+	// Limits of the HTTP server Serve runs (not of the Handler mounted
+	// elsewhere). MaxConns is the most connections open at once; more wait
+	// in the listen queue until one closes [1024].
+	MaxConns int
+	// ReadHeaderTimeout bounds reading a request's headers [10s];
+	// ReadTimeout reading a whole request, body included [30s];
+	// WriteTimeout a request from the end of its headers to the end of
+	// its answer, so a client that does not read is cut off [1m, or
+	// Timeout + 10s when that is longer];
+	// IdleTimeout a kept-alive connection with no request [2m];
+	// DrainTimeout Serve's wait, once its context is done, for the
+	// requests in flight [30s].
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout, DrainTimeout time.Duration
 }
 
 // Model names a model directory to serve.
@@ -127,11 +141,30 @@ func New(o Options, models ...Model) (*Server, error) {
 	if o.Timeout == 0 {
 		o.Timeout = 10 * time.Second
 	}
+	if o.MaxConns == 0 {
+		o.MaxConns = 1024
+	}
+	if o.WriteTimeout == 0 && o.Timeout+10*time.Second > time.Minute {
+		o.WriteTimeout = o.Timeout + 10*time.Second // a request may take its whole deadline, then be written
+	}
+	for _, d := range []struct {
+		p   *time.Duration
+		def time.Duration
+	}{{&o.ReadHeaderTimeout, 10 * time.Second}, {&o.ReadTimeout, 30 * time.Second}, {&o.WriteTimeout, time.Minute},
+		{&o.IdleTimeout, 2 * time.Minute}, {&o.DrainTimeout, 30 * time.Second}} {
+		if *d.p == 0 {
+			*d.p = d.def
+		}
+	}
 	switch {
 	case o.MaxBatch < 1 || o.MaxRows < 1 || o.MaxBodyBytes < 1 || o.MaxQueue < 1:
 		return nil, fmt.Errorf("serve: max batch, rows, body bytes and queue must be ≥ 1 (got %d, %d, %d, %d)", o.MaxBatch, o.MaxRows, o.MaxBodyBytes, o.MaxQueue)
 	case o.MaxDelay < 0 || o.Timeout < 0:
 		return nil, fmt.Errorf("serve: max delay and timeout must not be negative")
+	case o.MaxConns < 1:
+		return nil, fmt.Errorf("serve: max connections must be ≥ 1 (got %d)", o.MaxConns)
+	case o.ReadHeaderTimeout < 0 || o.ReadTimeout < 0 || o.WriteTimeout < 0 || o.IdleTimeout < 0 || o.DrainTimeout < 0:
+		return nil, fmt.Errorf("serve: the HTTP server's timeouts must not be negative")
 	}
 	s := &Server{o: o, backend: o.Backend, models: map[string]*slot{}, log: o.Logger, stopW: make(chan struct{})}
 	if s.log == nil {
@@ -225,28 +258,22 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// Limits of the HTTP server Serve runs.
-var (
-	ReadHeaderTimeout = 10 * time.Second // to read a request's headers
-	ReadTimeout       = 30 * time.Second // to read a whole request
-	WriteTimeout      = 60 * time.Second // to write a response
-	IdleTimeout       = 2 * time.Minute  // a kept-alive connection with no request
-	DrainTimeout      = 30 * time.Second // Serve's wait, after ctx is done, for the requests in flight
-)
-
 // Serve serves s on ln until ctx is done, then stops accepting
 // connections, answers the requests already accepted (for at most
-// DrainTimeout), and closes s.
+// Options.DrainTimeout), and closes s. At most Options.MaxConns
+// connections are open at once, and the HTTP server's timeouts are the
+// Options'.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
 		Handler:           s,
-		ReadHeaderTimeout: ReadHeaderTimeout,
-		ReadTimeout:       ReadTimeout,
-		WriteTimeout:      WriteTimeout,
-		IdleTimeout:       IdleTimeout,
+		ReadHeaderTimeout: s.o.ReadHeaderTimeout,
+		ReadTimeout:       s.o.ReadTimeout,
+		WriteTimeout:      s.o.WriteTimeout,
+		IdleTimeout:       s.o.IdleTimeout,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	ln = limitListener(ln, s.o.MaxConns, s.m.conns)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -257,7 +284,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	s.closing.Store(true) // /readyz says 503 while draining
 	s.log.Info("shutting down: draining requests in flight")
-	sctx, cancel := context.WithTimeout(context.Background(), DrainTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), s.o.DrainTimeout)
 	defer cancel()
 	err := hs.Shutdown(sctx)
 	s.Close()

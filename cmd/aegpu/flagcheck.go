@@ -78,6 +78,7 @@ var numericFlagRanges = map[string]map[string]string{
 		"max-rows":  "[1, inf)",
 		"max-body":  "[1, inf)",
 		"max-queue": "[1, inf)",
+		"max-conns": "[1, inf)",
 	},
 	"viz": {
 		"seed":     "[0, inf)",

@@ -51,6 +51,12 @@ appears: the new version takes new requests, the requests in flight finish
 on the one they started with. A model that fails to load keeps its old
 version serving; the log and /v1/models say why.
 
+At most --max-conns connections are open at once; a client past the cap
+waits to be accepted. A request must arrive whole within --read-timeout
+(a body sent a byte at a time is cut off), and be answered within
+--write-timeout of its headers (a client that does not read its answer
+is cut off); a kept-alive connection closes after --idle-timeout.
+
 The server listens on loopback unless --addr says otherwise; --token-file
 makes every request but /healthz and /readyz carry Authorization: Bearer
 TOKEN.
@@ -69,6 +75,10 @@ Examples:
 			&cli.Int64Flag{Name: "max-body", Value: 32 << 20, Usage: "largest request body in bytes (413 beyond)"},
 			&cli.IntFlag{Name: "max-queue", Value: 1024, Usage: "most requests waiting for a model (429 with Retry-After beyond)"},
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "a request's deadline (504 after it); ?timeout= may shorten it"},
+			&cli.IntFlag{Name: "max-conns", Value: 1024, Usage: "most connections open at once (more wait to be accepted)"},
+			&cli.DurationFlag{Name: "read-timeout", Value: 30 * time.Second, Usage: "longest time to read a request, body included (the connection is closed after it)"},
+			&cli.DurationFlag{Name: "write-timeout", Usage: "longest time from a request's headers to the end of its answer, so a client that does not read is cut off (default: 1m, or --timeout + 10s if longer)"},
+			&cli.DurationFlag{Name: "idle-timeout", Value: 2 * time.Minute, Usage: "longest a kept-alive connection waits for its next request"},
 			&cli.StringFlag{Name: "token-file", Usage: "require Authorization: Bearer TOKEN, the token read from `FILE`"},
 			&cli.DurationFlag{Name: "watch", Usage: "read each model's checkpoint.json this often and load a new checkpoint (0: only on SIGHUP)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug (one line per request), info, warn or error"},
@@ -112,9 +122,16 @@ func runServe(c *cli.Context) error {
 	}
 	o := serve.Options{MaxBatch: c.Int("max-batch"), MaxDelay: c.Duration("max-delay"), MaxRows: c.Int("max-rows"),
 		MaxBodyBytes: c.Int64("max-body"), MaxQueue: c.Int("max-queue"), Timeout: c.Duration("timeout"),
-		Watch: c.Duration("watch"), Logger: log}
+		Watch: c.Duration("watch"), Logger: log, MaxConns: c.Int("max-conns"),
+		ReadTimeout: c.Duration("read-timeout"), WriteTimeout: c.Duration("write-timeout"), IdleTimeout: c.Duration("idle-timeout")}
 	if o.MaxBatch < 1 || o.MaxRows < 1 || o.MaxBodyBytes < 1 || o.MaxQueue < 1 || o.MaxDelay < 0 || o.Timeout <= 0 || o.Watch < 0 {
 		return errors.New("--max-batch, --max-rows, --max-body, --max-queue and --timeout must be positive; --max-delay and --watch not negative")
+	}
+	if o.MaxConns < 1 || o.ReadTimeout <= 0 || o.WriteTimeout < 0 || o.IdleTimeout <= 0 {
+		return errors.New("--max-conns, --read-timeout and --idle-timeout must be positive; --write-timeout not negative")
+	}
+	if o.WriteTimeout > 0 && o.WriteTimeout <= o.Timeout {
+		return fmt.Errorf("--write-timeout %v must be longer than --timeout %v: an answer is written after its rows are run", o.WriteTimeout, o.Timeout)
 	}
 	if p := c.String("token-file"); p != "" {
 		b, err := os.ReadFile(p)
