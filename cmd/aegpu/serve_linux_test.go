@@ -5,14 +5,18 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -74,6 +78,171 @@ func TestServeBinary(t *testing.T) {
 	t.Run("matches the CLI", func(t *testing.T) { serveMatchesCLI(t, bin) })
 	t.Run("SIGTERM under load", func(t *testing.T) { serveSIGTERMUnderLoad(t, bin) })
 	t.Run("SIGHUP reloads", func(t *testing.T) { serveSIGHUP(t, bin) })
+	t.Run("README Python", func(t *testing.T) { serveReadmePython(t, bin) })
+}
+
+// readmeBlock returns the first fenced block of language lang in the
+// README section that starts with heading.
+func readmeBlock(t *testing.T, heading, lang string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	i := strings.Index(readme, "\n"+heading+"\n")
+	if i < 0 {
+		t.Fatalf("README.md has no %q section", heading)
+	}
+	sec := readme[i+1:]
+	if j := strings.Index(sec[len(heading):], "\n## "); j >= 0 {
+		sec = sec[:len(heading)+j]
+	}
+	_, block, ok := strings.Cut(sec, "\n```"+lang+"\n")
+	block, _, closed := strings.Cut(block, "\n```\n")
+	if !ok || !closed {
+		t.Fatalf("README.md's %q section has no ```%s block", heading, lang)
+	}
+	return block + "\n"
+}
+
+// writeBCLike writes rows rows of a 30-column CSV with a header, of the
+// breast-cancer table's shape: positive measurements of mixed scales
+// driven by 3 factors; anomalous rows are off that structure.
+func writeBCLike(t *testing.T, path string, rows int, seed uint64, anomalous bool) [][]float32 {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 1))
+	var sb strings.Builder
+	for j := range 30 {
+		if j > 0 {
+			sb.WriteByte(',')
+		}
+		fmt.Fprintf(&sb, "f%d", j)
+	}
+	sb.WriteByte('\n')
+	var out [][]float32
+	for range rows {
+		f := [3]float64{rng.NormFloat64(), rng.NormFloat64(), rng.NormFloat64()}
+		row := make([]float32, 30)
+		for j := range row {
+			scale := math.Pow(10, float64(j%5)-2)
+			v := 3 + f[j%3] + 0.5*f[(j+1)%3] + 0.05*rng.NormFloat64()
+			if anomalous && j%7 == 0 {
+				v += 4 + 2*rng.Float64()
+			}
+			row[j] = float32(scale * math.Abs(v))
+			if j > 0 {
+				sb.WriteByte(',')
+			}
+			sb.WriteString(strconv.FormatFloat(float64(row[j]), 'g', -1, 32))
+		}
+		sb.WriteByte('\n')
+		out = append(out, row)
+	}
+	if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// serveReadmePython runs the README's Python example (the ```python block
+// of its Serving section, as written but for the server's address) with
+// /usr/bin/python3 against the binary's server, serving a model bc-ae
+// trained and given a threshold as the README's Anomaly detection section
+// does (fewer epochs), on a made-up table of the breast-cancer data's shape
+// in data/breast-cancer/ beside it. Its answers must be the bits aegpu
+// score and aegpu encode write for the same rows. Skipped without
+// /usr/bin/python3 and its numpy and requests modules.
+func serveReadmePython(t *testing.T, bin string) {
+	const py = "/usr/bin/python3"
+	if out, err := exec.Command(py, "-c", "import numpy, requests").CombinedOutput(); err != nil {
+		t.Skipf("%s with numpy and requests is needed (apt-get install python3-numpy python3-requests): %v %s", py, err, bytes.TrimSpace(out))
+	}
+	script := readmeBlock(t, "## Serving", "python")
+	dir := t.TempDir()
+	bc := filepath.Join(dir, "data", "breast-cancer")
+	os.MkdirAll(bc, 0o755)
+	train, malignant, model := filepath.Join(bc, "benign-train.csv"), filepath.Join(bc, "malignant.csv"), filepath.Join(dir, "bc-ae")
+	writeBCLike(t, train, 268, 1, false)
+	bad := writeBCLike(t, malignant, 40, 2, true)
+	if _, err := run(t, "train", "--data", train, "--layers", "30,16,4", "--hidden", "tanh", "--scale", "standard", "--epochs", "20",
+		"--batch", "32", "--out", model, "--device", "cpu", "--quiet"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, "score", "--model", model, "--data", malignant, "--fit-on", train, "--threshold", "q0.95",
+		"--out", filepath.Join(dir, "all.csv"), "--device", "cpu", "--quiet"); err != nil { // saves threshold.json
+		t.Fatal(err)
+	}
+	// what aegpu score and aegpu encode write for the example's rows
+	eight := filepath.Join(dir, "eight.npy")
+	var x []float32
+	for _, r := range bad[:8] {
+		x = append(x, r...)
+	}
+	if err := dataset.WriteNPY(eight, 8, 30, x); err != nil {
+		t.Fatal(err)
+	}
+	scores, codes := filepath.Join(dir, "scores.npy"), filepath.Join(dir, "codes.npy")
+	if _, err := run(t, "score", "--model", model, "--data", eight, "--out", scores, "--device", "cpu", "--quiet"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, "encode", "--model", model, "--data", eight, "--out", codes, "--device", "cpu", "--quiet"); err != nil {
+		t.Fatal(err)
+	}
+
+	url, c, proc, log := startServe(t, bin, "--model", "bc-ae="+model)
+	defer func() {
+		proc.Signal(syscall.SIGTERM)
+		c.Wait()
+	}()
+	const readmeURL = "http://127.0.0.1:8080"
+	if !strings.Contains(script, readmeURL) {
+		t.Fatalf("the README's Python example no longer uses %s:\n%s", readmeURL, script)
+	}
+	script = strings.ReplaceAll(script, readmeURL, url)
+	script += "\nimport json\njson.dump({'scores': ans['scores'], 'flags': ans['flags'], 'version': ans['version'], 'codes': codes.tolist()}, open('answers.json', 'w'))\n"
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, py, "-")
+	cmd.Dir, cmd.Stdin = dir, strings.NewReader(script)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the README's Python example: %v\n%s\nserver log:\n%s", err, out, tail(log.String()))
+	}
+	var ans struct {
+		Scores  []float32
+		Flags   []bool
+		Version string
+		Codes   [][]float32
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "answers.json"))
+	if err != nil || json.Unmarshal(b, &ans) != nil {
+		t.Fatalf("answers.json: %v %s", err, b)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "[") || lines[1] != "(8, 4) float32 "+ans.Version[:12] {
+		t.Errorf("the example printed %q, want the flags and threshold, then (8, 4) float32 and the version", out)
+	}
+	ws, _ := dataset.Load(scores, dataset.LoadOptions{})
+	wc, _ := dataset.Load(codes, dataset.LoadOptions{})
+	if len(ans.Scores) != 8 || len(ans.Codes) != 8 || ws == nil || wc == nil {
+		t.Fatalf("answers %s", b)
+	}
+	flagged := 0
+	for i := range 8 {
+		if math.Float32bits(ans.Scores[i]) != math.Float32bits(ws.Data[2*i]) || ans.Flags[i] != (ws.Data[2*i+1] == 1) {
+			t.Errorf("row %d: score %v flag %v, aegpu score wrote %v %v", i, ans.Scores[i], ans.Flags[i], ws.Data[2*i], ws.Data[2*i+1])
+		}
+		for k, v := range ans.Codes[i] {
+			if math.Float32bits(v) != math.Float32bits(wc.Data[i*4+k]) {
+				t.Errorf("row %d code %d: %v, aegpu encode wrote %v", i, k, v, wc.Data[i*4+k])
+			}
+		}
+		if ans.Flags[i] {
+			flagged++
+		}
+	}
+	t.Logf("the README's example printed %q; %d of 8 rows flagged", lines, flagged)
 }
 
 // serveSIGHUP: SIGHUP loads the checkpoint saved since the start as a new
