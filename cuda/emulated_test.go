@@ -46,7 +46,7 @@ const envEmulated = "AEGPU_EMULATED_GPU"
 var emulatedTests = []string{
 	"TestConformance", "TestMatchesCPU", "TestRecordAndReplay", "TestAllocatorReusesBlocks", "TestBadDeviceIndex",
 	"TestOutOfMemoryIsAClearError",
-	"TestEmulatedDevice", "TestEmulatedOutOfMemory", "TestEmulatedLargeVectors", "TestEmulatedTraining", "TestEmulatedVariants", "TestEmulatedEncode",
+	"TestEmulatedDevice", "TestEmulatedOutOfMemory", "TestEmulatedLargeVectors", "TestEmulatedTraining", "TestEmulatedVariants", "TestEmulatedEncode", "TestEmulatedServe",
 	"TestEmulatedTF32Dense", "TestEmulatedTF32Training", "TestEmulatedBF16Dense", "TestEmulatedBF16Training",
 }
 
