@@ -105,6 +105,19 @@ func modelSpecs(specs []string) ([]serve.Model, error) {
 	return ms, nil
 }
 
+// addrWarning is the warning for a listen address that is not loopback
+// ("" for one that is).
+func addrWarning(addr string, loopback, token bool) string {
+	if loopback {
+		return ""
+	}
+	what := "anyone who can reach this machine on the network can use the models"
+	if token {
+		what = "requests need the token, but travel unencrypted (put a TLS proxy in front)"
+	}
+	return fmt.Sprintf("%s is not a loopback address: %s", addr, what)
+}
+
 func runServe(c *cli.Context) error {
 	addr := c.String("addr")
 	loopback, err := serve.CheckAddr(addr)
@@ -157,12 +170,8 @@ func runServe(c *cli.Context) error {
 		s.Close()
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	if !loopback {
-		what := "anyone who can reach this machine on the network can use the models"
-		if o.Token != "" {
-			what = "requests need the token, but travel unencrypted (put a TLS proxy in front)"
-		}
-		log.Warn(fmt.Sprintf("%s is not a loopback address: %s", addr, what))
+	if w := addrWarning(addr, loopback, o.Token != ""); w != "" {
+		log.Warn(w)
 	}
 	for _, m := range s.Models() {
 		th := "no threshold"
