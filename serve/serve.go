@@ -82,7 +82,8 @@ type Options struct {
 
 	// Limits of the HTTP server Serve runs (not of the Handler mounted
 	// elsewhere). MaxConns is the most connections open at once; more wait
-	// in the listen queue until one closes [1024].
+	// in the listen queue until one closes [4096: more than MaxQueue, so
+	// that a burst past the queue is answered 429 rather than held].
 	MaxConns int
 	// ReadHeaderTimeout bounds reading a request's headers [10s];
 	// ReadTimeout reading a whole request, body included [30s];
@@ -142,7 +143,7 @@ func New(o Options, models ...Model) (*Server, error) {
 		o.Timeout = 10 * time.Second
 	}
 	if o.MaxConns == 0 {
-		o.MaxConns = 1024
+		o.MaxConns = 4096
 	}
 	if o.WriteTimeout == 0 && o.Timeout+10*time.Second > time.Minute {
 		o.WriteTimeout = o.Timeout + 10*time.Second // a request may take its whole deadline, then be written

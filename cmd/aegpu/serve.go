@@ -75,7 +75,7 @@ Examples:
 			&cli.Int64Flag{Name: "max-body", Value: 32 << 20, Usage: "largest request body in bytes (413 beyond)"},
 			&cli.IntFlag{Name: "max-queue", Value: 1024, Usage: "most requests waiting for a model (429 with Retry-After beyond)"},
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "a request's deadline (504 after it); ?timeout= may shorten it"},
-			&cli.IntFlag{Name: "max-conns", Value: 1024, Usage: "most connections open at once (more wait to be accepted)"},
+			&cli.IntFlag{Name: "max-conns", Value: 4096, Usage: "most connections open at once (more wait to be accepted; keep it above --max-queue, so that a burst past the queue is answered 429)"},
 			&cli.DurationFlag{Name: "read-timeout", Value: 30 * time.Second, Usage: "longest time to read a request, body included (the connection is closed after it)"},
 			&cli.DurationFlag{Name: "write-timeout", Usage: "longest time from a request's headers to the end of its answer, so a client that does not read is cut off (default: 1m, or --timeout + 10s if longer)"},
 			&cli.DurationFlag{Name: "idle-timeout", Value: 2 * time.Minute, Usage: "longest a kept-alive connection waits for its next request"},
