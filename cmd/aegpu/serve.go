@@ -62,10 +62,10 @@ makes every request but /healthz and /readyz carry Authorization: Bearer
 TOKEN.
 
 Examples:
-  aegpu serve --model tab-ae
+  aegpu serve --model bc-ae
   aegpu serve --model fraud=models/fraud --model mnist=models/mnist --addr 127.0.0.1:9000 --watch 5s
-  curl -s -H 'Content-Type: application/json' -d '{"rows": [[0.1, 0.2, 0.3, 0.4, 0.5, 0.6]]}' \
-      'http://127.0.0.1:8080/v1/models/tab-ae/score?explain=2'`,
+  curl -s -H 'Content-Type: application/x-npy' --data-binary @rows.npy \
+      'http://127.0.0.1:8080/v1/models/bc-ae/score?explain=2'`,
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "model", Aliases: []string{"m"}, Required: true, Usage: "model `DIR` or NAME=DIR to serve (repeatable)"},
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8080", Usage: "listen `HOST:PORT` (port 0: any free port); a non-loopback host is reachable from the network"},
