@@ -65,6 +65,11 @@
 //   - The last cuDevicePrimaryCtxRelease destroys the context: every
 //     allocation, pinned buffer, stream, event, module, graph and exec still
 //     alive is counted as leaked (statistics) and freed.
+//   - cuLaunchHostFunc queues a host function like any op (captured as a
+//     graph node during capture) and runs it, in stream order, on the
+//     thread that makes the stream execute; cuStreamIsCapturing says
+//     whether a stream records. They are what the fake libnccl.so.2 of
+//     cuda/internal/nccl/testdata builds its in-stream all-reduce on.
 //
 // Environment:
 //   EMUGPU_SMS       multiprocessor count reported (default 132, an H100);
@@ -200,6 +205,7 @@ struct Stats {
   std::map<std::string, long long> graph_launches;  // kernel → executions from a graph replay
   long long memsets = 0, copies = 0, graph_runs = 0, captures = 0, captured_nodes = 0, invalidated = 0;
   long long max_queue = 0, faults = 0, aliasing = 0, width = 0, ctx_destroyed = 0;
+  long long host_fns = 0, graph_host_fns = 0;
   long long leak_allocs = 0, leak_bytes = 0, leak_host = 0, leak_streams = 0, leak_events = 0,
             leak_modules = 0, leak_graphs = 0, leak_execs = 0;
   std::string first_fault;
@@ -218,6 +224,7 @@ void dump_stats() {
   fprintf(f, "invalidated_captures %lld\nmax_queue %lld\nfaults %lld\naliasing %lld\nwidth_mismatch %lld\n",
           stats.invalidated, stats.max_queue, stats.faults, stats.aliasing, stats.width);
   fprintf(f, "ctx_destroyed %lld\n", stats.ctx_destroyed);
+  fprintf(f, "host_fns %lld\ngraph_host_fns %lld\n", stats.host_fns, stats.graph_host_fns);
   fprintf(f, "leak_allocs %lld\nleak_bytes %lld\nleak_host %lld\nleak_streams %lld\nleak_events %lld\n",
           stats.leak_allocs, stats.leak_bytes, stats.leak_host, stats.leak_streams, stats.leak_events);
   fprintf(f, "leak_modules %lld\nleak_graphs %lld\nleak_execs %lld\n", stats.leak_modules, stats.leak_graphs,
@@ -653,7 +660,8 @@ std::vector<Module*> unloaded;  // their Functions stay valid objects until the 
 
 struct Event;
 
-enum OpKind { OP_MEMSET, OP_COPY, OP_KERNEL, OP_EVENT };
+enum OpKind { OP_MEMSET, OP_COPY, OP_KERNEL, OP_EVENT, OP_HOST };
+typedef void (*HostFn)(void*);
 struct Op {
   OpKind kind;
   uintptr_t dst = 0, src = 0;
@@ -668,6 +676,8 @@ struct Op {
   Event* ev = nullptr;
   unsigned long long ev_gen = 0;
   bool from_graph = false;
+  HostFn fn = nullptr;  // OP_HOST: cuLaunchHostFunc's function and its argument
+  void* fn_data = nullptr;
 };
 
 struct Graph {
@@ -747,6 +757,15 @@ void execute(Op& o) {
       stats.copies++;
       return;
     }
+    case OP_HOST:
+      // The stream's turn has come: the host function runs now, on the
+      // thread that waits (the real driver runs it on a thread of its own;
+      // it must not call the driver either way).
+      if (trace()) fprintf(stderr, "emugpu: host function %p(%p)%s\n", (void*)o.fn, o.fn_data, o.from_graph ? " [graph]" : "");
+      o.fn(o.fn_data);
+      stats.host_fns++;
+      if (o.from_graph) stats.graph_host_fns++;
+      return;
     case OP_EVENT:
       if (o.ev && o.ev->gen == o.ev_gen) {
         o.ev->done = true;
@@ -1307,6 +1326,32 @@ EXPORT CUresult cuStreamWaitEvent(void* sp, void* ep, unsigned int flags) {
   // the event now satisfies the dependency.
   Stream* s = as_stream(sp);
   if (!(s && s->capturing)) wait_event(e);
+  return OK;
+}
+
+// cuLaunchHostFunc queues a host function on a stream, after the work
+// queued before it; during capture it becomes a host node of the graph,
+// run by each replay in its place (as the real driver does). The fake
+// libnccl of cuda/internal/nccl/testdata resolves it from this library to
+// run its all-reduce in stream order.
+EXPORT CUresult cuLaunchHostFunc(void* sp, HostFn fn, void* data) {
+  LOCK();
+  NEED_CTX();
+  if (!fn) return INVALID_VALUE;
+  Op o{OP_HOST};
+  o.fn = fn;
+  o.fn_data = data;
+  return submit(sp, std::move(o));
+}
+
+// cuStreamIsCapturing reports 1 (CU_STREAM_CAPTURE_STATUS_ACTIVE) while sp
+// records a graph, 2 (INVALIDATED) after a capture was invalidated, else 0.
+EXPORT CUresult cuStreamIsCapturing(void* sp, int* status) {
+  LOCK();
+  NEED_CTX();
+  if (!status || bad_stream(sp)) return INVALID_HANDLE;
+  Stream* s = as_stream(sp);
+  *status = s && s->capturing ? (s->invalid ? 2 : 1) : 0;
   return OK;
 }
 
