@@ -78,6 +78,17 @@
 //   EMUGPU_CC        compute capability reported, MAJOR.MINOR (default 9.0,
 //                    an H100): below 8.0 the backend refuses TF32, as on a
 //                    real pre-Ampere GPU (the emulated kernels run anyway)
+//   EMUGPU_EAGER=1   execute each op on a stream when it is queued (a
+//                    device that keeps up with the host) instead of lazily:
+//                    the ranks of a job then run their all-reduces (the
+//                    fake libnccl's host functions, which wait for every
+//                    rank) in the order their hosts issue them, as real
+//                    GPUs do, rather than whenever each host happens to
+//                    wait — which differs between ranks (rank 0 alone
+//                    writes checkpoints) and would deadlock them against
+//                    their MPI calls. It gives up the lazy queue's checks.
+//   EMUGPU_DEVICES   device count reported (default 1); every ordinal is
+//                    the same emulated device
 //   EMUGPU_MEM       device memory in bytes (default 4 GiB), so OOM is
 //                    reachable
 //   EMUGPU_SCHEDULE  emulator schedule: 0 concurrent (a thread per CUDA
@@ -184,6 +195,22 @@ int cc_part(int which) {
   const char* v = getenv("EMUGPU_CC");
   if (v && *v && sscanf(v, "%d.%d", &major, &minor) < 1) major = 9, minor = 0;
   return which == 0 ? major : minor;
+}
+
+// device_count is EMUGPU_DEVICES (default 1): the ordinals the driver
+// answers for, all of them the same emulated device, so that the ranks of
+// a job on one machine can each open "the GPU of its local rank".
+int device_count() {
+  long n = env_long("EMUGPU_DEVICES", 1);
+  return n < 1 ? 1 : (int)n;
+}
+
+// eager is EMUGPU_EAGER: streams execute each op when it is queued
+// instead of when the host waits.
+bool eager() {
+  static int e = -1;
+  if (e < 0) e = env_long("EMUGPU_EAGER", 0) != 0;
+  return e;
 }
 
 bool trace() {
@@ -851,6 +878,7 @@ CUresult submit(void* sp, Op&& o) {
   }
   s->q.push_back(std::move(o));
   stats.max_queue = std::max<long long>(stats.max_queue, (long long)s->q.size());
+  if (eager()) flush_all(s);
   return OK;
 }
 
@@ -954,15 +982,15 @@ EXPORT CUresult cuGetErrorName(CUresult e, const char** s) {
 EXPORT CUresult cuDeviceGetCount(int* n) {
   NEED_INIT();
   if (!n) return INVALID_VALUE;
-  *n = 1;
+  *n = device_count();
   return OK;
 }
 
 EXPORT CUresult cuDeviceGet(CUdevice* d, int ordinal) {
   NEED_INIT();
   if (!d) return INVALID_VALUE;
-  if (ordinal != 0) return INVALID_DEVICE;
-  *d = 0;
+  if (ordinal < 0 || ordinal >= device_count()) return INVALID_DEVICE;
+  *d = 0;  // every ordinal is the one emulated device (a process uses one)
   return OK;
 }
 
