@@ -69,10 +69,10 @@ type Collective interface {
 // Every rank calls the collectives in the same order; a rank left without
 // rows by a short batch joins them with zeros (jobPart.idle).
 type distState struct {
-	c     Collective
-	rank  int
-	size  int
-	host  []float32 // the gradients and the stop flag, on the host for MPI's all-reduce (CPU)
+	c    Collective
+	rank int
+	size int
+	host []float32 // the gradients and the stop flag, on the host for MPI's all-reduce (CPU)
 	// dev sums on the device instead (the GPU over NCCL): the gradients,
 	// inside the recorded step; the stop flag then goes over MPI alone.
 	dev   engine.AllReducer
