@@ -66,6 +66,16 @@ type Collective interface {
 //     rows, and k_r/n of the penalty, so the ranks' sums are the single
 //     process's again.
 //
+// On a backend that sums on its device (engine.AllReducer: the CUDA
+// backend joined to an NCCL communicator) the gradients, and the sparse
+// KL term's ρ̂, are summed there instead, by AllReduceSum at the same
+// points: ops of the step, so a recorded step (a CUDA graph) holds the
+// sums and a replay runs them without the host. The stop flag, a host
+// value no recording can carry, then goes over the Collective on its own,
+// one float per step (deviceStep), which also polls the device sums'
+// asynchronous error; the ranks still stop after the same step. The
+// epoch's sums and validation stay on the host.
+//
 // Every rank calls the collectives in the same order; a rank left without
 // rows by a short batch joins them with zeros (jobPart.idle).
 type distState struct {
