@@ -119,7 +119,7 @@ func (t *Trainer) SetCollective(c Collective) error {
 	}
 	draws, ok := b.(engine.DrawsAt)
 	if !ok && t.drawsPerRow() {
-		return fmt.Errorf("distributed training of a %s autoencoder needs a backend that draws from any position of a stream (the CPU backend; the GPU's per-row draws cannot start mid-stream yet): use --device cpu", t.Cfg.Variant())
+		return fmt.Errorf("distributed training of a %s autoencoder needs a backend that draws from any position of a stream (the CPU and CUDA backends): use --device cpu", t.Cfg.Variant())
 	}
 	d.draws = draws
 	t.dist = d

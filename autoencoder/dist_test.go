@@ -142,14 +142,29 @@ func (d deviceSums) CollectiveError() error {
 	return nil
 }
 
-// distRunOn is distRun; dev sums on the device (deviceSums) in a job.
+// deviceSumsAt is deviceSums drawing from any position of a stream, as
+// the CUDA backend does (engine.DrawsAt).
+type deviceSumsAt struct {
+	deviceSums
+	at engine.DrawsAt
+}
+
+func (d deviceSumsAt) RandNormalAt(dst engine.Matrix, seed, stream, start uint64, mean, std float32) error {
+	return d.at.RandNormalAt(dst, seed, stream, start, mean, std)
+}
+
+func (d deviceSumsAt) CorruptAt(dst, src engine.Matrix, kind engine.Noise, level float32, seed, stream, start uint64) error {
+	return d.at.CorruptAt(dst, src, kind, level, seed, stream, start)
+}
+
+// distRunOn is distRun; dev sums on the device (deviceSumsAt) in a job.
 func distRunOn(t *testing.T, c distCase, job *localJob, rank int, paths []string, dev bool) ([]float32, []EpochMetrics) {
 	cb := cpu_fallback.New(1)
 	defer cb.Close()
 	var b engine.Backend = cb
 	polls := 0
 	if dev && job != nil {
-		b = deviceSums{cb, localRank{job, rank}, &polls}
+		b = deviceSumsAt{deviceSums{cb, localRank{job, rank}, &polls}, cb}
 	}
 	cfg := DefaultTrainConfig()
 	cfg.Epochs, cfg.Batch, cfg.LR, cfg.ValSplit, cfg.Seed = 3, 16, 3e-3, 0.2, 7
@@ -285,17 +300,15 @@ func TestDataParallelMatchesOneProcess(t *testing.T) {
 }
 
 // TestDataParallelDeviceSums is TestDataParallelMatchesOneProcess for a
-// backend that sums on its device (the GPU over NCCL): the gradients and
-// the sparse KL term's ρ̂ go through AllReduceSum, the stop flag over the
-// job's host collective, including steps where a rank has no rows.
+// backend that sums on its device (the GPU over NCCL), every variant: the
+// gradients and the sparse KL term's ρ̂ go through AllReduceSum, the stop
+// flag over the job's host collective, including steps where a rank has
+// no rows.
 func TestDataParallelDeviceSums(t *testing.T) {
+	x := pinData()
+	paths := writePinParts(t, x)
 	for _, c := range distCases {
-		switch c.name {
-		case "adam-l2", "sgd-clip", "sparse-kl-l1", "sparse-kl", "sparse-l1":
-		default:
-			continue // the variants that draw per row need DrawsAt, which device backends lack
-		}
-		want, _ := distRun(t, c, nil, 0, nil)
+		want, _ := distRun(t, c, nil, 0, paths)
 		if want == nil {
 			return
 		}
@@ -308,7 +321,7 @@ func TestDataParallelDeviceSums(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					got[r], _ = distRunOn(t, c, job, r, nil, true)
+					got[r], _ = distRunOn(t, c, job, r, paths, true)
 				}()
 			}
 			wg.Wait()
@@ -326,7 +339,8 @@ func TestDataParallelDeviceSums(t *testing.T) {
 		}
 		t.Logf("%s on 2 and 3 ranks, device sums: max relative weight difference %.3g", c.name, worst)
 	}
-	// A denoising model is refused: its per-row draws need DrawsAt.
+	// Without DrawsAt a denoising model is refused: its per-row draws
+	// need it.
 	c := distCase{name: "denoising", rows: 142, set: func(c *TrainConfig) { c.Noise = "masking:0.3" }}
 	cb := cpu_fallback.New(1)
 	defer cb.Close()

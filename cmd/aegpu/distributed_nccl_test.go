@@ -55,7 +55,7 @@ func buildEmulatedLibs(t *testing.T, withNCCL bool) string {
 // TestDistributedGPUMatchesOneProcess trains 2 ranks on the emulated GPU,
 // summing the gradients with (fake) NCCL inside the recorded step, and
 // compares the final weights with one process's on the emulated GPU, same
-// seed and global batch; it checks the NCCL call sequence, that `aegpu
+// seed and global batch, for a plain and a denoising model; it checks the NCCL call sequence, that `aegpu
 // devices` reports NCCL, and that without libnccl.so.2 the job ends with
 // an error that names it and suggests --device cpu.
 func TestDistributedGPUMatchesOneProcess(t *testing.T) {
@@ -112,6 +112,21 @@ func TestDistributedGPUMatchesOneProcess(t *testing.T) {
 		t.Errorf("2 GPU ranks: the weights differ from one process's by %.3g relative (> 1e-5)", d)
 	}
 	checkNCCLCalls(t, log, 2, 12) // 2 epochs of 5 recorded steps and a short one
+
+	// A denoising model: each rank corrupts its rows on the GPU from their
+	// place in the global batch (corrupt_f32 from a start element).
+	noisy := append(append([]string{}, common...), "--noise", "masking:0.2")
+	if out, err := run(nil, env, append(noisy, "--out", "one-noisy", "--distributed", "off")...); err != nil {
+		t.Fatalf("one process, denoising: %v\n%s", err, out)
+	}
+	if out, err := run(l.Command(2), env, append(noisy, "--out", "two-noisy")...); err != nil {
+		t.Fatalf("%s, 2 ranks on the emulated GPU, denoising: %v\n%s", l.Name, err, out)
+	}
+	d = maxRelDiff(t, weights(t, filepath.Join(dir, "two-noisy")), weights(t, filepath.Join(dir, "one-noisy")))
+	t.Logf("%s, denoising on 2 ranks on the emulated GPU: max relative weight difference from one process %.3g", l.Name, d)
+	if d > 1e-5 { // tolerance: 1e-5 relative, as above
+		t.Errorf("2 GPU ranks, denoising: the weights differ from one process's by %.3g relative (> 1e-5)", d)
+	}
 
 	// Without libnccl.so.2: a clear error, naming it and --device cpu.
 	nolib := buildEmulatedLibs(t, false)

@@ -548,14 +548,14 @@ const Kernel kernels[] = {
     {"rand_uniform", "pluuff",
      RUN(emu_launch_rand_uniform(d, a.p(0), a.i64(1), a.u64(2), a.u64(3), a.f32(4), a.f32(5))),
      EXT(E(0, fl(a.i64(1)), 4, false, true))},
-    {"rand_normal", "pluuff",
-     RUN(emu_launch_rand_normal(d, a.p(0), a.i64(1), a.u64(2), a.u64(3), a.f32(4), a.f32(5))),
+    {"rand_normal", "pluuffu",
+     RUN(emu_launch_rand_normal(d, a.p(0), a.i64(1), a.u64(2), a.u64(3), a.f32(4), a.f32(5), a.u64(6))),
      EXT(E(0, fl(a.i64(1)), 4, false, true))},
     // dst may be src itself (in place: the kernel's pointers are not
     // __restrict__), so src's extent is checked, and checked against dst's
     // for overlap, only when it is another pointer.
-    {"corrupt_f32", "pplifuu",
-     RUN(emu_launch_corrupt_f32(d, a.p(0), a.p(1), a.i64(2), a.i32(3), a.f32(4), a.u64(5), a.u64(6))),
+    {"corrupt_f32", "pplifuuu",
+     RUN(emu_launch_corrupt_f32(d, a.p(0), a.p(1), a.i64(2), a.i32(3), a.f32(4), a.u64(5), a.u64(6), a.u64(7))),
      EXT(long long n = a.i64(2); E(0, fl(n), 4, false, true); if (a.u(1) != a.u(0)) E(1, fl(n), 4, false, false))},
     // The variant regularizers (kernels/penalty.cu). partial: one double per block.
     {"sparsity_grad", "ppppiifff",
