@@ -120,6 +120,21 @@ func TestDistributedGPUMatchesOneProcess(t *testing.T) {
 	}
 	l := ls[0] // the NCCL path is the same under either MPI: one launcher for the rest keeps the emulated runs short
 
+	// 1 epoch on 2 ranks, resumed on 3 (a third emulated device) for the
+	// second: the weights of the 2-epoch run again.
+	env3 := append(append([]string{}, env...), "EMUGPU_DEVICES=3")
+	if out, err := run(l.Command(2), env3, append(withEpochs(common, "1"), "--out", "resumed")...); err != nil {
+		t.Fatalf("%s, 2 ranks, 1 epoch: %v\n%s", l.Name, err, out)
+	}
+	if out, err := run(l.Command(3), env3, "train", "--resume", "resumed", "--data", data, "--device", "cuda", "--epochs", "2", "--quiet"); err != nil {
+		t.Fatalf("%s, resumed on 3 ranks: %v\n%s", l.Name, err, out)
+	}
+	d = maxRelDiff(t, weights(t, filepath.Join(dir, "resumed")), want)
+	t.Logf("%s, 2 GPU ranks then resumed on 3: max relative weight difference from one process %.3g", l.Name, d)
+	if d > 1e-5 { // tolerance: 1e-5 relative, as above
+		t.Errorf("2 GPU ranks resumed on 3: the weights differ from one process's by %.3g relative (> 1e-5)", d)
+	}
+
 	// A denoising model: each rank corrupts its rows on the GPU from their
 	// place in the global batch (corrupt_f32 from a start element).
 	noisy := append(append([]string{}, common...), "--noise", "masking:0.2")
@@ -205,4 +220,15 @@ func checkNCCLCalls(t *testing.T, path string, short, steps int) {
 		}
 	}
 	t.Logf("fake NCCL calls: %v", count)
+}
+
+// withEpochs is a copy of args with --epochs' value replaced by n.
+func withEpochs(args []string, n string) []string {
+	out := append([]string{}, args...)
+	for i := range out[:len(out)-1] {
+		if out[i] == "--epochs" {
+			out[i+1] = n
+		}
+	}
+	return out
 }
