@@ -136,18 +136,28 @@ func TestDistributedGPUMatchesOneProcess(t *testing.T) {
 	}
 
 	// A denoising model: each rank corrupts its rows on the GPU from their
-	// place in the global batch (corrupt_f32 from a start element).
-	noisy := append(append([]string{}, common...), "--noise", "masking:0.2")
-	if out, err := run(nil, env, append(noisy, "--out", "one-noisy", "--distributed", "off")...); err != nil {
-		t.Fatalf("one process, denoising: %v\n%s", err, out)
-	}
-	if out, err := run(l.Command(2), env, append(noisy, "--out", "two-noisy")...); err != nil {
-		t.Fatalf("%s, 2 ranks on the emulated GPU, denoising: %v\n%s", l.Name, err, out)
-	}
-	d = maxRelDiff(t, weights(t, filepath.Join(dir, "two-noisy")), weights(t, filepath.Join(dir, "one-noisy")))
-	t.Logf("%s, denoising on 2 ranks on the emulated GPU: max relative weight difference from one process %.3g", l.Name, d)
-	if d > 1e-5 { // tolerance: 1e-5 relative, as above
-		t.Errorf("2 GPU ranks, denoising: the weights differ from one process's by %.3g relative (> 1e-5)", d)
+	// place in the global batch (corrupt_f32 from a start element). A
+	// sparse model with a KL term: its ρ̂ is a second sum in the recorded
+	// step.
+	for _, v := range []struct {
+		name string
+		args []string
+	}{
+		{"denoising", []string{"--noise", "masking:0.2"}},
+		{"sparse-kl", []string{"--variant", "sparse", "--sparsity-beta", "0.5", "--latent-act", "sigmoid"}},
+	} {
+		args := append(append([]string{}, common...), v.args...)
+		if out, err := run(nil, env, append(args, "--out", "one-"+v.name, "--distributed", "off")...); err != nil {
+			t.Fatalf("one process, %s: %v\n%s", v.name, err, out)
+		}
+		if out, err := run(l.Command(2), env, append(args, "--out", "two-"+v.name)...); err != nil {
+			t.Fatalf("%s, 2 ranks on the emulated GPU, %s: %v\n%s", l.Name, v.name, err, out)
+		}
+		d = maxRelDiff(t, weights(t, filepath.Join(dir, "two-"+v.name)), weights(t, filepath.Join(dir, "one-"+v.name)))
+		t.Logf("%s, %s on 2 ranks on the emulated GPU: max relative weight difference from one process %.3g", l.Name, v.name, d)
+		if d > 1e-5 { // tolerance: 1e-5 relative, as above
+			t.Errorf("2 GPU ranks, %s: the weights differ from one process's by %.3g relative (> 1e-5)", v.name, d)
+		}
 	}
 
 	// Without libnccl.so.2: a clear error, naming it and --device cpu.
