@@ -66,13 +66,26 @@ type Collective interface {
 //     rows, and k_r/n of the penalty, so the ranks' sums are the single
 //     process's again.
 //
+// On a backend that sums on its device (engine.AllReducer: the CUDA
+// backend joined to an NCCL communicator) the gradients, and the sparse
+// KL term's ρ̂, are summed there instead, by AllReduceSum at the same
+// points: ops of the step, so a recorded step (a CUDA graph) holds the
+// sums and a replay runs them without the host. The stop flag, a host
+// value no recording can carry, then goes over the Collective on its own,
+// one float per step (deviceStep), which also polls the device sums'
+// asynchronous error; the ranks still stop after the same step. The
+// epoch's sums and validation stay on the host.
+//
 // Every rank calls the collectives in the same order; a rank left without
 // rows by a short batch joins them with zeros (jobPart.idle).
 type distState struct {
-	c     Collective
-	rank  int
-	size  int
-	host  []float32 // the gradients, on the host for the all-reduce
+	c    Collective
+	rank int
+	size int
+	host []float32 // the gradients and the stop flag, on the host for MPI's all-reduce (CPU)
+	// dev sums on the device instead (the GPU over NCCL): the gradients,
+	// inside the recorded step; the stop flag then goes over MPI alone.
+	dev   engine.AllReducer
 	n     int       // rows of the current global batch
 	lo    int       // this rank's first row in it
 	skip  []float32 // scratch for sources that cannot skip rows
@@ -93,14 +106,23 @@ func (t *Trainer) SetCollective(c Collective) error {
 		return nil
 	}
 	b := t.Model.Backend
-	if _, ok := b.(engine.Recorder); ok {
-		return fmt.Errorf("distributed training runs on the CPU backend so far (the GPU all-reduce over NCCL is not done yet): use --device cpu")
+	d := &distState{c: c, rank: c.Rank(), size: c.Size()}
+	if ar, ok := b.(engine.AllReducer); ok && ar.Ranks() > 0 {
+		if ar.Ranks() != c.Size() {
+			return fmt.Errorf("the backend sums over %d ranks but the job has %d", ar.Ranks(), c.Size())
+		}
+		d.dev = ar
+	} else if _, ok := b.(engine.Recorder); ok {
+		return fmt.Errorf("distributed training on %s needs the backend joined to the job's NCCL communicator: use --device cpu to train over MPI on the CPU", b.Info())
+	} else {
+		d.host = make([]float32, t.Model.Grads.Len()+1)
 	}
 	draws, ok := b.(engine.DrawsAt)
 	if !ok && t.drawsPerRow() {
-		return fmt.Errorf("distributed training of a %s autoencoder needs a backend that draws from any position of a stream (the CPU backend): use --device cpu", t.Cfg.Variant())
+		return fmt.Errorf("distributed training of a %s autoencoder needs a backend that draws from any position of a stream (the CPU and CUDA backends): use --device cpu", t.Cfg.Variant())
 	}
-	t.dist = &distState{c: c, rank: c.Rank(), size: c.Size(), host: make([]float32, t.Model.Grads.Len()+1), draws: draws}
+	d.draws = draws
+	t.dist = d
 	for _, p := range t.parts {
 		if jp, ok := p.(jobPart); ok {
 			if err := jp.join(t); err != nil {
@@ -224,9 +246,17 @@ func (t *Trainer) skipRows(rows int) error {
 	return nil
 }
 
-// allreduceGrads sums the ranks' gradients in place.
+// allreduceGrads sums the ranks' gradients in place: on the device when
+// the backend sums itself (an op of the recorded step), else on the host
+// over MPI, with the stop flag riding on the gradients.
 func (t *Trainer) allreduceGrads() error {
 	d, b, g := t.dist, t.Model.Backend, t.Model.Grads
+	if d.dev != nil {
+		if err := d.dev.AllReduceSum(g); err != nil {
+			return fmt.Errorf("all-reduce the gradients: %w", err)
+		}
+		return nil
+	}
 	grads := d.host[:g.Len()]
 	if err := b.Download(grads, g); err != nil {
 		return err
@@ -242,11 +272,41 @@ func (t *Trainer) allreduceGrads() error {
 	return b.Upload(g, grads)
 }
 
+// deviceStep is the host's part of a step of a job that sums on the device
+// (dist.dev): the stop flag, one float over MPI (the device's sums run in
+// a recording, where no host value can join them), and the poll of the
+// device sums' asynchronous error (a rank that died or stalled). It runs
+// every step on every rank, so the ranks agree on the step they stop
+// after, as on the CPU.
+func (t *Trainer) deviceStep() error {
+	d := t.dist
+	if d == nil || d.dev == nil {
+		return nil
+	}
+	if err := d.dev.CollectiveError(); err != nil {
+		return err
+	}
+	flag := []float32{0}
+	if d.ctx != nil && d.ctx.Err() != nil {
+		flag[0] = 1 // this rank was asked to stop
+	}
+	if err := d.c.AllreduceSum(flag); err != nil {
+		return fmt.Errorf("all-reduce the stop flag: %w", err)
+	}
+	d.stop = d.stop || flag[0] > 0
+	return nil
+}
+
 // globalScalar reads a 1×1 accumulator, summed over the ranks.
 func (t *Trainer) globalScalar(m engine.Matrix) (float32, error) {
 	v, err := t.readScalar(m)
 	if err != nil || t.dist == nil {
 		return v, err
+	}
+	if d := t.dist; d.dev != nil { // the device's sums completed with the read
+		if err := d.dev.CollectiveError(); err != nil {
+			return 0, err
+		}
 	}
 	buf := []float32{v}
 	if err := t.allreduce(buf, "the epoch's sums"); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -110,8 +111,61 @@ var distCases = []distCase{
 // distRun trains c on one rank of job (nil: a single process) and returns
 // the final parameters and per-epoch metrics.
 func distRun(t *testing.T, c distCase, job *localJob, rank int, paths []string) ([]float32, []EpochMetrics) {
-	b := cpu_fallback.New(1)
-	defer b.Close()
+	return distRunOn(t, c, job, rank, paths, false)
+}
+
+// deviceSums is a backend that sums on its own "device" (engine.AllReducer)
+// over an in-process job, as the CUDA backend does over NCCL: the
+// trainer's device path without a GPU. It hides the CPU backend's DrawsAt,
+// as the CUDA backend has none.
+type deviceSums struct {
+	engine.Backend
+	r     localRank
+	polls *int
+}
+
+func (d deviceSums) Ranks() int { return d.r.Size() }
+
+func (d deviceSums) AllReduceSum(m engine.Matrix) error {
+	h := make([]float32, m.Len())
+	if err := d.Backend.Download(h, m); err != nil {
+		return err
+	}
+	if err := d.r.AllreduceSum(h); err != nil {
+		return err
+	}
+	return d.Backend.Upload(m, h)
+}
+
+func (d deviceSums) CollectiveError() error {
+	*d.polls++
+	return nil
+}
+
+// deviceSumsAt is deviceSums drawing from any position of a stream, as
+// the CUDA backend does (engine.DrawsAt).
+type deviceSumsAt struct {
+	deviceSums
+	at engine.DrawsAt
+}
+
+func (d deviceSumsAt) RandNormalAt(dst engine.Matrix, seed, stream, start uint64, mean, std float32) error {
+	return d.at.RandNormalAt(dst, seed, stream, start, mean, std)
+}
+
+func (d deviceSumsAt) CorruptAt(dst, src engine.Matrix, kind engine.Noise, level float32, seed, stream, start uint64) error {
+	return d.at.CorruptAt(dst, src, kind, level, seed, stream, start)
+}
+
+// distRunOn is distRun; dev sums on the device (deviceSumsAt) in a job.
+func distRunOn(t *testing.T, c distCase, job *localJob, rank int, paths []string, dev bool) ([]float32, []EpochMetrics) {
+	cb := cpu_fallback.New(1)
+	defer cb.Close()
+	var b engine.Backend = cb
+	polls := 0
+	if dev && job != nil {
+		b = deviceSumsAt{deviceSums{cb, localRank{job, rank}, &polls}, cb}
+	}
 	cfg := DefaultTrainConfig()
 	cfg.Epochs, cfg.Batch, cfg.LR, cfg.ValSplit, cfg.Seed = 3, 16, 3e-3, 0.2, 7
 	if c.batch > 0 {
@@ -148,6 +202,9 @@ func distRun(t *testing.T, c distCase, job *localJob, rank int, paths []string) 
 	if err := r.Train(context.Background()); err != nil {
 		t.Errorf("rank %d: %v", rank, err)
 		return nil, nil
+	}
+	if dev && job != nil && polls < int(r.Trainer.State.Step) {
+		t.Errorf("rank %d: the device sums' error was polled %d times in %d steps, want at least once a step", rank, polls, r.Trainer.State.Step)
 	}
 	p := make([]float32, r.Trainer.Model.Params.Len())
 	if err := b.Download(p, r.Trainer.Model.Params); err != nil {
@@ -242,6 +299,61 @@ func TestDataParallelMatchesOneProcess(t *testing.T) {
 	}
 }
 
+// TestDataParallelDeviceSums is TestDataParallelMatchesOneProcess for a
+// backend that sums on its device (the GPU over NCCL), every variant: the
+// gradients and the sparse KL term's ρ̂ go through AllReduceSum, the stop
+// flag over the job's host collective, including steps where a rank has
+// no rows.
+func TestDataParallelDeviceSums(t *testing.T) {
+	x := pinData()
+	paths := writePinParts(t, x)
+	for _, c := range distCases {
+		want, _ := distRun(t, c, nil, 0, paths)
+		if want == nil {
+			return
+		}
+		worst := 0.0
+		for _, size := range []int{2, 3} {
+			job := newLocalJob(size)
+			got := make([][]float32, size)
+			var wg sync.WaitGroup
+			for r := range size {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					got[r], _ = distRunOn(t, c, job, r, paths, true)
+				}()
+			}
+			wg.Wait()
+			for r := range size {
+				if got[r] == nil {
+					t.Fatalf("%s/%d: rank %d failed", c.name, size, r)
+				}
+				// Tolerance: 1e-5 relative, as with the host's sums.
+				d := maxRel(got[r], want)
+				worst = max(worst, d)
+				if d > 1e-5 {
+					t.Errorf("%s on %d ranks summing on the device: rank %d's weights differ from one process's by %.3g relative", c.name, size, r, d)
+				}
+			}
+		}
+		t.Logf("%s on 2 and 3 ranks, device sums: max relative weight difference %.3g", c.name, worst)
+	}
+	// Without DrawsAt a denoising model is refused: its per-row draws
+	// need it.
+	c := distCase{name: "denoising", rows: 142, set: func(c *TrainConfig) { c.Noise = "masking:0.3" }}
+	cb := cpu_fallback.New(1)
+	defer cb.Close()
+	opts := fitOpts(t, deviceSums{cb, localRank{newLocalJob(2), 0}, new(int)}, t.TempDir())
+	c.set(&opts.Train)
+	r, err := NewRun(opts)
+	must(t, err)
+	defer r.Close()
+	if err := r.Trainer.SetCollective(localRank{newLocalJob(2), 0}); err == nil || !strings.Contains(err.Error(), "--device cpu") {
+		t.Errorf("a denoising model on a device-sum backend: SetCollective = %v, want a refusal suggesting --device cpu", err)
+	}
+}
+
 // show formats an optional figure.
 func show(v *float64) string {
 	if v == nil {
@@ -300,6 +412,13 @@ func TestSetCollectiveNeedsDrawsAt(t *testing.T) {
 // SIGTERM does) stops every rank after the same step; rank 0 saves once,
 // and the others return only after its save.
 func TestDataParallelStop(t *testing.T) {
+	t.Run("host-sums", func(t *testing.T) { dataParallelStop(t, false) })
+	// The stop flag goes over the host's collective while the gradients
+	// are summed on the device (the GPU path): the same step.
+	t.Run("device-sums", func(t *testing.T) { dataParallelStop(t, true) })
+}
+
+func dataParallelStop(t *testing.T, dev bool) {
 	const size, stopAt = 3, 5
 	job := newLocalJob(size)
 	steps := make([]int64, size)
@@ -311,10 +430,14 @@ func TestDataParallelStop(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			b := cpu_fallback.New(1)
-			defer b.Close()
+			cb := cpu_fallback.New(1)
+			defer cb.Close()
+			var b engine.Backend = cb
 			cfg := DefaultTrainConfig()
 			cfg.Epochs, cfg.Batch, cfg.ValSplit, cfg.Seed, cfg.Noise = 3, 16, 0.2, 7, "gaussian:0.1"
+			if dev {
+				b, cfg.Noise = deviceSums{cb, localRank{job, r}, new(int)}, "" // no DrawsAt on the device
+			}
 			x := pinData()
 			run, err := NewRun(FitOptions{Data: &dataset.Table{Rows: pinRows, Cols: pinCols, Data: x, Shape: []int{pinRows, pinCols}},
 				Source: "dist", Arch: Arch{Layers: []int{12, 8, 3}, Hidden: engine.ReLU, Output: engine.Sigmoid},

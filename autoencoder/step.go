@@ -154,6 +154,9 @@ func (t *Trainer) reduceGradients() error {
 // CUDA graph: one launch instead of dozens); the optimizer, whose learning
 // rate and step count change every step, runs after it.
 func (t *Trainer) step(n int, lr float64) error {
+	if err := t.deviceStep(); err != nil {
+		return err
+	}
 	if d := t.dist; d != nil {
 		d.n = n
 		d.lo, n = t.share(n)
@@ -196,7 +199,7 @@ func (t *Trainer) update(lr float64) error {
 // recordedGradients runs gradients, through a recording where it can.
 func (t *Trainer) recordedGradients(n int) error {
 	rec, ok := t.Model.Backend.(engine.Recorder)
-	if !ok || n != t.ws.batch || t.NoReplay {
+	if !ok || t.globalRows(n) != t.ws.batch || t.NoReplay { // a job's full batches: this rank's fixed share
 		return t.gradients(n)
 	}
 	cur := t.in.cur

@@ -174,6 +174,26 @@ func (s *sparsePart) idle(t *Trainer) error {
 // batch's: Σ_r k_r/n·ρ̂_r over the ranks (v nil: this rank has no rows).
 func (s *sparsePart) reduceRho(t *Trainer, v *batchView) error {
 	j, b := s.job, t.Model.Backend
+	if dev := t.dist.dev; dev != nil { // on the device, inside the recorded step
+		for q, l := range s.layers {
+			if v == nil {
+				if err := b.Fill(j.rho[q], 0); err != nil {
+					return err
+				}
+			} else {
+				if err := b.ColMean(j.rho[q], v.y[l]); err != nil {
+					return err
+				}
+				if err := b.Scale(j.rho[q], float32(float64(v.n)/float64(t.dist.n))); err != nil {
+					return err
+				}
+			}
+			if err := dev.AllReduceSum(j.rho[q]); err != nil {
+				return fmt.Errorf("all-reduce the sparse layers' mean activations: %w", err)
+			}
+		}
+		return nil
+	}
 	off := 0
 	for q, l := range s.layers {
 		h := j.host[off : off+j.rho[q].Len()]

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/aegpu/aegpu/cuda/internal/cu"
+	"github.com/aegpu/aegpu/cuda/internal/nccl"
 	"github.com/aegpu/aegpu/engine"
 	"github.com/aegpu/aegpu/kernels"
 )
@@ -40,6 +41,8 @@ type Backend struct {
 	capturing  bool // inside Record
 
 	prec engine.Precision // of Dense and DenseBackward's products (SetPrecision)
+
+	comm *nccl.Comm // a data-parallel job's communicator (JoinNCCL); nil: none
 }
 
 // New opens CUDA device ordinal with its primary context, loads the
@@ -137,6 +140,10 @@ func (b *Backend) Close() error {
 	}
 	if b.stream != 0 {
 		errs = append(errs, b.stream.Synchronize())
+	}
+	if b.comm != nil {
+		errs = append(errs, b.comm.Destroy())
+		b.comm = nil
 	}
 	for i := range b.stage {
 		if b.stage[i] != nil {

@@ -213,3 +213,99 @@ func TestGemmKernelNames(t *testing.T) {
 		}
 	}
 }
+
+// TestDrawsAt: RandNormalAt and CorruptAt from element start (a
+// data-parallel rank's rows) are bitwise the elements start… of the same
+// backend's RandNormal and Corrupt from 0, on a view one float into its
+// buffer, for starts on and off the Philox blocks' bounds; masking is also
+// bitwise the CPU backend's CorruptAt.
+func TestDrawsAt(t *testing.T) {
+	g := gpu(t)
+	c := cpu_fallback.New(1)
+	defer c.Close()
+	const seed, stream = 11, 1<<33 + 5
+	get := func(b engine.Backend, m engine.Matrix) []float32 {
+		t.Helper()
+		v := make([]float32, m.Len())
+		if err := b.Download(v, m); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	for _, start := range []int{0, 1, 3, 6, 4097} {
+		const n = 301
+		all := start + n
+		full, err := g.Alloc(1, all)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf, err := g.Alloc(1, n+1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		part := buf.View(1, 1, n) // one float into its buffer
+		if err := g.RandNormal(full, seed, stream, 0.5, 2); err != nil {
+			t.Fatal(err)
+		}
+		if err := g.RandNormalAt(part, seed, stream, uint64(start), 0.5, 2); err != nil {
+			t.Fatal(err)
+		}
+		want, got := get(g, full)[start:], get(g, part)
+		for i := range got {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("RandNormalAt(start %d) element %d = %g, RandNormal's %g", start, i, got[i], want[i])
+			}
+		}
+		src := make([]float32, all)
+		for i := range src {
+			src[i] = float32(i%13)/6 - 1
+		}
+		srcM, err := g.Alloc(1, all)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := g.Upload(srcM, src); err != nil {
+			t.Fatal(err)
+		}
+		srcPart, err := g.Alloc(1, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := g.Upload(srcPart, src[start:]); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []engine.Noise{engine.NoiseGaussian, engine.NoiseMasking, engine.NoiseSaltPepper} {
+			if err := g.Corrupt(full, srcM, k, 0.3, seed, stream); err != nil {
+				t.Fatal(err)
+			}
+			if err := g.CorruptAt(part, srcPart, k, 0.3, seed, stream, uint64(start)); err != nil {
+				t.Fatal(err)
+			}
+			want, got := get(g, full)[start:], get(g, part)
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("CorruptAt(%s, start %d) element %d = %g, Corrupt's %g", k, start, i, got[i], want[i])
+				}
+			}
+			if k == engine.NoiseMasking {
+				cd, _ := c.Alloc(1, n)
+				cs, _ := c.Alloc(1, n)
+				if err := c.Upload(cs, src[start:]); err != nil {
+					t.Fatal(err)
+				}
+				if err := c.CorruptAt(cd, cs, k, 0.3, seed, stream, uint64(start)); err != nil {
+					t.Fatal(err)
+				}
+				want := get(c, cd)
+				for i := range got {
+					if got[i] != want[i] {
+						t.Fatalf("CorruptAt(masking, start %d) element %d = %g, the CPU's %g", start, i, got[i], want[i])
+					}
+				}
+			}
+		}
+		for _, m := range []engine.Matrix{full, buf, srcM, srcPart} {
+			g.Free(m)
+		}
+	}
+}

@@ -131,36 +131,66 @@ func (b *Backend) RandUniform(dst engine.Matrix, seed, stream uint64, lo, hi flo
 
 // RandNormal fills dst from the Philox Normal stream of (seed, stream).
 func (b *Backend) RandNormal(dst engine.Matrix, seed, stream uint64, mean, std float32) error {
-	if err := engine.CheckUnary("RandNormal", dst); err != nil {
+	return b.randNormal("RandNormal", dst, seed, stream, 0, mean, std)
+}
+
+// RandNormalAt is RandNormal from element start of the stream on
+// (engine.DrawsAt: the rows of a data-parallel rank).
+func (b *Backend) RandNormalAt(dst engine.Matrix, seed, stream, start uint64, mean, std float32) error {
+	return b.randNormal("RandNormalAt", dst, seed, stream, start, mean, std)
+}
+
+func (b *Backend) randNormal(op string, dst engine.Matrix, seed, stream, start uint64, mean, std float32) error {
+	if err := engine.CheckUnary(op, dst); err != nil {
 		return err
 	}
-	if err := b.enter("RandNormal", dst); err != nil {
+	if err := b.enter(op, dst); err != nil {
 		return err
 	}
 	n := dst.Len()
 	if n == 0 {
 		return nil
 	}
-	b.args.Reset().Ptr(b.ptr(dst)).I64(int64(n)).U64(seed).U64(stream).F32(mean).F32(std)
-	return b.launch(b.k.randN, dim1(kernels.ElemGrid(int64(n), kernels.RandPerThread)), dim1(kernels.ElemThreads))
+	b.args.Reset().Ptr(b.ptr(dst)).I64(int64(n)).U64(seed).U64(stream).F32(mean).F32(std).U64(start)
+	return b.launch(b.k.randN, randGrid(n, start), dim1(kernels.ElemThreads))
+}
+
+// randGrid is the grid of rand_normal and corrupt_f32 for n elements from
+// element start of the stream: one thread per Philox block touched (one
+// more block than n/4 when start is not a multiple of 4; the grid-stride
+// loop covers any grid).
+func randGrid(n int, start uint64) [3]uint32 {
+	return dim1(kernels.ElemGrid(int64(n)+int64(start%kernels.RandPerThread), kernels.RandPerThread))
 }
 
 // Corrupt writes a corrupted copy of src into dst with corrupt_f32 (dst may
 // be src itself), element i drawing element i of the (seed, stream) streams.
 func (b *Backend) Corrupt(dst, src engine.Matrix, kind engine.Noise, level float32, seed, stream uint64) error {
+	return b.corrupt("Corrupt", dst, src, kind, level, seed, stream, 0)
+}
+
+// CorruptAt is Corrupt with element i drawing element start+i of the
+// streams (engine.DrawsAt: the rows of a data-parallel rank).
+func (b *Backend) CorruptAt(dst, src engine.Matrix, kind engine.Noise, level float32, seed, stream, start uint64) error {
+	return b.corrupt("CorruptAt", dst, src, kind, level, seed, stream, start)
+}
+
+func (b *Backend) corrupt(op string, dst, src engine.Matrix, kind engine.Noise, level float32, seed, stream, start uint64) error {
 	if err := engine.CheckCorrupt(dst, src, kind, level); err != nil {
 		return err
 	}
-	if err := b.enter("Corrupt", dst, src); err != nil {
+	if err := b.enter(op, dst, src); err != nil {
 		return err
 	}
 	n := dst.Len()
 	if n == 0 || (kind == engine.NoiseNone && b.ptr(dst) == b.ptr(src)) {
 		return nil
 	}
-	b.args.Reset().Ptr(b.ptr(dst)).Ptr(b.ptr(src)).I64(int64(n)).I32(int32(kind)).F32(level).U64(seed).U64(stream)
-	return b.launch(b.k.corrupt, dim1(kernels.ElemGrid(int64(n), kernels.RandPerThread)), dim1(kernels.ElemThreads))
+	b.args.Reset().Ptr(b.ptr(dst)).Ptr(b.ptr(src)).I64(int64(n)).I32(int32(kind)).F32(level).U64(seed).U64(stream).U64(start)
+	return b.launch(b.k.corrupt, randGrid(n, start), dim1(kernels.ElemThreads))
 }
+
+var _ engine.DrawsAt = (*Backend)(nil)
 
 // ColMean writes the mean of each column of x into out.
 func (b *Backend) ColMean(out, x engine.Matrix) error {

@@ -44,7 +44,7 @@ const envEmulated = "AEGPU_EMULATED_GPU"
 // emulatedTests is what the child runs (-test.run): the package's GPU
 // tests and the TestEmulated* tests. Each must pass; none may skip.
 var emulatedTests = []string{
-	"TestConformance", "TestMatchesCPU", "TestRecordAndReplay", "TestAllocatorReusesBlocks", "TestBadDeviceIndex",
+	"TestConformance", "TestMatchesCPU", "TestRecordAndReplay", "TestDrawsAt", "TestAllocatorReusesBlocks", "TestBadDeviceIndex",
 	"TestOutOfMemoryIsAClearError",
 	"TestEmulatedDevice", "TestEmulatedOutOfMemory", "TestEmulatedLargeVectors", "TestEmulatedTraining", "TestEmulatedVariants", "TestEmulatedEncode", "TestEmulatedServe",
 	"TestEmulatedTF32Dense", "TestEmulatedTF32Training", "TestEmulatedBF16Dense", "TestEmulatedBF16Training",

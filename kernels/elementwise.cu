@@ -51,27 +51,33 @@ rand_uniform(float* __restrict__ x, long long n, unsigned long long seed, unsign
   }
 }
 
-// rand_normal: x[i] = mean + std·Normal(i), Box–Muller on the word pairs
-// (0, 1) and (2, 3) of each Philox block.
+// rand_normal: x[i] = mean + std·Normal(start + i), Box–Muller on the word
+// pairs (0, 1) and (2, 3) of each Philox block. start (any value; 0 for
+// engine.Backend.RandNormal) lets a data-parallel rank draw its rows where
+// they are in the global batch (engine.DrawsAt): each thread makes one
+// Philox block of the stream per step, of the blocks that [start, start+n)
+// touches, and writes the elements of it that fall in x.
 extern "C" __global__ void __launch_bounds__(ELEM_THREADS)
 rand_normal(float* __restrict__ x, long long n, unsigned long long seed, unsigned long long stream,
-            float mean, float std) {
-  const long long nblk = (n + 3) / 4;
+            float mean, float std, unsigned long long start) {
+  const unsigned long long b0 = start / 4;
+  const long long nblk = n > 0 ? (long long)((start + (unsigned long long)n + 3) / 4 - b0) : 0;
   for (long long q = grid_first(); q < nblk; q += grid_stride()) {
-    const philox4 w = philox_block(seed, stream, (unsigned long long)q);
+    const unsigned long long blk = b0 + (unsigned long long)q;
+    const philox4 w = philox_block(seed, stream, blk);
     float v[4];
     normal_pair(w.x, w.y, &v[0], &v[1]);
     normal_pair(w.z, w.w, &v[2], &v[3]);
-    const long long i0 = 4 * q;
+    const long long i0 = (long long)(4 * blk - start);  // ≥ −3: the first block may start before x
 #pragma unroll
     for (int j = 0; j < 4; ++j)
-      if (i0 + j < n) x[i0 + j] = FADD(mean, FMUL(std, v[j]));
+      if (i0 + j >= 0 && i0 + j < n) x[i0 + j] = FADD(mean, FMUL(std, v[j]));
   }
 }
 
 // corrupt_f32: dst = a corrupted copy of src for denoising autoencoders
-// (engine.Backend.Corrupt), element i drawing element i of the (seed,
-// stream) streams: kind NOISE_GAUSSIAN dst = src + level·Normal(i) (the
+// (engine.Backend.Corrupt; engine.DrawsAt's CorruptAt), element i drawing
+// element start + i of the (seed, stream) streams (start 0 for Corrupt): kind NOISE_GAUSSIAN dst = src + level·Normal(i) (the
 // product rounded before the sum, as the CPU backend); NOISE_MASKING
 // dst = Uniform(i) < level ? 0 : src; NOISE_SALT_PEPPER dst = u < level/2 ?
 // 0 : u < level ? 1 : src; NOISE_NONE (or any other code) dst = src. The
@@ -79,33 +85,38 @@ rand_normal(float* __restrict__ x, long long n, unsigned long long seed, unsigne
 // bitwise the CPU backend. dst may equal src (in place: each element is
 // read, then written, by one thread), hence no __restrict__; they may not
 // overlap otherwise. Each thread makes one Philox block (RAND_PER_THREAD =
-// 4 consecutive elements) per step, as rand_uniform/rand_normal.
+// 4 consecutive elements of the stream) per step, as rand_normal, of the
+// blocks that [start, start+n) touches.
 static_assert(RAND_PER_THREAD == 4, "the random kernels make one Philox block (4 words) per thread and step");
 
 extern "C" __global__ void __launch_bounds__(ELEM_THREADS)
 corrupt_f32(float* dst, const float* src, long long n, int kind, float level, unsigned long long seed,
-            unsigned long long stream) {
+            unsigned long long stream, unsigned long long start) {
   if (kind != NOISE_GAUSSIAN && kind != NOISE_MASKING && kind != NOISE_SALT_PEPPER) {
     if (dst != src)
       for (long long i = grid_first(); i < n; i += grid_stride()) dst[i] = src[i];
     return;
   }
   const float half = level * 0.5f;  // exact: level/2
-  const long long nblk = (n + RAND_PER_THREAD - 1) / RAND_PER_THREAD;
+  const unsigned long long b0 = start / RAND_PER_THREAD;
+  const long long nblk =
+      n > 0 ? (long long)((start + (unsigned long long)n + RAND_PER_THREAD - 1) / RAND_PER_THREAD - b0) : 0;
   for (long long q = grid_first(); q < nblk; q += grid_stride()) {
-    const philox4 w = philox_block(seed, stream, (unsigned long long)q);
-    const long long i0 = RAND_PER_THREAD * q;
+    const unsigned long long blk = b0 + (unsigned long long)q;
+    const philox4 w = philox_block(seed, stream, blk);
+    const long long i0 = (long long)(RAND_PER_THREAD * blk - start);  // ≥ −3 (start not a multiple of 4)
     if (kind == NOISE_GAUSSIAN) {
       float v[4];
       normal_pair(w.x, w.y, &v[0], &v[1]);
       normal_pair(w.z, w.w, &v[2], &v[3]);
 #pragma unroll
       for (int j = 0; j < 4; ++j)
-        if (i0 + j < n) dst[i0 + j] = FADD(src[i0 + j], FMUL(level, v[j]));
+        if (i0 + j >= 0 && i0 + j < n) dst[i0 + j] = FADD(src[i0 + j], FMUL(level, v[j]));
     } else {
       const unsigned int ws[4] = {w.x, w.y, w.z, w.w};
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
+        if (i0 + j < 0) continue;
         if (i0 + j >= n) break;
         const float u = uniform_from_word(ws[j]);
         float x = src[i0 + j];

@@ -103,7 +103,7 @@ func runBenchJob(c *cli.Context, comm *mpi.Comm) (err error) {
 			return fmt.Errorf("--scaling %w", err)
 		}
 		if d := c.String("devices"); d != "all" && d != "cpu" {
-			return fmt.Errorf("--devices %s: under mpirun, bench trains on the CPU backend (the GPU all-reduce is not done yet)", d)
+			return fmt.Errorf("--devices %s: under mpirun, bench trains on the CPU backend (training runs on GPUs over NCCL; bench does not measure that yet)", d)
 		}
 		want := strings.Split(c.String("models"), ",")
 		var models []bench.Model

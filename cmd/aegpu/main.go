@@ -131,12 +131,17 @@ var deviceFlag = &cli.StringFlag{
 }
 
 func openDevice(c *cli.Context, quiet bool) (engine.Backend, error) {
-	b, note, err := engine.Open(c.String("device"))
+	return openDeviceSpec(c.String("device"), quiet)
+}
+
+// openDeviceSpec opens the backend of a --device value.
+func openDeviceSpec(spec string, quiet bool) (engine.Backend, error) {
+	b, note, err := engine.Open(spec)
 	if err != nil {
 		return nil, err
 	}
 	if !quiet {
-		if spec := c.String("device"); (spec == "" || spec == "auto") && b.Info().Backend == "cpu" {
+		if (spec == "" || spec == "auto") && b.Info().Backend == "cpu" {
 			note += "; 'aegpu devices' says why" // auto fell back: the note names the reason in brief
 		}
 		fmt.Fprintln(os.Stderr, note)
@@ -147,7 +152,7 @@ func openDevice(c *cli.Context, quiet bool) (engine.Backend, error) {
 func devicesCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "devices",
-		Usage: "list the backends and devices this binary can use, and why CUDA is not available when it is not; the MPI library found, and under mpirun/srun this process's rank",
+		Usage: "list the backends and devices this binary can use, and why CUDA is not available when it is not; the MPI library found, and under mpirun/srun this process's rank; NCCL's version",
 		Action: func(c *cli.Context) error {
 			for _, s := range engine.Probe() {
 				if s.Err != nil {
@@ -159,6 +164,7 @@ func devicesCommand() *cli.Command {
 				}
 			}
 			mpiReport()
+			ncclReport()
 			return nil
 		},
 	}

@@ -415,7 +415,11 @@ func runTrain(c *cli.Context) (err error) {
 			return err
 		}
 	}
-	b, err := openDevice(c, quiet)
+	spec, err := rankDevice(c.String("device"), comm)
+	if err != nil {
+		return err
+	}
+	b, err := openDeviceSpec(spec, quiet)
 	if err != nil {
 		return err
 	}
@@ -469,11 +473,15 @@ func runTrain(c *cli.Context) (err error) {
 				return err
 			}
 		}
+		how, err := joinGPUs(comm, b)
+		if err != nil {
+			return err
+		}
 		if err := run.Trainer.SetCollective(comm); err != nil {
 			return err
 		}
-		rep.printf("distributed: %d ranks (%s, %s); each computes its share of every batch of %d rows\n",
-			comm.Size(), comm.Lib.Version, comm.Lib.Path, run.Config.Train.Batch)
+		rep.printf("distributed: %d ranks (%s, %s)%s; each computes its share of every batch of %d rows\n",
+			comm.Size(), comm.Lib.Version, comm.Lib.Path, how, run.Config.Train.Batch)
 	}
 	if run.Cleaned > 0 {
 		rep.printf("removed %d file(s) (%.1f MB) that killed runs left in %s\n", run.Cleaned, float64(run.CleanedBytes)/1e6, run.Dir)

@@ -243,12 +243,12 @@ int emu_launch_rand_uniform(emu_dims d, float* x, long long n, unsigned long lon
   return EMU_LAUNCH(rand_uniform, d, x, n, seed, stream, lo, hi);
 }
 int emu_launch_rand_normal(emu_dims d, float* x, long long n, unsigned long long seed, unsigned long long stream,
-                           float mean, float std) {
-  return EMU_LAUNCH(rand_normal, d, x, n, seed, stream, mean, std);
+                           float mean, float std, unsigned long long start) {
+  return EMU_LAUNCH(rand_normal, d, x, n, seed, stream, mean, std, start);
 }
 int emu_launch_corrupt_f32(emu_dims d, float* dst, const float* src, long long n, int kind, float level,
-                           unsigned long long seed, unsigned long long stream) {
-  return EMU_LAUNCH(corrupt_f32, d, dst, src, n, kind, level, seed, stream);
+                           unsigned long long seed, unsigned long long stream, unsigned long long start) {
+  return EMU_LAUNCH(corrupt_f32, d, dst, src, n, kind, level, seed, stream, start);
 }
 int emu_launch_sparsity_grad(emu_dims d, const float* H, float* dH, float* rho, double* partial, int B, int D, float l1,
                              float beta, float target) {

@@ -477,19 +477,30 @@ func RandUniform(grid, block Dim3, x []float32, n int64, seed, stream uint64, lo
 	})
 }
 
-// RandNormal launches rand_normal.
+// RandNormal launches rand_normal from element 0 of the stream.
 func RandNormal(grid, block Dim3, x []float32, n int64, seed, stream uint64, mean, std float32) error {
+	return RandNormalAt(grid, block, x, n, seed, stream, 0, mean, std)
+}
+
+// RandNormalAt launches rand_normal from element start of the stream.
+func RandNormalAt(grid, block Dim3, x []float32, n int64, seed, stream, start uint64, mean, std float32) error {
 	return launch(func() C.int {
 		return C.emu_launch_rand_normal(dims(grid, block), f32(x), C.longlong(n), C.ulonglong(seed), C.ulonglong(stream),
-			C.float(mean), C.float(std))
+			C.float(mean), C.float(std), C.ulonglong(start))
 	})
 }
 
-// Corrupt launches corrupt_f32 (dst and src may be the same slice).
+// Corrupt launches corrupt_f32 (dst and src may be the same slice) from
+// element 0 of the streams.
 func Corrupt(grid, block Dim3, dst, src []float32, n int64, kind int, level float32, seed, stream uint64) error {
+	return CorruptAt(grid, block, dst, src, n, kind, level, seed, stream, 0)
+}
+
+// CorruptAt launches corrupt_f32 from element start of the streams.
+func CorruptAt(grid, block Dim3, dst, src []float32, n int64, kind int, level float32, seed, stream, start uint64) error {
 	return launch(func() C.int {
 		return C.emu_launch_corrupt_f32(dims(grid, block), f32(dst), f32(src), C.longlong(n), C.int(kind), C.float(level),
-			C.ulonglong(seed), C.ulonglong(stream))
+			C.ulonglong(seed), C.ulonglong(stream), C.ulonglong(start))
 	})
 }
 

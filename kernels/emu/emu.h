@@ -99,9 +99,9 @@ int emu_launch_scale_f32(emu_dims d, float* x, long long n, float alpha);
 int emu_launch_rand_uniform(emu_dims d, float* x, long long n, unsigned long long seed, unsigned long long stream,
                             float lo, float hi);
 int emu_launch_rand_normal(emu_dims d, float* x, long long n, unsigned long long seed, unsigned long long stream,
-                           float mean, float std);
+                           float mean, float std, unsigned long long start);
 int emu_launch_corrupt_f32(emu_dims d, float* dst, const float* src, long long n, int kind, float level,
-                           unsigned long long seed, unsigned long long stream);
+                           unsigned long long seed, unsigned long long stream, unsigned long long start);
 
 /* The variant regularizers (penalty.cu). */
 int emu_launch_sparsity_grad(emu_dims d, const float* H, float* dH, float* rho, double* partial, int B, int D, float l1,

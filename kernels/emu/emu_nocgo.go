@@ -128,6 +128,12 @@ func RandNormal(grid, block Dim3, x []float32, n int64, seed, stream uint64, mea
 func Corrupt(grid, block Dim3, dst, src []float32, n int64, kind int, level float32, seed, stream uint64) error {
 	return ErrNoCgo
 }
+func RandNormalAt(grid, block Dim3, x []float32, n int64, seed, stream, start uint64, mean, std float32) error {
+	return ErrNoCgo
+}
+func CorruptAt(grid, block Dim3, dst, src []float32, n int64, kind int, level float32, seed, stream, start uint64) error {
+	return ErrNoCgo
+}
 func SparsityGrad(grid, block Dim3, H, dH, rho []float32, partial []float64, B, D int, l1, beta, target float32) error {
 	return ErrNoCgo
 }

@@ -621,3 +621,49 @@ func TestCorrupt(t *testing.T) {
 		}
 	}
 }
+
+// TestDrawsAt: rand_normal and corrupt_f32 from element start of their
+// streams (engine.DrawsAt, a data-parallel rank's rows) are bitwise the
+// elements start… of the same kernel's draw from 0, for starts on and off
+// the Philox blocks' bounds, with the launcher's grid and a grid-stride
+// one; masking is also bitwise the CPU backend's CorruptAt.
+func TestDrawsAt(t *testing.T) {
+	need(t)
+	cpu := newCPU(t)
+	var seed, stream uint64 = 0x0123456789abcdef, 1<<40 + 13
+	for ci, start := range []int{0, 1, 2, 3, 5, 6, 4098} {
+		for _, n := range []int{1, 2, 3, 17, 1000} {
+			t.Run(fmt.Sprintf("%d+%d", start, n), func(t *testing.T) {
+				grid, block := D1(kernels.ElemGrid(int64(n+start%4), kernels.RandPerThread)), D1(kernels.ElemThreads)
+				if ci%2 == 1 {
+					grid, block = D1(2), D1(32) // grid-stride
+				}
+				all := start + n
+				fullGrid := D1(kernels.ElemGrid(int64(all), kernels.RandPerThread))
+				full := make([]float32, all)
+				nextMode()
+				must(t, RandNormal(fullGrid, block, full, int64(all), seed, stream, 0.5, 2))
+				part := make([]float32, n)
+				nextMode()
+				must(t, RandNormalAt(grid, block, part, int64(n), seed, stream, uint64(start), 0.5, 2))
+				checkBits(t, "rand_normal from start", part, full[start:])
+
+				src := newGen(uint64(13000+start+n)).uniform(all, -1, 1)
+				for _, k := range []engine.Noise{engine.NoiseGaussian, engine.NoiseMasking, engine.NoiseSaltPepper} {
+					fullD := make([]float32, all)
+					nextMode()
+					must(t, Corrupt(fullGrid, block, fullD, src, int64(all), int(k), 0.3, seed, stream))
+					partD := make([]float32, n)
+					nextMode()
+					must(t, CorruptAt(grid, block, partD, src[start:], int64(n), int(k), 0.3, seed, stream, uint64(start)))
+					checkBits(t, k.String()+" from start", partD, fullD[start:])
+					if k == engine.NoiseMasking {
+						dm := cpu.mat(1, n, nil)
+						must(t, cpu.b.CorruptAt(dm, cpu.mat(1, n, src[start:]), k, 0.3, seed, stream, uint64(start)))
+						checkBits(t, "masking vs the CPU's CorruptAt", partD, cpu.get(dm))
+					}
+				}
+			})
+		}
+	}
+}

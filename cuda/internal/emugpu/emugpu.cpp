@@ -65,6 +65,11 @@
 //   - The last cuDevicePrimaryCtxRelease destroys the context: every
 //     allocation, pinned buffer, stream, event, module, graph and exec still
 //     alive is counted as leaked (statistics) and freed.
+//   - cuLaunchHostFunc queues a host function like any op (captured as a
+//     graph node during capture) and runs it, in stream order, on the
+//     thread that makes the stream execute; cuStreamIsCapturing says
+//     whether a stream records. They are what the fake libnccl.so.2 of
+//     cuda/internal/nccl/testdata builds its in-stream all-reduce on.
 //
 // Environment:
 //   EMUGPU_SMS       multiprocessor count reported (default 132, an H100);
@@ -73,6 +78,17 @@
 //   EMUGPU_CC        compute capability reported, MAJOR.MINOR (default 9.0,
 //                    an H100): below 8.0 the backend refuses TF32, as on a
 //                    real pre-Ampere GPU (the emulated kernels run anyway)
+//   EMUGPU_EAGER=1   execute each op on a stream when it is queued (a
+//                    device that keeps up with the host) instead of lazily:
+//                    the ranks of a job then run their all-reduces (the
+//                    fake libnccl's host functions, which wait for every
+//                    rank) in the order their hosts issue them, as real
+//                    GPUs do, rather than whenever each host happens to
+//                    wait — which differs between ranks (rank 0 alone
+//                    writes checkpoints) and would deadlock them against
+//                    their MPI calls. It gives up the lazy queue's checks.
+//   EMUGPU_DEVICES   device count reported (default 1); every ordinal is
+//                    the same emulated device
 //   EMUGPU_MEM       device memory in bytes (default 4 GiB), so OOM is
 //                    reachable
 //   EMUGPU_SCHEDULE  emulator schedule: 0 concurrent (a thread per CUDA
@@ -181,6 +197,22 @@ int cc_part(int which) {
   return which == 0 ? major : minor;
 }
 
+// device_count is EMUGPU_DEVICES (default 1): the ordinals the driver
+// answers for, all of them the same emulated device, so that the ranks of
+// a job on one machine can each open "the GPU of its local rank".
+int device_count() {
+  long n = env_long("EMUGPU_DEVICES", 1);
+  return n < 1 ? 1 : (int)n;
+}
+
+// eager is EMUGPU_EAGER: streams execute each op when it is queued
+// instead of when the host waits.
+bool eager() {
+  static int e = -1;
+  if (e < 0) e = env_long("EMUGPU_EAGER", 0) != 0;
+  return e;
+}
+
 bool trace() {
   static int t = -1;
   if (t < 0) t = env_long("EMUGPU_TRACE", 0) != 0;
@@ -200,6 +232,7 @@ struct Stats {
   std::map<std::string, long long> graph_launches;  // kernel → executions from a graph replay
   long long memsets = 0, copies = 0, graph_runs = 0, captures = 0, captured_nodes = 0, invalidated = 0;
   long long max_queue = 0, faults = 0, aliasing = 0, width = 0, ctx_destroyed = 0;
+  long long host_fns = 0, graph_host_fns = 0;
   long long leak_allocs = 0, leak_bytes = 0, leak_host = 0, leak_streams = 0, leak_events = 0,
             leak_modules = 0, leak_graphs = 0, leak_execs = 0;
   std::string first_fault;
@@ -218,6 +251,7 @@ void dump_stats() {
   fprintf(f, "invalidated_captures %lld\nmax_queue %lld\nfaults %lld\naliasing %lld\nwidth_mismatch %lld\n",
           stats.invalidated, stats.max_queue, stats.faults, stats.aliasing, stats.width);
   fprintf(f, "ctx_destroyed %lld\n", stats.ctx_destroyed);
+  fprintf(f, "host_fns %lld\ngraph_host_fns %lld\n", stats.host_fns, stats.graph_host_fns);
   fprintf(f, "leak_allocs %lld\nleak_bytes %lld\nleak_host %lld\nleak_streams %lld\nleak_events %lld\n",
           stats.leak_allocs, stats.leak_bytes, stats.leak_host, stats.leak_streams, stats.leak_events);
   fprintf(f, "leak_modules %lld\nleak_graphs %lld\nleak_execs %lld\n", stats.leak_modules, stats.leak_graphs,
@@ -514,14 +548,14 @@ const Kernel kernels[] = {
     {"rand_uniform", "pluuff",
      RUN(emu_launch_rand_uniform(d, a.p(0), a.i64(1), a.u64(2), a.u64(3), a.f32(4), a.f32(5))),
      EXT(E(0, fl(a.i64(1)), 4, false, true))},
-    {"rand_normal", "pluuff",
-     RUN(emu_launch_rand_normal(d, a.p(0), a.i64(1), a.u64(2), a.u64(3), a.f32(4), a.f32(5))),
+    {"rand_normal", "pluuffu",
+     RUN(emu_launch_rand_normal(d, a.p(0), a.i64(1), a.u64(2), a.u64(3), a.f32(4), a.f32(5), a.u64(6))),
      EXT(E(0, fl(a.i64(1)), 4, false, true))},
     // dst may be src itself (in place: the kernel's pointers are not
     // __restrict__), so src's extent is checked, and checked against dst's
     // for overlap, only when it is another pointer.
-    {"corrupt_f32", "pplifuu",
-     RUN(emu_launch_corrupt_f32(d, a.p(0), a.p(1), a.i64(2), a.i32(3), a.f32(4), a.u64(5), a.u64(6))),
+    {"corrupt_f32", "pplifuuu",
+     RUN(emu_launch_corrupt_f32(d, a.p(0), a.p(1), a.i64(2), a.i32(3), a.f32(4), a.u64(5), a.u64(6), a.u64(7))),
      EXT(long long n = a.i64(2); E(0, fl(n), 4, false, true); if (a.u(1) != a.u(0)) E(1, fl(n), 4, false, false))},
     // The variant regularizers (kernels/penalty.cu). partial: one double per block.
     {"sparsity_grad", "ppppiifff",
@@ -653,7 +687,8 @@ std::vector<Module*> unloaded;  // their Functions stay valid objects until the 
 
 struct Event;
 
-enum OpKind { OP_MEMSET, OP_COPY, OP_KERNEL, OP_EVENT };
+enum OpKind { OP_MEMSET, OP_COPY, OP_KERNEL, OP_EVENT, OP_HOST };
+typedef void (*HostFn)(void*);
 struct Op {
   OpKind kind;
   uintptr_t dst = 0, src = 0;
@@ -668,6 +703,8 @@ struct Op {
   Event* ev = nullptr;
   unsigned long long ev_gen = 0;
   bool from_graph = false;
+  HostFn fn = nullptr;  // OP_HOST: cuLaunchHostFunc's function and its argument
+  void* fn_data = nullptr;
 };
 
 struct Graph {
@@ -747,6 +784,15 @@ void execute(Op& o) {
       stats.copies++;
       return;
     }
+    case OP_HOST:
+      // The stream's turn has come: the host function runs now, on the
+      // thread that waits (the real driver runs it on a thread of its own;
+      // it must not call the driver either way).
+      if (trace()) fprintf(stderr, "emugpu: host function %p(%p)%s\n", (void*)o.fn, o.fn_data, o.from_graph ? " [graph]" : "");
+      o.fn(o.fn_data);
+      stats.host_fns++;
+      if (o.from_graph) stats.graph_host_fns++;
+      return;
     case OP_EVENT:
       if (o.ev && o.ev->gen == o.ev_gen) {
         o.ev->done = true;
@@ -832,6 +878,7 @@ CUresult submit(void* sp, Op&& o) {
   }
   s->q.push_back(std::move(o));
   stats.max_queue = std::max<long long>(stats.max_queue, (long long)s->q.size());
+  if (eager()) flush_all(s);
   return OK;
 }
 
@@ -935,15 +982,15 @@ EXPORT CUresult cuGetErrorName(CUresult e, const char** s) {
 EXPORT CUresult cuDeviceGetCount(int* n) {
   NEED_INIT();
   if (!n) return INVALID_VALUE;
-  *n = 1;
+  *n = device_count();
   return OK;
 }
 
 EXPORT CUresult cuDeviceGet(CUdevice* d, int ordinal) {
   NEED_INIT();
   if (!d) return INVALID_VALUE;
-  if (ordinal != 0) return INVALID_DEVICE;
-  *d = 0;
+  if (ordinal < 0 || ordinal >= device_count()) return INVALID_DEVICE;
+  *d = 0;  // every ordinal is the one emulated device (a process uses one)
   return OK;
 }
 
@@ -1307,6 +1354,32 @@ EXPORT CUresult cuStreamWaitEvent(void* sp, void* ep, unsigned int flags) {
   // the event now satisfies the dependency.
   Stream* s = as_stream(sp);
   if (!(s && s->capturing)) wait_event(e);
+  return OK;
+}
+
+// cuLaunchHostFunc queues a host function on a stream, after the work
+// queued before it; during capture it becomes a host node of the graph,
+// run by each replay in its place (as the real driver does). The fake
+// libnccl of cuda/internal/nccl/testdata resolves it from this library to
+// run its all-reduce in stream order.
+EXPORT CUresult cuLaunchHostFunc(void* sp, HostFn fn, void* data) {
+  LOCK();
+  NEED_CTX();
+  if (!fn) return INVALID_VALUE;
+  Op o{OP_HOST};
+  o.fn = fn;
+  o.fn_data = data;
+  return submit(sp, std::move(o));
+}
+
+// cuStreamIsCapturing reports 1 (CU_STREAM_CAPTURE_STATUS_ACTIVE) while sp
+// records a graph, 2 (INVALIDATED) after a capture was invalidated, else 0.
+EXPORT CUresult cuStreamIsCapturing(void* sp, int* status) {
+  LOCK();
+  NEED_CTX();
+  if (!status || bad_stream(sp)) return INVALID_HANDLE;
+  Stream* s = as_stream(sp);
+  *status = s && s->capturing ? (s->invalid ? 2 : 1) : 0;
   return OK;
 }
 
