@@ -152,3 +152,13 @@ func ReparamGradPartial(grid, block Dim3, dMU, dLV, beta, dZ, MU, LV, EPS []floa
 func sharedBytes() int64 { return 0 }
 
 func selftest(grid, block Dim3, which int, out []float32) error { return ErrNoCgo }
+func LayerNormFwd(grid, block Dim3, X, G, Bt, Y, mean, rstd []float32, rows, cols int, eps float32) error {
+	return ErrNoCgo
+}
+func LayerNormBwdDX(grid, block Dim3, DY, X, G, mean, rstd, DX []float32, rows, cols int) error {
+	return ErrNoCgo
+}
+func LayerNormBwdParams(grid, block Dim3, DY, X, mean, rstd, DG, DB []float32, rows, cols int) error {
+	return ErrNoCgo
+}
+func EMA(grid, block Dim3, decay float32, x, avg []float32, n int64) error { return ErrNoCgo }
