@@ -3,6 +3,7 @@ package cuda
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/aegpu/aegpu/cuda/internal/cu"
 	"github.com/aegpu/aegpu/cuda/internal/nccl"
@@ -43,6 +44,8 @@ type Backend struct {
 	prec engine.Precision // of Dense and DenseBackward's products (SetPrecision)
 
 	comm *nccl.Comm // a data-parallel job's communicator (JoinNCCL); nil: none
+	// collLimit bounds a wait for work that sums over comm (wait.go; 0: none).
+	collLimit time.Duration
 }
 
 // New opens CUDA device ordinal with its primary context, loads the
@@ -139,7 +142,7 @@ func (b *Backend) Close() error {
 		errs = append(errs, b.ctx.SetCurrent())
 	}
 	if b.stream != 0 {
-		errs = append(errs, b.stream.Synchronize())
+		errs = append(errs, b.waitStream(b.stream)) // aborts the communicator if a peer failed
 	}
 	if b.comm != nil {
 		errs = append(errs, b.comm.Destroy())
@@ -283,5 +286,5 @@ func (b *Backend) Sync() error {
 	if err := b.enter("Sync"); err != nil {
 		return err
 	}
-	return b.stream.Synchronize()
+	return b.waitStream(b.stream)
 }

@@ -101,10 +101,16 @@ func (b *Backend) CollectiveError() error {
 	if b.comm == nil {
 		return nil
 	}
-	err := b.comm.AsyncError()
-	if err == nil {
-		return nil
+	if err := b.comm.AsyncError(); err != nil {
+		return b.abortCollective(err)
 	}
+	return nil
+}
+
+// abortCollective aborts the backend's communicator after err (ncclCommAbort,
+// as NCCL requires after an error; it also ends the communicator's kernels)
+// and leaves the job; the error says which rank failed and why.
+func (b *Backend) abortCollective(err error) error {
 	rank, size := b.comm.Rank(), b.comm.Size()
 	b.comm.Abort()
 	b.comm = nil

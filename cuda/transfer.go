@@ -36,7 +36,7 @@ func (b *Backend) stagedCopy(dst engine.Matrix, src []float32, s cu.Stream) erro
 	i := b.stageNext
 	b.stageNext = (i + 1) % len(b.stage)
 	if b.stageUsed[i] {
-		if err := b.stageDone[i].Synchronize(); err != nil {
+		if err := b.waitEvent(b.stageDone[i]); err != nil {
 			return err
 		}
 	}
@@ -143,7 +143,7 @@ func (b *Backend) Download(dst []float32, src engine.Matrix) error {
 	if err := cu.MemcpyDtoHAsync(b.down.Ptr(), b.ptr(src), bytes, b.stream); err != nil {
 		return err
 	}
-	if err := b.stream.Synchronize(); err != nil {
+	if err := b.waitStream(b.stream); err != nil {
 		return err
 	}
 	copy(dst, b.down.Float32s()[:len(dst)])

@@ -27,8 +27,9 @@ var mpiTimeoutFlag = &cli.DurationFlag{
 	Name:    "mpi-timeout",
 	Value:   10 * time.Minute,
 	EnvVars: []string{"AEGPU_MPI_TIMEOUT"},
-	Usage: "under mpirun: the longest one all-reduce may wait for the other ranks while training; past it the rank " +
-		"names the call and exits, and the launcher ends the job (a rank that stalls without dying); 0 waits forever",
+	Usage: "under mpirun: the longest one all-reduce may wait for the other ranks while training (on GPUs also a wait " +
+		"for the GPU's queued NCCL sums); past it the rank names the call and exits, and the launcher ends the job " +
+		"(a rank that stalls without dying); 0 waits forever",
 }
 
 // watchCollectives arms the watchdog over comm's collectives (limit 0:
@@ -143,8 +144,9 @@ func rankDevice(spec string, comm *mpi.Comm) (string, error) {
 // (all of them must), every rank loads NCCL, rank 0 makes the
 // communicator's unique id, MPI_Bcast sends it to the others, and each
 // rank's backend joins (ncclCommInitRank). On the CPU it does nothing.
-// how describes the choice for the run's report.
-func joinGPUs(comm *mpi.Comm, b engine.Backend) (how string, err error) {
+// how describes the choice for the run's report. limit bounds a wait for
+// the GPU's queued sums (--mpi-timeout, as for MPI's collectives).
+func joinGPUs(comm *mpi.Comm, b engine.Backend, limit time.Duration) (how string, err error) {
 	gb, onGPU := b.(*cuda.Backend)
 	gpu := []float32{0}
 	if onGPU {
@@ -193,6 +195,7 @@ func joinGPUs(comm *mpi.Comm, b engine.Backend) (how string, err error) {
 	if err := gb.JoinNCCL(id, comm.Size(), comm.Rank()); err != nil {
 		return "", err
 	}
+	gb.SetCollectiveTimeout(limit)
 	return fmt.Sprintf("; gradients summed by NCCL %s on the GPUs, in the recorded step", version), nil
 }
 

@@ -473,7 +473,7 @@ func runTrain(c *cli.Context) (err error) {
 				return err
 			}
 		}
-		how, err := joinGPUs(comm, b)
+		how, err := joinGPUs(comm, b, c.Duration("mpi-timeout"))
 		if err != nil {
 			return err
 		}

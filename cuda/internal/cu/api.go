@@ -544,6 +544,29 @@ func (s Stream) Synchronize() error {
 	return check("cuStreamSynchronize", drvStreamSynchronize(s))
 }
 
+// Query reports whether all work queued on s has completed (cuStreamQuery:
+// CUDA_ERROR_NOT_READY is false, not an error), without blocking.
+func (s Stream) Query() (bool, error) {
+	if err := ready(); err != nil {
+		return false, err
+	}
+	return queried("cuStreamQuery", drvStreamQuery(s))
+}
+
+// queried reads a cu*Query result: done, pending (NOT_READY), or an error.
+func queried(call string, r int) (bool, error) {
+	if r == errNotReady {
+		return false, nil
+	}
+	if err := check(call, r); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// errNotReady is CUDA_ERROR_NOT_READY: a query's "still running".
+const errNotReady = 600
+
 // Destroy destroys s (cuStreamDestroy_v2); queued work still completes.
 // Destroying stream 0 is a no-op.
 func (s Stream) Destroy() error {
@@ -600,6 +623,15 @@ func (e Event) Synchronize() error {
 		return err
 	}
 	return check("cuEventSynchronize", drvEventSynchronize(e))
+}
+
+// Query reports whether the work before e's last Record has completed
+// (cuEventQuery), without blocking.
+func (e Event) Query() (bool, error) {
+	if err := ready(); err != nil {
+		return false, err
+	}
+	return queried("cuEventQuery", drvEventQuery(e))
 }
 
 // Destroy destroys e (cuEventDestroy_v2). Destroying event 0 is a no-op.

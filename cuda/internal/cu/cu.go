@@ -50,11 +50,13 @@ static CUresult (*p_cuMemHostAlloc)(void **, size_t, unsigned int);
 static CUresult (*p_cuMemFreeHost)(void *);
 static CUresult (*p_cuStreamCreate)(CUstream *, unsigned int);
 static CUresult (*p_cuStreamSynchronize)(CUstream);
+static CUresult (*p_cuStreamQuery)(CUstream);
 static CUresult (*p_cuStreamDestroy)(CUstream);
 static CUresult (*p_cuStreamWaitEvent)(CUstream, CUevent, unsigned int);
 static CUresult (*p_cuEventCreate)(CUevent *, unsigned int);
 static CUresult (*p_cuEventRecord)(CUevent, CUstream);
 static CUresult (*p_cuEventSynchronize)(CUevent);
+static CUresult (*p_cuEventQuery)(CUevent);
 static CUresult (*p_cuEventDestroy)(CUevent);
 static CUresult (*p_cuEventElapsedTime)(float *, CUevent, CUevent);
 static CUresult (*p_cuModuleLoadData)(CUmodule *, const void *);
@@ -101,11 +103,13 @@ static const cu_sym cu_syms[] = {
 	SYM(p_cuMemFreeHost, "cuMemFreeHost"),
 	SYM(p_cuStreamCreate, "cuStreamCreate"),
 	SYM(p_cuStreamSynchronize, "cuStreamSynchronize"),
+	SYM(p_cuStreamQuery, "cuStreamQuery"),
 	SYM(p_cuStreamDestroy, "cuStreamDestroy_v2"),
 	SYM(p_cuStreamWaitEvent, "cuStreamWaitEvent"),
 	SYM(p_cuEventCreate, "cuEventCreate"),
 	SYM(p_cuEventRecord, "cuEventRecord"),
 	SYM(p_cuEventSynchronize, "cuEventSynchronize"),
+	SYM(p_cuEventQuery, "cuEventQuery"),
 	SYM(p_cuEventDestroy, "cuEventDestroy_v2"),
 	SYM(p_cuEventElapsedTime, "cuEventElapsedTime"),
 	SYM(p_cuModuleLoadData, "cuModuleLoadData"),
@@ -251,6 +255,7 @@ static res1 w_streamCreate(unsigned int flags) {
 	o.r = p_cuStreamCreate(&s, flags); o.v = (uintptr_t)s; return o;
 }
 static int w_streamSynchronize(uintptr_t s) { ENSURE(); return p_cuStreamSynchronize((CUstream)s); }
+static int w_streamQuery(uintptr_t s) { ENSURE(); return p_cuStreamQuery((CUstream)s); }
 static int w_streamDestroy(uintptr_t s) { ENSURE(); return p_cuStreamDestroy((CUstream)s); }
 static int w_streamWaitEvent(uintptr_t s, uintptr_t e) { ENSURE(); return p_cuStreamWaitEvent((CUstream)s, (CUevent)e, 0); }
 static res1 w_eventCreate(unsigned int flags) {
@@ -261,6 +266,7 @@ static res1 w_eventCreate(unsigned int flags) {
 }
 static int w_eventRecord(uintptr_t e, uintptr_t s) { ENSURE(); return p_cuEventRecord((CUevent)e, (CUstream)s); }
 static int w_eventSynchronize(uintptr_t e) { ENSURE(); return p_cuEventSynchronize((CUevent)e); }
+static int w_eventQuery(uintptr_t e) { ENSURE(); return p_cuEventQuery((CUevent)e); }
 static int w_eventDestroy(uintptr_t e) { ENSURE(); return p_cuEventDestroy((CUevent)e); }
 static resf w_eventElapsed(uintptr_t a, uintptr_t b) {
 	float ms = 0; resf o;
@@ -434,6 +440,7 @@ func drvStreamCreate(flags uint32) (Stream, int) {
 }
 
 func drvStreamSynchronize(s Stream) int { return int(C.w_streamSynchronize(C.uintptr_t(s))) }
+func drvStreamQuery(s Stream) int       { return int(C.w_streamQuery(C.uintptr_t(s))) }
 func drvStreamDestroy(s Stream) int     { return int(C.w_streamDestroy(C.uintptr_t(s))) }
 func drvStreamWaitEvent(s Stream, e Event) int {
 	return int(C.w_streamWaitEvent(C.uintptr_t(s), C.uintptr_t(e)))
@@ -448,6 +455,7 @@ func drvEventRecord(e Event, s Stream) int {
 	return int(C.w_eventRecord(C.uintptr_t(e), C.uintptr_t(s)))
 }
 func drvEventSynchronize(e Event) int { return int(C.w_eventSynchronize(C.uintptr_t(e))) }
+func drvEventQuery(e Event) int       { return int(C.w_eventQuery(C.uintptr_t(e))) }
 func drvEventDestroy(e Event) int     { return int(C.w_eventDestroy(C.uintptr_t(e))) }
 func drvEventElapsed(a, b Event) (float32, int) {
 	o := C.w_eventElapsed(C.uintptr_t(a), C.uintptr_t(b))

@@ -43,6 +43,8 @@ func drvMemcpyDtoDAsync(DevicePtr, DevicePtr, int64, Stream) int      { return s
 func drvMemHostAlloc(int64, uint32) (unsafe.Pointer, int)             { return nil, stubCode }
 func drvMemFreeHost(unsafe.Pointer) int                               { return stubCode }
 func drvStreamCreate(uint32) (Stream, int)                            { return 0, stubCode }
+func drvStreamQuery(Stream) int                                       { return stubCode }
+func drvEventQuery(Event) int                                         { return stubCode }
 func drvStreamSynchronize(Stream) int                                 { return stubCode }
 func drvStreamDestroy(Stream) int                                     { return stubCode }
 func drvStreamWaitEvent(Stream, Event) int                            { return stubCode }

@@ -1312,6 +1312,38 @@ static void wait_event(Event* e) {
   while (e->pending && !s->q.empty() && !sticky) flush(s, 1);
 }
 
+// cuStreamQuery and cuEventQuery are a host that polls instead of
+// blocking: each call runs one queued op of the stream (the work a GPU
+// would have done meanwhile) and answers CUDA_ERROR_NOT_READY while more
+// is queued, so a poll loop goes round as it does on a GPU that is behind.
+EXPORT CUresult cuStreamQuery(void* sp) {
+  LOCK();
+  NEED_CTX();
+  if (bad_stream(sp)) return INVALID_HANDLE;
+  Stream* s = as_stream(sp);
+  if (!s) {
+    flush_blocking();
+    return sticky ? sticky : OK;
+  }
+  if (s->capturing) {
+    s->invalid = true;
+    return STREAM_CAPTURE_UNSUPPORTED;
+  }
+  if (!s->q.empty()) flush(s, 1);
+  if (sticky) return sticky;
+  return s->q.empty() ? OK : NOT_READY;
+}
+
+EXPORT CUresult cuEventQuery(void* ep) {
+  LOCK();
+  NEED_CTX();
+  Event* e = as_event(ep);
+  if (!e) return INVALID_HANDLE;
+  if (e->pending && e->s && !e->s->q.empty()) flush(e->s, 1);
+  if (sticky) return sticky;
+  return e->pending ? NOT_READY : OK;
+}
+
 EXPORT CUresult cuEventSynchronize(void* ep) {
   LOCK();
   NEED_CTX();

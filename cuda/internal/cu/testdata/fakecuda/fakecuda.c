@@ -259,6 +259,12 @@ CUresult cuStreamSynchronize(void *s) {
 	if (s && as_stream(s)->capturing) return 906; // STREAM_CAPTURE_IMPLICIT-like: illegal during capture
 	return OK;
 }
+CUresult cuStreamQuery(void *s) {
+	NEED_CTX();
+	if (bad_stream(s)) return INVALID_HANDLE;
+	if (s && as_stream(s)->capturing) return 900; // STREAM_CAPTURE_UNSUPPORTED
+	return OK;
+}
 CUresult cuStreamDestroy_v2(void *s) {
 	NEED_CTX();
 	if (!s || bad_stream(s)) return INVALID_HANDLE;
@@ -409,6 +415,7 @@ CUresult cuEventRecord(void *ep, void *s) {
 	e->ms = now_ms();
 	return OK;
 }
+CUresult cuEventQuery(void *ep) { NEED_CTX(); return as_event(ep) ? OK : INVALID_HANDLE; }
 CUresult cuEventSynchronize(void *ep) { NEED_CTX(); return as_event(ep) ? OK : INVALID_HANDLE; }
 CUresult cuEventDestroy_v2(void *ep) {
 	NEED_CTX();
