@@ -74,6 +74,13 @@ RECIPE[B64]="${RECIPE[B]/--batch 128/--batch 64}"
 RECIPE[Bbce]="${RECIPE[B]} --loss bce"
 RECIPE[C3]="${RECIPE[B3]} --ema 0.999"
 RECIPE[D3]="${RECIPE[C3]} --loss bce"
+# --norm layer (Linear → LayerNorm → activation in the hidden layers) on
+# the default recipe (E3) and on the kaiming one (B).
+RECIPE[E3n]="${RECIPE[E3]} --norm layer"
+RECIPE[Bn]="${RECIPE[B]} --norm layer"
+# --init mixed: kaiming on the ReLU-family layers, pytorch elsewhere, on
+# the default recipe (E3).
+RECIPE[E3m]="${RECIPE[E3]/--init pytorch/--init mixed}"
 
 # --- data sets -----------------------------------------------------------------
 # SET -> train file, test file, fixed flags (scaling, architecture, epochs),
