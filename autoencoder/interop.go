@@ -314,8 +314,8 @@ func Import(dir string, ts map[string]safetensors.Tensor, a Arch, scaler dataset
 func indexHint(ts map[string]safetensors.Tensor, a Arch) error {
 	for _, half := range []string{"encoder", "decoder"} {
 		var have, want []int
-		for name := range ts {
-			if m := layerName.FindStringSubmatch(name); m != nil && m[1] == half {
+		for name, t := range ts {
+			if m := layerName.FindStringSubmatch(name); m != nil && m[1] == half && len(t.Shape) != 1 { // 1-D: a LayerNorm's
 				i, _ := strconv.Atoi(m[2])
 				have = append(have, i)
 			}
