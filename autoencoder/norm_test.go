@@ -315,3 +315,29 @@ func (m *Model) hasNorm(name string) bool {
 	}
 	return false
 }
+
+// TestOptionsNorm: the Go API's Options.Norm trains a normalized model,
+// and an unknown norm is an error naming the option.
+func TestOptionsNorm(t *testing.T) {
+	x := toyTable(120, 8).Data
+	cfg := DefaultTrainConfig()
+	cfg.Epochs, cfg.Batch = 2, 32
+	ae, err := New(Options{Layers: []int{0, 6, 5, 2}, Norm: "layer", Train: cfg, Device: "cpu"})
+	must(t, err)
+	defer ae.Close()
+	must(t, ae.Fit(context.Background(), x, 8))
+	if ae.model.Arch.Norm != NormLayer || ae.config.Norm != "layer" {
+		t.Fatalf("model norm %q, config norm %q", ae.model.Arch.Norm, ae.config.Norm)
+	}
+	if c, err := ae.Transform(x); err != nil || len(c) != 120*2 {
+		t.Fatalf("transform: %d values, %v", len(c), err)
+	}
+	bad, err := New(Options{Layers: []int{0, 6, 2}, Norm: "batch", Train: cfg, Device: "cpu"})
+	if err == nil {
+		defer bad.Close()
+		err = bad.Fit(context.Background(), x, 8)
+	}
+	if err == nil || !strings.Contains(err.Error(), "options.Norm") {
+		t.Errorf("Norm batch: %v", err)
+	}
+}
