@@ -62,16 +62,12 @@ var Variants = []Variant{
 		c.EMA, c.Init, c.Warmup, c.Schedule = 0.9, autoencoder.InitKaiming, 1, "cosine"
 	}},
 	// --norm layer (LayerNorm and its backward in the recorded step, on 17
-	// and 7 units) with tied weights, input noise and AdamW's decay of the
-	// gains and biases; and in a VAE, with the mixed init.
-	{"norm-tied-denoising-adamw", func(a *autoencoder.Arch, c *autoencoder.TrainConfig) {
+	// and 7 units) with tied weights, input noise, AdamW's decay of the
+	// gains and biases, and the mixed init.
+	{"norm-tied-denoising-adamw-mixed", func(a *autoencoder.Arch, c *autoencoder.TrainConfig) {
 		a.Norm, a.Hidden, a.Tied = autoencoder.NormLayer, engine.LeakyReLU, true
 		a.Layers = []int{a.Layers[0], 17, 7, 5}
-		c.Noise, c.Optimizer, c.WeightDecay = "masking:0.2", "adamw", 0.01
-	}},
-	{"norm-vae-mixed", func(a *autoencoder.Arch, c *autoencoder.TrainConfig) {
-		a.Norm, a.Hidden, a.VAE = autoencoder.NormLayer, engine.ReLU, true
-		c.Kind, c.KLBeta, c.Init = "vae", 1, autoencoder.InitMixed
+		c.Noise, c.Optimizer, c.WeightDecay, c.Init = "masking:0.2", "adamw", 0.01, autoencoder.InitMixed
 	}},
 }
 
