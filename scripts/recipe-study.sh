@@ -81,6 +81,7 @@ RECIPE[Bn]="${RECIPE[B]} --norm layer"
 # --init mixed: kaiming on the ReLU-family layers, pytorch elsewhere, on
 # the default recipe (E3).
 RECIPE[E3m]="${RECIPE[E3]/--init pytorch/--init mixed}"
+RECIPE[E3nm]="${RECIPE[E3m]} --norm layer"
 
 # --- data sets -----------------------------------------------------------------
 # SET -> train file, test file, fixed flags (scaling, architecture, epochs),
