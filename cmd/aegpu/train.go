@@ -488,8 +488,12 @@ func runTrain(c *cli.Context) (err error) {
 		}
 	}
 	cfg := run.Config
-	rep.printf("model %s (%s, %d parameters), %s loss, %s lr %g, batch %d, %s; %d training rows, %d validation rows\n",
-		cfg.Variant, run.Trainer.Model.Arch, cfg.Params, cfg.Train.Loss, cfg.Train.Optimizer, cfg.Train.LR, cfg.Train.Batch, plural(cfg.Train.Epochs, "epoch"), cfg.Data.TrainRows, cfg.Data.ValRows)
+	norm := ""
+	if run.Trainer.Model.Arch.Norm == autoencoder.NormLayer {
+		norm = ", LayerNorm"
+	}
+	rep.printf("model %s (%s%s, %d parameters), %s loss, %s lr %g, batch %d, %s; %d training rows, %d validation rows\n",
+		cfg.Variant, run.Trainer.Model.Arch, norm, cfg.Params, cfg.Train.Loss, cfg.Train.Optimizer, cfg.Train.LR, cfg.Train.Batch, plural(cfg.Train.Epochs, "epoch"), cfg.Data.TrainRows, cfg.Data.ValRows)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
