@@ -15,6 +15,12 @@
 #           cancer, 10 epochs), bc200 (the same, 200 epochs) and lowrank for
 #           every recipe in $SMALL_RECIPES (RECIPES, when set, for all)
 #   deep    784-1000-500-250-30 on MNIST, 20 epochs, for $DEEP_RECIPES
+#
+# The LayerNorm and mixed-init section of docs/recipe-study.md:
+#   SETS="bc bc200 bcq lowrank" RECIPES="E3 E3n E3m E3nm" bash scripts/recipe-study.sh grid
+#   SETS="mnist fashion" IMG_RECIPES="E3n E3m E3nm" bash scripts/recipe-study.sh grid
+#   DEEP_SEEDS="1 2" DEEP_RECIPES="E3 E3n E3m E3nm" bash scripts/recipe-study.sh deep
+# (bcq: the breast-cancer set at bench --quality's 30-16-4, 200 epochs.)
 #   tables  the Markdown tables of everything measured so far
 #
 # Each run's result is kept in $OUT/SET/RECIPE/sSEED/result (with the
