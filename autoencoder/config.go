@@ -301,10 +301,7 @@ const FormatVersion = 1
 func (c Config) Arch() (Arch, error) {
 	a := Arch{Layers: c.Layers, Tied: c.Tied, VAE: c.Variant == "vae", EncoderOnly: c.EncoderOnly}
 	var err error
-	if a.Norm, err = ParseNorm(c.Norm); err != nil || c.Norm == "none" {
-		if err == nil {
-			err = fmt.Errorf("unknown normalization %q (want layer, or no norm entry)", c.Norm)
-		}
+	if a.Norm, err = ParseNorm(c.Norm); err != nil {
 		return a, fmt.Errorf("norm: %w", err)
 	}
 	if a.Hidden, err = engine.ParseAct(c.Hidden); err != nil {
