@@ -22,6 +22,9 @@ type Options struct {
 	Hidden, Latent, Output string
 	// Tied decoder weights (not for VAEs).
 	Tied bool
+	// Norm is the hidden layers' normalization: "" or "none", or "layer"
+	// (Linear → LayerNorm → activation; aegpu train --norm).
+	Norm string
 	// Train holds the training settings and the variant (Train.Kind and
 	// its fields). Start from DefaultTrainConfig() to change training
 	// settings; a Train whose Epochs and Batch are both 0 is taken as
@@ -115,6 +118,9 @@ func (a *Autoencoder) Fit(ctx context.Context, X []float32, cols int) error {
 	}
 	arch := Arch{Layers: layers, Tied: o.Tied, VAE: o.Train.Variant() == "vae"}
 	var err error
+	if arch.Norm, err = ParseNorm(o.Norm); err != nil {
+		return fmt.Errorf("options.Norm: %w", err)
+	}
 	if arch.Hidden, err = engine.ParseAct(o.Hidden); err != nil {
 		return fmt.Errorf("options.Hidden: %w", err)
 	}

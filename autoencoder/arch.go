@@ -41,6 +41,46 @@ type Arch struct {
 	// heads) only; the model encodes, and cannot reconstruct, decode or
 	// train.
 	EncoderOnly bool `json:"-"`
+	// Norm is the normalization of the hidden layers: NormNone, or
+	// NormLayer for Linear → LayerNorm → activation in every hidden layer
+	// of the encoder and the decoder (not the code's layer, a VAE's
+	// heads or the output layer).
+	Norm Norm `json:"-"`
+}
+
+// Norm is a hidden-layer normalization (aegpu train --norm).
+type Norm string
+
+const (
+	// NormNone: no normalization (config.json without "norm").
+	NormNone Norm = ""
+	// NormLayer: LayerNorm with a learned gain and bias (PyTorch's
+	// nn.LayerNorm(d), eps 1e-5) between each hidden layer's linear map
+	// and its activation.
+	NormLayer Norm = "layer"
+)
+
+// LayerNormEps is the eps of --norm layer's LayerNorm (nn.LayerNorm's
+// default).
+const LayerNormEps = 1e-5
+
+// ParseNorm parses --norm: "none" (or "") or "layer".
+func ParseNorm(s string) (Norm, error) {
+	switch s {
+	case "", "none":
+		return NormNone, nil
+	case "layer":
+		return NormLayer, nil
+	}
+	return NormNone, fmt.Errorf("unknown normalization %q (want none or layer)", s)
+}
+
+// String is "none" or "layer".
+func (n Norm) String() string {
+	if n == NormNone {
+		return "none"
+	}
+	return string(n)
 }
 
 // ParseLayers parses "784,512,256,32".
@@ -67,6 +107,20 @@ func (a Arch) Validate() error {
 	}
 	if a.Tied && a.VAE {
 		return fmt.Errorf("tied weights are for plain, denoising, sparse and contractive autoencoders, not VAEs")
+	}
+	switch a.Norm {
+	case NormNone:
+	case NormLayer:
+		// The engine has no stand-alone activation op: a normalized layer
+		// applies its activation as act′(u)·u (ActJVP), which is act(u)
+		// for the piecewise-linear activations only.
+		switch a.Hidden {
+		case engine.ReLU, engine.LeakyReLU, engine.Linear:
+		default:
+			return fmt.Errorf("--norm layer supports the hidden activations relu, leaky_relu and linear, not %s", a.Hidden)
+		}
+	default:
+		return fmt.Errorf("unknown normalization %q (want none or layer)", string(a.Norm))
 	}
 	for i, n := range a.Layers {
 		if n <= 0 {
@@ -127,6 +181,10 @@ type LayerSpec struct {
 	// TiedTo is, for a tied decoder layer, the index in Specs of the
 	// encoder layer whose weight it uses transposed; −1 otherwise.
 	TiedTo int
+	// Norm: a LayerNorm (gain and bias of Out features, PyTorch module
+	// NormName) sits between the linear map and Act (--norm layer).
+	Norm     bool
+	NormName string
 }
 
 // Specs lists the Linear layers in forward order: the encoder (for a VAE:
@@ -145,8 +203,9 @@ func (a Arch) Specs() []LayerSpec {
 		if i == k-1 {
 			act = a.Latent
 		}
-		out = append(out, LayerSpec{Name: fmt.Sprintf("encoder.%d", idx), In: a.Layers[i], Out: a.Layers[i+1], Act: act, Encoder: true, TiedTo: -1})
-		idx += 1 + moduleCount(act)
+		s := LayerSpec{Name: fmt.Sprintf("encoder.%d", idx), In: a.Layers[i], Out: a.Layers[i+1], Act: act, Encoder: true, TiedTo: -1}
+		idx = a.withNorm(&s, idx, i < k-1)
+		out = append(out, s)
 	}
 	if a.VAE {
 		out = append(out,
@@ -166,10 +225,22 @@ func (a Arch) Specs() []LayerSpec {
 		if a.Tied {
 			s.TiedTo = i - 1 // encoder layer i−1 maps Layers[i−1] → Layers[i]
 		}
+		idx = a.withNorm(&s, idx, i > 1)
 		out = append(out, s)
-		idx += 1 + moduleCount(act)
 	}
 	return out
+}
+
+// withNorm gives s, the nn.Sequential module at idx, its LayerNorm when
+// it is a hidden layer of a normalized architecture, and returns the
+// index of the module after its activation.
+func (a Arch) withNorm(s *LayerSpec, idx int, hidden bool) int {
+	idx++
+	if hidden && a.Norm == NormLayer {
+		s.Norm, s.NormName = true, fmt.Sprintf("%s.%d", s.Name[:strings.IndexByte(s.Name, '.')], idx)
+		idx++
+	}
+	return idx + moduleCount(s.Act)
 }
 
 // Variant-independent positions in Specs.
@@ -240,6 +311,9 @@ func (a Arch) PyTorch() string {
 				continue
 			}
 			fmt.Fprintf(&sb, "    nn.Linear(%d, %d),\n", s.In, s.Out)
+			if s.Norm {
+				fmt.Fprintf(&sb, "    nn.LayerNorm(%d),\n", s.Out)
+			}
 			if m := torchModule(s.Act); m != "" {
 				fmt.Fprintf(&sb, "    %s,\n", m)
 			}
@@ -268,9 +342,10 @@ const paramAlign = 16
 
 func alignUp(n int) int { return (n + paramAlign - 1) / paramAlign * paramAlign }
 
-// layout returns each layer's weight and bias offsets in the flat buffer and
-// the buffer's total length.
-func (a Arch) layout() (wOff, bOff []int, total int) {
+// layout returns each layer's weight and bias offsets in the flat buffer,
+// its LayerNorm's gain offset (−1 without; the norm's bias follows the
+// gain) and the buffer's total length.
+func (a Arch) layout() (wOff, bOff, nOff []int, total int) {
 	for _, s := range a.Specs() {
 		if s.TiedTo >= 0 {
 			wOff = append(wOff, wOff[s.TiedTo])
@@ -280,15 +355,21 @@ func (a Arch) layout() (wOff, bOff []int, total int) {
 		}
 		bOff = append(bOff, total)
 		total += alignUp(s.Out)
+		if s.Norm {
+			nOff = append(nOff, total)
+			total += 2 * alignUp(s.Out)
+		} else {
+			nOff = append(nOff, -1)
+		}
 	}
-	return wOff, bOff, total
+	return wOff, bOff, nOff, total
 }
 
 // FlatLen is the length of the model's flat parameter buffer and of its
 // gradient buffer: NumParams with each tensor aligned to 64 bytes. It is
 // what data-parallel training all-reduces every step (and one float).
 func (a Arch) FlatLen() int {
-	_, _, n := a.layout()
+	_, _, _, n := a.layout()
 	return n
 }
 
@@ -297,6 +378,9 @@ func (a Arch) NumParams() int {
 	n := 0
 	for _, s := range a.Specs() {
 		n += s.Out
+		if s.Norm {
+			n += 2 * s.Out
+		}
 		if s.TiedTo < 0 {
 			n += s.In * s.Out
 		}

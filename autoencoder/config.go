@@ -38,7 +38,8 @@ type TrainConfig struct {
 	// seconds of training and validation (Budget). 0: none.
 	TimeBudget float64 `json:"time_budget,omitempty"`
 	// Init is the weight initialisation (InitPyTorch, InitKaiming,
-	// InitXavier); "" is InitPyTorch, the runs before it was a setting.
+	// InitXavier, InitMixed); "" is InitPyTorch, the runs before it was a
+	// setting.
 	Init     string  `json:"init,omitempty"`
 	ClipNorm float64 `json:"clip_norm"` // 0: no clipping
 	Seed     uint64  `json:"seed"`
@@ -253,19 +254,22 @@ func (c TrainConfig) warmupSteps(perEpoch int64) int64 {
 // Config is a model directory's config.json: everything needed to rebuild
 // the model and use it on new data.
 type Config struct {
-	Format     int            `json:"format"`
-	Version    string         `json:"aegpu_version"`
-	Variant    Variant        `json:"variant"`
-	Layers     []int          `json:"layers"`
-	Hidden     string         `json:"hidden_activation"`
-	Latent     string         `json:"latent_activation"`
-	Output     string         `json:"output_activation"`
-	Params     int            `json:"parameters"`
-	Scaler     dataset.Scaler `json:"scaler"`
-	Tied       bool           `json:"tied,omitempty"`
-	ImageShape []int          `json:"image_shape,omitempty"`
-	Train      TrainConfig    `json:"train"`
-	Data       DataInfo       `json:"data"`
+	Format  int            `json:"format"`
+	Version string         `json:"aegpu_version"`
+	Variant Variant        `json:"variant"`
+	Layers  []int          `json:"layers"`
+	Hidden  string         `json:"hidden_activation"`
+	Latent  string         `json:"latent_activation"`
+	Output  string         `json:"output_activation"`
+	Params  int            `json:"parameters"`
+	Scaler  dataset.Scaler `json:"scaler"`
+	Tied    bool           `json:"tied,omitempty"`
+	// Norm is the hidden layers' normalization ("layer"; absent: none, as
+	// in every config written before --norm existed).
+	Norm       string      `json:"norm,omitempty"`
+	ImageShape []int       `json:"image_shape,omitempty"`
+	Train      TrainConfig `json:"train"`
+	Data       DataInfo    `json:"data"`
 	// EncoderOnly: the model has no decoder (an import of an encoder-only
 	// export); it encodes and nothing else, and Output is empty.
 	EncoderOnly bool `json:"encoder_only,omitempty"`
@@ -297,6 +301,9 @@ const FormatVersion = 1
 func (c Config) Arch() (Arch, error) {
 	a := Arch{Layers: c.Layers, Tied: c.Tied, VAE: c.Variant == "vae", EncoderOnly: c.EncoderOnly}
 	var err error
+	if a.Norm, err = ParseNorm(c.Norm); err != nil {
+		return a, fmt.Errorf("norm: %w", err)
+	}
 	if a.Hidden, err = engine.ParseAct(c.Hidden); err != nil {
 		return a, fmt.Errorf("hidden_activation: %w", err)
 	}
@@ -324,6 +331,7 @@ func (c *Config) SetArch(a Arch) {
 	c.Layers = append([]int(nil), a.Layers...)
 	c.Hidden, c.Latent, c.Output = a.Hidden.String(), a.Latent.String(), a.Output.String()
 	c.Tied, c.EncoderOnly = a.Tied, a.EncoderOnly
+	c.Norm = string(a.Norm)
 	if a.EncoderOnly {
 		c.Output = ""
 	}

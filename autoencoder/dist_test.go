@@ -106,6 +106,10 @@ var distCases = []distCase{
 		arch: func(a *Arch) { a.VAE = true }},
 	{name: "vae-noisy", rows: 142, set: func(c *TrainConfig) { c.Kind, c.KLBeta, c.Noise = "vae", 0.5, "gaussian:0.1" },
 		arch: func(a *Arch) { a.VAE = true }},
+	// --norm layer: the LayerNorms' gradients are summed like the others
+	// (with an L1 penalty on a normalized layer's activations).
+	{name: "norm-layer-sparse-l1", rows: 142, batch: 17, set: func(c *TrainConfig) { c.Kind, c.SparsityL1, c.SparseLayers = "sparse", 0.05, []int{1} },
+		arch: func(a *Arch) { a.Hidden, a.Norm = engine.ReLU, NormLayer }},
 }
 
 // distRun trains c on one rank of job (nil: a single process) and returns

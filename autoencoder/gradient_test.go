@@ -76,14 +76,19 @@ func checkWholeModelGradient(t *testing.T, c wholeModelCase) {
 // differences of refLoss over ref on x64, parameter by parameter.
 func checkRefGradients(t *testing.T, m *Model, a Arch, ref []refLayer, x64 []float64, rows int, loss string, grads []float32) {
 	t.Helper()
-	wOff, bOff, _ := a.layout()
+	wOff, bOff, nOff, _ := a.layout()
 	const h = 1e-6
 	checked := 0
 	for i := range ref {
-		for _, p := range []struct {
+		type param = struct {
 			vals []float64
 			off  int
-		}{{ref[i].w, wOff[i]}, {ref[i].b, bOff[i]}} {
+		}
+		ps := []param{{ref[i].w, wOff[i]}, {ref[i].b, bOff[i]}}
+		if ref[i].g != nil {
+			ps = append(ps, param{ref[i].g, nOff[i]}, param{ref[i].nb, nOff[i] + alignUp(ref[i].out)})
+		}
+		for _, p := range ps {
 			for j := range p.vals {
 				orig := p.vals[j]
 				p.vals[j] = orig + h

@@ -22,6 +22,12 @@ const (
 	// InitXavier is Glorot and Bengio's: weights uniform in
 	// ±gain·√(6/(fan_in+fan_out)), biases 0.
 	InitXavier = "xavier"
+	// InitMixed is InitKaiming for the layers followed by a ReLU-family
+	// activation (relu, leaky_relu, gelu) and InitPyTorch for the others
+	// (the code's layer, the output layer, tanh/sigmoid/linear hidden
+	// layers): a deep ReLU stack keeps its signal while a linear-output
+	// model starts with small reconstructions.
+	InitMixed = "mixed"
 )
 
 // initKind is a parsed TrainConfig.Init.
@@ -31,6 +37,7 @@ const (
 	initPyTorch initKind = iota
 	initKaiming
 	initXavier
+	initMixed
 )
 
 func parseInit(s string) (initKind, error) {
@@ -41,8 +48,10 @@ func parseInit(s string) (initKind, error) {
 		return initKaiming, nil
 	case InitXavier:
 		return initXavier, nil
+	case InitMixed:
+		return initMixed, nil
 	}
-	return 0, fmt.Errorf("unknown init %q (want %s, %s or %s)", s, InitPyTorch, InitKaiming, InitXavier)
+	return 0, fmt.Errorf("unknown init %q (want %s, %s, %s or %s)", s, InitPyTorch, InitKaiming, InitXavier, InitMixed)
 }
 
 // gain is PyTorch's recommended gain for a layer followed by act.
@@ -61,6 +70,13 @@ func gain(act engine.Act) float64 {
 // initBounds returns the half-widths of the uniform distributions of a
 // layer's weights and biases (0: the biases are zero).
 func initBounds(k initKind, L LayerSpec) (w, b float64) {
+	if k == initMixed {
+		k = initPyTorch
+		switch L.Act {
+		case engine.ReLU, engine.LeakyReLU, engine.GELU:
+			k = initKaiming
+		}
+	}
 	switch k {
 	case initKaiming:
 		return gain(L.Act) * math.Sqrt(3/float64(L.In)), 0
@@ -100,6 +116,14 @@ func (m *Model) InitWith(seed uint64, init string) error {
 		}
 		if err := m.Backend.Upload(L.B, bias); err != nil {
 			return err
+		}
+		if L.Norm { // nn.LayerNorm's: gain 1, bias 0 (no draws)
+			if err := m.Backend.Fill(L.NG, 1); err != nil {
+				return err
+			}
+			if err := m.Backend.Fill(L.NB, 0); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

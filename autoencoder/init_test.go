@@ -119,3 +119,45 @@ func TestWarmup(t *testing.T) {
 		t.Error("a warm-up longer than the run validated")
 	}
 }
+
+// TestInitMixed: --init mixed draws each layer followed by a ReLU-family
+// activation exactly as kaiming does and every other layer exactly as
+// pytorch does (the same Philox streams), and a LayerNorm starts as
+// nn.LayerNorm's: gain 1, bias 0.
+func TestInitMixed(t *testing.T) {
+	arch := Arch{Layers: []int{20, 12, 6, 3}, Hidden: engine.ReLU, Latent: engine.Linear, Output: engine.Sigmoid, Norm: NormLayer}
+	m, err := NewModel(cpu(t), arch)
+	must(t, err)
+	defer m.Free()
+	draw := func(init string) []float32 {
+		must(t, m.InitWith(3, init))
+		p := make([]float32, m.Params.Len())
+		must(t, m.Backend.Download(p, m.Params))
+		return p
+	}
+	mixed, kaiming, pytorch := draw(InitMixed), draw(InitKaiming), draw(InitPyTorch)
+	wOff, bOff, nOff, _ := arch.layout()
+	for i, L := range m.Layers {
+		want, from := pytorch, InitPyTorch
+		if L.Act == engine.ReLU {
+			want, from = kaiming, InitKaiming
+		}
+		for _, r := range [][2]int{{wOff[i], L.In * L.Out}, {bOff[i], L.Out}} {
+			for j := r[0]; j < r[0]+r[1]; j++ {
+				if math.Float32bits(mixed[j]) != math.Float32bits(want[j]) {
+					t.Fatalf("layer %s (%s): parameter %d is %v, %s draws %v", L.Name, L.Act, j, mixed[j], from, want[j])
+				}
+			}
+		}
+		if L.Norm {
+			for j := 0; j < L.Out; j++ {
+				if g, b := mixed[nOff[i]+j], mixed[nOff[i]+alignUp(L.Out)+j]; g != 1 || b != 0 {
+					t.Fatalf("layer %s: LayerNorm starts with gain %v, bias %v", L.NormName, g, b)
+				}
+			}
+		}
+	}
+	if _, err := parseInit("he"); err == nil {
+		t.Error("init he accepted")
+	}
+}

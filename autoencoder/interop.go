@@ -46,6 +46,15 @@ func (m *Model) ExportTensors(encoderOnly bool) ([]safetensors.Tensor, error) {
 		out = append(out,
 			safetensors.Tensor{Name: L.Name + ".weight", Shape: []int{L.Out, L.In}, Data: w},
 			safetensors.Tensor{Name: L.Name + ".bias", Shape: []int{L.Out}, Data: b})
+		if L.Norm { // nn.LayerNorm's weight and bias, the module after the Linear
+			for _, p := range L.params()[len(L.params())-2:] {
+				d := make([]float32, p.dst.Len())
+				if err := m.Backend.Download(d, p.dst); err != nil {
+					return nil, err
+				}
+				out = append(out, safetensors.Tensor{Name: p.name, Shape: p.shape, Data: d})
+			}
+		}
 	}
 	return out, nil
 }
@@ -59,11 +68,15 @@ func ExportMetadata(c Config, encoderOnly bool) map[string]string {
 	if encoderOnly || c.EncoderOnly {
 		part = "encoder"
 	}
-	return map[string]string{
+	meta := map[string]string{
 		"format": "pt", "aegpu_version": Version, "aegpu_variant": string(c.Variant), "aegpu_part": part,
 		"aegpu_layers": fmt.Sprint(c.Layers), "aegpu_hidden": c.Hidden, "aegpu_latent": c.Latent,
 		"aegpu_output": c.Output, "aegpu_scaler": string(sc),
 	}
+	if c.Norm != "" {
+		meta["aegpu_norm"] = c.Norm
+	}
+	return meta
 }
 
 // EncoderOnlyError is the error of work that needs a decoder asked of an
@@ -162,11 +175,12 @@ type ExportInfo struct {
 	Hidden, Latent, Output string          // activation names ("" when not recorded)
 	Scaler                 *dataset.Scaler // the input scaler (nil when not recorded)
 	Part                   string          // "encoder", "encoder+decoder" or ""
+	Norm                   string          // "layer", or "" (none, or not recorded)
 }
 
 // ReadExportInfo reads the aegpu metadata of a safetensors file.
 func ReadExportInfo(meta map[string]string) (ExportInfo, error) {
-	e := ExportInfo{Hidden: meta["aegpu_hidden"], Latent: meta["aegpu_latent"], Output: meta["aegpu_output"], Part: meta["aegpu_part"]}
+	e := ExportInfo{Hidden: meta["aegpu_hidden"], Latent: meta["aegpu_latent"], Output: meta["aegpu_output"], Part: meta["aegpu_part"], Norm: meta["aegpu_norm"]}
 	if s := meta["aegpu_scaler"]; s != "" {
 		var sc dataset.Scaler
 		if err := json.Unmarshal([]byte(s), &sc); err != nil {
@@ -205,6 +219,9 @@ func InferLayers(ts map[string]safetensors.Tensor) (layers []int, vae bool, err 
 		if m == nil || m[1] != "encoder" {
 			continue
 		}
+		if len(t.Shape) == 1 {
+			continue // an nn.LayerNorm's gain (--norm layer), see InferNorm
+		}
 		if len(t.Shape) != 2 {
 			return nil, false, fmt.Errorf("%s has shape %v, a Linear weight is 2-D [out, in]", name, t.Shape)
 		}
@@ -234,6 +251,18 @@ func InferLayers(ts map[string]safetensors.Tensor) (layers []int, vae bool, err 
 		layers = append(layers, mu.Shape[0])
 	}
 	return layers, hasMu, nil
+}
+
+// InferNorm reports the normalization PyTorch-named tensors hold:
+// NormLayer when an encoder or decoder module's weight is 1-D (an
+// nn.LayerNorm's gain), else NormNone.
+func InferNorm(ts map[string]safetensors.Tensor) Norm {
+	for name, t := range ts {
+		if layerName.MatchString(name) && len(t.Shape) == 1 {
+			return NormLayer
+		}
+	}
+	return NormNone
 }
 
 func names(ts map[string]safetensors.Tensor) []string {
@@ -285,8 +314,8 @@ func Import(dir string, ts map[string]safetensors.Tensor, a Arch, scaler dataset
 func indexHint(ts map[string]safetensors.Tensor, a Arch) error {
 	for _, half := range []string{"encoder", "decoder"} {
 		var have, want []int
-		for name := range ts {
-			if m := layerName.FindStringSubmatch(name); m != nil && m[1] == half {
+		for name, t := range ts {
+			if m := layerName.FindStringSubmatch(name); m != nil && m[1] == half && len(t.Shape) != 1 { // 1-D: a LayerNorm's
 				i, _ := strconv.Atoi(m[2])
 				have = append(have, i)
 			}

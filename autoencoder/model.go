@@ -15,6 +15,9 @@ type Layer struct {
 	W, B   engine.Matrix // [Out×In] ([In×Out] for a tied layer: its encoder layer's), [1×Out]
 	GW, GB engine.Matrix // their gradients (a tied layer shares its encoder layer's GW)
 	Opt    engine.DenseOpt
+	// NG, NB are a normalized layer's LayerNorm gain and bias [1×Out]
+	// (absent without --norm layer); GNG, GNB their gradients.
+	NG, NB, GNG, GNB engine.Matrix
 }
 
 // Model is an autoencoder's parameters on a backend. All weights and biases
@@ -33,7 +36,7 @@ func NewModel(b engine.Backend, a Arch) (*Model, error) {
 	if err := a.Validate(); err != nil {
 		return nil, err
 	}
-	wOff, bOff, total := a.layout()
+	wOff, bOff, nOff, total := a.layout()
 	m := &Model{Arch: a, Backend: b}
 	var err error
 	if m.Params, err = b.Alloc(1, total); err != nil {
@@ -48,14 +51,20 @@ func NewModel(b engine.Backend, a Arch) (*Model, error) {
 		if s.TiedTo >= 0 {
 			wr, wc, opt = s.In, s.Out, engine.TransW
 		}
-		m.Layers = append(m.Layers, Layer{
+		L := Layer{
 			LayerSpec: s,
 			W:         m.Params.View(wOff[i], wr, wc),
 			B:         m.Params.View(bOff[i], 1, s.Out),
 			GW:        m.Grads.View(wOff[i], wr, wc),
 			GB:        m.Grads.View(bOff[i], 1, s.Out),
 			Opt:       opt,
-		})
+		}
+		if s.Norm {
+			nb := nOff[i] + alignUp(s.Out)
+			L.NG, L.NB = m.Params.View(nOff[i], 1, s.Out), m.Params.View(nb, 1, s.Out)
+			L.GNG, L.GNB = m.Grads.View(nOff[i], 1, s.Out), m.Grads.View(nb, 1, s.Out)
+		}
+		m.Layers = append(m.Layers, L)
 	}
 	return m, nil
 }
@@ -71,18 +80,13 @@ func (m *Model) Free() {
 func (m *Model) Tensors() ([]safetensors.Tensor, error) {
 	var out []safetensors.Tensor
 	for _, L := range m.Layers {
-		if L.TiedTo < 0 {
-			w := make([]float32, L.W.Len())
-			if err := m.Backend.Download(w, L.W); err != nil {
+		for _, p := range L.params() {
+			d := make([]float32, p.dst.Len())
+			if err := m.Backend.Download(d, p.dst); err != nil {
 				return nil, err
 			}
-			out = append(out, safetensors.Tensor{Name: L.Name + ".weight", Shape: []int{L.Out, L.In}, Data: w})
+			out = append(out, safetensors.Tensor{Name: p.name, Shape: p.shape, Data: d})
 		}
-		b := make([]float32, L.B.Len())
-		if err := m.Backend.Download(b, L.B); err != nil {
-			return nil, err
-		}
-		out = append(out, safetensors.Tensor{Name: L.Name + ".bias", Shape: []int{L.Out}, Data: b})
 	}
 	return out, nil
 }
@@ -102,7 +106,11 @@ func (L Layer) params() []struct {
 	if L.TiedTo < 0 {
 		out = append(out, p{L.Name + ".weight", L.W, []int{L.Out, L.In}})
 	}
-	return append(out, p{L.Name + ".bias", L.B, []int{L.Out}})
+	out = append(out, p{L.Name + ".bias", L.B, []int{L.Out}})
+	if L.Norm {
+		out = append(out, p{L.NormName + ".weight", L.NG, []int{L.Out}}, p{L.NormName + ".bias", L.NB, []int{L.Out}})
+	}
+	return out
 }
 
 // SetTensors uploads named tensors; every parameter must be present with
@@ -162,10 +170,27 @@ func sameShape(a, b []int) bool {
 	return true
 }
 
-// dense runs layer i forward on in, into the view's y[i] (and z[i]).
+// dense runs layer i forward on in, into the view's y[i] (and z[i]). A
+// normalized layer writes its linear map into zl[i], the LayerNorm of it
+// into z[i] (its activation's input) and act(z[i]) into y[i]; with no
+// stand-alone activation op, act(u) is act′(u)·u (ActJVP), exact for the
+// piecewise-linear activations Arch.Validate allows with a norm.
 func (m *Model) dense(v *batchView, i int, in engine.Matrix) error {
 	L := m.Layers[i]
-	if err := m.Backend.Dense(v.y[i], v.z[i], in, L.W, L.B, L.Act, L.Opt); err != nil {
+	b := m.Backend
+	if !L.Norm {
+		if err := b.Dense(v.y[i], v.z[i], in, L.W, L.B, L.Act, L.Opt); err != nil {
+			return fmt.Errorf("layer %s: %w", L.Name, err)
+		}
+		return nil
+	}
+	if err := b.Dense(v.zl[i], engine.Matrix{}, in, L.W, L.B, engine.Linear, L.Opt); err != nil {
+		return fmt.Errorf("layer %s: %w", L.Name, err)
+	}
+	if err := b.LayerNorm(v.z[i], v.mean[i], v.rstd[i], v.zl[i], L.NG, L.NB, LayerNormEps); err != nil {
+		return fmt.Errorf("layer %s: %w", L.NormName, err)
+	}
+	if err := b.ActJVP(v.y[i], v.z[i], v.z[i], v.z[i], L.Act); err != nil {
 		return fmt.Errorf("layer %s: %w", L.Name, err)
 	}
 	return nil
@@ -198,9 +223,32 @@ func (m *Model) owner(i int) int {
 // which may be Linear when dy already holds ∂L/∂z), adding to gradients
 // already written this step (per book) and overwriting the others. With
 // noBias the bias gradient is left alone (a tangent pass).
+//
+// For a normalized layer, v is the forward pass's view and dy must be the
+// view's g[i] with act the layer's own activation: it runs the activation
+// and the LayerNorm backward first (the LayerNorm's gradients are
+// overwritten: each is used once a step).
 func (m *Model) backward(book *gradBook, i int, dx, dy, y, z, in engine.Matrix, act engine.Act, dxOpt engine.DenseOpt, noBias bool) error {
+	return m.backwardNorm(nil, book, i, dx, dy, y, z, in, act, dxOpt, noBias)
+}
+
+// backwardNorm is backward with the forward pass's view v, which a
+// normalized layer needs (nil for a layer without a norm).
+func (m *Model) backwardNorm(v *batchView, book *gradBook, i int, dx, dy, y, z, in engine.Matrix, act engine.Act, dxOpt engine.DenseOpt, noBias bool) error {
 	b := m.Backend
 	L := m.Layers[i]
+	if L.Norm {
+		if v == nil || noBias || act != L.Act {
+			return fmt.Errorf("internal: layer %s has a LayerNorm and its backward pass lacks the forward pass's buffers", L.Name)
+		}
+		if err := b.ActBackward(dy, engine.Matrix{}, y, z, act); err != nil {
+			return fmt.Errorf("layer %s backward: %w", L.Name, err)
+		}
+		if err := b.LayerNormBackward(v.gl[i], L.GNG, L.GNB, dy, v.zl[i], v.mean[i], v.rstd[i], L.NG); err != nil {
+			return fmt.Errorf("layer %s backward: %w", L.NormName, err)
+		}
+		dy, y, z, act = v.gl[i], engine.Matrix{}, engine.Matrix{}, engine.Linear
+	}
 	o := m.owner(i)
 	opt := L.Opt | dxOpt
 	db := L.GB

@@ -38,19 +38,50 @@ func (b *onnxBuilder) layer(i int, in, out string) (string, error) {
 	if L.Act != engine.Linear {
 		z = L.Name + ".z"
 	}
-	b.node("Gemm", L.Name+"/Gemm", []string{in, w, bName}, z, onnxInt("transB", transB))
+	lin := z
+	if L.Norm {
+		lin = L.Name + ".lin"
+	}
+	b.node("Gemm", L.Name+"/Gemm", []string{in, w, bName}, lin, onnxInt("transB", transB))
 	prod := in + " · " + w + "ᵀ"
 	if transB == 0 {
 		prod = in + " · " + w + " (tied: the encoder layer's weight, untransposed)"
 	}
+	pre := prod + " + " + bName
+	if L.Norm {
+		if err := b.layerNorm(L, lin, z); err != nil {
+			return "", err
+		}
+		pre = fmt.Sprintf("LayerNorm(%s; %s.weight, %s.bias, eps %g)", pre, L.NormName, L.NormName, LayerNormEps)
+	}
 	if L.Act == engine.Linear {
-		b.doc = append(b.doc, fmt.Sprintf("%s = %s + %s", y, prod, bName))
+		b.doc = append(b.doc, fmt.Sprintf("%s = %s", y, pre))
 		return y, nil
 	}
 	b.activation(L.Act, L.Name, z, y)
 	b.acts[L.Act] = true
-	b.doc = append(b.doc, fmt.Sprintf("%s = %s(%s + %s)", y, L.Act, prod, bName))
+	b.doc = append(b.doc, fmt.Sprintf("%s = %s(%s)", y, L.Act, pre))
 	return y, nil
+}
+
+// layerNorm writes layer L's LayerNorm of in into out: the
+// LayerNormalization op of opset 17 over the last axis, with the layer's
+// gain and bias as initializers named as its safetensors tensors.
+func (b *onnxBuilder) layerNorm(L Layer, in, out string) error {
+	for _, p := range []struct {
+		name string
+		m    engine.Matrix
+	}{{L.NormName + ".weight", L.NG}, {L.NormName + ".bias", L.NB}} {
+		v := make([]float32, p.m.Len())
+		if err := b.m.Backend.Download(v, p.m); err != nil {
+			return err
+		}
+		b.init(p.name, []int64{int64(L.Out)}, v)
+	}
+	b.node("LayerNormalization", L.NormName+"/LayerNormalization",
+		[]string{in, L.NormName + ".weight", L.NormName + ".bias"}, out,
+		onnxInt("axis", -1), onnxFloat("epsilon", LayerNormEps))
+	return nil
 }
 
 // weight adds the weight layer i multiplies by (a tied layer: its encoder

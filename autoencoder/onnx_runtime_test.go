@@ -19,7 +19,9 @@ import (
 // The ONNX checker and ONNX Runtime run where they are installed: Python's
 // onnx package (Debian: python3-onnx) and the npm package onnxruntime-node
 // (`npm install --prefix DIR onnxruntime-node`, then
-// AEGPU_ONNXRUNTIME_NODE=DIR). Elsewhere their tests skip and say why;
+// AEGPU_ONNXRUNTIME_NODE=DIR; add --ignore-scripts where its install script
+// cannot download: the package carries the CPU runtime for linux-x64
+// itself). Elsewhere their tests skip and say why;
 // with AEGPU_REQUIRE_ONNX=1 (CI) they fail instead.
 
 func skipONNX(t *testing.T, format string, args ...any) {

@@ -33,6 +33,12 @@ func onnxCases() []onnxCase {
 		onnxCase{"tied", Arch{Layers: []int{9, 6, 4, 3}, Hidden: engine.GELU, Latent: engine.Linear, Output: engine.Sigmoid, Tied: true}},
 		onnxCase{"wide", Arch{Layers: []int{300, 128, 16}, Hidden: engine.ReLU, Latent: engine.Linear, Output: engine.Sigmoid}},
 		onnxCase{"vae", Arch{Layers: []int{9, 6, 4, 3}, Hidden: engine.Tanh, Latent: engine.Linear, Output: engine.Sigmoid, VAE: true}},
+		// --norm layer: a LayerNormalization between the hidden layers'
+		// Gemm and activation (gains and biases not 1 and 0, see
+		// onnxTestModel).
+		onnxCase{"norm", Arch{Layers: []int{9, 6, 4, 3}, Hidden: engine.ReLU, Latent: engine.Linear, Output: engine.Sigmoid, Norm: NormLayer}},
+		onnxCase{"norm-tied", Arch{Layers: []int{9, 6, 4, 3}, Hidden: engine.LeakyReLU, Latent: engine.Linear, Output: engine.Linear, Tied: true, Norm: NormLayer}},
+		onnxCase{"norm-vae", Arch{Layers: []int{9, 6, 4, 3}, Hidden: engine.Linear, Latent: engine.Linear, Output: engine.Sigmoid, VAE: true, Norm: NormLayer}},
 		onnxCase{"encoder-only", Arch{Layers: []int{9, 6, 3}, Hidden: engine.LeakyReLU, Latent: engine.Tanh, EncoderOnly: true}},
 		onnxCase{"encoder-only-vae", Arch{Layers: []int{9, 6, 3}, Hidden: engine.ReLU, VAE: true, EncoderOnly: true}},
 	)
@@ -50,6 +56,7 @@ func onnxTestModel(t *testing.T, b engine.Backend, c onnxCase, scaled bool) (*Mo
 	if err := m.Init(7); err != nil {
 		t.Fatal(err)
 	}
+	randomizeNorms(t, m, 7)
 	sc := dataset.Scaler{Kind: dataset.ScaleNone}
 	if scaled {
 		d := c.arch.Input()
@@ -179,6 +186,10 @@ func wantNodes(m *Model, part ONNXPart, scaled bool, opset int) ([]string, map[s
 			continue
 		}
 		ops = append(ops, "Gemm")
+		if L.Norm {
+			ops = append(ops, "LayerNormalization")
+			inits[L.NormName+".weight"], inits[L.NormName+".bias"] = []int64{int64(L.Out)}, []int64{int64(L.Out)}
+		}
 		ops = append(ops, actOps(L.Act, opset)...)
 		W := m.Layers[m.owner(i)]
 		inits[W.Name+".weight"] = []int64{int64(W.Out), int64(W.In)}

@@ -14,6 +14,26 @@ type refLayer struct {
 	in, out int
 	w, b    []float64 // w [out×in]
 	act     engine.Act
+	// g, nb are a LayerNorm's gain and bias between the linear map and
+	// the activation (nil: none).
+	g, nb []float64
+}
+
+// refLayerNorm normalizes z in place as nn.LayerNorm(len(z)) with gain g
+// and bias nb (eps LayerNormEps, biased variance).
+func refLayerNorm(z, g, nb []float64) {
+	mean, v := 0.0, 0.0
+	for _, x := range z {
+		mean += x
+	}
+	mean /= float64(len(z))
+	for _, x := range z {
+		v += (x - mean) * (x - mean)
+	}
+	r := 1 / math.Sqrt(v/float64(len(z))+LayerNormEps)
+	for i := range z {
+		z[i] = (z[i]-mean)*r*g[i] + nb[i]
+	}
 }
 
 func refAct(a engine.Act, z float64) float64 {
@@ -51,7 +71,12 @@ func refLoss(layers []refLayer, x []float64, rows int, loss string) float64 {
 					s += L.w[o*L.in+i] * h[i]
 				}
 				z[o] = s
-				nh[o] = refAct(L.act, s)
+			}
+			if L.g != nil {
+				refLayerNorm(z, L.g, L.nb)
+			}
+			for o := range z {
+				nh[o] = refAct(L.act, z[o])
 			}
 			if li < len(layers)-1 {
 				h = nh

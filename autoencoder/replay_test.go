@@ -68,6 +68,13 @@ func TestReplayedStepsMatch(t *testing.T) {
 	if rb.records != 1 || rb.runs != 32 {
 		t.Errorf("recorded %d times, replayed %d times; want 1 and 32", rb.records, rb.runs)
 	}
+	// --norm layer: the LayerNorms' buffers are bound by the recording too.
+	norm := func(b engine.Backend) []byte {
+		return trainedWeights(t, b, func(o *FitOptions) { o.Train.ClipNorm, o.Arch.Norm = 0.5, NormLayer })
+	}
+	if string(norm(cpu(t))) != string(norm(&replayer{Backend: cpu(t)})) {
+		t.Fatal("--norm layer: weights differ between replayed and op-by-op steps")
+	}
 }
 
 // asyncReplayer adds a copy stream to replayer: uploads "after a mark" are

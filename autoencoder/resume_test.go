@@ -28,15 +28,19 @@ func cancelAfter(n int) (context.Context, func(Progress)) {
 // and requires bit-identical weights to an uninterrupted run.
 func TestResumeIsExact(t *testing.T) {
 	for _, noise := range []string{"", "masking:0.3"} {
-		t.Run("noise="+noise, func(t *testing.T) { checkResume(t, noise) })
+		t.Run("noise="+noise, func(t *testing.T) { checkResume(t, noise, NormNone) })
 	}
+	// --norm layer: the LayerNorms' gains and biases and their Adam
+	// moments go through the checkpoint like every parameter.
+	t.Run("norm=layer", func(t *testing.T) { checkResume(t, "", NormLayer) })
 }
 
-func checkResume(t *testing.T, noise string) {
+func checkResume(t *testing.T, noise string, norm Norm) {
 	b := cpu(t)
 	full := t.TempDir()
 	opts := fitOpts(t, b, full)
 	opts.Train.Noise = noise
+	opts.Arch.Norm = norm
 	r, err := NewRun(opts)
 	if err != nil {
 		t.Fatal(err)

@@ -88,7 +88,7 @@ func (t *Trainer) decoderBackward(v *batchView) error {
 		if i == last && t.obj.logits {
 			act = engine.Linear // σ′ is folded into the loss gradient
 		}
-		if err := m.backward(&t.book, i, dx, v.g[i], v.y[i], v.z[i], in, act, 0, false); err != nil {
+		if err := m.backwardNorm(v, &t.book, i, dx, v.g[i], v.y[i], v.z[i], in, act, 0, false); err != nil {
 			return err
 		}
 	}
@@ -105,7 +105,7 @@ func (t *Trainer) encoderLayerBackward(v *batchView, i int) error {
 		}
 	}
 	in, dx := t.layerInput(v, i)
-	return t.Model.backward(&t.book, i, dx, v.g[i], v.y[i], v.z[i], in, t.Model.Layers[i].Act, 0, false)
+	return t.Model.backwardNorm(v, &t.book, i, dx, v.g[i], v.y[i], v.z[i], in, t.Model.Layers[i].Act, 0, false)
 }
 
 // layerInput is encoder layer i's input and where its gradient goes (none

@@ -38,6 +38,11 @@ func newContractivePart(t *Trainer, batch int) (part, error) {
 	if m.Arch.VAE {
 		return nil, fmt.Errorf("the contractive penalty is not defined for a VAE")
 	}
+	if m.Arch.Norm != NormNone {
+		// Its tangent pass pushes a Jacobian–vector product through each
+		// layer's linear map and activation only.
+		return nil, fmt.Errorf("--norm %s: the contractive penalty's Jacobian does not pass through a LayerNorm; train a contractive autoencoder without --norm", m.Arch.Norm)
+	}
 	if m.Arch.DecoderStart() == 1 {
 		return newExactContractive(t)
 	}

@@ -103,7 +103,7 @@ func checkVariantGradient(t *testing.T, c variantCase) {
 // of rows rows, with the VAE noise and contractive projections tr drew.
 func variantReference(t *testing.T, b engine.Backend, tr *Trainer, arch Arch, cfg TrainConfig, rows int) *refVariant {
 	t.Helper()
-	wOff, bOff, _ := arch.layout()
+	wOff, bOff, _, _ := arch.layout()
 	ref := &refVariant{arch: arch, cfg: cfg, wOff: wOff, bOff: bOff, specs: arch.Specs(), batch: rows}
 	if arch.VAE {
 		e := make([]float32, tr.ws.eps.Len())
@@ -207,7 +207,7 @@ func TestContractiveEstimatorIsUnbiased(t *testing.T) {
 
 	params := make([]float32, m.Params.Len())
 	must(t, b.Download(params, m.Params))
-	wOff, bOff, _ := a.layout()
+	wOff, bOff, _, _ := a.layout()
 	ref := &refVariant{arch: a, wOff: wOff, bOff: bOff, specs: a.Specs()}
 	p := f64(params)
 	exact := 0.0

@@ -11,6 +11,10 @@ type workspace struct {
 	target engine.Matrix // reconstruction target (absent: x)
 	y, z   []engine.Matrix
 	g      []engine.Matrix // absent in inference workspaces
+	// A normalized layer's linear map zl (z holds its LayerNorm), the
+	// LayerNorm's row means and reciprocal deviations [batch×1], and zl's
+	// gradient gl (training only); absent for other layers.
+	zl, mean, rstd, gl []engine.Matrix
 	// A VAE's sampled code z = μ + σ·ε, its noise ε and its gradient.
 	code, eps, gcode engine.Matrix
 	allocs           []engine.Matrix
@@ -23,6 +27,8 @@ type batchView struct {
 	n                int
 	x, target        engine.Matrix // target is x when the workspace has none
 	y, z, g          []engine.Matrix
+	zl, mean, rstd   []engine.Matrix
+	gl               []engine.Matrix
 	code, eps, gcode engine.Matrix
 }
 
@@ -37,6 +43,7 @@ func (w *workspace) rows(n int) *batchView {
 		v.target = v.x
 	}
 	v.y, v.z, v.g = cut(v.y, w.y, n), cut(v.z, w.z, n), cut(v.g, w.g, n)
+	v.zl, v.mean, v.rstd, v.gl = cut(v.zl, w.zl, n), cut(v.mean, w.mean, n), cut(v.rstd, w.rstd, n), cut(v.gl, w.gl, n)
 	v.code, v.eps, v.gcode = rowsOf(w.code, n), rowsOf(w.eps, n), rowsOf(w.gcode, n)
 	return v
 }
@@ -104,7 +111,7 @@ func (w *workspace) allocLayers(m *Model, train, logits, separateTarget bool) er
 		if y, err = w.alloc(w.batch, L.Out); err != nil {
 			return err
 		}
-		if L.Act.NeedsPre() || (logits && i == last) {
+		if L.Act.NeedsPre() || L.Norm || (logits && i == last) {
 			if z, err = w.alloc(w.batch, L.Out); err != nil {
 				return err
 			}
@@ -115,6 +122,24 @@ func (w *workspace) allocLayers(m *Model, train, logits, separateTarget bool) er
 			}
 		}
 		w.y, w.z, w.g = append(w.y, y), append(w.z, z), append(w.g, g)
+		var zl, mean, rstd, gl engine.Matrix
+		if L.Norm {
+			if zl, err = w.alloc(w.batch, L.Out); err != nil {
+				return err
+			}
+			if mean, err = w.alloc(w.batch, 1); err != nil {
+				return err
+			}
+			if rstd, err = w.alloc(w.batch, 1); err != nil {
+				return err
+			}
+			if train {
+				if gl, err = w.alloc(w.batch, L.Out); err != nil {
+					return err
+				}
+			}
+		}
+		w.zl, w.mean, w.rstd, w.gl = append(w.zl, zl), append(w.mean, mean), append(w.rstd, rstd), append(w.gl, gl)
 	}
 	if !m.Arch.VAE {
 		return nil

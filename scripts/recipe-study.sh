@@ -15,6 +15,12 @@
 #           cancer, 10 epochs), bc200 (the same, 200 epochs) and lowrank for
 #           every recipe in $SMALL_RECIPES (RECIPES, when set, for all)
 #   deep    784-1000-500-250-30 on MNIST, 20 epochs, for $DEEP_RECIPES
+#
+# The LayerNorm and mixed-init section of docs/recipe-study.md:
+#   SETS="bc bc200 bcq lowrank" RECIPES="E3 E3n E3m E3nm" bash scripts/recipe-study.sh grid
+#   SETS="mnist fashion" IMG_RECIPES="E3n E3m E3nm" bash scripts/recipe-study.sh grid
+#   DEEP_SEEDS="1 2" DEEP_RECIPES="E3 E3n E3m E3nm" bash scripts/recipe-study.sh deep
+# (bcq: the breast-cancer set at bench --quality's 30-16-4, 200 epochs.)
 #   tables  the Markdown tables of everything measured so far
 #
 # Each run's result is kept in $OUT/SET/RECIPE/sSEED/result (with the
@@ -74,6 +80,14 @@ RECIPE[B64]="${RECIPE[B]/--batch 128/--batch 64}"
 RECIPE[Bbce]="${RECIPE[B]} --loss bce"
 RECIPE[C3]="${RECIPE[B3]} --ema 0.999"
 RECIPE[D3]="${RECIPE[C3]} --loss bce"
+# --norm layer (Linear → LayerNorm → activation in the hidden layers) on
+# the default recipe (E3) and on the kaiming one (B).
+RECIPE[E3n]="${RECIPE[E3]} --norm layer"
+RECIPE[Bn]="${RECIPE[B]} --norm layer"
+# --init mixed: kaiming on the ReLU-family layers, pytorch elsewhere, on
+# the default recipe (E3).
+RECIPE[E3m]="${RECIPE[E3]/--init pytorch/--init mixed}"
+RECIPE[E3nm]="${RECIPE[E3m]} --norm layer"
 
 # --- data sets -----------------------------------------------------------------
 # SET -> train file, test file, fixed flags (scaling, architecture, epochs),
@@ -100,6 +114,13 @@ TEST[bc200]=${TEST[bc]}
 FLAGS[bc200]="--scale standard --epochs 200"
 UNIT[bc200]=0
 PERROW[bc200]=30
+# bcq: the breast-cancer set at bench --quality's budget (bench/quality.go:
+# 30-16-4, 200 epochs).
+TRAIN[bcq]=${TRAIN[bc]}
+TEST[bcq]=${TEST[bc]}
+FLAGS[bcq]="--scale standard --layers 30,16,4 --epochs 200"
+UNIT[bcq]=0
+PERROW[bcq]=30
 TRAIN[lowrank]=data/lowrank/lowrank-train.npy
 TEST[lowrank]=data/lowrank/lowrank-test.npy
 FLAGS[lowrank]="--epochs 10"
@@ -275,7 +296,7 @@ tables() {
 		echo "| $r | \`${RECIPE[$r]}\` |"
 	done | awk '!seen[$0]++'
 	local set
-	for set in mnist fashion bc bc200 lowrank deep; do
+	for set in mnist fashion bc bc200 bcq lowrank deep; do
 		table "$set"
 	done
 }

@@ -61,6 +61,14 @@ var Variants = []Variant{
 	{"ema-kaiming-warmup", func(a *autoencoder.Arch, c *autoencoder.TrainConfig) {
 		c.EMA, c.Init, c.Warmup, c.Schedule = 0.9, autoencoder.InitKaiming, 1, "cosine"
 	}},
+	// --norm layer (LayerNorm and its backward in the recorded step, on 17
+	// and 7 units) with tied weights, input noise, AdamW's decay of the
+	// gains and biases, and the mixed init.
+	{"norm-tied-denoising-adamw-mixed", func(a *autoencoder.Arch, c *autoencoder.TrainConfig) {
+		a.Norm, a.Hidden, a.Tied = autoencoder.NormLayer, engine.LeakyReLU, true
+		a.Layers = []int{a.Layers[0], 17, 7, 5}
+		c.Noise, c.Optimizer, c.WeightDecay, c.Init = "masking:0.2", "adamw", 0.01, autoencoder.InitMixed
+	}},
 }
 
 // Train runs r on b and returns the running training loss after every step

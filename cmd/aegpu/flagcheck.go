@@ -222,6 +222,15 @@ var crossChecks = map[string]func(c *cli.Context) error{
 		if err != nil {
 			return err
 		}
+		if c.IsSet("norm") && c.String("resume") != "" {
+			return fmt.Errorf("--norm is part of the architecture; a resumed run keeps its own (config.json): leave --norm out")
+		}
+		if _, err := autoencoder.ParseNorm(c.String("norm")); err != nil {
+			return fmt.Errorf("--norm: %w", err)
+		}
+		if c.String("norm") == "layer" && c.String("variant") == "contractive" {
+			return fmt.Errorf("--norm layer: the contractive penalty's Jacobian does not pass through a LayerNorm; train a contractive autoencoder without --norm")
+		}
 		if auto && c.String("resume") != "" {
 			return fmt.Errorf("--lr auto picks a fresh run's rate; a resumed run keeps its own (config.json): leave --lr out")
 		}

@@ -244,6 +244,14 @@ func runImport(c *cli.Context) error {
 		return err
 	}
 	a := autoencoder.Arch{Layers: layers, VAE: vae, EncoderOnly: encOnly}
+	// --norm layer's nn.LayerNorm modules: recorded in the metadata, or
+	// seen as 1-D encoder.N.weight / decoder.N.weight tensors.
+	if a.Norm, err = autoencoder.ParseNorm(info.Norm); err != nil {
+		return fmt.Errorf("%s: metadata aegpu_norm: %w", src, err)
+	}
+	if a.Norm == autoencoder.NormNone {
+		a.Norm = autoencoder.InferNorm(f.Tensors)
+	}
 	for _, p := range []struct {
 		flag, recorded string
 		dst            *engine.Act

@@ -65,6 +65,7 @@ Examples:
 			&cli.Float64Flag{Name: "kl-beta", Value: 1, Usage: "vae: weight β of the KL term (objective = reconstruction + β·KL/d, d the input width)"},
 			&cli.Float64Flag{Name: "kl-warmup", Usage: "vae: epochs over which β ramps linearly from 0"},
 			&cli.StringFlag{Name: "hidden", Value: "relu", Usage: "hidden activation: relu, leaky_relu, tanh, sigmoid, gelu, linear"},
+			&cli.StringFlag{Name: "norm", Value: "none", Usage: "normalization of the hidden layers: none, or layer for Linear → LayerNorm (learned gain and bias, eps 1e-5, as nn.LayerNorm) → activation in each hidden layer of the encoder and decoder (not the code's layer or the output); with --hidden relu, leaky_relu or linear; not with --variant contractive"},
 			&cli.StringFlag{Name: "latent-act", Value: "linear", Usage: "activation of the latent code"},
 			&cli.StringFlag{Name: "output", Value: "auto", Usage: "output activation: auto (sigmoid when the scaled data lies in [0,1], else linear), sigmoid, linear, …"},
 			&cli.StringFlag{Name: "loss", Value: d.Loss, Usage: "reconstruction loss: mse, bce (needs a sigmoid output and data in [0,1])"},
@@ -84,7 +85,7 @@ Examples:
 			&cli.Float64Flag{Name: "min-lr", Value: d.MinLR, Usage: "final learning rate of the cosine schedule"},
 			&cli.Float64Flag{Name: "warmup", Value: d.Warmup, Usage: "`EPOCHS` (fractions allowed) over which the learning rate rises linearly to the schedule's, step by step; cosine then falls over the rest"},
 			&cli.Float64Flag{Name: "ema", Usage: "keep an exponential moving average of the weights with this `DECAY` per step (e.g. 0.999; bias-corrected, so early epochs are not pulled toward the initial weights): validation, model.safetensors, best.safetensors and the finished model use the average; the raw weights train on and are kept for --resume (0: off)"},
-			&cli.StringFlag{Name: "init", Value: initDefault(d.Init), Usage: "weight initialisation: pytorch (nn.Linear's: uniform ±1/√fan_in, biases too), kaiming (uniform ±gain·√(3/fan_in) with the gain of the layer's activation, biases 0), xavier (uniform ±gain·√(6/(fan_in+fan_out)), biases 0)"},
+			&cli.StringFlag{Name: "init", Value: initDefault(d.Init), Usage: "weight initialisation: pytorch (nn.Linear's: uniform ±1/√fan_in, biases too), kaiming (uniform ±gain·√(3/fan_in) with the gain of the layer's activation, biases 0), xavier (uniform ±gain·√(6/(fan_in+fan_out)), biases 0), mixed (kaiming for the layers followed by relu, leaky_relu or gelu, pytorch for the others)"},
 			&cli.IntFlag{Name: "step-size", Value: d.StepSize, Usage: "epochs between decays of the step schedule"},
 			&cli.Float64Flag{Name: "gamma", Value: d.Gamma, Usage: "decay factor of the step schedule"},
 			&cli.Float64Flag{Name: "clip-norm", Usage: "clip the global gradient norm to this value (0: off)"},
@@ -245,6 +246,9 @@ func newTrainRun(c *cli.Context, data *dataset.Table, source string, b engine.Ba
 	epochs := cfg.Epochs
 	a := autoencoder.Arch{Layers: layers, Tied: c.Bool("tied"), VAE: cfg.Kind == "vae"}
 	var err error
+	if a.Norm, err = autoencoder.ParseNorm(c.String("norm")); err != nil {
+		return nil, fmt.Errorf("--norm: %w", err)
+	}
 	if a.Hidden, err = engine.ParseAct(c.String("hidden")); err != nil {
 		return nil, fmt.Errorf("--hidden: %w", err)
 	}
@@ -492,8 +496,12 @@ func runTrain(c *cli.Context) (err error) {
 		}
 	}
 	cfg := run.Config
-	rep.printf("model %s (%s, %d parameters), %s loss, %s lr %g, batch %d, %s; %d training rows, %d validation rows\n",
-		cfg.Variant, run.Trainer.Model.Arch, cfg.Params, cfg.Train.Loss, cfg.Train.Optimizer, cfg.Train.LR, cfg.Train.Batch, plural(cfg.Train.Epochs, "epoch"), cfg.Data.TrainRows, cfg.Data.ValRows)
+	norm := ""
+	if run.Trainer.Model.Arch.Norm == autoencoder.NormLayer {
+		norm = ", LayerNorm"
+	}
+	rep.printf("model %s (%s%s, %d parameters), %s loss, %s lr %g, batch %d, %s; %d training rows, %d validation rows\n",
+		cfg.Variant, run.Trainer.Model.Arch, norm, cfg.Params, cfg.Train.Loss, cfg.Train.Optimizer, cfg.Train.LR, cfg.Train.Batch, plural(cfg.Train.Epochs, "epoch"), cfg.Data.TrainRows, cfg.Data.ValRows)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
