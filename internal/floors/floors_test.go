@@ -17,7 +17,7 @@ const module = "github.com/aegpu/aegpu/"
 // giving it a floor here (the test fails until it has one).
 var floor = map[string]int{
 	"internal/atomicfile": 0, "internal/metrics": 0, "internal/pca": 0, "internal/onnxpb": 0, "internal/mpi": 0,
-	"cuda/internal/cu": 0, "kernels": 0,
+	"cuda/internal/cu": 0, "cuda/internal/nccl": 0, "kernels": 0,
 	"engine": 1, "internal/safetensors": 1, "internal/imagegrid": 1,
 	"engine/enginetest": 2, "kernels/emu": 2, "cpu_fallback": 2, "cuda": 2, "dataset": 2,
 	"backends": 3, "dataset/columnar": 3,
@@ -34,6 +34,7 @@ var harness = map[string]bool{"engine/enginetest": true, "autoencoder/paritytest
 // testUp are the other test imports that look up, each with its reason.
 var testUp = map[[2]string]string{
 	{"cuda", "autoencoder"}: "the emulated GPU's encode test runs a Predictor, whose prefetch is the copy stream's user",
+	{"cuda", "serve"}:       "the emulated GPU's serve test runs the server's batcher on the CUDA backend",
 }
 
 // TestFloors checks every package's imports (go list, with and without its
