@@ -43,6 +43,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/aegpu/aegpu/engine"
+	"github.com/aegpu/aegpu/internal/netlimit"
 )
 
 // Options configures a Server. Zero fields take the defaults in brackets.
@@ -274,7 +275,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	ln = limitListener(ln, s.o.MaxConns, s.m.conns)
+	ln = netlimit.Listener(ln, s.o.MaxConns, func(d int) { s.m.conns.Add(float64(d)) })
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

@@ -5,8 +5,9 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"sync"
 	"time"
+
+	"github.com/aegpu/aegpu/internal/netlimit"
 )
 
 // Limits of the HTTP server Serve runs. A page needs two connections (the
@@ -31,7 +32,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    16 << 10,
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(limitListener(ln, MaxConns)) }()
+	go func() { errc <- hs.Serve(netlimit.Listener(ln, MaxConns, nil)) }()
 	select {
 	case err := <-errc:
 		return err
@@ -44,48 +45,4 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	return nil
-}
-
-// limitListener accepts at most n connections at once: Accept waits for a
-// slot, which a connection gives back when it is closed.
-func limitListener(ln net.Listener, n int) net.Listener {
-	return &limited{Listener: ln, slots: make(chan struct{}, n), done: make(chan struct{})}
-}
-
-type limited struct {
-	net.Listener
-	slots     chan struct{}
-	done      chan struct{}
-	closeOnce sync.Once
-}
-
-func (l *limited) Accept() (net.Conn, error) {
-	select {
-	case l.slots <- struct{}{}:
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.slots
-		return nil, err
-	}
-	return &slotConn{Conn: c, release: func() { <-l.slots }}, nil
-}
-
-func (l *limited) Close() error {
-	l.closeOnce.Do(func() { close(l.done) })
-	return l.Listener.Close()
-}
-
-type slotConn struct {
-	net.Conn
-	once    sync.Once
-	release func()
-}
-
-func (c *slotConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(c.release)
-	return err
 }
