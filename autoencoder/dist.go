@@ -82,7 +82,7 @@ type distState struct {
 	c    Collective
 	rank int
 	size int
-	host []float32 // the gradients and the stop flag, on the host for MPI's all-reduce (CPU)
+	host []float32 // the gradients and the stop flag, on the host for MPI's all-reduce (CPU); the stop flag alone (device sums)
 	// dev sums on the device instead (the GPU over NCCL): the gradients,
 	// inside the recorded step; the stop flag then goes over MPI alone.
 	dev   engine.AllReducer
@@ -112,6 +112,7 @@ func (t *Trainer) SetCollective(c Collective) error {
 			return fmt.Errorf("the backend sums over %d ranks but the job has %d", ar.Ranks(), c.Size())
 		}
 		d.dev = ar
+		d.host = make([]float32, 1) // the stop flag (deviceStep)
 	} else if _, ok := b.(engine.Recorder); ok {
 		return fmt.Errorf("distributed training on %s needs the backend joined to the job's NCCL communicator: use --device cpu to train over MPI on the CPU", b.Info())
 	} else {
@@ -286,7 +287,8 @@ func (t *Trainer) deviceStep() error {
 	if err := d.dev.CollectiveError(); err != nil {
 		return err
 	}
-	flag := []float32{0}
+	flag := d.host[:1] // on the device path host holds only the stop flag
+	flag[0] = 0
 	if d.ctx != nil && d.ctx.Err() != nil {
 		flag[0] = 1 // this rank was asked to stop
 	}
