@@ -296,10 +296,71 @@ func AllreduceSizes(top int) []int {
 }
 
 // RunAllreduce measures the float32 sum all-reduce of bytes bytes in
-// place, the call the trainer makes (through the MPI thread of
-// internal/mpi), on every rank of c: one checked call on known values,
-// warmup untimed calls, then iters timed ones after a barrier.
+// place, the call the trainer makes on the CPU (MPI_Allreduce through the
+// MPI thread of internal/mpi), on every rank of c: one checked call on
+// known values, warmup untimed calls, then iters timed ones after a
+// barrier.
 func RunAllreduce(c Comm, bytes, warmup, iters int) (AllreduceRow, error) {
+	buf := make([]float32, bytes/4)
+	return runAllreduce(c, hostSum{c, buf}, bytes, warmup, iters)
+}
+
+// RunDeviceAllreduce is RunAllreduce for the sums on a device, the call
+// the trainer makes on GPUs: b's AllReduceSum of a device buffer (NCCL's
+// ncclAllReduce on the compute stream), b joined to a job of c's ranks.
+// The timed calls are queued back to back and waited for once, as a
+// training step queues its sum.
+func RunDeviceAllreduce(b engine.Backend, c Comm, bytes, warmup, iters int) (AllreduceRow, error) {
+	ar, ok := b.(engine.AllReducer)
+	if !ok || ar.Ranks() != c.Size() {
+		return AllreduceRow{}, fmt.Errorf("%s does not sum over the job's %d ranks on its device", b.Info(), c.Size())
+	}
+	m, err := b.Alloc(1, max(bytes/4, 1))
+	if err != nil {
+		return AllreduceRow{}, err
+	}
+	defer b.Free(m)
+	return runAllreduce(c, deviceSum{b, ar, m}, bytes, warmup, iters)
+}
+
+// summer is one way of summing a float32 buffer over the ranks in place.
+type summer interface {
+	set(v []float32) error // the buffer's values
+	get(v []float32) error // the buffer's values, once its sums are done
+	sum() error            // one all-reduce, maybe queued
+	wait() error           // until the queued sums are done
+}
+
+// hostSum sums a host buffer with MPI.
+type hostSum struct {
+	c   Comm
+	buf []float32
+}
+
+func (h hostSum) set(v []float32) error { copy(h.buf, v); return nil }
+func (h hostSum) get(v []float32) error { copy(v, h.buf); return nil }
+func (h hostSum) sum() error            { return h.c.AllreduceSum(h.buf) }
+func (h hostSum) wait() error           { return nil }
+
+// deviceSum sums a device buffer on the device.
+type deviceSum struct {
+	b  engine.Backend
+	ar engine.AllReducer
+	m  engine.Matrix
+}
+
+func (d deviceSum) set(v []float32) error { return d.b.Upload(d.m, v) }
+func (d deviceSum) get(v []float32) error { return d.b.Download(v, d.m) }
+func (d deviceSum) sum() error            { return d.ar.AllReduceSum(d.m) }
+func (d deviceSum) wait() error {
+	if err := d.b.Sync(); err != nil {
+		return err
+	}
+	return d.ar.CollectiveError()
+}
+
+// runAllreduce is RunAllreduce over s.
+func runAllreduce(c Comm, s summer, bytes, warmup, iters int) (AllreduceRow, error) {
 	n, rank := c.Size(), c.Rank()
 	count := bytes / 4
 	r := AllreduceRow{Bytes: 4 * count, Count: count, Type: "float", Op: "sum", Iters: iters, Warmup: warmup}
@@ -308,7 +369,13 @@ func RunAllreduce(c Comm, bytes, warmup, iters int) (AllreduceRow, error) {
 	for i := range buf {
 		buf[i] = float32((rank + 1) * (1 + i%1000))
 	}
-	if err := c.AllreduceSum(buf); err != nil {
+	if err := s.set(buf); err != nil {
+		return r, err
+	}
+	if err := s.sum(); err != nil {
+		return r, err
+	}
+	if err := s.get(buf); err != nil {
 		return r, err
 	}
 	wrong := 0
@@ -325,19 +392,28 @@ func RunAllreduce(c Comm, bytes, warmup, iters int) (AllreduceRow, error) {
 		r.Wrong += int(x)
 	}
 	clear(buf)
+	if err := s.set(buf); err != nil {
+		return r, err
+	}
 	for range warmup {
-		if err := c.AllreduceSum(buf); err != nil {
+		if err := s.sum(); err != nil {
 			return r, err
 		}
+	}
+	if err := s.wait(); err != nil {
+		return r, err
 	}
 	if err := c.Barrier(); err != nil {
 		return r, err
 	}
 	start := time.Now()
 	for range iters {
-		if err := c.AllreduceSum(buf); err != nil {
+		if err := s.sum(); err != nil {
 			return r, err
 		}
+	}
+	if err := s.wait(); err != nil {
+		return r, err
 	}
 	ts, err := gather(c, time.Since(start).Seconds()/float64(max(iters, 1)))
 	if err != nil {
@@ -353,12 +429,25 @@ func RunAllreduce(c Comm, bytes, warmup, iters int) (AllreduceRow, error) {
 	return r, nil
 }
 
-// AllreducePreamble says what the all-reduce table measures.
-func AllreducePreamble(ranks, warmup, iters int, library string) string {
-	return fmt.Sprintf("MPI_Allreduce, float32 sum in place, %d ranks (%s), through aegpu's MPI thread as the trainer calls it;\n"+
-		"%d warm-up and %d timed iterations per size; time = the largest over the ranks of the mean per iteration;\n"+
+// DeviceGradientBytes is what data-parallel training sums on the devices
+// every step for model m: its flat gradient buffer (the stop flag goes
+// over MPI).
+func DeviceGradientBytes(m Model) int {
+	return 4 * autoencoder.Arch{Layers: m.Layers}.FlatLen()
+}
+
+// AllreducePreamble says what the all-reduce table measures: MPI_Allreduce
+// of host buffers, or (device) the sums on each rank's device, with the
+// library that does them.
+func AllreducePreamble(device bool, ranks, warmup, iters int, library string) string {
+	what := fmt.Sprintf("MPI_Allreduce, float32 sum in place, %d ranks (%s), through aegpu's MPI thread as the trainer calls it on the CPU;\n", ranks, library)
+	if device {
+		what = fmt.Sprintf("the all-reduce on each rank's device, float32 sum in place, %d ranks (%s), on the compute stream as the trainer queues it;\n"+
+			"the timed calls are queued back to back and waited for once;\n", ranks, library)
+	}
+	return what + fmt.Sprintf("%d warm-up and %d timed iterations per size; time = the largest over the ranks of the mean per iteration;\n"+
 		"algbw = size ÷ time, busbw = algbw × 2(n−1)/n (nccl-tests' all-reduce convention); #wrong = elements of a checked call off the exact sum.\n",
-		ranks, library, warmup, iters)
+		warmup, iters)
 }
 
 // AllreduceHeader is the first line of the all-reduce table.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/aegpu/aegpu/cpu_fallback"
+	"github.com/aegpu/aegpu/engine"
 )
 
 // fakeJob is an in-process job: its ranks are goroutines, and every
@@ -181,4 +182,84 @@ func TestAllreduceSizesEndAtTheMNISTGradients(t *testing.T) {
 			t.Errorf("sizes %v do not double", s)
 		}
 	}
+}
+
+// queuedSums is a backend that sums on its "device" over an in-process
+// job, the way a stream does: AllReduceSum queues the sum, and Sync (or a
+// Download) runs what is queued. It counts the sums that ran.
+type queuedSums struct {
+	engine.Backend
+	c      fakeRank
+	queued []engine.Matrix
+	ran    int
+}
+
+func (q *queuedSums) Ranks() int { return q.c.Size() }
+func (q *queuedSums) AllReduceSum(m engine.Matrix) error {
+	q.queued = append(q.queued, m)
+	return nil
+}
+func (q *queuedSums) CollectiveError() error { return nil }
+func (q *queuedSums) Sync() error {
+	for _, m := range q.queued {
+		v := make([]float32, m.Len())
+		if err := q.Backend.Download(v, m); err != nil {
+			return err
+		}
+		if err := q.c.AllreduceSum(v); err != nil {
+			return err
+		}
+		if err := q.Backend.Upload(m, v); err != nil {
+			return err
+		}
+		q.ran++
+	}
+	q.queued = q.queued[:0]
+	return q.Backend.Sync()
+}
+func (q *queuedSums) Download(dst []float32, src engine.Matrix) error {
+	if err := q.Sync(); err != nil {
+		return err
+	}
+	return q.Backend.Download(dst, src)
+}
+
+// TestRunDeviceAllreduce: the device sums are checked (a rank whose sum is
+// off is counted) and every queued sum runs before the time is taken: one
+// checked, warmup and iters, on every rank.
+func TestRunDeviceAllreduce(t *testing.T) {
+	for _, bad := range []int{-1, 2} {
+		rows := make([]AllreduceRow, 3)
+		ran := make([]int, 3)
+		onRanks(3, bad, func(c Comm) {
+			cpu := cpu_fallback.New(1)
+			defer cpu.Close()
+			q := &queuedSums{Backend: cpu, c: c.(fakeRank)}
+			r, err := RunDeviceAllreduce(q, c, 4100, 2, 3)
+			if err != nil {
+				t.Error(err)
+			}
+			rows[c.Rank()], ran[c.Rank()] = r, q.ran
+		})
+		want := 0
+		if bad >= 0 {
+			want = 1
+		}
+		for i, r := range rows {
+			if r.Wrong != want || r.Count != 1025 || r.Bytes != 4100 || ran[i] != 1+2+3 {
+				t.Errorf("bad rank %d: rank %d's row %+v after %d sums: want %d wrong of 1025 after 6 sums", bad, i, r, ran[i], want)
+			}
+			if !(r.Micros > 0) || math.Abs(r.BusBW-r.AlgBW*4/3) > 1e-9*r.AlgBW {
+				t.Errorf("rank %d: time %v µs, algbw %v, busbw %v (want algbw·4/3)", i, r.Micros, r.AlgBW, r.BusBW)
+			}
+		}
+	}
+	// A backend that does not sum over the job's ranks is refused.
+	onRanks(2, -1, func(c Comm) {
+		cpu := cpu_fallback.New(1)
+		defer cpu.Close()
+		if _, err := RunDeviceAllreduce(cpu, c, 4096, 0, 1); err == nil {
+			t.Errorf("rank %d: the CPU backend was taken for a device that sums", c.Rank())
+		}
+	})
 }

@@ -95,7 +95,7 @@ func runBench(c *cli.Context) error {
 	if comm != nil {
 		return runBenchJob(c, comm)
 	}
-	for _, f := range []string{"allreduce", "scaling", "iters", "warmup"} {
+	for _, f := range []string{"allreduce", "scaling", "iters", "warmup", "mpi-timeout"} {
 		if c.IsSet(f) {
 			return fmt.Errorf("--%s measures a job of several ranks: start bench with mpirun -n 2 or more (or srun)", f)
 		}

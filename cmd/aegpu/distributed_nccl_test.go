@@ -11,6 +11,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aegpu/aegpu/bench"
 )
 
 // buildEmulatedLibs compiles the emulated driver and the fake NCCL into a
@@ -241,4 +244,123 @@ func withEpochs(args []string, n string) []string {
 		}
 	}
 	return out
+}
+
+// TestBenchUnderMPIOnEmulatedGPU runs `aegpu bench` as a job of 2 ranks on
+// the emulated GPU with the fake NCCL: the ranks take the GPUs of their
+// local ranks and sum with NCCL, the scaling of the toy model and the
+// all-reduce table of ncclAllReduce (sizes up to the mnist gradient buffer,
+// each sum checked) come out once, from rank 0, and the fake NCCL saw
+// every sum. Values are checked for sense, not speed: the emulator is not
+// a GPU.
+func TestBenchUnderMPIOnEmulatedGPU(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary, the emulated GPU, and runs mpirun")
+	}
+	l := mpiLaunchers(t)[0]
+	lib := buildEmulatedLibs(t, true)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "aegpu")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	log := filepath.Join(dir, "nccl.log")
+	env := append(os.Environ(), "LD_LIBRARY_PATH="+lib, "EMUGPU_EAGER=1", "EMUGPU_DEVICES=2", "EMUGPU_SMS=2", "FAKENCCL_LOG="+log,
+		"FAKENCCL_TIMEOUT_MS=60000")
+	run := func(args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+		defer cancel()
+		argv := append(append(l.Command(2), bin, "bench"), args...)
+		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+		cmd.Dir, cmd.Env = dir, env
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s%s", strings.Join(argv, " "), err, out, stderr.String())
+		}
+		t.Logf("%s\n%s", strings.Join(argv[len(argv)-len(args)-2:], " "), out)
+		return string(out)
+	}
+	ncclCalls := func() map[string]int {
+		t.Helper()
+		b, err := os.ReadFile(log)
+		if err != nil {
+			t.Fatalf("the fake libnccl wrote no log: %v", err)
+		}
+		if err := os.Remove(log); err != nil {
+			t.Fatal(err)
+		}
+		count := map[string]int{}
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			fs := strings.Fields(line)
+			key := fs[0]
+			for _, kv := range fs[1:] {
+				if strings.HasPrefix(kv, "rank=") || strings.HasPrefix(kv, "captured=") {
+					key += " " + kv
+				}
+			}
+			count[key]++
+		}
+		return count
+	}
+
+	js := filepath.Join(dir, "scaling.json")
+	out := run("--models", "toy", "--windows", "1", "--json", js)
+	if strings.Count(out, "\ntoy ") != 4 || !strings.Contains(out, "NCCL 2.23.4") {
+		t.Errorf("want 4 rows of toy, printed once, and the fake NCCL's version:\n%s", out)
+	}
+	var doc struct {
+		Ranks   int                   `json:"ranks"`
+		Library string                `json:"library"`
+		Scaling []bench.ScalingResult `json:"scaling"`
+	}
+	readJSON(t, js, &doc)
+	if doc.Ranks != 2 || len(doc.Scaling) != 1 || doc.Library != "NCCL 2.23.4" {
+		t.Fatalf("%+v", doc)
+	}
+	r := doc.Scaling[0]
+	if !strings.HasPrefix(r.Device, "cuda:0 ") || len(r.PerRank) != 2 || r.PerRank[0].Rows+r.PerRank[1].Rows != 256 {
+		t.Errorf("device %q, %+v: want the emulated GPU, 2 ranks sharing the batch of 256", r.Device, r.PerRank)
+	}
+	if !positive(r.SamplesPerSec) || !positive(r.OneRank.SamplesPerSec) || !positive(r.Efficiency) {
+		t.Errorf("job %v samples/s, one rank %v, efficiency %v", r.SamplesPerSec, r.OneRank.SamplesPerSec, r.Efficiency)
+	}
+	calls := ncclCalls()
+	for rk := range 2 {
+		rs := fmt.Sprint(" rank=", rk)
+		// The job's steps replay the recorded step: its sum is captured
+		// once and runs every step (warm-up, window sizing, the window).
+		if calls["allreduce"+rs+" captured=1"] != 1 || calls["allreduce-run"+rs] < 2 || calls["init"+rs] != 1 || calls["destroy"+rs] != 1 {
+			t.Errorf("rank %d: fake NCCL calls %v: want one communicator, the step's sum captured once and run every step", rk, calls)
+		}
+	}
+
+	js = filepath.Join(dir, "allreduce.json")
+	const warmup, iters = 1, 2
+	out = run("--allreduce", "--iters", fmt.Sprint(iters), "--warmup", fmt.Sprint(warmup), "--json", js)
+	if strings.Count(out, "busbw") != 2 || !strings.Contains(out, "on each rank's device") {
+		t.Errorf("the device all-reduce table is not printed once:\n%s", out)
+	}
+	var ar struct {
+		Allreduce []bench.AllreduceRow `json:"allreduce"`
+	}
+	readJSON(t, js, &ar)
+	sizes := bench.AllreduceSizes(bench.DeviceGradientBytes(bench.Models[1]))
+	if len(ar.Allreduce) != len(sizes) {
+		t.Fatalf("%d sizes, want %d", len(ar.Allreduce), len(sizes))
+	}
+	for i, r := range ar.Allreduce {
+		if r.Bytes != sizes[i] || r.Wrong != 0 || !positive(r.Micros) || !positive(r.AlgBW) || r.BusBW != r.AlgBW {
+			t.Errorf("row %d: %+v (want %d bytes, nothing wrong, busbw = algbw on 2 ranks)", i, r, sizes[i])
+		}
+	}
+	calls = ncclCalls()
+	for rk := range 2 {
+		rs := fmt.Sprint(" rank=", rk)
+		if n, want := calls["allreduce-run"+rs], len(sizes)*(1+warmup+iters); n != want {
+			t.Errorf("rank %d: %d sums ran, want %d (checked, warm-up and timed, per size): %v", rk, n, want, calls)
+		}
+	}
 }
