@@ -580,6 +580,11 @@ func gatherRanks(comm *mpi.Comm, p shardPlan, outs []string, known []*partFormat
 	failed := []float64{0}
 	if err != nil {
 		failed[0] = 1
+		// Said before the all-reduce: once the others learn of the
+		// failure they exit non-zero, and the launcher may kill this rank
+		// before it could print.
+		fmt.Fprintf(os.Stderr, "%s: rank %d of %d: %v\n", selfName(), comm.Rank(), comm.Size(), err)
+		err = &exitError{code: 1, err: err, reported: true}
 	}
 	if rerr := comm.AllreduceSum64(failed); rerr != nil {
 		comm.Abort(1) // the ranks cannot agree: end them all
