@@ -81,7 +81,7 @@ func (j *mpiJob) wait(start time.Time) (code int, took time.Duration) {
 
 // rankPIDs finds the running processes of bin by their rank, from the
 // launcher's environment variables (Open MPI's OMPI_COMM_WORLD_RANK,
-// Hydra's PMI_RANK).
+// Hydra's PMI_RANK, srun's SLURM_PROCID; in a step they agree).
 func rankPIDs(bin string) map[int]int {
 	out := map[int]int{}
 	ents, _ := os.ReadDir("/proc")
@@ -99,7 +99,7 @@ func rankPIDs(bin string) map[int]int {
 		}
 		for _, kv := range bytes.Split(env, []byte{0}) {
 			k, v, _ := strings.Cut(string(kv), "=")
-			if k == "OMPI_COMM_WORLD_RANK" || k == "PMI_RANK" {
+			if k == "OMPI_COMM_WORLD_RANK" || k == "PMI_RANK" || k == "PMIX_RANK" || k == "SLURM_PROCID" {
 				if r, err := strconv.Atoi(v); err == nil {
 					out[r] = pid
 				}

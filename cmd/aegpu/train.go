@@ -484,8 +484,8 @@ func runTrain(c *cli.Context) (err error) {
 		if err := run.Trainer.SetCollective(comm); err != nil {
 			return err
 		}
-		rep.printf("distributed: %d ranks (%s, %s)%s; each computes its share of every batch of %d rows\n",
-			comm.Size(), comm.Lib.Version, comm.Lib.Path, how, run.Config.Train.Batch)
+		rep.printf("distributed: %d ranks started by %s (%s, %s)%s; each computes its share of every batch of %d rows\n",
+			comm.Size(), comm.Launch.Launcher, comm.Lib.Version, comm.Lib.Path, how, run.Config.Train.Batch)
 	}
 	if run.Cleaned > 0 {
 		rep.printf("removed %d file(s) (%.1f MB) that killed runs left in %s\n", run.Cleaned, float64(run.CleanedBytes)/1e6, run.Dir)

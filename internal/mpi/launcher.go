@@ -11,17 +11,25 @@ type Launcher struct {
 	Name string // "Open MPI", "MPICH"
 	Path string
 	Lib  string // the library its ranks load (AEGPU_MPI_LIB)
+	// Env is set for the launcher itself (through env(1)), and Flags go
+	// before its -n: a private Slurm's SLURM_CONF and srun's --mpi.
+	Env   []string
+	Flags []string
 }
 
 // Command is the command line that starts n ranks of argv on this
 // machine: as root where that needs a flag, and with more ranks than
 // cores.
 func (l Launcher) Command(n int, argv ...string) []string {
-	cmd := []string{l.Path}
+	var cmd []string
+	if len(l.Env) > 0 {
+		cmd = append(append(cmd, "env"), l.Env...)
+	}
+	cmd = append(cmd, l.Path)
 	if l.Name == "Open MPI" {
 		cmd = append(cmd, "--allow-run-as-root", "--oversubscribe", "--bind-to", "none")
 	}
-	cmd = append(cmd, "-n", strconv.Itoa(n))
+	cmd = append(append(cmd, l.Flags...), "-n", strconv.Itoa(n))
 	return append(cmd, argv...)
 }
 

@@ -57,7 +57,7 @@ func candidates(l Launch) []string {
 		return []string{p}
 	}
 	ompi, mpich := []string{"libmpi.so.40"}, []string{"libmpi.so.12", "libmpich.so.12"}
-	if l.Launcher == "MPICH (Hydra)" {
+	if l.Launcher == "MPICH (Hydra)" || l.Launcher == SrunPMI2 {
 		return append(mpich, ompi...)
 	}
 	return append(ompi, mpich...)
@@ -139,6 +139,13 @@ func Init(launch Launch) (*Comm, error) {
 }
 
 func initWorld(launch Launch) (*Comm, error) {
+	if launch.Launcher == SrunNoPMI && launch.Size != 1 {
+		// MPICH would start as a job of one rank (every task alone) and
+		// Open MPI abort: neither finds the others without a PMI.
+		return nil, fmt.Errorf("%w: srun started this process as task %d of %d without a PMI for MPI to find the other tasks: "+
+			"start it with srun --mpi=pmix (Open MPI) or --mpi=pmi2 (MPICH), whichever your Slurm and MPI library support "+
+			"(srun --mpi=list), or set MpiDefault in slurm.conf", ErrNoMPI, launch.Rank, launch.Size)
+	}
 	lib, err := load(launch)
 	if err != nil {
 		return nil, err

@@ -25,7 +25,17 @@ func TestDetect(t *testing.T) {
 		{map[string]string{"OMPI_COMM_WORLD_RANK": "2", "OMPI_COMM_WORLD_SIZE": "4", "OMPI_COMM_WORLD_LOCAL_RANK": "0"}, Launch{"Open MPI", 2, 4, 0}, true},
 		{map[string]string{"PMI_RANK": "1", "PMI_SIZE": "3"}, Launch{"MPICH (Hydra)", 1, 3, -1}, true},
 		{map[string]string{"PMIX_RANK": "0"}, Launch{"PMIx", 0, 0, -1}, true},
-		{map[string]string{"SLURM_PROCID": "5", "SLURM_NTASKS": "8", "SLURM_LOCALID": "1", "SLURM_STEP_ID": "0"}, Launch{"Slurm", 5, 8, 1}, true},
+		{map[string]string{"SLURM_PROCID": "5", "SLURM_NTASKS": "8", "SLURM_LOCALID": "1", "SLURM_STEP_ID": "0"}, Launch{SrunNoPMI, 5, 8, 1}, true},
+		// srun --mpi=pmi2 and --mpi=pmix (the variables a Slurm 22.05 step has).
+		{map[string]string{"PMI_RANK": "5", "PMI_SIZE": "8", "PMI_FD": "11", "SLURM_PROCID": "5", "SLURM_NTASKS": "8", "SLURM_LOCALID": "1", "SLURM_STEP_ID": "0"},
+			Launch{SrunPMI2, 5, 8, 1}, true},
+		{map[string]string{"PMIX_RANK": "5", "SLURM_PROCID": "5", "SLURM_NTASKS": "8", "SLURM_LOCALID": "1", "SLURM_STEP_ID": "0"}, Launch{SrunPMIx, 5, 8, 1}, true},
+		// mpirun inside an allocation: its ranks also see the step of the
+		// daemon srun started (one per node); the MPI's own variables win.
+		{map[string]string{"PMI_RANK": "5", "PMI_SIZE": "8", "MPI_LOCALRANKID": "3", "SLURM_PROCID": "1", "SLURM_NTASKS": "2", "SLURM_LOCALID": "0", "SLURM_STEP_ID": "0"},
+			Launch{"MPICH (Hydra)", 5, 8, 3}, true},
+		{map[string]string{"OMPI_COMM_WORLD_RANK": "5", "OMPI_COMM_WORLD_SIZE": "8", "OMPI_COMM_WORLD_LOCAL_RANK": "3", "PMIX_RANK": "5", "SLURM_PROCID": "1", "SLURM_NTASKS": "2", "SLURM_STEP_ID": "0"},
+			Launch{"Open MPI", 5, 8, 3}, true},
 		{map[string]string{"SLURM_PROCID": "0", "SLURM_NTASKS": "8"}, Launch{Size: 1, LocalRank: -1}, false}, // a batch script, not a step
 	} {
 		got, ok := DetectEnv(func(k string) string { return c.env[k] })
