@@ -3,12 +3,10 @@
 package main
 
 import (
-	"fmt"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // TestDistributedGPUSignals signals one rank of a 2-rank job on the
@@ -42,48 +40,16 @@ func TestDistributedGPUSignals(t *testing.T) {
 		name := strings.ReplaceAll(l.Name, " ", "")
 		t.Run(name+"/SIGTERM-rank1", func(t *testing.T) {
 			out := filepath.Join(dir, name+"-term")
-			start := time.Now()
-			j := startJob(t, l, 2, env, bin, args(out)...)
-			pids := j.midTraining(out, start)
-			if err := syscall.Kill(pids[1], syscall.SIGTERM); err != nil {
-				t.Fatal(err)
-			}
-			code, took := j.wait(start)
-			log := j.out.String()
-			t.Logf("%s: exit status %d after %.1fs", l.Name, code, took.Seconds())
-			if code != 130 {
-				t.Errorf("%s: exit status %d, want 130:\n%s", l.Name, code, log)
-			}
-			m := interruptedRE.FindAllStringSubmatch(log, -1)
-			if len(m) != 1 {
-				t.Fatalf("%s: %d interruption messages, want rank 0's alone:\n%s", l.Name, len(m), log)
-			}
-			st := savedState(t, out)
-			if fmt.Sprint(st.Step) != m[0][2] || fmt.Sprint(st.Epoch+1) != m[0][1] {
-				t.Errorf("%s: saved epoch %d batch %d step %d; the message says epoch %s step %s", l.Name, st.Epoch, st.Batch, st.Step, m[0][1], m[0][2])
-			}
+			code, log, _ := signalRank1(t, l, env, bin, out, args(out), syscall.SIGTERM)
 			if !strings.Contains(log, "NCCL") {
 				t.Errorf("the job did not sum over NCCL:\n%s", log)
 			}
-			verified(t, bin, out)
+			checkStopped(t, l.Name, bin, out, code, log)
 		})
 		t.Run(name+"/SIGKILL-rank1", func(t *testing.T) {
 			out := filepath.Join(dir, name+"-kill")
-			start := time.Now()
-			j := startJob(t, l, 2, env, bin, args(out)...)
-			pids := j.midTraining(out, start)
-			if err := syscall.Kill(pids[1], syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			code, took := j.wait(start)
-			t.Logf("%s: exit status %d after %.1fs", l.Name, code, took.Seconds())
-			if code == 0 {
-				t.Errorf("%s: exit status 0 after a rank was killed:\n%s", l.Name, j.out)
-			}
-			if alive(pids[0]) {
-				t.Errorf("%s: rank 0 (pid %d) is still running", l.Name, pids[0])
-			}
-			verified(t, bin, out)
+			code, log, pids := signalRank1(t, l, env, bin, out, args(out), syscall.SIGKILL)
+			checkKilled(t, l.Name, bin, out, code, log, pids)
 		})
 	}
 }

@@ -143,6 +143,23 @@ func (j *mpiJob) midTraining(dir string, start time.Time) map[int]int {
 	}
 }
 
+// resumeMatches resumes the job in out on 2 ranks under l (args: train's
+// flags besides --resume) and checks the final weights against want (an
+// uninterrupted job's) within 1e-5 relative (expected: 0, the same sums).
+func resumeMatches(t *testing.T, l mpi.Launcher, bin, out string, want map[string][]float32, args ...string) {
+	t.Helper()
+	start := time.Now()
+	r := startJob(t, l, 2, nil, bin, append([]string{"train", "--resume", out}, args...)...)
+	if code, _ := r.wait(start); code != 0 {
+		t.Fatalf("%s: --resume on 2 ranks: exit status %d:\n%s", l.Name, code, r.out)
+	}
+	d := maxRelDiff(t, weights(t, out), want)
+	t.Logf("%s: resumed on 2 ranks: max relative weight difference from the uninterrupted job %.3g", l.Name, d)
+	if d > 1e-5 {
+		t.Errorf("%s: the resumed run's weights differ from the uninterrupted job's by %.3g relative", l.Name, d)
+	}
+}
+
 // savedState reads a model directory's state.json.
 func savedState(t *testing.T, dir string) (st struct{ Epoch, Batch, Step int }) {
 	t.Helper()
@@ -165,6 +182,55 @@ func verified(t *testing.T, bin, dir string) {
 }
 
 var interruptedRE = regexp.MustCompile(`training interrupted at epoch (\d+), step (\d+)`)
+
+// signalRank1 starts a 2-rank job of args (writing the model directory
+// out) under l, sends sig to rank 1's process alone once the first
+// checkpoint is in out, and waits for the job: its exit status, its
+// output, and the ranks' pids.
+func signalRank1(t *testing.T, l mpi.Launcher, env []string, bin, out string, args []string, sig syscall.Signal) (code int, log string, pids map[int]int) {
+	t.Helper()
+	start := time.Now()
+	j := startJob(t, l, 2, env, bin, args...)
+	pids = j.midTraining(out, start)
+	if err := syscall.Kill(pids[1], sig); err != nil {
+		t.Fatal(err)
+	}
+	code, took := j.wait(start)
+	t.Logf("%s: %s to rank 1: exit status %d after %.1fs", l.Name, sig, code, took.Seconds())
+	return code, j.out.String(), pids
+}
+
+// checkStopped checks a job that SIGTERM to one rank stopped: exit status
+// 130, one interruption message (rank 0's), the step it names saved, and
+// the model directory verifies.
+func checkStopped(t *testing.T, name, bin, out string, code int, log string) {
+	t.Helper()
+	if code != 130 {
+		t.Errorf("%s: exit status %d, want 130:\n%s", name, code, log)
+	}
+	m := interruptedRE.FindAllStringSubmatch(log, -1)
+	if len(m) != 1 {
+		t.Fatalf("%s: %d interruption messages, want rank 0's alone:\n%s", name, len(m), log)
+	}
+	st := savedState(t, out)
+	if fmt.Sprint(st.Step) != m[0][2] || fmt.Sprint(st.Epoch+1) != m[0][1] {
+		t.Errorf("%s: saved epoch %d batch %d step %d; the message says epoch %s step %s", name, st.Epoch, st.Batch, st.Step, m[0][1], m[0][2])
+	}
+	verified(t, bin, out)
+}
+
+// checkKilled checks a job whose rank 1 was killed: an error exit, rank 0
+// gone too, and the model directory verifies.
+func checkKilled(t *testing.T, name, bin, out string, code int, log string, pids map[int]int) {
+	t.Helper()
+	if code == 0 {
+		t.Errorf("%s: exit status 0 after a rank was killed:\n%s", name, log)
+	}
+	if alive(pids[0]) {
+		t.Errorf("%s: rank 0 (pid %d) is still running", name, pids[0])
+	}
+	verified(t, bin, out)
+}
 
 // TestDistributedSignals runs 2-rank training jobs under Open MPI's and
 // MPICH's launchers and signals one rank's process mid-training:
@@ -211,66 +277,23 @@ func TestDistributedSignals(t *testing.T) {
 		name := strings.ReplaceAll(l.Name, " ", "")
 		t.Run(name+"/SIGTERM-rank1", func(t *testing.T) {
 			out := filepath.Join(dir, name+"-term")
-			start := time.Now()
-			j := startJob(t, l, 2, nil, bin, args(out)...)
-			pids := j.midTraining(out, start)
-			if err := syscall.Kill(pids[1], syscall.SIGTERM); err != nil {
-				t.Fatal(err)
-			}
-			code, took := j.wait(start)
-			log := j.out.String()
-			t.Logf("%s: exit status %d after %.1fs", l.Name, code, took.Seconds())
-			if code != 130 {
-				t.Errorf("%s: exit status %d, want 130:\n%s", l.Name, code, log)
-			}
+			code, log, pids := signalRank1(t, l, nil, bin, out, args(out), syscall.SIGTERM)
 			for r, pid := range pids {
 				if alive(pid) {
 					t.Errorf("%s: rank %d (pid %d) is still running", l.Name, r, pid)
 				}
 			}
-			m := interruptedRE.FindAllStringSubmatch(log, -1)
-			if len(m) != 1 {
-				t.Fatalf("%s: %d interruption messages, want rank 0's alone:\n%s", l.Name, len(m), log)
-			}
-			st := savedState(t, out)
-			if fmt.Sprint(st.Step) != m[0][2] || fmt.Sprint(st.Epoch+1) != m[0][1] {
-				t.Errorf("%s: saved epoch %d batch %d step %d; the message says epoch %s step %s", l.Name, st.Epoch, st.Batch, st.Step, m[0][1], m[0][2])
-			}
-			verified(t, bin, out)
-			start = time.Now()
-			r := startJob(t, l, 2, nil, bin, "train", "--resume", out, "--data", data, "--device", "cpu")
-			if code, _ := r.wait(start); code != 0 {
-				t.Fatalf("%s: --resume on 2 ranks: exit status %d:\n%s", l.Name, code, r.out)
-			}
-			// Tolerance: 1e-5 relative (expected: 0, the same sums).
-			d := maxRelDiff(t, weights(t, out), want)
-			t.Logf("%s: stopped at step %d, resumed on 2 ranks: max relative weight difference from the uninterrupted job %.3g", l.Name, st.Step, d)
-			if d > 1e-5 {
-				t.Errorf("%s: the resumed run's weights differ from the uninterrupted job's by %.3g relative", l.Name, d)
-			}
+			checkStopped(t, l.Name, bin, out, code, log)
+			resumeMatches(t, l, bin, out, want, "--data", data, "--device", "cpu")
 		})
 
 		t.Run(name+"/SIGKILL-rank1", func(t *testing.T) {
 			out := filepath.Join(dir, name+"-kill")
-			start := time.Now()
-			j := startJob(t, l, 2, nil, bin, args(out)...)
-			pids := j.midTraining(out, start)
-			if err := syscall.Kill(pids[1], syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			code, took := j.wait(start)
-			log := j.out.String()
-			t.Logf("%s: exit status %d after %.1fs", l.Name, code, took.Seconds())
-			if code == 0 {
-				t.Errorf("%s: exit status 0 after a rank was killed:\n%s", l.Name, log)
-			}
+			code, log, pids := signalRank1(t, l, nil, bin, out, args(out), syscall.SIGKILL)
 			if !strings.Contains(log, "rank 1") && !strings.Contains(log, fmt.Sprint(pids[1])) {
 				t.Errorf("%s: the output names neither rank 1 nor its pid %d:\n%s", l.Name, pids[1], log)
 			}
-			if alive(pids[0]) {
-				t.Errorf("%s: rank 0 (pid %d) is still running", l.Name, pids[0])
-			}
-			verified(t, bin, out)
+			checkKilled(t, l.Name, bin, out, code, log, pids)
 		})
 
 		t.Run(name+"/SIGSTOP-rank1", func(t *testing.T) {
