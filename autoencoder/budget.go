@@ -42,6 +42,11 @@ func (o *opening) fitBudget() error {
 		if err != nil {
 			return err
 		}
+		if o.spec.Job != nil { // the ranks' epochs are rank 0's
+			if secs, err = rootValue(o.spec.Job, secs); err != nil {
+				return err
+			}
+		}
 		epochs = int64(b.Seconds / secs)
 		o.budgetEpochSecs = secs
 		o.spec.Fit.Train.TimeBudget, o.cfg.Train.TimeBudget = b.Seconds, b.Seconds

@@ -35,8 +35,8 @@ func TestDiskSourceVisitsEveryTrainingRowOnce(t *testing.T) {
 	src, prep, err := OpenDiskSource(paths, nil, chunk, cfg, dataset.ScaleMinMax, dataset.Scaler{})
 	must(t, err)
 	defer src.Close()
-	if prep.Fingerprint != Fingerprint(x) || prep.Rows != rows {
-		t.Errorf("fingerprint %s rows %d, want %s %d", prep.Fingerprint, prep.Rows, Fingerprint(x), rows)
+	if want := wantChunkedFingerprint(x, cols, chunk); prep.Fingerprint != want || prep.Rows != rows {
+		t.Errorf("fingerprint %s rows %d, want %s %d", prep.Fingerprint, prep.Rows, want, rows)
 	}
 	nVal := len(prep.Val) / cols
 	if src.Rows()+nVal != rows || nVal < 20 || nVal > 62 { // 0.2·203 ≈ 41 ± 3σ

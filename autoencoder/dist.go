@@ -317,6 +317,44 @@ func (t *Trainer) globalScalar(m engine.Matrix) (float32, error) {
 	return buf[0], nil
 }
 
+// rootValue returns rank 0's v on every rank of job, rounded to float32
+// (the job's sums are float32) on every rank, rank 0 included.
+func rootValue(job Collective, v float64) (float64, error) {
+	buf := []float32{0}
+	if job.Rank() == 0 {
+		buf[0] = float32(v)
+	}
+	if err := job.AllreduceSum(buf); err != nil {
+		return 0, err
+	}
+	return float64(buf[0]), nil
+}
+
+// agreeTimeStop makes a time budget's stop the job's: each rank's clock
+// differs, so rank 0's decides for all, through one all-reduce at the end
+// of every epoch of a budgeted run.
+func (t *Trainer) agreeTimeStop() error {
+	d, st := t.dist, &t.State
+	if d == nil || t.Cfg.TimeBudget <= 0 {
+		return nil
+	}
+	mine, vote := st.Finished && st.StopReason == "time", 0.0
+	if mine {
+		vote = 1
+	}
+	v, err := rootValue(d.c, vote)
+	if err != nil {
+		return err
+	}
+	switch {
+	case v > 0 && !st.Finished:
+		st.StopReason, st.Finished = "time", true
+	case v == 0 && mine:
+		st.StopReason, st.Finished = "", false
+	}
+	return nil
+}
+
 // ownsGlobalTerms reports whether this rank adds the step's terms that do
 // not depend on the rows (L2's gradient): rank 0, or a single process.
 func (t *Trainer) ownsGlobalTerms() bool { return t.dist == nil || t.dist.rank == 0 }

@@ -188,7 +188,13 @@ func distRunOn(t *testing.T, c distCase, job *localJob, rank int, paths []string
 	var r *Run
 	var err error
 	if c.stream {
-		r, err = NewStreamRun(opts, paths, 40)
+		// The ranks open the run at once: the preparing pass is split
+		// over them.
+		spec := RunSpec{Fit: opts, Paths: paths, ChunkRows: 40}
+		if job != nil {
+			spec.Job = localRank{job, rank}
+		}
+		r, err = OpenRun(spec)
 	} else {
 		r, err = NewRun(opts)
 	}
@@ -488,6 +494,76 @@ func dataParallelStop(t *testing.T, dev bool) {
 		}
 		if savesSeen[r] != 1 {
 			t.Errorf("rank %d returned when rank 0 had saved %d times, want after its one save", r, savesSeen[r])
+		}
+	}
+}
+
+// TestTimeStopIsRankZeros: a time budget's stop is decided by rank 0's
+// clock for the whole job, whichever ranks' own clocks ran out: rank 0
+// out of time stops every rank, another rank out of time alone stops
+// none; runs without a time budget are left alone.
+func TestTimeStopIsRankZeros(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		budget float64
+		out    []bool // whose clock says stop
+		want   bool
+	}{
+		{"rank 0's clock", 10, []bool{true, false, false}, true},
+		{"rank 2's clock", 10, []bool{false, false, true}, false},
+		{"every clock", 10, []bool{true, true, true}, true},
+		{"no budget", 0, []bool{true, false, false}, true}, // not asked: each rank's state stands
+	} {
+		job := newLocalJob(len(c.out))
+		trs := make([]*Trainer, len(c.out))
+		var wg sync.WaitGroup
+		for r := range c.out {
+			tr := &Trainer{Cfg: TrainConfig{TimeBudget: c.budget}, dist: &distState{c: localRank{job, r}, rank: r, size: len(c.out)}}
+			if c.out[r] {
+				tr.State.StopReason, tr.State.Finished = "time", true
+			}
+			trs[r] = tr
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := tr.agreeTimeStop(); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		for r, tr := range trs {
+			want := c.want
+			if c.budget == 0 {
+				want = c.out[r]
+			}
+			if tr.State.Finished != want || (want && tr.State.StopReason != "time") {
+				t.Errorf("%s: rank %d finished %v (%q), want %v", c.name, r, tr.State.Finished, tr.State.StopReason, want)
+			}
+		}
+	}
+}
+
+// TestRootValue: every rank gets rank 0's value, rounded to float32 alike.
+func TestRootValue(t *testing.T) {
+	job := newLocalJob(3)
+	got := make([]float64, 3)
+	var wg sync.WaitGroup
+	for r := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v, err := rootValue(localRank{job, r}, 0.1+float64(r))
+			if err != nil {
+				t.Error(err)
+			}
+			got[r] = v
+		}()
+	}
+	wg.Wait()
+	for r, v := range got {
+		if v != float64(float32(0.1)) {
+			t.Errorf("rank %d got %v, want rank 0's 0.1 as float32 (%v)", r, v, float64(float32(0.1)))
 		}
 	}
 }

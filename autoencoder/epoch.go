@@ -222,6 +222,9 @@ func (t *Trainer) endEpoch(e int, ec *epochClock, rc *runClock) error {
 		}
 	}
 	t.advance(em, rc)
+	if err := t.agreeTimeStop(); err != nil {
+		return err
+	}
 	if t.State.Finished {
 		// Finish with the averaged weights (--ema; the raw ones are kept
 		// for the checkpoint), or those of the best validation epoch.

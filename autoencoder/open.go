@@ -5,6 +5,7 @@ import (
 	"hash"
 	"hash/fnv"
 	"math"
+	"strings"
 
 	"github.com/aegpu/aegpu/dataset"
 	"github.com/aegpu/aegpu/engine"
@@ -32,6 +33,14 @@ type RunSpec struct {
 	// directory's lock or repairing it, and the run writes nothing there.
 	// Rank 0 opens the run first (under the lock); the followers after it.
 	Follower bool
+	// Job is the data-parallel job whose ranks open a fresh run at once
+	// (nil: one process, or a resumed run, which its ranks open one after
+	// another). A streamed run's preparing pass is split over the ranks:
+	// each reads its range of the chunks, and they exchange the scaler's
+	// statistics, the validation rows and the chunks' hashes. What a rank
+	// measures is rank 0's for all (a time budget's epoch, the range
+	// test's pick), so that every rank trains the same run.
+	Job Collective
 }
 
 // opening is a run being opened: what each step found, and what to undo
@@ -169,7 +178,11 @@ func (o *opening) openDisk() error {
 	if o.resume != nil {
 		chunk, scale, scaler, columns = o.cfg.Data.ChunkRows, o.cfg.Scaler.Kind, o.cfg.Scaler, o.cfg.Data.Columns
 	}
-	src, prep, err := OpenDiskSource(paths, columns, chunk, o.trainConfig(), scale, scaler)
+	pass := diskPass{job: o.spec.Job}
+	if o.resume != nil {
+		pass = diskPass{legacy: strings.HasPrefix(o.cfg.Data.Fingerprint, legacyFingerprint)}
+	}
+	src, prep, err := openDiskSource(paths, columns, chunk, o.trainConfig(), scale, scaler, pass)
 	if err != nil {
 		return err
 	}
@@ -218,6 +231,11 @@ func (o *opening) findLR() error {
 	o.lrRange = &r
 	if f.Train.Schedule == "cosine" && f.Train.MinLR > r.Pick {
 		return fmt.Errorf("the range test picked learning rate %.3g, below the cosine schedule's final rate %g: lower MinLR (--min-lr)", r.Pick, f.Train.MinLR)
+	}
+	if o.spec.Job != nil { // every rank trains at rank 0's pick
+		if r.Pick, err = rootValue(o.spec.Job, r.Pick); err != nil {
+			return err
+		}
 	}
 	o.spec.Fit.Train.LR, o.cfg.Train.LR = r.Pick, r.Pick
 	return nil

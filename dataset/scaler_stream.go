@@ -1,6 +1,7 @@
 package dataset
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 )
@@ -80,6 +81,9 @@ func (f *ScalerFit) Add(rows []float32) error {
 	return nil
 }
 
+// Kind is the kind of scaler being fitted.
+func (f *ScalerFit) Kind() string { return f.kind }
+
 // Rows is the number of rows fed so far.
 func (f *ScalerFit) Rows() int64 { return f.n }
 
@@ -127,4 +131,56 @@ func (f *ScalerFit) Scaler() (Scaler, error) {
 		}
 	}
 	return s, nil
+}
+
+// Merge adds o's rows to f, as if they had been fed after f's (Chan et
+// al.'s pairwise update): the fits of parts of the data, merged in order,
+// give the fit of the whole up to rounding. Both must be of one kind and
+// width.
+func (f *ScalerFit) Merge(o *ScalerFit) error {
+	if o.kind != f.kind || o.cols != f.cols {
+		return fmt.Errorf("merge a %s scaler fit of %d columns into a %s one of %d", o.kind, o.cols, f.kind, f.cols)
+	}
+	if o.n == 0 {
+		return nil
+	}
+	na, nb := float64(f.n), float64(o.n)
+	n := na + nb
+	for c := range f.cols {
+		f.lo[c], f.hi[c] = math.Min(f.lo[c], o.lo[c]), math.Max(f.hi[c], o.hi[c])
+		d := o.mean[c] - f.mean[c]
+		f.mean[c] += d * nb / n
+		f.m2[c] += o.m2[c] + d*d*na*nb/n
+	}
+	f.n += o.n
+	return nil
+}
+
+// MarshalBinary encodes the fit's state (its rows so far and their
+// statistics, not its kind or width) for another process's Merge.
+func (f *ScalerFit) MarshalBinary() ([]byte, error) {
+	b := binary.LittleEndian.AppendUint64(nil, uint64(f.n))
+	for _, v := range [][]float64{f.lo, f.hi, f.mean, f.m2} {
+		for _, x := range v {
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(x))
+		}
+	}
+	return b, nil
+}
+
+// UnmarshalBinary replaces the fit's state with one MarshalBinary encoded
+// from a fit of the same kind and width.
+func (f *ScalerFit) UnmarshalBinary(b []byte) error {
+	if len(b) != 8*(1+4*f.cols) {
+		return fmt.Errorf("a %s scaler fit of %d columns: %d bytes of state, want %d", f.kind, f.cols, len(b), 8*(1+4*f.cols))
+	}
+	f.n = int64(binary.LittleEndian.Uint64(b))
+	b = b[8:]
+	for _, v := range [][]float64{f.lo, f.hi, f.mean, f.m2} {
+		for i := range v {
+			v[i] = math.Float64frombits(binary.LittleEndian.Uint64(b))
+			b = b[8:]
+		}
+	}
+	return nil
 }

@@ -7,10 +7,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aegpu/aegpu/dataset"
+	"github.com/aegpu/aegpu/engine"
 	"github.com/aegpu/aegpu/internal/mpi"
 	"github.com/aegpu/aegpu/internal/safetensors"
 )
@@ -146,6 +149,67 @@ func TestDistributedTrainMatchesOneProcess(t *testing.T) {
 			if d > 1e-5 {
 				t.Errorf("%s, %s on %d ranks: the weights differ from one process's by %.3g relative (> 1e-5)", l.Name, v.name, v.ranks, d)
 			}
+		}
+	}
+}
+
+// TestDistributedStreamAndBudget runs what the ranks of a job open
+// together under each launcher: a streamed run (--stream), whose
+// preparing pass they split, on 2 ranks and resumed on 3 (whose pass
+// reads every chunk on each rank and checks the chunked fingerprint),
+// against one process streaming the same data (1e-5 relative); and a
+// time budget (--time), whose epochs and stop are rank 0's, so every
+// rank ends at the same epoch and the job exits cleanly.
+func TestDistributedStreamAndBudget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs mpirun")
+	}
+	ls := mpiLaunchers(t)
+	dir := t.TempDir()
+	bin := aegpuBinary(t)
+	x := make([]float32, 3001*6)
+	engine.FillUniform(x, 9, 1, 0, 0, 1)
+	data := filepath.Join(dir, "x.npy")
+	if err := dataset.WriteNPY(data, 3001, 6, x); err != nil {
+		t.Fatal(err)
+	}
+	common := []string{"train", "--data", data, "--stream", "--chunk-rows", "250", "--layers", "6,5,2", "--batch", "64", "--seed", "3",
+		"--device", "cpu", "--schedule", "constant", "--warmup", "0"}
+	train := func(launch []string, args ...string) string {
+		t.Helper()
+		o, err := runBin(t, dir, nil, append(append(launch, bin), append(slices.Clip(common), args...)...)...)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, o)
+		}
+		return o
+	}
+	train(nil, "--epochs", "3", "--out", "one", "--distributed", "off", "--quiet")
+	want := weights(t, filepath.Join(dir, "one"))
+	for _, l := range ls {
+		name := strings.ReplaceAll(l.Name, " ", "")
+		o := train(l.Command(2), "--epochs", "2", "--out", name+"-stream")
+		if !strings.Contains(o, "split over the 2 ranks") {
+			t.Errorf("%s: the preparing pass was not split:\n%s", l.Name, o)
+		}
+		train(l.Command(3), "--resume", name+"-stream", "--epochs", "3", "--quiet")
+		d := maxRelDiff(t, weights(t, filepath.Join(dir, name+"-stream")), want)
+		t.Logf("%s: streamed on 2 ranks, resumed on 3: max relative weight difference from one process %.3g", l.Name, d)
+		if d > 1e-5 { // tolerance: 1e-5 relative, the bound
+			t.Errorf("%s: the streamed job's weights differ from one process's by %.3g relative", l.Name, d)
+		}
+
+		// A time budget: every rank stops after rank 0's epoch.
+		o, err := runBin(t, dir, nil, append(l.Command(2, bin), "train", "--data", data, "--layers", "6,5,2", "--device", "cpu",
+			"--time", "2s", "--out", name+"-budget")...)
+		// A rank that ran on past rank 0's exit is killed by the launcher,
+		// which says so even where the exit status is 0.
+		if err != nil || strings.Contains(o, "BAD TERMINATION") || strings.Contains(o, "signal") {
+			t.Fatalf("%s, --time 2s: %v\n%s", l.Name, err, o)
+		}
+		var st struct{ Epoch int }
+		readJSON(t, filepath.Join(dir, name+"-budget", "state.json"), &st)
+		if st.Epoch < 1 {
+			t.Errorf("%s, --time 2s: saved at epoch %d", l.Name, st.Epoch)
 		}
 	}
 }

@@ -231,7 +231,9 @@ func variantConfig(c *cli.Context, cfg *autoencoder.TrainConfig) error {
 }
 
 // newTrainRun builds a fresh run from the flags.
-func newTrainRun(c *cli.Context, data *dataset.Table, source string, b engine.Backend, rep *reporter, stream []string, out string) (*autoencoder.Run, error) {
+// job, when not nil, is the data-parallel job whose ranks open a streamed
+// run at once, splitting its preparing pass.
+func newTrainRun(c *cli.Context, data *dataset.Table, source string, b engine.Backend, rep *reporter, stream []string, out string, job autoencoder.Collective) (*autoencoder.Run, error) {
 	layers := defaultLayers(data.Cols)
 	if s := c.String("layers"); s != "" {
 		var err error
@@ -311,10 +313,14 @@ func newTrainRun(c *cli.Context, data *dataset.Table, source string, b engine.Ba
 		if c.Int("chunk-rows") < 1 {
 			return nil, fmt.Errorf("--chunk-rows must be ≥ 1")
 		}
-		rep.printf("streaming %s in chunks of %d rows: one pass to fit the scaler and hold out validation rows…\n", source, c.Int("chunk-rows"))
-		run, err = autoencoder.NewStreamRun(opts, stream, c.Int("chunk-rows"))
+		split := ""
+		if job != nil {
+			split = fmt.Sprintf(", split over the %d ranks", job.Size())
+		}
+		rep.printf("streaming %s in chunks of %d rows: one pass to fit the scaler and hold out validation rows%s…\n", source, c.Int("chunk-rows"), split)
+		run, err = autoencoder.OpenRun(autoencoder.RunSpec{Fit: opts, Paths: stream, ChunkRows: c.Int("chunk-rows"), Job: job})
 	} else {
-		run, err = autoencoder.NewRun(opts)
+		run, err = autoencoder.OpenRun(autoencoder.RunSpec{Fit: opts, Job: job})
 	}
 	if err != nil {
 		return nil, err
@@ -413,8 +419,17 @@ func runTrain(c *cli.Context) (err error) {
 		}
 		source = choice.Name()
 	}
-	if comm != nil && rank != 0 {
-		// Rank 0 opens the run first: it takes (and repairs) the directory.
+	// Rank 0 opens a resumed run first: it takes (and repairs) the
+	// directory, which the others then read. A fresh run the ranks open at
+	// once (only rank 0 writes it): they split a streamed run's preparing
+	// pass, and take rank 0's measurements (a time budget's epoch, --lr
+	// auto's pick).
+	together := comm != nil && resume == ""
+	var job autoencoder.Collective
+	if together {
+		job = comm
+	}
+	if comm != nil && rank != 0 && !together {
 		if err := comm.Barrier(); err != nil {
 			return err
 		}
@@ -464,7 +479,7 @@ func runTrain(c *cli.Context) (err error) {
 		if rank != 0 {
 			out = "" // rank 0 writes the model directory
 		}
-		run, err = newTrainRun(c, data, source, b, rep, stream, out)
+		run, err = newTrainRun(c, data, source, b, rep, stream, out, job)
 		err = outError(err, c.String("out"))
 	}
 	if err != nil {
@@ -472,7 +487,7 @@ func runTrain(c *cli.Context) (err error) {
 	}
 	defer run.Close()
 	if comm != nil {
-		if rank == 0 {
+		if rank == 0 && !together {
 			if err := comm.Barrier(); err != nil { // the run is open: the other ranks follow
 				return err
 			}
