@@ -203,8 +203,8 @@ func TestSrun(t *testing.T) {
 	}
 
 	// Without --kill-on-bad-exit, srun waits for the other tasks after one
-	// died: under MPICH they wait in the all-reduce for the dead rank, and
-	// the watchdog (--mpi-timeout) ends them.
+	// died: under MPICH they may wait in the all-reduce for the dead rank,
+	// and the watchdog (--mpi-timeout) ends them.
 	noK := ls[0]
 	noK.Flags = slices.DeleteFunc(slices.Clone(noK.Flags), func(f string) bool { return strings.HasPrefix(f, "--kill-on-bad-exit") })
 	t.Run(strings.ReplaceAll(noK.Name, " ", "-")+"/SIGKILL-rank1-without-kill-on-bad-exit", func(t *testing.T) {
@@ -213,9 +213,17 @@ func TestSrun(t *testing.T) {
 		}
 		out := filepath.Join(dir, "kill-nok")
 		code, log, pids := signalRank1(t, noK, nil, bin, out, append(args(out), "--mpi-timeout", "3s"), syscall.SIGKILL)
-		if want := "has waited 3s"; !strings.Contains(log, "task 1") || !strings.Contains(log, want) {
-			t.Errorf("want srun naming task 1 and the watchdog's %q:\n%s", want, log)
+		// The survivor waits for the dead rank in its all-reduce until the
+		// watchdog ends it, unless MPICH's transport notices first (a
+		// transfer from the dead process fails and MPICH aborts).
+		if !strings.Contains(log, "task 1") {
+			t.Errorf("srun does not name task 1:\n%s", log)
 		}
+		ender := "MPICH itself"
+		if strings.Contains(log, "has waited 3s") {
+			ender = "the watchdog"
+		}
+		t.Logf("ended by %s", ender)
 		checkKilled(t, noK.Name, bin, out, code, log, pids)
 	})
 
