@@ -35,6 +35,10 @@ locked while a run writes it. Ctrl-C finishes the current step, saves, and
 exits with status 130; under mpirun, SIGINT or SIGTERM reaching any rank
 stops every rank after the same step, and rank 0 saves.
 
+Under mpirun or srun the ranks train one model together (--distributed):
+under Slurm give the step a PMI and end it when a task dies, e.g. srun
+--mpi=pmix --kill-on-bad-exit=1 (Open MPI) or --mpi=pmi2 (MPICH).
+
 Continue an interrupted (or finished) run with --resume DIR, giving the same
 --data; --epochs may be raised, other settings come from DIR.
 
