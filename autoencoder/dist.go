@@ -3,6 +3,7 @@ package autoencoder
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/aegpu/aegpu/engine"
 )
@@ -317,17 +318,25 @@ func (t *Trainer) globalScalar(m engine.Matrix) (float32, error) {
 	return buf[0], nil
 }
 
-// rootValue returns rank 0's v on every rank of job, rounded to float32
-// (the job's sums are float32) on every rank, rank 0 included.
+// rootValue returns rank 0's v on every rank of job, bit for bit: its 64
+// bits go as four 16-bit words in float32s that only rank 0 fills, so the
+// job's float32 sum carries them exactly.
 func rootValue(job Collective, v float64) (float64, error) {
-	buf := []float32{0}
+	buf := make([]float32, 4)
 	if job.Rank() == 0 {
-		buf[0] = float32(v)
+		bits := math.Float64bits(v)
+		for i := range buf {
+			buf[i] = float32(bits >> (16 * i) & 0xffff)
+		}
 	}
 	if err := job.AllreduceSum(buf); err != nil {
 		return 0, err
 	}
-	return float64(buf[0]), nil
+	var bits uint64
+	for i, w := range buf {
+		bits |= uint64(w) << (16 * i)
+	}
+	return math.Float64frombits(bits), nil
 }
 
 // agreeTimeStop makes a time budget's stop the job's: each rank's clock

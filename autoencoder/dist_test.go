@@ -544,7 +544,7 @@ func TestTimeStopIsRankZeros(t *testing.T) {
 	}
 }
 
-// TestRootValue: every rank gets rank 0's value, rounded to float32 alike.
+// TestRootValue: every rank gets rank 0's float64 value bit for bit.
 func TestRootValue(t *testing.T) {
 	job := newLocalJob(3)
 	got := make([]float64, 3)
@@ -562,8 +562,8 @@ func TestRootValue(t *testing.T) {
 	}
 	wg.Wait()
 	for r, v := range got {
-		if v != float64(float32(0.1)) {
-			t.Errorf("rank %d got %v, want rank 0's 0.1 as float32 (%v)", r, v, float64(float32(0.1)))
+		if v != 0.1 {
+			t.Errorf("rank %d got %v, want rank 0's 0.1 bit for bit", r, v)
 		}
 	}
 }

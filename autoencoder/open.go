@@ -228,14 +228,14 @@ func (o *opening) findLR() error {
 	if err != nil {
 		return err
 	}
-	o.lrRange = &r
-	if f.Train.Schedule == "cosine" && f.Train.MinLR > r.Pick {
-		return fmt.Errorf("the range test picked learning rate %.3g, below the cosine schedule's final rate %g: lower MinLR (--min-lr)", r.Pick, f.Train.MinLR)
-	}
 	if o.spec.Job != nil { // every rank trains at rank 0's pick
 		if r.Pick, err = rootValue(o.spec.Job, r.Pick); err != nil {
 			return err
 		}
+	}
+	o.lrRange = &r
+	if f.Train.Schedule == "cosine" && f.Train.MinLR > r.Pick {
+		return fmt.Errorf("the range test picked learning rate %.3g, below the cosine schedule's final rate %g: lower MinLR (--min-lr)", r.Pick, f.Train.MinLR)
 	}
 	o.spec.Fit.Train.LR, o.cfg.Train.LR = r.Pick, r.Pick
 	return nil

@@ -212,4 +212,12 @@ func TestDistributedStreamAndBudget(t *testing.T) {
 			t.Errorf("%s, --time 2s: saved at epoch %d", l.Name, st.Epoch)
 		}
 	}
+
+	// --lr auto: every rank runs the range test as the run opens, and
+	// trains at rank 0's pick.
+	o, err := runBin(t, dir, nil, append(ls[0].Command(2, bin), "train", "--data", data, "--layers", "6,5,2", "--device", "cpu",
+		"--lr", "auto", "--epochs", "1", "--out", "lr-auto")...)
+	if err != nil || !strings.Contains(o, "learning rate: ") {
+		t.Fatalf("%s, --lr auto: %v\n%s", ls[0].Name, err, o)
+	}
 }
