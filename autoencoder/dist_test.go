@@ -567,3 +567,100 @@ func TestRootValue(t *testing.T) {
 		}
 	}
 }
+
+// TestResumeInJob resumes a streamed run on 3 in-process ranks opened
+// together (RunSpec.Job: the followers wait for the leader to take the
+// directory, and the preparing pass is split over the ranks: each reads
+// only its chunks) and trains it on: the weights equal one process's
+// resumed run within 1e-5 relative. A leader that cannot open the
+// directory fails the followers instead of leaving them waiting.
+func TestResumeInJob(t *testing.T) {
+	x := pinData()
+	paths := writePinParts(t, x)
+	b := cpu_fallback.New(1)
+	defer b.Close()
+	fresh := func(dir string) {
+		opts := fitOpts(t, b, dir)
+		opts.Data = &dataset.Table{Rows: 160, Cols: pinCols, Data: x[:160*pinCols], Shape: []int{160, pinCols}}
+		opts.Arch = Arch{Layers: []int{pinCols, 8, 3}, Hidden: engine.ReLU, Latent: engine.Linear, Output: engine.Sigmoid}
+		opts.Train.Epochs, opts.Train.Schedule, opts.Train.Warmup = 1, "constant", 0
+		r, err := OpenRun(RunSpec{Fit: opts, Paths: paths, ChunkRows: 40})
+		must(t, err)
+		must(t, r.Train(context.Background()))
+		r.Close()
+	}
+	one, job := t.TempDir()+"/one", t.TempDir()+"/job"
+	fresh(one)
+	fresh(job)
+	r, err := OpenRun(RunSpec{Resume: one, Epochs: 2, Paths: paths, Fit: FitOptions{Backend: b}})
+	must(t, err)
+	must(t, r.Train(context.Background()))
+	want := make([]float32, r.Trainer.Model.Params.Len())
+	must(t, b.Download(want, r.Trainer.Model.Params))
+	r.Close()
+
+	const size = 3
+	lj := newLocalJob(size)
+	got, read := make([][]float32, size), make([]int64, size)
+	var wg sync.WaitGroup
+	for rank := range size {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rb := cpu_fallback.New(1)
+			defer rb.Close()
+			c := localRank{lj, rank}
+			r, err := OpenRun(RunSpec{Resume: job, Epochs: 2, Paths: paths, Follower: rank != 0, Job: c, Fit: FitOptions{Backend: rb}})
+			if err != nil {
+				t.Errorf("rank %d: %v", rank, err)
+				return
+			}
+			defer r.Close()
+			read[rank] = r.disk.prepRows
+			if err := r.Trainer.SetCollective(c); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := r.Train(context.Background()); err != nil {
+				t.Errorf("rank %d: %v", rank, err)
+				return
+			}
+			got[rank] = make([]float32, r.Trainer.Model.Params.Len())
+			if err := rb.Download(got[rank], r.Trainer.Model.Params); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	total := int64(0)
+	for rank := range size {
+		total += read[rank]
+		// Tolerance: 1e-5 relative (the sums' order differs).
+		if d := maxRel(got[rank], want); d > 1e-5 {
+			t.Errorf("rank %d: the resumed job's weights differ from one process's by %.3g relative", rank, d)
+		}
+	}
+	if total != 160 || read[0] == 160 {
+		t.Errorf("the ranks' preparing passes read %v rows, want 160 between them", read)
+	}
+
+	// The leader fails (no such directory): every follower fails too.
+	errs := make([]error, size)
+	lj = newLocalJob(size)
+	for rank := range size {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[rank] = OpenRun(RunSpec{Resume: t.TempDir() + "/missing", Paths: paths, Follower: rank != 0, Job: localRank{lj, rank}, Fit: FitOptions{Backend: b}})
+		}()
+	}
+	wg.Wait()
+	for rank, err := range errs {
+		if err == nil || rank > 0 && !strings.Contains(err.Error(), "rank 0 could not open") {
+			t.Errorf("rank %d: %v", rank, err)
+		}
+	}
+}

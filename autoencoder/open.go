@@ -33,13 +33,14 @@ type RunSpec struct {
 	// directory's lock or repairing it, and the run writes nothing there.
 	// Rank 0 opens the run first (under the lock); the followers after it.
 	Follower bool
-	// Job is the data-parallel job whose ranks open a fresh run at once
-	// (nil: one process, or a resumed run, which its ranks open one after
-	// another). A streamed run's preparing pass is split over the ranks:
-	// each reads its range of the chunks, and they exchange the scaler's
-	// statistics, the validation rows and the chunks' hashes. What a rank
-	// measures is rank 0's for all (a time budget's epoch, the range
-	// test's pick), so that every rank trains the same run.
+	// Job is the data-parallel job whose ranks all open the run at once
+	// (nil: one process). A resumed run's followers wait for its leader
+	// (rank 0, without Follower) to take and repair the directory. A
+	// streamed run's preparing pass is split over the ranks: each reads
+	// its range of the chunks, and they exchange the scaler's statistics,
+	// the validation rows and the chunks' hashes. What a rank measures is
+	// rank 0's for all (a time budget's epoch, the range test's pick), so
+	// that every rank trains the same run.
 	Job Collective
 }
 
@@ -72,8 +73,22 @@ func OpenRun(spec RunSpec) (r *Run, err error) {
 			o.undo()
 		}
 	}()
-	if err := o.plan(); err != nil {
-		return nil, err
+	// A job's ranks open a resumed run together once its leader (rank 0)
+	// has taken and repaired the directory, which the followers then read.
+	inJob := spec.Job != nil && spec.Resume != ""
+	if inJob && spec.Follower {
+		if err := leaderReady(spec.Job, nil); err != nil {
+			return nil, err
+		}
+	}
+	perr := o.plan()
+	if inJob && !spec.Follower {
+		if err := leaderReady(spec.Job, perr); err != nil {
+			return nil, err
+		}
+	}
+	if perr != nil {
+		return nil, perr
 	}
 	if err := o.openData(); err != nil {
 		return nil, err
@@ -180,7 +195,7 @@ func (o *opening) openDisk() error {
 	}
 	pass := diskPass{job: o.spec.Job}
 	if o.resume != nil {
-		pass = diskPass{legacy: strings.HasPrefix(o.cfg.Data.Fingerprint, legacyFingerprint)}
+		pass.legacy = strings.HasPrefix(o.cfg.Data.Fingerprint, legacyFingerprint)
 	}
 	src, prep, err := openDiskSource(paths, columns, chunk, o.trainConfig(), scale, scaler, pass)
 	if err != nil {
@@ -238,6 +253,23 @@ func (o *opening) findLR() error {
 		return fmt.Errorf("the range test picked learning rate %.3g, below the cosine schedule's final rate %g: lower MinLR (--min-lr)", r.Pick, f.Train.MinLR)
 	}
 	o.spec.Fit.Train.LR, o.cfg.Train.LR = r.Pick, r.Pick
+	return nil
+}
+
+// leaderReady is where a resumed run's followers wait for its leader to
+// have opened the directory (one all-reduce): the leader passes what that
+// gave, and a leader that failed fails the followers too.
+func leaderReady(job Collective, leaderErr error) error {
+	failed := []float32{0}
+	if leaderErr != nil {
+		failed[0] = 1
+	}
+	if err := job.AllreduceSum(failed); err != nil {
+		return err
+	}
+	if failed[0] > 0 && leaderErr == nil {
+		return fmt.Errorf("rank 0 could not open the run to resume (its error says why)")
+	}
 	return nil
 }
 

@@ -423,20 +423,13 @@ func runTrain(c *cli.Context) (err error) {
 		}
 		source = choice.Name()
 	}
-	// Rank 0 opens a resumed run first: it takes (and repairs) the
-	// directory, which the others then read. A fresh run the ranks open at
-	// once (only rank 0 writes it): they split a streamed run's preparing
-	// pass, and take rank 0's measurements (a time budget's epoch, --lr
-	// auto's pick).
-	together := comm != nil && resume == ""
+	// The ranks open the run together (only rank 0 writes it; of a
+	// resumed run, rank 0 first takes and repairs the directory, which the
+	// others then read): they split a streamed run's preparing pass, and
+	// take rank 0's measurements (a time budget's epoch, --lr auto's pick).
 	var job autoencoder.Collective
-	if together {
+	if comm != nil {
 		job = comm
-	}
-	if comm != nil && rank != 0 && !together {
-		if err := comm.Barrier(); err != nil {
-			return err
-		}
 	}
 	spec, err := rankDevice(c.String("device"), comm)
 	if err != nil {
@@ -459,15 +452,13 @@ func runTrain(c *cli.Context) (err error) {
 		if c.IsSet("epochs") {
 			epochs = epochsOf(c)
 		}
-		var r *autoencoder.Run
-		if rank != 0 {
-			r, err = autoencoder.OpenRun(autoencoder.RunSpec{Resume: dir, Epochs: epochs, Paths: stream, Follower: true,
-				Fit: autoencoder.FitOptions{Data: data, Backend: b}})
-		} else if stream != nil {
-			r, err = autoencoder.ResumeStreamRun(dir, stream, b, epochs, rep.progress, nil)
-		} else {
-			r, err = autoencoder.ResumeRun(dir, data, b, epochs, rep.progress, nil)
+		rs := autoencoder.RunSpec{Resume: dir, Epochs: epochs, Paths: stream, Follower: rank != 0, Job: job,
+			Fit: autoencoder.FitOptions{Data: data, Backend: b, OnProgress: rep.progress}}
+		if stream != nil {
+			rs.Fit.Data = nil // the data is read from the paths
 		}
+		var r *autoencoder.Run
+		r, err = autoencoder.OpenRun(rs)
 		if err == nil {
 			r.Trainer.OnEpoch = func(m autoencoder.EpochMetrics) { rep.epoch(m, r.Config.Train.Epochs) }
 			st := r.Trainer.State
@@ -491,11 +482,6 @@ func runTrain(c *cli.Context) (err error) {
 	}
 	defer run.Close()
 	if comm != nil {
-		if rank == 0 && !together {
-			if err := comm.Barrier(); err != nil { // the run is open: the other ranks follow
-				return err
-			}
-		}
 		how, err := joinGPUs(comm, b, c.Duration("mpi-timeout"))
 		if err != nil {
 			return err
