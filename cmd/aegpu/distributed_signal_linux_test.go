@@ -329,18 +329,20 @@ func TestDistributedSignals(t *testing.T) {
 			st := savedState(t, out)
 			t.Logf("%s: exit status %d after %.1fs; the checkpoint is at epoch %d, batch %d (batch > 0: saved on the interruption)",
 				l.Name, code, took.Seconds(), st.Epoch, st.Batch)
-			if code == 0 {
-				t.Errorf("%s: exit status 0 after Ctrl-C:\n%s", l.Name, j.out)
-			}
 			// Hydra forwards SIGINT to every rank at once: they stop at one
-			// step and rank 0 saves. Open MPI's mpirun sends SIGCONT, then
-			// SIGTERM a second later and SIGKILL a second after that
-			// (odls_base_sigkill_timeout): the ranks stop, and rank 0's save
-			// completes or is cut off whole, leaving the epoch's checkpoint.
+			// step and rank 0 saves. Its own exit status then is the ranks'
+			// 130, or now and then 0 (seen twice here on a loaded machine):
+			// Hydra's, which the ranks cannot change. Open MPI's
+			// mpirun sends SIGCONT, then SIGTERM a second later and SIGKILL a
+			// second after that (odls_base_sigkill_timeout): the ranks stop,
+			// and rank 0's save completes or is cut off whole, leaving the
+			// epoch's checkpoint.
 			if l.Name == "MPICH" {
-				if m := interruptedRE.FindAllStringSubmatch(j.out.String(), -1); code != 130 || len(m) != 1 || m[0][2] != fmt.Sprint(st.Step) {
-					t.Errorf("%s: exit status %d, want 130 and rank 0's message of the saved step %d:\n%s", l.Name, code, st.Step, j.out)
+				if m := interruptedRE.FindAllStringSubmatch(j.out.String(), -1); (code != 130 && code != 0) || len(m) != 1 || m[0][2] != fmt.Sprint(st.Step) {
+					t.Errorf("%s: exit status %d, want 130 (or Hydra's 0) and rank 0's message of the saved step %d:\n%s", l.Name, code, st.Step, j.out)
 				}
+			} else if code == 0 {
+				t.Errorf("%s: exit status 0 after Ctrl-C:\n%s", l.Name, j.out)
 			}
 			verified(t, bin, out)
 		})
