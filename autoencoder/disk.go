@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"math"
 	"sort"
+	"time"
 
 	"github.com/aegpu/aegpu/dataset"
 	"github.com/aegpu/aegpu/engine"
@@ -52,8 +53,10 @@ type DiskSource struct {
 	raw   []float32
 	u     []float32
 	isVal []bool
-	// prepRows counts the rows the preparing pass read here (tests).
+	// prepRows and prepSecs are what the preparing pass read here and
+	// how long it took (Run.StreamPass).
 	prepRows int64
+	prepSecs float64
 }
 
 // StreamPrep is what one pass over streamed data finds: the fitted
@@ -135,6 +138,8 @@ func openDiskSource(paths, columns []string, chunk int, cfg TrainConfig, scale s
 		r, n := pass.job.Rank(), pass.job.Size()
 		c0, c1 = int(int64(nChunks)*int64(r)/int64(n)), int(int64(nChunks)*int64(r+1)/int64(n))
 	}
+	start := time.Now()
+	defer func() { s.prepSecs = time.Since(start).Seconds() }()
 	part := s.prepChunks(c0, c1, fit, pass.legacy)
 	if c0 != 0 || c1 != nChunks {
 		var err error

@@ -387,3 +387,13 @@ func (r *Run) release() {
 
 // IsInterrupted reports whether err is (or wraps) ErrInterrupted.
 func IsInterrupted(err error) bool { return errors.Is(err, ErrInterrupted) }
+
+// StreamPass is what a streamed run's preparing pass did in this process:
+// the rows it read and its seconds (zeros for a run in memory). In a job
+// each rank reads its share of the chunks.
+func (r *Run) StreamPass() (rows int64, seconds float64) {
+	if r.disk == nil {
+		return 0, 0
+	}
+	return r.disk.prepRows, r.disk.prepSecs
+}

@@ -317,12 +317,16 @@ func newTrainRun(c *cli.Context, data *dataset.Table, source string, b engine.Ba
 		if c.Int("chunk-rows") < 1 {
 			return nil, fmt.Errorf("--chunk-rows must be ≥ 1")
 		}
-		split := ""
+		split, share := "", ""
 		if job != nil {
-			split = fmt.Sprintf(", split over the %d ranks", job.Size())
+			split, share = fmt.Sprintf(", split over the %d ranks", job.Size()), " (rank 0's share)"
 		}
 		rep.printf("streaming %s in chunks of %d rows: one pass to fit the scaler and hold out validation rows%s…\n", source, c.Int("chunk-rows"), split)
 		run, err = autoencoder.OpenRun(autoencoder.RunSpec{Fit: opts, Paths: stream, ChunkRows: c.Int("chunk-rows"), Job: job})
+		if err == nil {
+			rows, secs := run.StreamPass()
+			rep.printf("the pass read %d rows in %.1fs%s\n", rows, secs, share)
+		}
 	} else {
 		run, err = autoencoder.OpenRun(autoencoder.RunSpec{Fit: opts, Job: job})
 	}
