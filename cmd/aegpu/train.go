@@ -235,8 +235,9 @@ func variantConfig(c *cli.Context, cfg *autoencoder.TrainConfig) error {
 }
 
 // newTrainRun builds a fresh run from the flags.
-// job, when not nil, is the data-parallel job whose ranks open a streamed
-// run at once, splitting its preparing pass.
+// job, when not nil, is the data-parallel job whose ranks open the run at
+// once (autoencoder.RunSpec.Job: a streamed run's pass split over them,
+// rank 0's measurements for all).
 func newTrainRun(c *cli.Context, data *dataset.Table, source string, b engine.Backend, rep *reporter, stream []string, out string, job autoencoder.Collective) (*autoencoder.Run, error) {
 	layers := defaultLayers(data.Cols)
 	if s := c.String("layers"); s != "" {
