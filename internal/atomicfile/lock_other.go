@@ -5,8 +5,6 @@ package atomicfile
 import (
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 )
 
 // LockedError is returned by Lock when another process holds the lock.
@@ -28,9 +26,7 @@ func Lock(path string) (*FileLock, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		if os.IsExist(err) {
-			b, _ := os.ReadFile(path)
-			pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-			return nil, &LockedError{Path: path, PID: pid}
+			return nil, &LockedError{Path: path, PID: holderPID(path)}
 		}
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}

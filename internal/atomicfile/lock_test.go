@@ -10,7 +10,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestLockHelper holds the lock named by AEGPU_LOCK_HELPER until its stdin
@@ -73,5 +75,32 @@ func TestLockExcludesOtherProcesses(t *testing.T) {
 	l2.Unlock()
 	if _, err := os.Stat(p); err == nil {
 		t.Fatal("the lock file stays after the last holder")
+	}
+}
+
+// TestLockedNamesAHolderStillWritingItsPID: a holder writes its PID just
+// after taking the lock; a Lock that fails in between still names it
+// (it failed in CI with "another aegpu process" and no PID).
+func TestLockedNamesAHolderStillWritingItsPID(t *testing.T) {
+	p := filepath.Join(t.TempDir(), ".m.lock")
+	f, err := os.Create(p) // another open file description: flock conflicts within the process
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(5 * time.Millisecond) // within holderPID's 20 ms
+		f.WriteAt([]byte("4242\n"), 0)
+	}()
+	_, err = Lock(p)
+	var le *LockedError
+	if !errors.As(err, &le) || le.PID != 4242 {
+		t.Fatalf("Lock while the holder writes its PID: %v, want PID 4242", err)
+	}
+	if _, err := Lock(p); !errors.As(err, &le) || le.PID != 4242 {
+		t.Fatalf("again: %v", err)
 	}
 }

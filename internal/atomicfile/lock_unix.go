@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 )
@@ -66,7 +65,7 @@ func Lock(path string) (*FileLock, error) {
 		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 			f.Close()
 			if errors.Is(err, syscall.EWOULDBLOCK) {
-				return nil, &LockedError{Path: path, PID: readPID(path)}
+				return nil, &LockedError{Path: path, PID: holderPID(path)}
 			}
 			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
@@ -85,15 +84,6 @@ func Lock(path string) (*FileLock, error) {
 		return &FileLock{sh: sh, path: path}, nil
 	}
 	return nil, fmt.Errorf("lock %s: the lock file keeps being replaced", path)
-}
-
-func readPID(path string) int {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-	return n
 }
 
 // Unlock releases this holder's share of the lock; the last one removes
