@@ -232,6 +232,31 @@ func checkKilled(t *testing.T, name, bin, out string, code int, log string, pids
 	verified(t, bin, out)
 }
 
+var hydraBannerRE = regexp.MustCompile(`BAD TERMINATION OF ONE OF YOUR APPLICATION PROCESSES\s*=\s*(?:RANK \d+ )?PID (\d+) `)
+
+// hydraNamesARank checks the report of MPICH's launcher on a job whose
+// rank 1 was killed: its "BAD TERMINATION" banner names the pid of one of
+// the job's ranks. Which one is Hydra's choice: mostly rank 1's, but when
+// its proxy has already killed rank 0 before it reports (seen in CI on a
+// loaded machine, and every time for a shell script here) it names rank
+// 0's, and the ranks themselves get no chance to speak (SIGKILL). The
+// README says so.
+func hydraNamesARank(t *testing.T, log string, pids map[int]int) {
+	t.Helper()
+	m := hydraBannerRE.FindStringSubmatch(log)
+	if m == nil {
+		t.Errorf("MPICH: no BAD TERMINATION banner with a pid:\n%s", log)
+		return
+	}
+	for r, pid := range pids {
+		if m[1] == fmt.Sprint(pid) {
+			t.Logf("MPICH: the launcher's banner names rank %d (pid %d)", r, pid)
+			return
+		}
+	}
+	t.Errorf("MPICH: the banner's pid %s is none of the ranks' %v:\n%s", m[1], pids, log)
+}
+
 // TestDistributedSignals runs 2-rank training jobs under Open MPI's and
 // MPICH's launchers and signals one rank's process mid-training:
 //
@@ -239,8 +264,9 @@ func checkKilled(t *testing.T, name, bin, out string, code int, log string, pids
 //     saves and says so once, the launcher exits with status 130, and
 //     --resume on 2 ranks finishes a run equal to an uninterrupted job's
 //     within 1e-5 relative.
-//   - SIGKILL to rank 1: the launcher ends the job (it names rank 1 or its
-//     pid), and the model directory verifies.
+//   - SIGKILL to rank 1: the launcher ends the job (Open MPI's names rank
+//     1; MPICH's names the pid of a rank, see hydraNamesARank), and the
+//     model directory verifies.
 //   - SIGSTOP to rank 1 (a rank that stalls without dying): rank 0's
 //     watchdog (--mpi-timeout 3s) names the stalled all-reduce and exits,
 //     the launcher ends the job, and the model directory verifies.
@@ -290,7 +316,9 @@ func TestDistributedSignals(t *testing.T) {
 		t.Run(name+"/SIGKILL-rank1", func(t *testing.T) {
 			out := filepath.Join(dir, name+"-kill")
 			code, log, pids := signalRank1(t, l, nil, bin, out, args(out), syscall.SIGKILL)
-			if !strings.Contains(log, "rank 1") && !strings.Contains(log, fmt.Sprint(pids[1])) {
+			if l.Name == "MPICH" {
+				hydraNamesARank(t, log, pids)
+			} else if !strings.Contains(log, "rank 1") && !strings.Contains(log, fmt.Sprint(pids[1])) {
 				t.Errorf("%s: the output names neither rank 1 nor its pid %d:\n%s", l.Name, pids[1], log)
 			}
 			checkKilled(t, l.Name, bin, out, code, log, pids)
