@@ -236,11 +236,10 @@ var hydraBannerRE = regexp.MustCompile(`BAD TERMINATION OF ONE OF YOUR APPLICATI
 
 // hydraNamesARank checks the report of MPICH's launcher on a job whose
 // rank 1 was killed: its "BAD TERMINATION" banner names the pid of one of
-// the job's ranks. Which one is Hydra's choice: mostly rank 1's, but when
-// its proxy has already killed rank 0 before it reports (seen in CI on a
-// loaded machine, and every time for a shell script here) it names rank
-// 0's, and the ranks themselves get no chance to speak (SIGKILL). The
-// README says so.
+// the job's ranks. Which one is Hydra's choice: mostly rank 1's, but it
+// may name rank 0's, which its proxy killed (seen once in CI, and every
+// time here for a shell script under mpiexec.mpich); rank 0, killed with
+// SIGKILL, cannot say more. The README says so.
 func hydraNamesARank(t *testing.T, log string, pids map[int]int) {
 	t.Helper()
 	m := hydraBannerRE.FindStringSubmatch(log)
