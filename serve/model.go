@@ -58,6 +58,7 @@ type version struct {
 	queue    chan *job
 	started  atomic.Int64 // device batches begun (tests wait on it)
 	enqueued atomic.Int64 // requests queued (tests wait on it)
+	gathers  atomic.Int64 // batches taken from the queue (tests count them)
 	// arriving counts requests that hold this version and are not yet
 	// taken by its batcher (reading their body, or queued): when there
 	// are none, no row can join the batch, which runs without waiting.
@@ -341,6 +342,7 @@ func (v *version) run() {
 			}
 			timer.Stop()
 		}
+		v.gathers.Add(1)
 		v.runJobs(opEncode)
 		v.runJobs(opReconstruct) // reconstruct and score share the forward pass
 		for _, j := range v.batch {

@@ -160,13 +160,16 @@ func TestBatchedBitIdentical(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	alone := 0 // device batches if no two requests shared one
-	for g := range 24 {
-		alone += (1 + (g*13)%70 + 31) / 32
+	// Every request is queued before the device frees, and 12 of them
+	// hold fewer than MaxBatch rows: whatever order they were queued in,
+	// one of those is taken first while others wait, and gathers them.
+	// (Counting device batches instead is not order-free: encode and the
+	// forward ops run as separate device batches, and some orders give as
+	// many as the requests take alone.)
+	if got := v.gathers.Load(); got >= 24 {
+		t.Errorf("24 concurrent requests ran in %d batches, one each: nothing was batched", got)
 	}
-	if got := v.started.Load(); got >= int64(alone) {
-		t.Errorf("%d device batches for 24 concurrent requests that alone take %d: nothing was batched", got, alone)
-	}
+	t.Logf("24 requests in %d batches, %d device batches", v.gathers.Load(), v.started.Load())
 }
 
 // TestErrors: every error path answers its status code and says why.
