@@ -82,3 +82,13 @@ func do(tb testing.TB, s *Server, c Control) Status {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// waitStep waits, for up to 30 s, until the model has trained past step
+// after: a loaded machine can take long for the first steps after a start
+// or reset, so a fixed sleep before pausing is not enough. The caller's
+// own check then fails if no step came.
+func waitStep(srv *Server, after int64) {
+	for wait := time.Now().Add(30 * time.Second); srv.State().Status.Step <= after && time.Now().Before(wait); {
+		time.Sleep(20 * time.Millisecond)
+	}
+}

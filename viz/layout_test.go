@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -455,7 +454,7 @@ func TestBrowserEarlyStopping(t *testing.T) {
 	}
 	p.click("start")
 	p.wait("training goes on", `document.getElementById("status").dataset.running === "1" && document.getElementById("notice").textContent === ""`)
-	time.Sleep(200 * time.Millisecond)
+	waitStep(srv, st.Step)
 	p.click("pause")
 	p.wait("paused", `document.getElementById("status").dataset.running === "0"`)
 	if st2 := srv.State().Status; st2.Step <= st.Step {

@@ -432,10 +432,7 @@ func TestEarlyStopping(t *testing.T) {
 	if !st2.Running || st2.StopReason != "" || st2.Stopped != "" || st2.Settings.Patience != 1000 {
 		t.Fatalf("start after early stopping: %+v", st2)
 	}
-	// Wait for a step (a loaded machine can take long for the first one).
-	for wait := time.Now().Add(30 * time.Second); srv.State().Status.Step <= st.Step && time.Now().Before(wait); {
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitStep(srv, st.Step)
 	st2 = do(t, srv, Control{Action: "pause"})
 	if st2.Step <= st.Step || st2.BestEpoch < st.BestEpoch || st2.StopReason != "" {
 		t.Errorf("after going on: %+v", st2)
@@ -498,7 +495,7 @@ func TestVariantsTrain(t *testing.T) {
 	for _, v := range autoencoder.Variants {
 		st := do(t, srv, Control{Action: "reset", Variant: ptr(v), Latent: ptr(3)})
 		do(t, srv, Control{Action: "start"})
-		time.Sleep(150 * time.Millisecond)
+		waitStep(srv, st.Step)
 		st = do(t, srv, Control{Action: "pause"})
 		if st.Error != "" || st.Step == 0 || st.Settings.Variant != v || !(float64(st.Loss) > 0) {
 			t.Errorf("%s: %+v", v, st)
@@ -666,7 +663,7 @@ func TestModelDir(t *testing.T) {
 		t.Errorf("row 0 error %v on the page, %v from the model", got, want[0])
 	}
 	do(t, srv, Control{Action: "start"})
-	time.Sleep(100 * time.Millisecond)
+	waitStep(srv, 0)
 	if st := do(t, srv, Control{Action: "pause"}); st.Step == 0 || st.Error != "" {
 		t.Errorf("training the loaded model: %+v", st)
 	}
