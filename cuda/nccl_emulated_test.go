@@ -73,7 +73,7 @@ func TestEmulatedNCCL(t *testing.T) {
 			for r := range cmds {
 				c := exec.Command(os.Args[0], "-test.run=^TestEmulatedNCCLRank$", "-test.v", "-test.count=1", "-test.timeout=3m")
 				c.Env = append(os.Environ(), "LD_LIBRARY_PATH="+lib, envEmulated+"=1", envNCCLRank+"="+strconv.Itoa(r),
-					envNCCLDir+"="+dir, envNCCLFail+"="+fail, "FAKENCCL_LOG="+log, "FAKENCCL_TIMEOUT_MS=3000",
+					envNCCLDir+"="+dir, envNCCLFail+"="+fail, "FAKENCCL_LOG="+log, "FAKENCCL_TIMEOUT_MS=60000",
 					"EMUGPU_STATS="+stats+strconv.Itoa(r))
 				c.Stdout, c.Stderr = &outs[r], &outs[r]
 				if err := c.Start(); err != nil {
@@ -273,6 +273,13 @@ func TestEmulatedNCCLRank(t *testing.T) {
 			}
 			return
 		}
+	}
+	// The fake times every barrier and reads its limit at each one: the
+	// healthy ones above had a minute (a rank may lag seconds behind the
+	// other on a loaded machine), the sum the peer never joins 3 s. (cgo's
+	// os.Setenv reaches the C environment the fake reads.)
+	if err := os.Setenv("FAKENCCL_TIMEOUT_MS", "3000"); err != nil {
+		t.Fatal(err)
 	}
 	start := time.Now()
 	if err := b.AllReduceSum(m); err != nil {
