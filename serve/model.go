@@ -192,11 +192,13 @@ func (s *Server) reload(sl *slot, sum string) error {
 		v.retire()
 		return nil
 	}
+	// The metrics change with the swap, under the slot's lock, so that
+	// whoever sees the new version (GET /v1/models) sees it in /metrics.
+	s.m.version(sl.name, old.id, v.id)
+	s.m.reloads.WithLabelValues(sl.name, "ok").Inc()
 	sl.cur, sl.lastErr, sl.failed = v, "", ""
 	sl.retiring.Add(1)
 	sl.mu.Unlock()
-	s.m.version(sl.name, old.id, v.id)
-	s.m.reloads.WithLabelValues(sl.name, "ok").Inc()
 	s.log.Info("reloaded", "model", sl.name, "version", v.id, "previous", old.id)
 	go func() {
 		defer sl.retiring.Done()
