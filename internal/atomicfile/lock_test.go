@@ -92,7 +92,7 @@ func TestLockedNamesAHolderStillWritingItsPID(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() {
-		time.Sleep(5 * time.Millisecond) // within holderPID's 20 ms
+		time.Sleep(5 * time.Millisecond) // well within holderPID's 500 ms
 		f.WriteAt([]byte("4242\n"), 0)
 	}()
 	_, err = Lock(p)
