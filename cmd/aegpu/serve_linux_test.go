@@ -283,7 +283,7 @@ func serveSIGHUP(t *testing.T, bin string) {
 			// The server logs the reload just after the swap, and its
 			// stderr reaches log through a pipe the os/exec copier
 			// drains, so the line may trail the new version by a moment
-			// (the stop's CI saw it missing when checked at once).
+			// (CI saw it missing when checked at once).
 			for wait := time.Now().Add(5 * time.Second); !strings.Contains(log.String(), "msg=reloaded"); time.Sleep(10 * time.Millisecond) {
 				if time.Now().After(wait) {
 					t.Fatalf("version %s serves, but no reload line reached the log in 5 s:\n%s", v, tail(log.String()))
